@@ -1,0 +1,50 @@
+"""The contract a backend fulfils. Everything else (logs, results, outputs) is the store's."""
+
+from __future__ import annotations
+
+import abc
+from typing import TYPE_CHECKING
+
+from ..status import JobState
+
+if TYPE_CHECKING:
+    from ..handle import JobHandle
+    from ..payload import Framed
+    from ..spec import JobSpec
+
+
+class Backend(abc.ABC):
+    name: str
+
+    def check(self, spec: JobSpec) -> None:  # noqa: B027 - optional hook
+        """Refuse, before anything is created, a spec this backend cannot honour."""
+
+    def handle_fields(self, spec: JobSpec) -> dict:
+        """Backend-specific fields recorded in the handle (e.g. the namespace)."""
+        return {}
+
+    @abc.abstractmethod
+    def submit(self, handle: JobHandle, spec: JobSpec, payload: Framed) -> None:
+        """Record the job durably and start it; return once it is started."""
+
+    @abc.abstractmethod
+    def state(self, handle: JobHandle) -> JobState: ...
+
+    def states(self, handles: list[JobHandle]) -> list[JobState]:
+        """Many jobs' states; backends override this when they can do it in bulk."""
+        return [self.state(h) for h in handles]
+
+    @abc.abstractmethod
+    def cancel(
+        self, handle: JobHandle, *, wait: bool = True, timeout: float | None = None
+    ) -> JobState:
+        """Stop the job (CANCELLED), keeping its artifacts."""
+
+    @abc.abstractmethod
+    def release(self, handle: JobHandle) -> None:
+        """Delete what the job holds besides its store artifacts (processes, cluster objects)."""
+
+    def expected_result_sha256(self, handle: JobHandle, state: JobState) -> str | None:
+        """The result digest an independent record vouches for, if the backend keeps one."""
+        result = state.extra.get("result") or {}
+        return result.get("sha256")

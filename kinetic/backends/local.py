@@ -1,0 +1,174 @@
+"""The local backend: each job is a detached runner process on this machine.
+
+Records, all in the store (so another process, or another machine with a shared store,
+finds them):
+
+* ``handle.json``  written first, write-once;
+* ``payload.pkl``  then the payload;
+* ``launch.json``  the runner's process identity, written right after it is started;
+* ``state.json``   the runner's own record of its phase (RUNNING … terminal);
+* ``cancel.json``  a cancel request, which the runner polls for.
+
+A job's status is its ``state.json`` plus a liveness check of the runner process: a
+non-terminal record whose runner is gone means the runner was killed outright (``Lost``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from ..errors import JobNotFoundError
+from ..handle import JobHandle
+from ..payload import Framed, store_framed
+from ..spec import JobSpec
+from ..status import REASON_LOST, JobState, JobStatus, parse_time, utcnow
+from ..store import ObjectNotFound, Store, layout, open_store
+from .base import Backend
+from .procinfo import ProcessIdentity
+
+# A runner that has not recorded its launch this long after submission never started.
+LAUNCH_GRACE = 60.0
+
+
+def local_home() -> Path:
+    """Per-machine state that must not live in a shared store (runner stderr files)."""
+    return Path(os.environ.get("KINETIC_HOME", Path.home() / ".kinetic")).expanduser()
+
+
+def runner_stderr_path(job_id: str) -> Path:
+    return local_home() / "runners" / f"{job_id}.err"
+
+
+def read_json(store: Store, key: str) -> dict | None:
+    try:
+        return json.loads(store.read_bytes(key))
+    except ObjectNotFound:
+        return None
+
+
+class LocalBackend(Backend):
+    name = "local"
+
+    def submit(self, handle: JobHandle, spec: JobSpec, payload: Framed) -> None:
+        store = open_store(handle.store)
+        store.write_bytes(
+            layout.handle_key(handle.job_id), handle.to_json().encode(), if_absent=True
+        )
+        store_framed(store, layout.payload_key(handle.job_id), payload)
+        err_path = runner_stderr_path(handle.job_id)
+        err_path.parent.mkdir(parents=True, exist_ok=True)
+        with err_path.open("wb") as err:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "kinetic.runner", "--store", handle.store, handle.job_id],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=err,
+                start_new_session=True,  # outlives the caller, immune to its Ctrl-C
+                close_fds=True,
+            )
+        identity = ProcessIdentity.of(proc.pid)
+        if identity is not None:
+            store.write_bytes(
+                layout.launch_key(handle.job_id), json.dumps(identity.to_dict()).encode()
+            )
+
+    def state(self, handle: JobHandle) -> JobState:
+        store = open_store(handle.store)
+        record = read_json(store, layout.state_key(handle.job_id))
+        if record is not None:
+            state = JobState.from_dict(record)
+            if state.status.is_terminal:
+                return state
+        elif not store.exists(layout.handle_key(handle.job_id)):
+            return JobState(JobStatus.NOT_FOUND, message="the job's records were cleaned up")
+        else:
+            state = JobState(
+                JobStatus.PENDING, reason="Starting", created=parse_time(handle.created)
+            )
+        return self._check_alive(store, handle, state)
+
+    def _check_alive(self, store: Store, handle: JobHandle, state: JobState) -> JobState:
+        launch = read_json(store, layout.launch_key(handle.job_id))
+        if launch is None:
+            created = parse_time(handle.created)
+            if created and (utcnow() - created).total_seconds() > LAUNCH_GRACE:
+                return self._mark_lost(store, handle, state, "the runner was never started")
+            return state
+        identity = ProcessIdentity.from_dict(launch)
+        if not identity.is_local or identity.alive():
+            return state  # another machine's runner: its record is all we can know
+        # The runner may have written its final record just before exiting: read again.
+        record = read_json(store, layout.state_key(handle.job_id))
+        if record is not None and JobStatus(record["status"]).is_terminal:
+            return JobState.from_dict(record)
+        return self._mark_lost(store, handle, state, "the runner process died without a record")
+
+    def _mark_lost(self, store: Store, handle: JobHandle, state: JobState, why: str) -> JobState:
+        detail = _tail(runner_stderr_path(handle.job_id))
+        lost = JobState(
+            JobStatus.FAILED,
+            reason=REASON_LOST,
+            message=why + (f"; its last words: {detail}" if detail else ""),
+            created=state.created,
+            started=state.started,
+            finished=utcnow(),
+            attempts=state.attempts,
+            node=state.node,
+        )
+        # Record the verdict so every reader (and other machines) agrees from now on.
+        store.write_bytes(layout.state_key(handle.job_id), json.dumps(lost.to_dict()).encode())
+        return lost
+
+    def cancel(
+        self, handle: JobHandle, *, wait: bool = True, timeout: float | None = None
+    ) -> JobState:
+        store = open_store(handle.store)
+        state = self.state(handle)
+        if state.status == JobStatus.NOT_FOUND:
+            raise JobNotFoundError(handle.job_id, store.uri)
+        if state.status.is_terminal:
+            return state
+        request = {"requested": utcnow().isoformat()}
+        store.write_bytes(layout.cancel_key(handle.job_id), json.dumps(request).encode())
+        launch = read_json(store, layout.launch_key(handle.job_id))
+        if launch is not None:
+            identity = ProcessIdentity.from_dict(launch)
+            if identity.is_local and identity.alive():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(identity.pid, signal.SIGTERM)
+        if not wait:
+            return self.state(handle)
+        grace = float(_spec_of(store, handle).get("grace_period", 30.0))
+        deadline = time.monotonic() + (timeout if timeout is not None else grace + 15.0)
+        while time.monotonic() < deadline:
+            state = self.state(handle)
+            if state.status.is_terminal:
+                return state
+            time.sleep(0.1)
+        return self.state(handle)
+
+    def release(self, handle: JobHandle) -> None:
+        state = self.state(handle)
+        if not state.status.is_terminal:
+            self.cancel(handle, wait=True)
+        runner_stderr_path(handle.job_id).unlink(missing_ok=True)
+
+
+def _spec_of(store: Store, handle: JobHandle) -> dict:
+    record = read_json(store, layout.handle_key(handle.job_id)) or {}
+    return record.get("spec") or {}
+
+
+def _tail(path: Path, limit: int = 500) -> str:
+    try:
+        text = path.read_text(errors="replace").strip()
+    except OSError:
+        return ""
+    return text[-limit:]

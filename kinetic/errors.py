@@ -1,0 +1,84 @@
+"""Every exception Kinetic raises derives from KineticError."""
+
+from __future__ import annotations
+
+
+class KineticError(Exception):
+    """Base class of all Kinetic errors."""
+
+
+class SpecError(KineticError, ValueError):
+    """A job option is invalid. Raised before anything is created."""
+
+    def __init__(self, option: str, value: object, accepted: str):
+        self.option, self.value, self.accepted = option, value, accepted
+        super().__init__(f"invalid {option}={value!r}: {accepted}")
+
+
+class SerializationError(KineticError, TypeError):
+    """The function, an argument, or a result cannot be pickled."""
+
+
+class IntegrityError(KineticError):
+    """An artifact's SHA-256 does not match the digest recorded for it."""
+
+
+class StorageError(KineticError):
+    """The store could not be read or written."""
+
+
+class JobExistsError(StorageError):
+    """A write-once record (handle, result) already exists: a job id collision."""
+
+
+class BackendError(KineticError):
+    """The backend could not start, inspect or stop a job."""
+
+
+class InvalidJobIdError(KineticError, ValueError):
+    """A job id that could reach outside the store, or is otherwise malformed."""
+
+
+class JobNotFoundError(KineticError, LookupError):
+    """No record of the job exists (never created, or cleaned up)."""
+
+    def __init__(self, job_id: str, where: str = ""):
+        self.job_id = job_id
+        suffix = f" in {where}" if where else ""
+        super().__init__(f"no job {job_id!r}{suffix}")
+
+
+class JobFailedError(KineticError):
+    """The job failed without an exception of its own to re-raise (OOM, exit code, lost…)."""
+
+    def __init__(
+        self,
+        job_id: str,
+        reason: str | None,
+        message: str | None = None,
+        exit_code: int | None = None,
+    ):
+        self.job_id, self.reason, self.exit_code = job_id, reason, exit_code
+        self.detail = message
+        text = f"job {job_id} failed"
+        if reason:
+            text += f" ({reason})"
+        if message:
+            text += f": {message}"
+        super().__init__(text)
+
+
+class RemoteError(JobFailedError):
+    """The job raised an exception that cannot be rebuilt here (its type is not importable)."""
+
+    def __init__(self, job_id: str, type_name: str, message: str, traceback: str):
+        self.type_name, self.remote_message, self.remote_traceback = type_name, message, traceback
+        super().__init__(job_id, "UserError", f"{type_name}: {message}")
+
+
+class JobCancelledError(KineticError):
+    """result() was asked of a job that was cancelled."""
+
+    def __init__(self, job_id: str):
+        self.job_id = job_id
+        super().__init__(f"job {job_id} was cancelled; it has no result")

@@ -1,0 +1,189 @@
+"""JobHandle: a small, JSON-serializable reference to a job that works from any machine."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+from .errors import JobNotFoundError
+from .status import JobState, JobStatus
+
+if TYPE_CHECKING:
+    from .backends.base import Backend
+    from .store import Store
+
+_MISSING = object()
+
+
+@dataclass
+class JobHandle:
+    job_id: str
+    backend: str
+    store: str
+    function: str
+    created: str
+    name: str | None = None
+    spec: dict[str, Any] = field(default_factory=dict)
+    payload_sha256: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)  # backend-specific (namespace…)
+    # The collected value, so a second result() on this object returns it again.
+    _value: Any = field(default=_MISSING, repr=False, compare=False)
+
+    # -- serialization ------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "_value"
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> JobHandle:
+        """Build a handle, ignoring keys a newer Kinetic may have added."""
+        known = {f.name for f in dataclasses.fields(cls)} - {"_value"}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    @classmethod
+    def from_json(cls, text: str) -> JobHandle:
+        return cls.from_dict(json.loads(text))
+
+    # -- plumbing -------------------------------------------------------------------------
+    @property
+    def _backend(self) -> Backend:
+        from .backends import get_backend
+
+        return get_backend(self.backend)
+
+    @property
+    def _store(self) -> Store:
+        from .store import open_store
+
+        return open_store(self.store)
+
+    # -- status -----------------------------------------------------------------------------
+    def state(self) -> JobState:
+        """Everything known about the job now: status, reason, message, times, progress…"""
+        return self._backend.state(self)
+
+    def status(self) -> JobStatus:
+        return self.state().status
+
+    def wait(self, timeout: float | None = None, poll: float = 0.05) -> JobState:
+        """Block until the job ends; TimeoutError after ``timeout`` seconds (job untouched)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            state = self.state()
+            if state.status.is_terminal:
+                return state
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimeoutError(
+                    f"job {self.job_id} still {state.status.value} after {timeout}s; "
+                    "it keeps running (call result() again, or cancel())"
+                )
+            time.sleep(
+                poll if deadline is None else min(poll, max(0.0, deadline - time.monotonic()))
+            )
+            poll = min(poll * 1.5, 1.0)
+
+    # -- logs -------------------------------------------------------------------------------
+    def logs(self, follow: bool = False, file: TextIO | None = None) -> str | None:
+        """The job's output so far; with ``follow`` print it as it comes until the job ends."""
+        from . import logs
+
+        if not follow:
+            return logs.read_text(self._store, self.job_id)
+        out = file or sys.stdout
+        for line in logs.follow(self):
+            out.write(line)
+            out.flush()
+        return None
+
+    def stream_logs(self, follow: bool = True, offset: int = 0) -> Iterator[str]:
+        """Lines of output (with their newlines) as they are written."""
+        from . import logs
+
+        return (
+            logs.follow(self, offset=offset)
+            if follow
+            else iter(logs.read_text(self._store, self.job_id).splitlines(keepends=True))
+        )
+
+    def tail(self, n: int = 100) -> str:
+        """The last ``n`` lines of the job's output."""
+        from . import logs
+
+        return logs.tail(self._store, self.job_id, n)
+
+    # -- result -----------------------------------------------------------------------------
+    def result(self, timeout: float | None = None, cleanup: bool = True) -> Any:
+        """The job's return value; re-raises its exception; TimeoutError leaves it running.
+
+        On success with ``cleanup`` the job's resources and artifacts are removed; the value
+        stays on this handle, so calling result() again returns it again. On failure every
+        artifact is kept.
+        """
+        if self._value is not _MISSING:
+            return self._value
+        from .results import collect
+
+        state = self.wait(timeout)
+        value = collect(self, state)
+        self._value = value
+        if cleanup:
+            self.cleanup()
+        return value
+
+    # -- control ----------------------------------------------------------------------------
+    def cancel(self, wait: bool = True, timeout: float | None = None) -> JobState:
+        """Stop the job; it ends CANCELLED with its logs and outputs kept."""
+        return self._backend.cancel(self, wait=wait, timeout=timeout)
+
+    def cleanup(self, k8s: bool = True, gcs: bool = True) -> None:
+        """Remove the job: its processes or cluster objects (``k8s``) and artifacts (``gcs``).
+
+        The flag names follow keras-team/kinetic: ``gcs`` means the store's artifacts,
+        whichever store holds them.
+        """
+        from .store import layout
+
+        if k8s:
+            self._backend.release(self)
+        if gcs:
+            self._store.delete_prefix(layout.job_prefix(self.job_id))
+
+    # -- outputs ----------------------------------------------------------------------------
+    def outputs(self) -> list[str]:
+        """Paths (relative to KINETIC_OUTPUT_DIR) of the files the job wrote there."""
+        from . import outputs
+
+        return outputs.list_outputs(self._store, self.job_id)
+
+    def download(self, dest: str | Path) -> list[Path]:
+        """Fetch the job's outputs into ``dest``; returns the files written."""
+        from . import outputs
+
+        return outputs.download(self._store, self.job_id, Path(dest))
+
+    def __repr__(self) -> str:
+        return f"JobHandle(job_id={self.job_id!r}, backend={self.backend!r}, store={self.store!r})"
+
+
+def load_handle(job_id: str, store: str | None = None) -> JobHandle:
+    """The handle recorded for ``job_id`` in ``store`` (default: the configured store)."""
+    from . import config
+    from .store import ObjectNotFound, layout, open_store
+
+    uri = config.resolve("store", store).value
+    st = open_store(uri)
+    try:
+        data = st.read_bytes(layout.handle_key(job_id))
+    except ObjectNotFound:
+        raise JobNotFoundError(job_id, st.uri) from None
+    return JobHandle.from_json(data.decode())

@@ -1,0 +1,38 @@
+"""Turning a finished job into a value or a raised exception (keras-team/kinetic semantics)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .errors import JobCancelledError, JobFailedError, JobNotFoundError
+from .payload import ResultEnvelope, load_framed, rebuild_exception
+from .status import JobState, JobStatus
+from .store import ObjectNotFound, layout
+
+if TYPE_CHECKING:
+    from .handle import JobHandle
+
+
+def read_envelope(handle: JobHandle, state: JobState) -> ResultEnvelope | None:
+    expected = handle._backend.expected_result_sha256(handle, state)
+    try:
+        return load_framed(handle._store, layout.result_key(handle.job_id), expected)
+    except ObjectNotFound:
+        return None
+
+
+def collect(handle: JobHandle, state: JobState) -> Any:
+    """The value of a SUCCEEDED job; otherwise raise what best explains the outcome."""
+    if state.status == JobStatus.CANCELLED:
+        raise JobCancelledError(handle.job_id)
+    envelope = read_envelope(handle, state)
+    if state.status == JobStatus.NOT_FOUND and envelope is None:
+        raise JobNotFoundError(handle.job_id, handle.store)
+    if envelope is not None and envelope.success and state.status != JobStatus.FAILED:
+        return envelope.value
+    if envelope is not None and not envelope.success:
+        if envelope.exception_type and envelope.reason != "ResultNotSerializable":
+            raise rebuild_exception(envelope, handle.job_id)
+        raise JobFailedError(handle.job_id, envelope.reason, envelope.message, envelope.exit_code)
+    # A FAILED job never returns a value, even if a result was somehow written.
+    raise JobFailedError(handle.job_id, state.reason, state.message, state.exit_code)

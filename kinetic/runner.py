@@ -1,0 +1,370 @@
+"""``python -m kinetic.runner --store URI JOB_ID``: what runs inside a job.
+
+The runner is a small supervisor. It forks the *worker*, which loads the payload, calls
+the function and writes the result envelope; the supervisor captures the worker's
+stdout/stderr at the file-descriptor level, streams them to the store's log (and echoes
+them), enforces the timeout and cancellation, keeps the output directory, and always
+writes a terminal record — even when the worker crashes, is killed, or never gets as far
+as the function. Forking (rather than starting a second interpreter) keeps a job's start
+cheap; giving the worker its own process group lets the supervisor stop it and anything
+it started without stopping itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import select
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from . import context
+from .errors import KineticError, SerializationError
+from .outputs import upload_dir
+from .payload import ResultEnvelope, failure_envelope, frame, load_framed, store_framed
+from .status import (
+    REASON_CANCELLED,
+    REASON_DEADLINE,
+    REASON_EXIT_CODE,
+    REASON_RESULT_NOT_SERIALIZABLE,
+    REASON_RUNNER_ERROR,
+    REASON_USER_ERROR,
+    JobState,
+    JobStatus,
+    parse_time,
+    utcnow,
+)
+from .store import Store, layout, open_store
+from .store.logsink import LogSink
+
+TERMINATION_LOG = "/dev/termination-log"
+TERMINATION_LIMIT = 4000  # Kubernetes keeps at most 4096 bytes
+
+
+# -- the worker (runs in the forked child) -------------------------------------------------
+def execute(store: Store, job_id: str, handle: dict[str, Any], output_dir: Path) -> dict:
+    """Load, set up, run, and record the result. Returns the outcome for the supervisor."""
+    phase, value = "load", None
+    try:
+        payload = load_framed(store, layout.payload_key(job_id), handle.get("payload_sha256"))
+        phase = "setup"
+        spec = handle.get("spec") or {}
+        os.environ.update(spec.get("env") or {})
+        os.environ.update(payload.captured_env)
+        os.environ["KINETIC_JOB_ID"] = job_id
+        os.environ["KINETIC_OUTPUT_DIR"] = str(output_dir)
+        cwd = payload.client.get("cwd")
+        if handle.get("backend") == "local" and cwd and os.path.isdir(cwd):
+            os.chdir(cwd)  # locally, relative paths mean what they meant to the caller
+        phase = "run"
+        try:
+            value = payload.function(*payload.args, **payload.kwargs)
+            envelope = ResultEnvelope(True, value)
+        except SystemExit as exc:
+            if exc.code in (None, 0):
+                envelope = ResultEnvelope(True, None)
+            else:
+                envelope = failure_envelope(exc, phase, REASON_EXIT_CODE)
+                envelope.exit_code = exc.code if isinstance(exc.code, int) else 1
+                envelope.message = f"the job called sys.exit({exc.code!r})"
+    except BaseException as exc:
+        reason = REASON_USER_ERROR if phase == "run" else REASON_RUNNER_ERROR
+        envelope = failure_envelope(exc, phase, reason)
+        if phase != "run":
+            envelope.message = f"phase {phase} failed: {envelope.message}"
+    try:
+        framed = frame(envelope)
+    except SerializationError as exc:
+        envelope = ResultEnvelope(
+            False,
+            phase="serialize",
+            reason=REASON_RESULT_NOT_SERIALIZABLE,
+            message=f"the return value cannot be pickled ({exc.__cause__}): {repr(value)[:500]}",
+        )
+        framed = frame(envelope)
+    outcome = {
+        "success": envelope.success,
+        "phase": envelope.phase,
+        "reason": envelope.reason,
+        "message": envelope.message,
+        "exception_type": envelope.exception_type,
+        "exit_code": envelope.exit_code,
+    }
+    try:
+        digest = store_framed(store, layout.result_key(job_id), framed, if_absent=True)
+        key = layout.result_key(job_id)
+        outcome["result"] = {
+            "uri": f"{store.uri}/{key}",
+            "size": digest.size,
+            "sha256": digest.sha256,
+        }
+    except KineticError as exc:
+        outcome.update(
+            success=False,
+            phase="store_result",
+            reason=REASON_RUNNER_ERROR,
+            message=f"phase store_result failed: {exc}",
+        )
+    return outcome
+
+
+def _die_with_parent() -> None:
+    """If the supervisor is killed outright, take the worker down too (Linux)."""
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+def _worker_main(
+    store_uri: str, job_id: str, handle: dict, output_dir: Path, out_fd: int, ctl_fd: int
+) -> None:
+    code = 1
+    try:
+        os.setpgid(0, 0)
+        _die_with_parent()
+        os.dup2(out_fd, 1)
+        os.dup2(out_fd, 2)
+        os.close(out_fd)
+        os.environ["PYTHONUNBUFFERED"] = "1"  # the job's Python children flush as they go
+        sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
+        sys.stderr.reconfigure(line_buffering=True)  # type: ignore[union-attr]
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        context.install_cancel_handler()
+        # Never share the parent's connections (a forked HTTP pool is not safe to reuse).
+        from .store import _open
+
+        _open.cache_clear()
+        outcome = execute(open_store(store_uri), job_id, handle, output_dir)
+        with os.fdopen(ctl_fd, "w") as ctl:
+            ctl.write(json.dumps(outcome))
+        code = 0 if outcome["success"] else 1
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+    finally:
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        os._exit(code)
+
+
+# -- the supervisor ----------------------------------------------------------------------------
+class Supervisor:
+    def __init__(self, store: Store, job_id: str):
+        self.store, self.job_id = store, job_id
+        self.stop_requested = False
+
+    def _on_signal(self, signum, frame) -> None:
+        self.stop_requested = True
+
+    def note(self, text: str) -> None:
+        line = f"[kinetic] {text}\n".encode()
+        self.sink.write(line)
+        with contextlib.suppress(OSError):
+            os.write(1, line)
+
+    def write_state(self, state: JobState) -> None:
+        self.store.write_bytes(layout.state_key(self.job_id), json.dumps(state.to_dict()).encode())
+
+    def run(self) -> int:
+        signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGINT, self._on_signal)
+        handle = json.loads(self.store.read_bytes(layout.handle_key(self.job_id)))
+        spec = handle.get("spec") or {}
+        from .backends.procinfo import hostname
+
+        state = JobState(
+            JobStatus.RUNNING,
+            created=parse_time(handle.get("created")),
+            started=utcnow(),
+            attempts=1,
+            node=hostname(),
+        )
+        remote = not self.store.uri.startswith("file:")
+        self.sink = LogSink(self.store, layout.logs_prefix(self.job_id), 1.0 if remote else 0.0)
+        if self.store.exists(layout.cancel_key(self.job_id)):
+            return self.finish(
+                state, JobStatus.CANCELLED, REASON_CANCELLED, "cancelled before it started"
+            )
+        self.write_state(state)
+        if handle.get("backend") == "local" and spec.get("accelerator", "cpu") != "cpu":
+            self.note(
+                f"accelerator {spec['accelerator']} requested: the local backend runs this job "
+                "on this machine as it is"
+            )
+        workdir = Path(tempfile.mkdtemp(prefix=f"kinetic-{self.job_id}-"))
+        output_dir = workdir / "output"
+        output_dir.mkdir()
+        try:
+            return self.supervise(handle, spec, state, output_dir)
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+    def supervise(self, handle: dict, spec: dict, state: JobState, output_dir: Path) -> int:
+        out_r, out_w = os.pipe()
+        ctl_r, ctl_w = os.pipe()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:
+            os.close(out_r)
+            os.close(ctl_r)
+            _worker_main(self.store.uri, self.job_id, handle, output_dir, out_w, ctl_w)
+        os.close(out_w)
+        os.close(ctl_w)
+        pump = threading.Thread(target=self._pump, args=(out_r,), daemon=True)
+        pump.start()
+        stop_reason, status = self._wait(pid, spec)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)  # whatever the job left running ends with it
+        pump.join(timeout=10)
+        with os.fdopen(ctl_r) as ctl:
+            text = ctl.read()
+        outcome = json.loads(text) if text else None
+        saved = self._keep_outputs(output_dir)
+        return self.conclude(state, spec, stop_reason, status, outcome, saved)
+
+    def _pump(self, fd: int) -> None:
+        """Copy the worker's output to the log and our stdout as it arrives."""
+        while chunk := os.read(fd, 65536):
+            self.sink.write(chunk)
+            with contextlib.suppress(OSError):
+                os.write(1, chunk)
+        os.close(fd)
+
+    def _wait(self, pid: int, spec: dict) -> tuple[str | None, int]:
+        timeout, grace = spec.get("timeout"), float(spec.get("grace_period", 30.0))
+        start = time.monotonic()
+        deadline = start + timeout if timeout else None
+        pidfd = os.pidfd_open(pid) if hasattr(os, "pidfd_open") else None
+        remote = not self.store.uri.startswith("file:")
+        check_every, last_check = (5.0 if remote else 0.5), start
+        stop_reason, kill_at = None, None
+        while True:
+            waited, status = os.waitpid(pid, os.WNOHANG)
+            if waited == pid:
+                if pidfd is not None:
+                    os.close(pidfd)
+                return stop_reason, status
+            now = time.monotonic()
+            if stop_reason is None:
+                if not self.stop_requested and now - last_check >= check_every:
+                    last_check = now
+                    self.stop_requested = self.store.exists(layout.cancel_key(self.job_id))
+                if self.stop_requested:
+                    stop_reason = "cancel"
+                elif deadline is not None and now >= deadline:
+                    stop_reason = "deadline"
+                if stop_reason:
+                    what = (
+                        "cancel requested"
+                        if stop_reason == "cancel"
+                        else f"timeout of {timeout:g}s reached"
+                    )
+                    self.note(f"{what}: asking the job to stop (grace period {grace:g}s)")
+                    with contextlib.suppress(ProcessLookupError, PermissionError):
+                        os.killpg(pid, signal.SIGTERM)
+                    kill_at = now + grace
+            elif kill_at is not None and now >= kill_at:
+                self.note(f"the job did not stop within {grace:g}s: killing it")
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(pid, signal.SIGKILL)
+                kill_at = None
+            if pidfd is not None:
+                select.select([pidfd], [], [], 0.25)
+            else:
+                time.sleep(0.02)
+
+    def _keep_outputs(self, output_dir: Path) -> str | None:
+        try:
+            upload_dir(self.store, self.job_id, output_dir)
+        except Exception as exc:
+            return f"the job's outputs could not be saved: {exc}"
+        return None
+
+    def conclude(self, state, spec, stop_reason, status, outcome, outputs_error) -> int:
+        exit_code = os.waitstatus_to_exitcode(status)
+        if stop_reason == "cancel":
+            return self.finish(state, JobStatus.CANCELLED, REASON_CANCELLED, "cancelled", exit_code)
+        if stop_reason == "deadline":
+            message = f"the job ran past its timeout of {spec.get('timeout'):g}s"
+            return self.finish(state, JobStatus.FAILED, REASON_DEADLINE, message, exit_code)
+        if outputs_error:
+            return self.finish(state, JobStatus.FAILED, "OutputsNotSaved", outputs_error, exit_code)
+        if outcome is not None:
+            extra = {"phase": outcome["phase"], "exception_type": outcome.get("exception_type")}
+            if "result" in outcome:
+                extra["result"] = outcome["result"]
+            if outcome["success"]:
+                return self.finish(state, JobStatus.SUCCEEDED, None, None, 0, extra)
+            code = outcome.get("exit_code") or exit_code or 1
+            return self.finish(
+                state, JobStatus.FAILED, outcome["reason"], outcome["message"], code, extra
+            )
+        if exit_code < 0:
+            sig = signal.Signals(-exit_code)
+            reason = "Killed" if sig == signal.SIGKILL else "Crashed"
+            hint = " (out of memory?)" if sig == signal.SIGKILL else ""
+            message = f"the job's process was killed by {sig.name}{hint}"
+            return self.finish(state, JobStatus.FAILED, reason, message, 128 - exit_code)
+        message = f"the job's process exited with code {exit_code} before finishing"
+        return self.finish(state, JobStatus.FAILED, REASON_EXIT_CODE, message, exit_code)
+
+    def finish(self, state, status, reason, message, exit_code=None, extra=None) -> int:
+        self.sink.close()
+        final = JobState(
+            status,
+            reason=reason,
+            message=message,
+            created=state.created,
+            started=state.started,
+            finished=utcnow(),
+            attempts=state.attempts,
+            exit_code=exit_code,
+            node=state.node,
+            extra=extra or {},
+        )
+        self.write_state(final)
+        write_termination_message(final)
+        return 0 if status == JobStatus.SUCCEEDED else 1
+
+
+def write_termination_message(state: JobState) -> None:
+    """Tell Kubernetes how the job ended (the operator reads it from the pod's status)."""
+    path = os.environ.get("KINETIC_TERMINATION_LOG", TERMINATION_LOG)
+    if not os.path.exists(path) or not os.access(path, os.W_OK):
+        return
+    message = {
+        "phase": state.status.value,
+        "reason": state.reason,
+        "exception_type": state.extra.get("exception_type"),
+        "message": (state.message or "")[:1000] or None,
+    }
+    if "result" in state.extra:
+        message["result"] = state.extra["result"]
+    with contextlib.suppress(OSError), open(path, "w") as f:
+        f.write(json.dumps(message)[:TERMINATION_LIMIT])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m kinetic.runner")
+    parser.add_argument("--store", required=True, help="the store URI holding the job")
+    parser.add_argument("job_id")
+    args = parser.parse_args(argv)
+    layout.validate_job_id(args.job_id)
+    return Supervisor(open_store(args.store), args.job_id).run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

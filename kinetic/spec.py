@@ -1,0 +1,157 @@
+"""JobSpec: every option of a job, validated once, JSON-serializable.
+
+Validation happens when the decorator is applied (or a job is submitted), so a bad value is
+reported with the option's name, the value, and what is accepted — before anything exists.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import config
+from .accelerators import parse_accelerator
+from .errors import SpecError
+
+BACKENDS = ("local", "kubernetes")
+MAX_TIMEOUT = 7 * 24 * 3600
+MAX_GRACE = 3600
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_ENV_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\*?$|^\*$")
+_NAMESPACE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    accelerator: str = "cpu"
+    backend: str | None = None  # None: resolved from settings at submission
+    store: str | None = None  # None: resolved from settings at submission
+    name: str | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    capture_env: tuple[str, ...] = ()
+    timeout: float | None = None
+    grace_period: float = 30.0
+    namespace: str | None = None
+    image: str | None = None
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__  # frozen: normalise in place once, here
+        set_(
+            self,
+            "accelerator",
+            parse_accelerator(_require_str("accelerator", self.accelerator)).spec,
+        )
+        if self.backend is not None:
+            set_(self, "backend", _check_backend(self.backend))
+        if self.store is not None:
+            from .store import normalize_uri
+
+            set_(self, "store", normalize_uri(self.store))
+        if self.name is not None:
+            _check_name(self.name)
+        set_(self, "env", _check_env(self.env))
+        set_(self, "capture_env", _check_capture(self.capture_env))
+        set_(self, "timeout", _check_seconds("timeout", self.timeout, MAX_TIMEOUT, True))
+        set_(self, "grace_period", _check_seconds("grace_period", self.grace_period, MAX_GRACE))
+        if self.namespace is not None and not _NAMESPACE.match(str(self.namespace)):
+            raise SpecError("namespace", self.namespace, "a Kubernetes namespace name (RFC 1123)")
+        if self.image is not None:
+            _require_str("image", self.image)
+
+    @classmethod
+    def from_options(cls, **options: Any) -> JobSpec:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(options) - known)
+        if unknown:
+            raise SpecError("option", unknown[0], f"one of {', '.join(sorted(known))}")
+        return cls(**options)
+
+    def resolved(self) -> JobSpec:
+        """This spec with backend and store filled in from settings (argument > env > file)."""
+        return dataclasses.replace(
+            self,
+            backend=config.resolve("backend", self.backend).value,
+            store=config.resolve("store", self.store).value,
+            namespace=self.namespace or config.resolve("namespace").value,
+            image=self.image or config.resolve("image").value,
+        )
+
+    def captured_env(self) -> dict[str, str]:
+        """The caller's variables that ``capture_env`` selects, read now."""
+        found: dict[str, str] = {}
+        for pattern in self.capture_env:
+            if pattern.endswith("*"):
+                prefix = pattern[:-1]
+                found.update({k: v for k, v in os.environ.items() if k.startswith(prefix)})
+            elif pattern in os.environ:
+                found[pattern] = os.environ[pattern]
+        return found
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["capture_env"] = list(self.capture_env)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> JobSpec:
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def _require_str(option: str, value: object) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise SpecError(option, value, "a non-empty string")
+    return value.strip()
+
+
+def _check_backend(value: object) -> str:
+    if value not in BACKENDS:
+        raise SpecError("backend", value, f"one of {', '.join(BACKENDS)}")
+    return str(value)
+
+
+def _check_name(value: object) -> None:
+    if not isinstance(value, str) or not 0 < len(value) <= 100 or not value.isprintable():
+        raise SpecError("name", value, "a printable string of 1-100 characters")
+
+
+def _check_env(value: object) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise SpecError("env", value, "a dict of variable name -> string value")
+    checked = {}
+    for key, item in value.items():
+        if not isinstance(key, str) or not _ENV_NAME.match(key):
+            raise SpecError("env", key, "variable names of letters, digits and '_'")
+        if isinstance(item, bool) or not isinstance(item, str | int | float):
+            raise SpecError(f"env[{key!r}]", item, "a string (or a number, kept as text)")
+        checked[key] = str(item)
+    return checked
+
+
+def _check_capture(value: object) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list | tuple):
+        raise SpecError("capture_env", value, "a list of variable names or PREFIX* patterns")
+    for item in items:
+        if not isinstance(item, str) or not _ENV_PATTERN.match(item):
+            raise SpecError("capture_env", item, "a variable name or a PREFIX* pattern")
+    return tuple(items)
+
+
+def _check_seconds(option: str, value: object, upper: float, allow_none: bool = False):
+    if value is None and allow_none:
+        return None
+    ok = isinstance(value, int | float) and not isinstance(value, bool)
+    lower_ok = ok and (value > 0 if allow_none else value >= 0)  # type: ignore[operator]
+    if not (ok and lower_ok and value <= upper):  # type: ignore[operator]
+        bound = "> 0" if allow_none else ">= 0"
+        none = " or None" if allow_none else ""
+        raise SpecError(option, value, f"seconds {bound} and <= {int(upper)}{none}")
+    return float(value)  # type: ignore[arg-type]

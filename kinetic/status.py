@@ -1,0 +1,92 @@
+"""A job's status (the coarse phase) and state (the phase plus everything known about it)."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import asdict, dataclass, field, fields
+from datetime import UTC, datetime
+from typing import Any
+
+
+class JobStatus(enum.StrEnum):
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+    NOT_FOUND = "NOT_FOUND"
+
+    @property
+    def is_terminal(self) -> bool:
+        """True once the job can no longer change (NOT_FOUND included: nothing is left)."""
+        return self in _TERMINAL
+
+
+_TERMINAL = frozenset(
+    {JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.NOT_FOUND}
+)
+
+# Reasons used by more than one module; free-form reasons are allowed too.
+REASON_USER_ERROR = "UserError"
+REASON_LOST = "Lost"
+REASON_DEADLINE = "DeadlineExceeded"
+REASON_OOM = "OOMKilled"
+REASON_CANCELLED = "Cancelled"
+REASON_RESULT_NOT_SERIALIZABLE = "ResultNotSerializable"
+REASON_RUNNER_ERROR = "RunnerError"
+REASON_EXIT_CODE = "Error"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def parse_time(value: str | datetime | None) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def format_time(value: datetime | None) -> str | None:
+    return None if value is None else value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+@dataclass
+class JobState:
+    """Everything known about a job at one moment. Backends build it; nothing mutates it."""
+
+    status: JobStatus
+    reason: str | None = None
+    message: str | None = None
+    created: datetime | None = None
+    started: datetime | None = None
+    finished: datetime | None = None
+    attempts: int = 0
+    exit_code: int | None = None
+    progress: dict[str, Any] | None = None
+    node: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds the job has run (so far, if it is still running)."""
+        if self.started is None:
+            return None
+        end = self.finished or utcnow()
+        return max(0.0, (end - self.started).total_seconds())
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["status"] = self.status.value
+        for name in ("created", "started", "finished"):
+            data[name] = format_time(getattr(self, name))
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> JobState:
+        known = {f.name for f in fields(cls)}
+        kwargs = {k: v for k, v in data.items() if k in known}
+        kwargs["status"] = JobStatus(kwargs["status"])
+        for name in ("created", "started", "finished"):
+            kwargs[name] = parse_time(kwargs.get(name))
+        return cls(**kwargs)

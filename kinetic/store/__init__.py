@@ -1,0 +1,53 @@
+"""Stores: where jobs' artifacts live, addressed by URI (``file://…`` or ``gs://bucket/prefix``)."""
+
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+from ..errors import SpecError
+from .base import Digest, ObjectInfo, ObjectNotFound, Store
+
+__all__ = ["Digest", "ObjectInfo", "ObjectNotFound", "Store", "normalize_uri", "open_store"]
+
+ACCEPTED = "a store URI: file:///absolute/path, a local path, or gs://bucket[/prefix]"
+
+
+def normalize_uri(uri: str | os.PathLike[str]) -> str:
+    """The canonical form of a store URI; raises SpecError for what cannot be a store."""
+    text = os.fspath(uri).strip()
+    if not text:
+        raise SpecError("store", uri, ACCEPTED)
+    if text.startswith("gs:"):
+        from .gcs import parse_gs_uri
+
+        bucket, prefix = parse_gs_uri(text)
+        return f"gs://{bucket}/{prefix}".rstrip("/")
+    parsed = urlparse(text)
+    if parsed.scheme == "file":
+        if parsed.netloc not in ("", "localhost"):
+            raise SpecError("store", uri, "file:// URIs must name a local path (file:///path)")
+        path = Path(unquote(parsed.path))
+    elif parsed.scheme and len(parsed.scheme) > 1:
+        raise SpecError("store", uri, ACCEPTED)
+    else:
+        path = Path(text)
+    return path.expanduser().resolve().as_uri()
+
+
+@functools.lru_cache(maxsize=32)
+def _open(uri: str) -> Store:
+    if uri.startswith("gs://"):
+        from .gcs import GCSStore
+
+        return GCSStore(uri)
+    from .local import LocalStore
+
+    return LocalStore(Path(unquote(urlparse(uri).path)))
+
+
+def open_store(uri: str | os.PathLike[str]) -> Store:
+    """The store at ``uri``; one instance (and one client) per URI per process."""
+    return _open(normalize_uri(uri))

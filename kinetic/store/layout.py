@@ -1,0 +1,58 @@
+"""Where each artifact of a job lives in a store, and which job ids are acceptable."""
+
+from __future__ import annotations
+
+import re
+
+from ..errors import InvalidJobIdError
+
+JOBS = "jobs"
+
+# Job ids become Kubernetes object names and label values, so they follow RFC 1123 labels:
+# that also keeps them free of '/', '..' and anything else that could leave the store.
+_JOB_ID = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+
+
+def validate_job_id(job_id: object) -> str:
+    if not isinstance(job_id, str) or not _JOB_ID.match(job_id):
+        raise InvalidJobIdError(
+            f"invalid job id {job_id!r}: job ids are 1-63 lowercase letters, digits and '-', "
+            "starting and ending with a letter or digit (as `kinetic jobs list` shows them)"
+        )
+    return job_id
+
+
+def job_prefix(job_id: str) -> str:
+    return f"{JOBS}/{validate_job_id(job_id)}"
+
+
+def handle_key(job_id: str) -> str:
+    return f"{job_prefix(job_id)}/handle.json"
+
+
+def payload_key(job_id: str) -> str:
+    return f"{job_prefix(job_id)}/payload.pkl"
+
+
+def result_key(job_id: str) -> str:
+    return f"{job_prefix(job_id)}/result.pkl"
+
+
+def state_key(job_id: str) -> str:
+    return f"{job_prefix(job_id)}/state.json"
+
+
+def launch_key(job_id: str) -> str:
+    return f"{job_prefix(job_id)}/launch.json"
+
+
+def cancel_key(job_id: str) -> str:
+    return f"{job_prefix(job_id)}/cancel.json"
+
+
+def logs_prefix(job_id: str) -> str:
+    return f"{job_prefix(job_id)}/logs"
+
+
+def output_prefix(job_id: str) -> str:
+    return f"{job_prefix(job_id)}/output"

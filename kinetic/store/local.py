@@ -1,0 +1,139 @@
+"""The ``file://`` store: a directory tree on this machine (or a volume shared with nodes)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import BinaryIO
+
+from ..errors import JobExistsError, StorageError
+from .base import (
+    CHUNK_SIZE,
+    Digest,
+    HashingReader,
+    HashingWriter,
+    ObjectInfo,
+    ObjectNotFound,
+    Store,
+)
+
+LOG_FILE = "output.log"
+
+
+class LocalStore(Store):
+    def __init__(self, root: str | os.PathLike[str]):
+        self.root = Path(root).expanduser().resolve()
+        self.uri = self.root.as_uri()
+
+    def _path(self, key: str) -> Path:
+        # Keys are built from validated job ids, but keep the root a hard boundary anyway.
+        path = (self.root / key).resolve()
+        if path != self.root and self.root not in path.parents:
+            raise StorageError(f"key {key!r} points outside the store {self.uri}")
+        return path
+
+    def _atomic_write(self, key: str, fill, *, if_absent: bool):
+        """Write through a temp file in the same directory so readers never see a partial file."""
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if if_absent and path.exists():
+            raise JobExistsError(f"{key} already exists in {self.uri}; refusing to overwrite it")
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                result = fill(f)
+            if if_absent:
+                # link() fails if the target exists: an atomic create-if-absent.
+                try:
+                    os.link(tmp, path)
+                except FileExistsError:
+                    raise JobExistsError(
+                        f"{key} already exists in {self.uri}; refusing to overwrite it"
+                    ) from None
+            else:
+                os.replace(tmp, path)
+            return result
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+
+    def write_bytes(self, key: str, data: bytes, *, if_absent: bool = False) -> None:
+        self._atomic_write(key, lambda f: f.write(data), if_absent=if_absent)
+
+    def read_bytes(self, key: str) -> bytes:
+        try:
+            return self._path(key).read_bytes()
+        except (FileNotFoundError, NotADirectoryError):
+            raise ObjectNotFound(key, self.uri) from None
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    def upload(self, key: str, src: BinaryIO, *, if_absent: bool = False) -> Digest:
+        def fill(f):
+            writer = HashingWriter(f)
+            shutil.copyfileobj(src, writer, CHUNK_SIZE)
+            return writer.digest()
+
+        return self._atomic_write(key, fill, if_absent=if_absent)
+
+    def download(self, key: str, dst: BinaryIO) -> Digest:
+        try:
+            f = self._path(key).open("rb")
+        except (FileNotFoundError, NotADirectoryError):
+            raise ObjectNotFound(key, self.uri) from None
+        with f:
+            reader = HashingReader(f)
+            shutil.copyfileobj(reader, dst, CHUNK_SIZE)
+            return reader.digest()
+
+    def list(self, prefix: str) -> list[ObjectInfo]:
+        base = self._path(prefix)
+        if not base.is_dir():
+            return []
+        found = []
+        for dirpath, _dirs, files in os.walk(base):
+            for name in files:
+                if name.startswith(".tmp-"):
+                    continue
+                full = Path(dirpath, name)
+                key = full.relative_to(self.root).as_posix()
+                found.append(ObjectInfo(key, full.stat().st_size))
+        return sorted(found, key=lambda o: o.key)
+
+    def list_children(self, prefix: str) -> list[str]:
+        try:
+            with os.scandir(self._path(prefix)) as entries:
+                return sorted(e.name for e in entries if e.is_dir())
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+
+    def delete_prefix(self, prefix: str) -> int:
+        base = self._path(prefix)
+        if not base.exists():
+            return 0
+        count = sum(len(files) for _, _, files in os.walk(base))
+        shutil.rmtree(base, ignore_errors=True)
+        return count
+
+    # Locally a log is one file that only grows, so a byte offset is a natural cursor.
+    def append_log(self, prefix: str, offset: int, data: bytes) -> None:
+        path = self._path(f"{prefix}/{LOG_FILE}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("ab") as f:
+            if f.tell() != offset:
+                raise StorageError(
+                    f"log {path} is {f.tell()} bytes long, but the writer expected {offset}"
+                )
+            f.write(data)
+
+    def read_log(self, prefix: str, offset: int = 0) -> tuple[bytes, int]:
+        try:
+            with self._path(f"{prefix}/{LOG_FILE}").open("rb") as f:
+                f.seek(offset)
+                data = f.read()
+        except (FileNotFoundError, NotADirectoryError):
+            return b"", offset
+        return data, offset + len(data)
