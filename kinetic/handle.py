@@ -75,9 +75,12 @@ class JobHandle:
     def status(self) -> JobStatus:
         return self.state().status
 
-    def wait(self, timeout: float | None = None, poll: float = 0.05) -> JobState:
+    def wait(self, timeout: float | None = None) -> JobState:
         """Block until the job ends; TimeoutError after ``timeout`` seconds (job untouched)."""
         deadline = None if timeout is None else time.monotonic() + timeout
+        # A local record costs a file read to poll; a bucket or an API server, a request.
+        local = self.backend == "local" and self.store.startswith("file:")
+        poll, most = (0.01, 0.05) if local else (0.2, 2.0)
         while True:
             state = self.state()
             if state.status.is_terminal:
@@ -90,7 +93,7 @@ class JobHandle:
             time.sleep(
                 poll if deadline is None else min(poll, max(0.0, deadline - time.monotonic()))
             )
-            poll = min(poll * 1.5, 1.0)
+            poll = min(poll * 1.5, most)
 
     # -- logs -------------------------------------------------------------------------------
     def logs(self, follow: bool = False, file: TextIO | None = None) -> str | None:

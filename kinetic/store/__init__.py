@@ -10,7 +10,15 @@ from urllib.parse import unquote, urlparse
 from ..errors import SpecError
 from .base import Digest, ObjectInfo, ObjectNotFound, Store
 
-__all__ = ["Digest", "ObjectInfo", "ObjectNotFound", "Store", "normalize_uri", "open_store"]
+__all__ = [
+    "Digest",
+    "ObjectInfo",
+    "ObjectNotFound",
+    "Store",
+    "forget_stores",
+    "normalize_uri",
+    "open_store",
+]
 
 ACCEPTED = "a store URI: file:///absolute/path, a local path, or gs://bucket[/prefix]"
 
@@ -50,4 +58,16 @@ def _open(uri: str) -> Store:
 
 def open_store(uri: str | os.PathLike[str]) -> Store:
     """The store at ``uri``; one instance (and one client) per URI per process."""
+    return _open_as_given(os.fspath(uri))
+
+
+@functools.lru_cache(maxsize=64)
+def _open_as_given(uri: str) -> Store:
+    # Normalizing resolves paths, which is slow enough to matter when listing many jobs.
     return _open(normalize_uri(uri))
+
+
+def forget_stores() -> None:
+    """Drop cached stores and their clients (after fork(): connections are not shareable)."""
+    _open_as_given.cache_clear()
+    _open.cache_clear()

@@ -1,0 +1,326 @@
+"""The ``kinetic`` command: ``kinetic jobs …``, ``kinetic config``, ``kinetic doctor``.
+
+Exit codes: 0 ok, 1 the job failed, 2 usage, 3 not found, 4 timed out. Errors are one line
+on stderr; ``--debug`` shows the traceback as well.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from . import config
+from .errors import (
+    InvalidJobIdError,
+    JobFailedError,
+    JobNotFoundError,
+    KineticError,
+    SpecError,
+)
+from .status import JobState, JobStatus, utcnow
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NOT_FOUND, EXIT_TIMEOUT = 0, 1, 2, 3, 4
+
+output_option = click.option(
+    "-o", "--output", type=click.Choice(["text", "json"]), default="text", help="Output format."
+)
+store_option = click.option(
+    "--store", envvar="KINETIC_STORE", default=None, help="Store URI (default: configured)."
+)
+
+
+class KineticGroup(click.Group):
+    """Turns Kinetic's errors into one line and an exit code (the traceback with --debug)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.Abort, click.ClickException):
+            raise
+        except Exception as exc:
+            if ctx.find_root().params.get("debug"):
+                traceback.print_exc()
+            code = _exit_code(exc)
+            if getattr(exc, "__notes__", None) or isinstance(exc, JobFailedError):
+                _print_failure(exc)  # the job's own failure, with its remote traceback
+            elif code != EXIT_FAILED or isinstance(exc, KineticError):
+                click.echo(f"error: {exc}", err=True)
+            else:
+                click.echo(f"error: {type(exc).__name__}: {exc}", err=True)
+            ctx.exit(code)
+
+
+def _exit_code(exc: BaseException) -> int:
+    if isinstance(exc, JobNotFoundError):
+        return EXIT_NOT_FOUND
+    if isinstance(exc, TimeoutError):
+        return EXIT_TIMEOUT
+    if isinstance(exc, SpecError | InvalidJobIdError):
+        return EXIT_USAGE
+    return EXIT_FAILED
+
+
+def _print_failure(exc: BaseException) -> None:
+    """A job's exception: its remote traceback (from the note), then the one-line error."""
+    for note in getattr(exc, "__notes__", []):
+        click.echo(note, err=True)
+    click.echo(f"error: {type(exc).__name__}: {exc}", err=True)
+
+
+@click.group(cls=KineticGroup)
+@click.option("--debug", is_flag=True, help="Show tracebacks of errors.")
+@click.version_option(package_name="kinetic")
+def main(debug: bool) -> None:
+    """Kinetic: run Python functions as detached jobs, locally or on Kubernetes."""
+
+
+@main.group(cls=KineticGroup)
+def jobs() -> None:
+    """Find, follow and control jobs."""
+
+
+# -- formatting helpers ----------------------------------------------------------------------
+def _age(when: datetime | None) -> str:
+    if when is None:
+        return "-"
+    return _seconds((utcnow() - when).total_seconds())
+
+
+def _seconds(value: float | None) -> str:
+    """Like kubectl's ages: 45s, 3m5s, 2h7m, 4d3h."""
+    if value is None:
+        return "-"
+    total = int(value)
+    days, rest = divmod(total, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, seconds = divmod(rest, 60)
+    if days:
+        return f"{days}d{hours}h"
+    if hours:
+        return f"{hours}h{minutes}m"
+    if minutes:
+        return f"{minutes}m{seconds}s"
+    return f"{seconds}s"
+
+
+def _progress(state: JobState) -> str:
+    if not state.progress:
+        return "-"
+    fraction = state.progress.get("fraction")
+    return f"{fraction * 100:.0f}%" if isinstance(fraction, int | float) else "-"
+
+
+def _table(columns: list[str], rows: list[list[str]]) -> None:
+    if sys.stdout.isatty():
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(*columns, box=None, header_style="bold")
+        for row in rows:
+            table.add_row(*row)
+        Console().print(table)
+    else:
+        click.echo("\t".join(c.upper() for c in columns))
+        for row in rows:
+            click.echo("\t".join(row))
+
+
+def _state_json(handle, state: JobState) -> dict[str, Any]:
+    data = state.to_dict()
+    data.update(job_id=handle.job_id, function=handle.function, backend=handle.backend)
+    data["store"] = handle.store
+    return data
+
+
+def _attach(job_id: str, store: str | None):
+    from .jobs import attach
+
+    return attach(job_id, store)
+
+
+# -- kinetic jobs … ------------------------------------------------------------------------------
+@jobs.command("list")
+@click.option("--status", type=click.Choice([s.value for s in JobStatus], case_sensitive=False))
+@click.option("--limit", type=click.IntRange(min=1), help="Show at most this many jobs.")
+@store_option
+@output_option
+def list_cmd(status: str | None, limit: int | None, store: str | None, output: str) -> None:
+    """Jobs in the store, newest first."""
+    from .jobs import list_jobs
+
+    rows = list_jobs(store=store, status=status, limit=limit)
+    if output == "json":
+        click.echo(json.dumps([_state_json(h, s) for h, s in rows], indent=2))
+        return
+    _table(
+        ["id", "function", "status", "reason", "progress", "age", "duration", "backend"],
+        [
+            [
+                h.job_id,
+                h.function.rpartition(".")[2],
+                s.status.value,
+                s.reason or "-",
+                _progress(s),
+                _age(s.created),
+                _seconds(s.duration),
+                h.backend,
+            ]
+            for h, s in rows
+        ],
+    )
+
+
+@jobs.command()
+@click.argument("job_id")
+@store_option
+@output_option
+def status(job_id: str, store: str | None, output: str) -> None:
+    """A job's status, reason and times."""
+    handle = _attach(job_id, store)
+    state = handle.state()
+    if output == "json":
+        click.echo(json.dumps(_state_json(handle, state), indent=2))
+        return
+    fields = [
+        ("id", handle.job_id),
+        ("function", handle.function),
+        ("status", state.status.value),
+        ("reason", state.reason or "-"),
+        ("message", state.message or "-"),
+        ("progress", _progress(state)),
+        ("created", str(state.created or "-")),
+        ("started", str(state.started or "-")),
+        ("finished", str(state.finished or "-")),
+        ("duration", _seconds(state.duration)),
+        ("exit code", "-" if state.exit_code is None else str(state.exit_code)),
+        ("node", state.node or "-"),
+        ("backend", handle.backend),
+        ("store", handle.store),
+    ]
+    for name, value in fields:
+        click.echo(f"{name + ':':<10} {value}")
+
+
+@jobs.command()
+@click.argument("job_id")
+@click.option("--tail", "tail_n", type=click.IntRange(min=1), help="Only the last N lines.")
+@click.option("--follow", "-f", is_flag=True, help="Keep printing output until the job ends.")
+@store_option
+def logs(job_id: str, tail_n: int | None, follow: bool, store: str | None) -> None:
+    """A job's output (stdout and stderr)."""
+    if tail_n and follow:
+        raise click.UsageError("--tail and --follow cannot be used together")
+    handle = _attach(job_id, store)
+    if follow:
+        handle.logs(follow=True)
+    else:
+        click.echo(handle.tail(tail_n) if tail_n else handle.logs(), nl=False)
+
+
+@jobs.command()
+@click.argument("job_id")
+@click.option("--timeout", type=click.FloatRange(min=0), help="Give up after S seconds (exit 4).")
+@click.option(
+    "--cleanup/--no-cleanup", default=True, show_default=True, help="Remove the job on success."
+)
+@store_option
+@output_option
+def result(job_id: str, timeout: float | None, cleanup: bool, store: str | None, output: str):
+    """Wait for a job and print its return value (exit 1 with its traceback if it failed)."""
+    handle = _attach(job_id, store)
+    value = handle.result(timeout=timeout, cleanup=cleanup)
+    if output == "json":
+        try:
+            text = json.dumps({"job_id": job_id, "value": value})
+        except TypeError:
+            text = json.dumps({"job_id": job_id, "value": None, "repr": repr(value)})
+        click.echo(text)
+    else:
+        click.echo(value if isinstance(value, str) else repr(value))
+
+
+@jobs.command()
+@click.argument("job_id")
+@click.option("--wait/--no-wait", default=True, show_default=True, help="Wait until it stopped.")
+@store_option
+@output_option
+def cancel(job_id: str, wait: bool, store: str | None, output: str) -> None:
+    """Stop a job; it ends CANCELLED with its logs and outputs kept."""
+    handle = _attach(job_id, store)
+    state = handle.cancel(wait=wait)
+    if output == "json":
+        click.echo(json.dumps(_state_json(handle, state), indent=2))
+    else:
+        click.echo(
+            f"{job_id}: {state.status.value}" + (f" ({state.reason})" if state.reason else "")
+        )
+
+
+@jobs.command()
+@click.argument("job_id")
+@click.option("--k8s/--no-k8s", default=True, show_default=True, help="Delete processes/objects.")
+@click.option("--gcs/--no-gcs", default=True, show_default=True, help="Delete stored artifacts.")
+@store_option
+def cleanup(job_id: str, k8s: bool, gcs: bool, store: str | None) -> None:
+    """Remove a job's resources and artifacts."""
+    handle = _attach(job_id, store)
+    handle.cleanup(k8s=k8s, gcs=gcs)
+    click.echo(f"{job_id}: cleaned up")
+
+
+@jobs.command()
+@click.argument("job_id")
+@click.option("--download", "dest", type=click.Path(file_okay=False, path_type=Path))
+@store_option
+@output_option
+def outputs(job_id: str, dest: Path | None, store: str | None, output: str) -> None:
+    """List the files a job wrote to KINETIC_OUTPUT_DIR, or download them."""
+    handle = _attach(job_id, store)
+    if dest is not None:
+        files = [str(p) for p in handle.download(dest)]
+        click.echo(json.dumps(files) if output == "json" else "\n".join(files))
+        return
+    names = handle.outputs()
+    click.echo(json.dumps(names) if output == "json" else "\n".join(names))
+
+
+# -- kinetic config / doctor ---------------------------------------------------------------------
+@main.command("config")
+@output_option
+def config_cmd(output: str) -> None:
+    """Each setting's resolved value and where it came from."""
+    settings = config.resolve_all()
+    if output == "json":
+        data = {s.name: {"value": s.value, "source": s.source} for s in settings}
+        click.echo(json.dumps({"config_file": str(config.config_path()), "settings": data}))
+        return
+    click.echo(f"config file: {config.config_path()}")
+    _table(
+        ["setting", "value", "source"],
+        [[s.name, "-" if s.value is None else str(s.value), s.source] for s in settings],
+    )
+
+
+@main.command()
+@store_option
+def doctor(store: str | None) -> None:
+    """Check that the configured store works end to end."""
+    from .doctor import check_store
+
+    uri = config.resolve("store", store).value
+    checks = check_store(uri)
+    for check in checks:
+        mark = "ok  " if check.ok else "FAIL"
+        click.echo(f"[{mark}] {check.name}: {check.detail}")
+    if not all(c.ok for c in checks):
+        sys.exit(EXIT_FAILED)
+
+
+if __name__ == "__main__":
+    main()

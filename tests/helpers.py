@@ -1,0 +1,25 @@
+"""Small waiting helpers for tests that watch real processes."""
+
+from __future__ import annotations
+
+import time
+
+from kinetic import JobStatus
+
+
+def wait_for(predicate, timeout=30.0, interval=0.05, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def wait_status(handle, status: JobStatus, timeout=30.0):
+    return wait_for(lambda: handle.status() == status, timeout, what=f"{handle.job_id} {status}")
+
+
+def wait_log(handle, text: str, timeout=30.0):
+    return wait_for(lambda: text in handle.logs(), timeout, what=f"{text!r} in logs")

@@ -1,0 +1,102 @@
+"""Functions that tests run as jobs. A module of the test project: it travels by value."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import kinetic
+
+
+def add(a, b):
+    return a + b
+
+
+def train(epochs):
+    for e in range(epochs):
+        print(f"epoch {e}")
+    return {"final_loss": 0.123}
+
+
+class CustomError(Exception):
+    pass
+
+
+def fail_with(message):
+    def inner():
+        raise CustomError(message)
+
+    inner()
+
+
+def chatty_then_sleep(lines, seconds):
+    for i in range(lines):
+        print(f"line {i}", flush=True)
+    time.sleep(seconds)
+    return "done"
+
+
+def print_then_wait_for_file(path, timeout=30):
+    print("started", flush=True)
+    deadline = time.time() + timeout
+    while not os.path.exists(path) and time.time() < deadline:
+        time.sleep(0.02)
+    print("saw file", flush=True)
+    return "ok"
+
+
+def cooperative(seconds):
+    print("working", flush=True)
+    if kinetic.cancel_event().wait(seconds):
+        print("cancel seen, stopping cleanly", flush=True)
+        return "stopped"
+    return "finished"
+
+
+def stubborn(seconds):
+    import signal
+
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    print("ignoring cancel", flush=True)
+    time.sleep(seconds)
+    return "finished"
+
+
+def sleeper(seconds):
+    time.sleep(seconds)
+    return seconds
+
+
+def write_outputs(fail):
+    out = kinetic.output_dir()
+    (out / "model.txt").write_text("weights")
+    (out / "sub").mkdir()
+    (out / "sub" / "metrics.json").write_text('{"loss": 1}')
+    if fail:
+        raise RuntimeError("failed after writing outputs")
+    return sorted(p.name for p in out.iterdir())
+
+
+def exit_with(code):
+    sys.exit(code)
+
+
+def unpicklable_result():
+    return socket.socket()
+
+
+def env_value(name):
+    return os.environ.get(name)
+
+
+def c_level_output():
+    os.write(1, b"from fd 1\n")
+    subprocess.run(["sh", "-c", "echo from a child process; echo child stderr >&2"], check=True)
+    return None
+
+
+def job_identity():
+    return {"job_id": kinetic.context.job_id(), "output_dir": str(kinetic.output_dir())}
