@@ -1,0 +1,488 @@
+"""Pure status derivation: a `batch/v1` Job and its Pods → the KineticJob's `.status`.
+
+Inputs are plain camelCase dicts as the API server returns them (what kopf hands to
+handlers, or `ApiClient().sanitize_for_serialization(obj)`); any part may be missing, and
+both old (1.20: no `ready`, `terminating`, `SuccessCriteriaMet`, `FailureTarget`,
+`DisruptionTarget`) and new objects are understood. Nothing here does I/O.
+
+**The termination-message contract.** The runner writes one JSON object (≤ 4 KiB, the
+kubelet's limit) to the container's termination-message path when it ends::
+
+    {"result": {"uri": "gs://…/result.pkl", "size": 123, "sha256": "<64 hex>"},
+     "reason": "UserError", "exception_type": "ValueError", "message": "bad input"}
+
+Every key is optional. `result` is the result envelope in the store (written on success
+*and* when the function raised); `reason` is the runner's failure reason; `exception_type`
+names the function's exception (it implies `UserError`); `message` is short text. Anything
+that is not such an object (e.g. a log tail from `FallbackToLogsOnError`) is plain text and
+ends up in `message`. A `result` without a string `uri`, an int `size` and a hex `sha256` is
+dropped, because the client checks the result against that digest.
+
+**Decisions on odd objects** (each covered by a test on a real dump):
+
+* A Job with `Failed` (e.g. `DeadlineExceeded`) while `succeeded` already reached
+  `spec.completions` (kubernetes#90551) is SUCCEEDED: the function finished and its result
+  is in the store. Without the Job's spec the completions are unknown and the controller's
+  verdict stands.
+* A pod that ended `Succeeded` but carries a `DisruptionTarget` condition (kubelet eviction
+  whose process exited 0 on SIGTERM) is not a success unless the runner reported a result:
+  it is FAILED, reason `Evicted`/`Preempted`.
+* `DisruptionTarget` reasons: `PreemptionByScheduler` (1.27+; `PreemptionByKubeScheduler`
+  in 1.26) and `DeletionByTaintManager` (the node was tainted `NoExecute`, e.g. reclaimed)
+  mean another party took the node → `Preempted`; `TerminationByKubelet` (node pressure or
+  node shutdown) and `EvictionByEvictionAPI` (drain) → `Evicted`; `DeletionByPodGC` (the
+  node is gone) → `Lost`. Before 1.26 a pod `status.reason` of `Evicted`/`Shutdown`/
+  `Terminated` says the same.
+* A pod with a `deletionTimestamp` still counts as running until it is gone; without a
+  cancel request its reason is `Terminating` (the Job controller will replace it).
+* A failed pod of a Job that still has retries left is PENDING, reason `Retrying`.
+* Cancelling: while any pod is not finished the phase stays RUNNING/PENDING with reason
+  `Cancelling`; then CANCELLED. A job that finished before the cancel keeps its outcome. Pass
+  the cancel time to tell "finished before" from "finished because of" the cancel; with a
+  plain `True` a success is kept and a failure (likely our own kill) becomes CANCELLED.
+* `previous` (the CR's current `.status`) makes terminal states sticky, so a Job or pod
+  deleted later (TTL, garbage collection) never rewrites a finished job's history.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from kinetic.status import (
+    REASON_CANCELLED,
+    REASON_DEADLINE,
+    REASON_EXIT_CODE,
+    REASON_LOST,
+    REASON_OOM,
+    REASON_USER_ERROR,
+    JobStatus,
+    format_time,
+    parse_time,
+    utcnow,
+)
+
+Obj = Mapping[str, Any]
+
+TERMINATION_MESSAGE_LIMIT = 4096  # the kubelet's limit for one container
+MESSAGE_LIMIT = 2048  # keep the CR small; scheduler messages can be long
+REASON_EVICTED, REASON_PREEMPTED, REASON_SUSPENDED = "Evicted", "Preempted", "Suspended"
+REASON_CANCELLING, REASON_RETRYING, REASON_TERMINATING = "Cancelling", "Retrying", "Terminating"
+
+# Waiting reasons that mean "this will not start by itself": reported while pending.
+_PULL_PROBLEMS = {"ImagePullBackOff", "ErrImagePull", "ErrImageNeverPull", "InvalidImageName"}
+_START_PROBLEMS = {"CrashLoopBackOff", "RunContainerError", "PostStartHookError"}
+_CREATE_PROBLEMS = {"CreateContainerConfigError", "CreateContainerError"}
+PROBLEM_WAITING = frozenset(_PULL_PROBLEMS | _START_PROBLEMS | _CREATE_PROBLEMS)
+_DISRUPTION_REASONS = {  # DisruptionTarget condition reason → ours (module docstring)
+    **dict.fromkeys(["PreemptionByScheduler", "PreemptionByKubeScheduler"], REASON_PREEMPTED),
+    **dict.fromkeys(["DeletionByTaintManager"], REASON_PREEMPTED),
+    **dict.fromkeys(["TerminationByKubelet", "EvictionByEvictionAPI"], REASON_EVICTED),
+    "DeletionByPodGC": REASON_LOST,
+}
+_POD_STATUS_REASONS = {  # pod status.reason (all versions) → ours
+    **dict.fromkeys(["Evicted", "Shutdown", "Terminated", "NodeShutdown"], REASON_EVICTED),
+    "NodeLost": REASON_LOST,
+    "DeadlineExceeded": REASON_DEADLINE,
+}
+_TERMINAL = {s.value for s in JobStatus if s.is_terminal}
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_REPORT_KEYS = ("result", "reason", "exception_type", "message")
+
+
+@dataclass(frozen=True)
+class RunnerReport:
+    """The runner's termination message, parsed (see the module docstring)."""
+
+    result: dict[str, Any] | None = None
+    reason: str | None = None
+    exception_type: str | None = None
+    message: str | None = None
+
+
+def parse_termination_message(text: str | None) -> tuple[RunnerReport | None, str | None]:
+    """(report, None) for the runner's JSON; (None, text) for anything else."""
+    if not text or not text.strip():
+        return None, None
+    try:
+        data = json.loads(text)
+    except ValueError:
+        data = None
+    if not isinstance(data, dict) or not set(_REPORT_KEYS) & data.keys():
+        return None, text.strip()
+    fields = {k: v for k in _REPORT_KEYS[1:] if isinstance(v := data.get(k), str) and v}
+    return RunnerReport(result=_valid_result(data.get("result")), **fields), None
+
+
+def format_termination_message(
+    result: Mapping[str, Any] | None = None,
+    reason: str | None = None,
+    exception_type: str | None = None,
+    message: str | None = None,
+) -> str:
+    """The runner's side of the contract: JSON that always fits the kubelet's 4 KiB."""
+    data = {"result": dict(result) if result else None, "reason": reason}
+    data.update(exception_type=exception_type, message=message)
+    text = json.dumps(data)
+    while (excess := len(text.encode()) - TERMINATION_MESSAGE_LIMIT) > 0 and data["message"]:
+        data["message"] = data["message"][: max(0, len(data["message"]) - excess - 1)] + "…"
+        text = json.dumps(data)
+    return text
+
+
+def _valid_result(value: Any) -> dict[str, Any] | None:
+    if not isinstance(value, dict):
+        return None
+    uri, size, sha = value.get("uri"), value.get("size"), value.get("sha256")
+    if not (isinstance(uri, str) and uri and type(size) is int and isinstance(sha, str)):
+        return None
+    return {"uri": uri, "size": size, "sha256": sha.lower()} if _SHA256.match(sha.lower()) else None
+
+
+# DerivedStatus field → camelCase key in the KineticJob's .status
+_PATCH_KEYS = {
+    **{k: k for k in ("phase", "reason", "message", "attempts", "result")},
+    **{"started": "startTime", "finished": "completionTime", "pod_name": "podName"},
+    **{"node_name": "nodeName", "exit_code": "exitCode"},
+}
+
+
+@dataclass(frozen=True)
+class DerivedStatus:
+    """What the KineticJob's `.status` should say. `phase` is a `JobStatus` value."""
+
+    phase: str
+    reason: str | None = None
+    message: str | None = None
+    started: str | None = None
+    finished: str | None = None
+    attempts: int = 0
+    pod_name: str | None = None
+    node_name: str | None = None
+    exit_code: int | None = None
+    result: dict[str, Any] | None = None
+
+    @property
+    def is_terminal(self) -> bool:
+        return JobStatus(self.phase).is_terminal
+
+    def to_patch(self) -> dict[str, Any]:
+        """The camelCase `.status` body. None values are kept: in a merge patch they
+        remove stale fields (an old `Unschedulable` reason once the pod runs)."""
+        return {key: getattr(self, name) for name, key in _PATCH_KEYS.items()}
+
+    @classmethod
+    def from_status(cls, status: Obj) -> DerivedStatus:
+        """Read back a `.status` written by `to_patch` (unknown keys ignored)."""
+        values = {name: status.get(key) for name, key in _PATCH_KEYS.items()}
+        values.update(phase=str(values["phase"] or JobStatus.PENDING.value))
+        values.update(attempts=int(values["attempts"] or 0))
+        return cls(**{**values, "result": _valid_result(values["result"])})
+
+
+def derive_status(
+    job: Obj | None,
+    pods: Sequence[Obj],
+    *,
+    previous: Obj | None = None,
+    cancel_requested: bool | datetime | str = False,
+    job_created: bool = False,
+    now: datetime | None = None,
+) -> DerivedStatus:
+    """Derive the KineticJob status from its Job (None if absent) and the Job's pods.
+
+    `previous` is the CR's current `.status`; `cancel_requested` is False, True, or the
+    time of the request; `job_created` says the operator already created the Job, so its
+    absence now means it was deleted (FAILED, `Lost`) rather than not created yet; `now`
+    stamps ends the objects do not date (a cancel, a lost Job).
+    """
+    now = now or utcnow()
+    if previous and previous.get("phase") in _TERMINAL:
+        return DerivedStatus.from_status(previous)  # a finished job stays as it finished
+    pods = sorted(pods, key=lambda p: _iso(_meta(p, "creationTimestamp")) or "")  # oldest first
+    st = _derive(job, pods, job_created)
+    if cancel_requested:
+        st = _apply_cancel(st, pods, cancel_requested, now)
+    started, attempts, result = _started(st, pods, job), _attempts(job, pods), st.result
+    if previous:  # keep what an earlier look saw and the objects may no longer show
+        started = min(filter(None, [started, _iso(previous.get("startTime"))]), default=None)
+        attempts = max(attempts, int(previous.get("attempts") or 0))
+        result = result or _valid_result(previous.get("result"))
+    if st.phase == JobStatus.CANCELLED:
+        result = None  # a cancelled job has no result to collect
+    finished = st.finished or (_iso(now) if st.is_terminal else None)
+    st = replace(st, started=started, finished=finished, attempts=attempts, result=result)
+    return replace(st, message=_truncate(st.message))
+
+
+# --- the decision ----------------------------------------------------------------------
+
+
+def _derive(job: Obj | None, pods: list[Obj], job_created: bool) -> DerivedStatus:
+    current = pods[-1] if pods else None
+    if job is None:
+        if current is not None:  # the Job is gone or not seen yet: the pod's end is the end
+            return _from_pod(current)
+        if job_created:
+            return _status(JobStatus.FAILED, REASON_LOST, "the Job was deleted before it finished")
+        return _status(JobStatus.PENDING, None, "waiting for the operator to create the Job")
+    jst, spec = job.get("status") or {}, job.get("spec")
+    spec = spec if isinstance(spec, Mapping) else None
+    failed = _true(job, "Failed") or _true(job, "FailureTarget")
+    if _true(job, "Complete") or _true(job, "SuccessCriteriaMet"):
+        return _success(job, pods)
+    if failed is not None:
+        # kubernetes#90551: Failed although the completions were reached. Only a Job whose
+        # spec we can see proves that; a status fragment keeps the controller's verdict.
+        if spec is not None and _succeeded(job, pods) >= (spec.get("completions") or 1):
+            done, note = _success(job, pods), "the Job controller also reported "
+            note += f"{failed.get('reason')} (kubernetes#90551)"
+            return replace(done, message="; ".join(filter(None, [done.message, note])))
+        return _job_failure(failed, pods)
+    if (spec or {}).get("suspend") or _true(job, "Suspended"):
+        msg = (_true(job, "Suspended") or {}).get("message") or "Job suspended"
+        return _status(JobStatus.PENDING, REASON_SUSPENDED, msg)
+    if current is not None and _phase(current) == "Failed":
+        outcome = _from_pod(current)
+        n_failed = max(jst.get("failed") or 0, sum(_phase(p) == "Failed" for p in pods))
+        if n_failed > (spec or {}).get("backoffLimit", 6):
+            return outcome  # the controller has not written Failed yet; nothing will retry
+        why = ": ".join(filter(None, [outcome.reason, outcome.message]))
+        msg = f"attempt {n_failed} failed ({why}); retrying"
+        return replace(outcome, phase=JobStatus.PENDING, reason=REASON_RETRYING, message=msg)
+    if current is not None:
+        return _from_pod(current)
+    # No pods seen: the Job's counters. 1.20 has no `ready`, so an active pod counts as running.
+    active, ready, succeeded = jst.get("active"), jst.get("ready"), jst.get("succeeded")
+    if active and (ready is None or ready > 0 or (succeeded or 0) > 0):
+        return _status(JobStatus.RUNNING, None, None)
+    return _status(JobStatus.PENDING, None, "waiting for the Job controller to start a pod")
+
+
+def _success(job: Obj, pods: list[Obj]) -> DerivedStatus:
+    finished = _iso((job.get("status") or {}).get("completionTime"))
+    done = [p for p in pods if _phase(p) == "Succeeded"]
+    if not done:
+        return _status(JobStatus.SUCCEEDED, None, None, finished=finished)
+    outcome = _from_pod(done[-1])  # may be FAILED: a disrupted "success" without a result
+    return replace(outcome, finished=outcome.finished or finished)
+
+
+def _job_failure(cond: Obj, pods: list[Obj]) -> DerivedStatus:
+    reason, finished = cond.get("reason") or "Failed", _iso(cond.get("lastTransitionTime"))
+    failed = [_from_pod(p) for p in pods if _phase(p) == "Failed"]
+    if failed and reason != REASON_DEADLINE:  # the pod's own end says more than the count
+        return replace(failed[-1], finished=failed[-1].finished or finished)
+    # No pod left, or the deadline killed it: its exit is a consequence, not the cause.
+    keys = ("pod_name", "node_name", "exit_code") if failed else ()
+    where = {k: getattr(failed[-1], k) for k in keys}
+    return _status(JobStatus.FAILED, reason, cond.get("message"), finished=finished, **where)
+
+
+def _from_pod(pod: Obj) -> DerivedStatus:
+    st = _finished_pod(pod) if _phase(pod) in ("Succeeded", "Failed") else _live_pod(pod)
+    return replace(
+        st, pod_name=_meta(pod, "name"), node_name=(pod.get("spec") or {}).get("nodeName")
+    )
+
+
+def _finished_pod(pod: Obj) -> DerivedStatus:
+    st = pod.get("status") or {}
+    name, term = _deciding_container(pod)
+    report, text = parse_termination_message(term.get("message"))
+    code, result = term.get("exitCode"), report.result if report else None
+    kw = {"exit_code": code, "result": result, "finished": _iso(term.get("finishedAt"))}
+    disrupted = _disruption(pod)
+    if _phase(pod) == "Succeeded" and (disrupted is None or result is not None):
+        return _status(JobStatus.SUCCEEDED, None, text, **kw)
+    if disrupted is not None:  # pushed off the node: that is the story, not the exit code
+        return _status(JobStatus.FAILED, *disrupted, **kw)
+    if report and (report.reason or report.exception_type):
+        msg = ": ".join(filter(None, [report.exception_type, report.message]))
+        return _status(JobStatus.FAILED, report.reason or REASON_USER_ERROR, msg, **kw)
+    if term.get("reason") == REASON_OOM:
+        msg = f"container {name} ran out of memory and was killed (exit code {code})"
+        return _status(JobStatus.FAILED, REASON_OOM, msg, **kw)
+    for cond in st.get("conditions") or []:
+        # e.g. Kueue's TerminationTarget: someone stopped the pod; say who, and why it waited.
+        if cond.get("type", "").endswith("Target") and cond.get("status") == "True":
+            msg = cond.get("message") or ""
+            if (never := _unschedulable(pod)) is not None:
+                msg += f" (never scheduled: {never.get('message')})"
+            kw["finished"] = kw["finished"] or _iso(cond.get("lastTransitionTime"))
+            return _status(JobStatus.FAILED, cond.get("reason") or cond["type"], msg, **kw)
+    if code is not None:
+        msg = f"container {name} exited with code {_describe_exit(code)}"
+        return _status(JobStatus.FAILED, REASON_EXIT_CODE, f"{msg}: {text}" if text else msg, **kw)
+    msg = st.get("message") or "the pod failed without a container exit status"
+    return _status(JobStatus.FAILED, st.get("reason") or REASON_EXIT_CODE, msg)
+
+
+def _live_pod(pod: Obj) -> DerivedStatus:
+    st = pod.get("status") or {}
+    for init, cs in _statuses(pod):
+        waiting = (cs.get("state") or {}).get("waiting") or {}
+        if waiting.get("reason") in PROBLEM_WAITING:
+            msg, last = waiting.get("message") or "", (cs.get("lastState") or {}).get("terminated")
+            if last:  # why the last run ended says more than "back-off 40s"
+                msg += f"; last exit: {last.get('reason')} (exit code "
+                msg += f"{_describe_exit(last.get('exitCode'))})"
+                msg += f": {last['message'].strip()}" if last.get("message") else ""
+            msg = f"init container {cs.get('name')}: {msg}" if init else msg
+            code = (last or {}).get("exitCode")
+            return _status(JobStatus.PENDING, waiting["reason"], msg, exit_code=code)
+    if (cond := _unschedulable(pod)) is not None:
+        return _status(JobStatus.PENDING, cond.get("reason"), cond.get("message"))
+    if st.get("phase") == "Unknown":  # the node stopped reporting; container states are stale
+        return _status(JobStatus.RUNNING, st.get("reason") or "NodeUnreachable", st.get("message"))
+    if any("running" in (cs.get("state") or {}) for init, cs in _statuses(pod) if not init):
+        if _meta(pod, "deletionTimestamp"):
+            return _status(JobStatus.RUNNING, REASON_TERMINATING, "the pod is being deleted")
+        return _status(JobStatus.RUNNING, None, None)
+    for _init, cs in _statuses(pod):  # ContainerCreating, PodInitializing…
+        if waiting := (cs.get("state") or {}).get("waiting"):
+            return _status(JobStatus.PENDING, waiting.get("reason"), waiting.get("message"))
+    if _true(pod, "PodScheduled"):
+        node = (pod.get("spec") or {}).get("nodeName")
+        return _status(JobStatus.PENDING, "Scheduled", f"scheduled to {node}" if node else None)
+    return _status(JobStatus.PENDING, None, None)
+
+
+def _apply_cancel(
+    st: DerivedStatus, pods: list[Obj], cancel: bool | datetime | str, now: datetime
+) -> DerivedStatus:
+    at = _time(cancel) if isinstance(cancel, datetime | str) else None
+    if st.is_terminal:
+        end = _time(st.finished)
+        if at is not None and end is not None and end < at:
+            return st  # it finished before anyone asked to cancel it
+        if at is None and st.phase == JobStatus.SUCCEEDED:
+            return st  # no time to compare: a success is kept
+    live = [p for p in pods if _phase(p) not in ("Succeeded", "Failed")]
+    if live:
+        running = any(_from_pod(p).phase == JobStatus.RUNNING for p in live)
+        phase = JobStatus.RUNNING if running else JobStatus.PENDING
+        msg = f"cancel requested; waiting for {len(live)} pod(s) to stop"
+        return replace(st, phase=phase, reason=REASON_CANCELLING, message=msg, finished=None)
+    ends = [t for p in pods for t in _container_times(p, "finishedAt")]
+    end = max(ends) if ends and at is not None and max(ends) >= at else now
+    st = replace(st, phase=JobStatus.CANCELLED, reason=REASON_CANCELLED, finished=_iso(end))
+    return replace(st, message="cancelled on request")
+
+
+# --- small readers ---------------------------------------------------------------------
+
+
+def _status(phase: JobStatus, reason: str | None, message: str | None, **kw: Any) -> DerivedStatus:
+    return DerivedStatus(phase=phase.value, reason=reason, message=message or None, **kw)
+
+
+def _time(value: Any) -> datetime | None:
+    try:
+        return parse_time(value) if value else None
+    except (TypeError, ValueError, AttributeError):
+        return None
+
+
+def _iso(value: Any) -> str | None:
+    return format_time(_time(value))
+
+
+def _meta(obj: Obj, key: str) -> Any:
+    return (obj.get("metadata") or {}).get(key)
+
+
+def _phase(pod: Obj) -> str | None:
+    return (pod.get("status") or {}).get("phase")
+
+
+def _true(obj: Obj, kind: str, status: str = "True") -> Obj | None:
+    """The object's last condition of this type, if it has this status."""
+    conds = (obj.get("status") or {}).get("conditions") or []
+    found = [c for c in conds if c.get("type") == kind]
+    return found[-1] if found and found[-1].get("status") == status else None
+
+
+def _unschedulable(pod: Obj) -> Obj | None:
+    return _true(pod, "PodScheduled", "False")
+
+
+def _disruption(pod: Obj) -> tuple[str, str | None] | None:
+    """(reason, message) when the pod was pushed off its node rather than ending itself."""
+    st = pod.get("status") or {}
+    if (cond := _true(pod, "DisruptionTarget")) is not None:
+        reason = _DISRUPTION_REASONS.get(cond.get("reason") or "", REASON_EVICTED)
+        return reason, (cond.get("message") or st.get("message") or "").strip() or None
+    if (reason := _POD_STATUS_REASONS.get(st.get("reason") or "")) is not None:
+        return reason, (st.get("message") or "").strip() or None
+    return None
+
+
+def _statuses(pod: Obj) -> list[tuple[bool, Obj]]:
+    st = pod.get("status") or {}
+    inits = [(True, cs) for cs in st.get("initContainerStatuses") or []]
+    return inits + [(False, cs) for cs in st.get("containerStatuses") or []]
+
+
+def _deciding_container(pod: Obj) -> tuple[str | None, Obj]:
+    """The container whose end explains the pod's: OOM first, then a failure, then any.
+    A failed init container counts too (under restartPolicy Never it fails the pod)."""
+    ended = [
+        (f"{cs.get('name')}{' (init)' if init else ''}", term)
+        for init, cs in _statuses(pod)
+        if (term := (cs.get("state") or {}).get("terminated"))
+        and (not init or term.get("exitCode"))
+    ]
+    ended.sort(key=lambda item: item[0].endswith(" (init)"))  # app containers first
+    for pick in (lambda t: t.get("reason") == REASON_OOM, lambda t: t.get("exitCode"), bool):
+        for name, term in ended:
+            if pick(term):
+                return name, term
+    return None, {}
+
+
+def _describe_exit(code: Any) -> str:
+    if isinstance(code, int) and 128 < code < 160:  # 128+N: killed by signal N
+        try:
+            return f"{code}, {signal.Signals(code - 128).name}"
+        except ValueError:
+            pass
+    return str(code)
+
+
+def _succeeded(job: Obj, pods: list[Obj]) -> int:
+    counted = (job.get("status") or {}).get("succeeded") or 0
+    return max(counted, sum(_phase(p) == "Succeeded" and not _disruption(p) for p in pods))
+
+
+def _attempts(job: Obj | None, pods: list[Obj]) -> int:
+    st = (job or {}).get("status") or {}
+    counted = sum(st.get(k) or 0 for k in ("active", "succeeded", "failed", "terminating"))
+    return max(counted, len(pods))
+
+
+def _container_times(pod: Obj, key: str) -> list[datetime]:
+    states = [s for _i, cs in _statuses(pod) for s in (cs.get("state"), cs.get("lastState"))]
+    parts = [(s or {}).get(part) or {} for s in states for part in ("running", "terminated")]
+    return [t for part in parts if (t := _time(part.get(key)))]
+
+
+def _started(st: DerivedStatus, pods: list[Obj], job: Obj | None) -> str | None:
+    """When the job first ran: the earliest container start, else the pod or Job start
+    once we know it got that far (a pod pulling its image has not started)."""
+    if starts := [t for p in pods for t in _container_times(p, "startedAt")]:
+        return _iso(min(starts))
+    if st.phase in (JobStatus.PENDING, JobStatus.CANCELLED):
+        return None
+    candidates = [(p.get("status") or {}).get("startTime") for p in [*pods, job or {}]]
+    return min(filter(None, map(_iso, candidates)), default=None)
+
+
+def _truncate(text: str | None) -> str | None:
+    text = (text or "").strip()
+    return text[: MESSAGE_LIMIT - 1] + "…" if len(text) > MESSAGE_LIMIT else text or None
