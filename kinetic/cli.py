@@ -322,5 +322,24 @@ def doctor(store: str | None) -> None:
         sys.exit(EXIT_FAILED)
 
 
+@main.group()
+def operator() -> None:
+    """The Kubernetes operator (normally run by the Helm chart's Deployment)."""
+
+
+@operator.command("run")
+@click.option("--namespace", "-n", "namespaces", multiple=True, help="Watch this namespace.")
+@click.option("--all-namespaces", "-A", is_flag=True, help="Watch every namespace (default).")
+@click.option("--liveness", help="Serve a health probe, e.g. http://0.0.0.0:8080/healthz.")
+@click.option("--verbose", "-v", is_flag=True, help="Log every decision.")
+def operator_run(namespaces: tuple[str, ...], all_namespaces: bool, liveness, verbose) -> None:
+    """Run the operator until interrupted."""
+    if namespaces and all_namespaces:
+        raise click.UsageError("--namespace and --all-namespaces cannot be used together")
+    from kinetic_operator.main import run
+
+    run(list(namespaces), liveness=liveness, verbose=verbose)
+
+
 if __name__ == "__main__":
     main()

@@ -38,6 +38,10 @@ SETTINGS: dict[str, tuple[Any, str]] = {
     "context": (lambda: None, "kubeconfig context (default: the current context)"),
     "kubeconfig": (lambda: None, "kubeconfig file (default: $KUBECONFIG or ~/.kube/config)"),
     "image": (lambda: None, "container image for kubernetes jobs (default: the operator's)"),
+    "file_store_host_path": (
+        lambda: None,
+        "host path shared with the cluster's nodes, for file:// stores on kubernetes",
+    ),
 }
 
 

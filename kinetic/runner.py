@@ -45,7 +45,6 @@ from .store import Store, forget_stores, layout, open_store
 from .store.logsink import LogSink
 
 TERMINATION_LOG = "/dev/termination-log"
-TERMINATION_LIMIT = 4000  # Kubernetes keeps at most 4096 bytes
 
 
 # -- the worker (runs in the forked child) -------------------------------------------------
@@ -161,6 +160,7 @@ class Supervisor:
     def __init__(self, store: Store, job_id: str):
         self.store, self.job_id = store, job_id
         self.stop_requested = False
+        self.backend = "local"
 
     def _on_signal(self, signum, frame) -> None:
         self.stop_requested = True
@@ -172,6 +172,8 @@ class Supervisor:
             os.write(1, line)
 
     def write_state(self, state: JobState) -> None:
+        if self.backend == "kubernetes":
+            return  # there the operator records the state, in the KineticJob
         self.store.write_bytes(layout.state_key(self.job_id), json.dumps(state.to_dict()).encode())
 
     def run(self) -> int:
@@ -179,6 +181,7 @@ class Supervisor:
         signal.signal(signal.SIGINT, self._on_signal)
         handle = json.loads(self.store.read_bytes(layout.handle_key(self.job_id)))
         spec = handle.get("spec") or {}
+        self.backend = handle.get("backend", "local")
         from .backends.procinfo import hostname
 
         state = JobState(
@@ -242,6 +245,8 @@ class Supervisor:
 
     def _wait(self, pid: int, spec: dict) -> tuple[str | None, int]:
         timeout, grace = spec.get("timeout"), float(spec.get("grace_period", 30.0))
+        if self.backend == "kubernetes":
+            timeout = None  # the Job's activeDeadlineSeconds enforces it, and says so
         start = time.monotonic()
         deadline = start + timeout if timeout else None
         pidfd = os.pidfd_open(pid) if hasattr(os, "pidfd_open") else None
@@ -339,19 +344,19 @@ class Supervisor:
 
 def write_termination_message(state: JobState) -> None:
     """Tell Kubernetes how the job ended (the operator reads it from the pod's status)."""
+    from .k8s.termination import format_termination_message
+
     path = os.environ.get("KINETIC_TERMINATION_LOG", TERMINATION_LOG)
     if not os.path.exists(path) or not os.access(path, os.W_OK):
         return
-    message = {
-        "phase": state.status.value,
-        "reason": state.reason,
-        "exception_type": state.extra.get("exception_type"),
-        "message": (state.message or "")[:1000] or None,
-    }
-    if "result" in state.extra:
-        message["result"] = state.extra["result"]
+    text = format_termination_message(
+        result=state.extra.get("result"),
+        reason=state.reason,
+        exception_type=state.extra.get("exception_type"),
+        message=state.message,
+    )
     with contextlib.suppress(OSError), open(path, "w") as f:
-        f.write(json.dumps(message)[:TERMINATION_LIMIT])
+        f.write(text)
 
 
 USAGE = "usage: python -m kinetic.runner --store URI JOB_ID"

@@ -19,9 +19,10 @@ except ImportError:  # a source checkout without `pip install -e .`: the package
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "operator"))
     from kinetic_operator import reconcile
 
-from kinetic_operator.reconcile import (
-    DerivedStatus,
-    derive_status,
+from kinetic_operator.reconcile import DerivedStatus, derive_status
+
+from kinetic.k8s.termination import (
+    TERMINATION_MESSAGE_LIMIT,
     format_termination_message,
     parse_termination_message,
 )
@@ -518,7 +519,7 @@ def test_malformed_results_are_dropped(bad: Any) -> None:
 
 def test_termination_message_fits_the_kubelet_limit() -> None:
     text = format_termination_message(result=RESULT, reason="UserError", message="é" * 10_000)
-    assert len(text.encode()) <= reconcile.TERMINATION_MESSAGE_LIMIT
+    assert len(text.encode()) <= TERMINATION_MESSAGE_LIMIT
     report, _ = parse_termination_message(text)
     assert report.result == RESULT and report.message.endswith("…")
 

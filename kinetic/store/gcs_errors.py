@@ -7,6 +7,7 @@ credentials, missing permissions, or transient failures that outlasted the retry
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import threading
@@ -102,13 +103,22 @@ def describe(exc: BaseException | None) -> str:
 
     if isinstance(exc, gexc.RetryError):
         return describe(exc.cause)
-    if isinstance(exc, InvalidResponse):
-        response = exc.response
-        text = (getattr(response, "text", "") or "").strip()
-        return f"HTTP {response.status_code}" + (f": {_short(text)}" if text else "")
-    if isinstance(exc, gexc.GoogleAPICallError):
-        return f"HTTP {exc.code}: {_short(exc.message or '')}"
+    if isinstance(exc, InvalidResponse | gexc.GoogleAPICallError):
+        status = _status(exc)
+        text = _server_message(getattr(exc, "response", None))
+        if not text and isinstance(exc, gexc.GoogleAPICallError):
+            text = exc.message or ""
+        return f"HTTP {status}" + (f": {_short(text)}" if text else "")
     return f"{type(exc).__name__}: {_short(str(exc))}"
+
+
+def _server_message(response: object) -> str:
+    """GCS puts the useful sentence in the JSON body's error.message."""
+    text = (getattr(response, "text", "") or "").strip() if response is not None else ""
+    try:
+        return str(json.loads(text)["error"]["message"])
+    except (ValueError, KeyError, TypeError):
+        return text
 
 
 def _short(text: str, limit: int = 300) -> str:
@@ -153,7 +163,7 @@ def no_credentials(uri: str, detail: str) -> StorageError:
     )
 
 
-_PRINCIPAL = re.compile(r"(\S+@\S+?) does not have (\S+) access")
+_PRINCIPAL = re.compile(r"([\w.+-]+@[\w.-]+) does not have ([\w.]+) access")
 
 
 def access_denied(target: str, exc: BaseException, principal: str | None) -> StorageError:
@@ -166,8 +176,10 @@ def access_denied(target: str, exc: BaseException, principal: str | None) -> Sto
     who = principal or "the active credentials"
     what = f" ({permission})" if permission else ""
     bucket = target.split("/")[2] if target.startswith("gs://") else target
-    member = f"serviceAccount:{principal}" if principal and "gserviceaccount" in principal else (
-        f"user:{principal}" if principal else "PRINCIPAL"
+    member = (
+        f"serviceAccount:{principal}"
+        if principal and "gserviceaccount" in principal
+        else (f"user:{principal}" if principal else "PRINCIPAL")
     )
     return StorageError(
         f"access denied to {target}: {who} lacks permission{what}. Grant {OBJECT_ADMIN} on the "
@@ -176,7 +188,13 @@ def access_denied(target: str, exc: BaseException, principal: str | None) -> Sto
     )
 
 
-def translate(exc: BaseException, action: str, target: str, principal: str | None = None):
+def translate(
+    exc: BaseException,
+    action: str,
+    target: str,
+    principal: str | None = None,
+    deadline: float | None = None,
+) -> KineticError:
     """The Kinetic error for a failed ``action`` on ``target`` (a gs:// URI)."""
     if isinstance(exc, KineticError):
         return exc
@@ -192,9 +210,10 @@ def translate(exc: BaseException, action: str, target: str, principal: str | Non
             "or check GOOGLE_APPLICATION_CREDENTIALS"
         )
     if isinstance(exc, gexc.RetryError):
+        budget = f"{deadline:g}s" if deadline is not None else "the whole retry budget"
         return StorageError(
-            f"could not {action} {target}: still failing after retrying for the whole retry "
-            f"budget; last error: {describe(exc.cause)}"
+            f"could not {action} {target}: still failing after retrying for {budget}; "
+            f"last error: {describe(exc.cause)}"
         )
     status = status_of(exc)
     if status == 401:

@@ -1,5 +1,8 @@
-"""The Kinetic operator: kopf handlers (thin) and the pure status derivation in `reconcile`.
+"""The Kinetic operator: thin kopf handlers, pure decisions and status derivation.
 
-Nothing here imports kopf at package import time, so `kinetic_operator.reconcile` can be used
-(and tested) without the operator's runtime dependencies being loaded.
+Importing the package registers the handlers with kopf, so ``kopf run -m kinetic_operator``
+works as well as ``kinetic operator run``. The pure modules (``reconcile``, ``decisions``)
+do no I/O and are tested on their own.
 """
+
+from . import handlers  # noqa: F401

@@ -46,14 +46,13 @@ dropped, because the client checks the result against that digest.
 
 from __future__ import annotations
 
-import json
-import re
 import signal
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+from kinetic.k8s.termination import parse_termination_message, valid_result
 from kinetic.status import (
     REASON_CANCELLED,
     REASON_DEADLINE,
@@ -69,7 +68,6 @@ from kinetic.status import (
 
 Obj = Mapping[str, Any]
 
-TERMINATION_MESSAGE_LIMIT = 4096  # the kubelet's limit for one container
 MESSAGE_LIMIT = 2048  # keep the CR small; scheduler messages can be long
 REASON_EVICTED, REASON_PREEMPTED, REASON_SUSPENDED = "Evicted", "Preempted", "Suspended"
 REASON_CANCELLING, REASON_RETRYING, REASON_TERMINATING = "Cancelling", "Retrying", "Terminating"
@@ -91,59 +89,6 @@ _POD_STATUS_REASONS = {  # pod status.reason (all versions) → ours
     "DeadlineExceeded": REASON_DEADLINE,
 }
 _TERMINAL = {s.value for s in JobStatus if s.is_terminal}
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
-_REPORT_KEYS = ("result", "reason", "exception_type", "message")
-
-
-@dataclass(frozen=True)
-class RunnerReport:
-    """The runner's termination message, parsed (see the module docstring)."""
-
-    result: dict[str, Any] | None = None
-    reason: str | None = None
-    exception_type: str | None = None
-    message: str | None = None
-
-
-def parse_termination_message(text: str | None) -> tuple[RunnerReport | None, str | None]:
-    """(report, None) for the runner's JSON; (None, text) for anything else."""
-    if not text or not text.strip():
-        return None, None
-    try:
-        data = json.loads(text)
-    except ValueError:
-        data = None
-    if not isinstance(data, dict) or not set(_REPORT_KEYS) & data.keys():
-        return None, text.strip()
-    fields = {k: v for k in _REPORT_KEYS[1:] if isinstance(v := data.get(k), str) and v}
-    return RunnerReport(result=_valid_result(data.get("result")), **fields), None
-
-
-def format_termination_message(
-    result: Mapping[str, Any] | None = None,
-    reason: str | None = None,
-    exception_type: str | None = None,
-    message: str | None = None,
-) -> str:
-    """The runner's side of the contract: JSON that always fits the kubelet's 4 KiB."""
-    data = {"result": dict(result) if result else None, "reason": reason}
-    data.update(exception_type=exception_type, message=message)
-    text = json.dumps(data)
-    while (excess := len(text.encode()) - TERMINATION_MESSAGE_LIMIT) > 0 and data["message"]:
-        data["message"] = data["message"][: max(0, len(data["message"]) - excess - 1)] + "…"
-        text = json.dumps(data)
-    return text
-
-
-def _valid_result(value: Any) -> dict[str, Any] | None:
-    if not isinstance(value, dict):
-        return None
-    uri, size, sha = value.get("uri"), value.get("size"), value.get("sha256")
-    if not (isinstance(uri, str) and uri and type(size) is int and isinstance(sha, str)):
-        return None
-    return {"uri": uri, "size": size, "sha256": sha.lower()} if _SHA256.match(sha.lower()) else None
-
-
 # DerivedStatus field → camelCase key in the KineticJob's .status
 _PATCH_KEYS = {
     **{k: k for k in ("phase", "reason", "message", "attempts", "result")},
@@ -182,7 +127,7 @@ class DerivedStatus:
         values = {name: status.get(key) for name, key in _PATCH_KEYS.items()}
         values.update(phase=str(values["phase"] or JobStatus.PENDING.value))
         values.update(attempts=int(values["attempts"] or 0))
-        return cls(**{**values, "result": _valid_result(values["result"])})
+        return cls(**{**values, "result": valid_result(values["result"])})
 
 
 def derive_status(
@@ -212,7 +157,7 @@ def derive_status(
     if previous:  # keep what an earlier look saw and the objects may no longer show
         started = min(filter(None, [started, _iso(previous.get("startTime"))]), default=None)
         attempts = max(attempts, int(previous.get("attempts") or 0))
-        result = result or _valid_result(previous.get("result"))
+        result = result or valid_result(previous.get("result"))
     if st.phase == JobStatus.CANCELLED:
         result = None  # a cancelled job has no result to collect
     finished = st.finished or (_iso(now) if st.is_terminal else None)

@@ -1,0 +1,242 @@
+"""The kubernetes backend: a job is a KineticJob; the operator makes and watches its Job.
+
+The client writes only to the store (handle, payload) and to KineticJobs (create, the
+``spec.cancel`` field, delete). Everything it reports comes from the CR's status, which
+the operator alone writes.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from typing import Any
+
+from .. import config
+from ..errors import BackendError, JobExistsError, JobNotFoundError, SpecError
+from ..handle import JobHandle
+from ..k8s.job import store_is_shared
+from ..k8s.kineticjob import build_kineticjob
+from ..k8s.names import GROUP, LABEL_MANAGED_BY, MANAGED_BY, PLURAL, VERSION
+from ..payload import Framed, store_framed
+from ..spec import JobSpec
+from ..status import JobState, JobStatus, format_time, parse_time, utcnow
+from ..store import layout, open_store
+from .base import Backend
+
+PAGE_SIZE = 500
+
+
+@functools.lru_cache(maxsize=8)
+def _api_client(kubeconfig: str | None, context: str | None):
+    """A client from the kubeconfig (never modified) or the pod's in-cluster credentials."""
+    from kubernetes import client
+    from kubernetes import config as kconfig
+
+    try:
+        return kconfig.new_client_from_config(config_file=kubeconfig, context=context)
+    except (kconfig.ConfigException, FileNotFoundError, TypeError) as first:
+        try:
+            kconfig.load_incluster_config()
+            return client.ApiClient()
+        except kconfig.ConfigException:
+            raise BackendError(
+                f"no Kubernetes access: {first}. Point KUBECONFIG (or the kubeconfig setting) "
+                "at a cluster, or run inside a pod with a service account"
+            ) from None
+
+
+def _default_namespace(kubeconfig: str | None, context: str | None) -> str:
+    from kubernetes import config as kconfig
+
+    try:
+        contexts, current = kconfig.list_kube_config_contexts(config_file=kubeconfig)
+    except Exception:
+        return "default"
+    chosen = next((c for c in contexts if c["name"] == context), current) if context else current
+    return (chosen or {}).get("context", {}).get("namespace") or "default"
+
+
+def _api_error(exc: Exception, what: str) -> Exception:
+    status = getattr(exc, "status", None)
+    if status == 403:
+        hint = "your account lacks RBAC for kineticjobs (bind the chart's kinetic-user role)"
+        return BackendError(f"{what}: forbidden — {hint}. {_reason(exc)}")
+    if status == 404 and "the server could not find the requested resource" in str(exc):
+        return BackendError(f"{what}: the KineticJob CRD is not installed (helm install kinetic)")
+    return BackendError(f"{what}: {_reason(exc)}")
+
+
+def _reason(exc: Exception) -> str:
+    return f"{getattr(exc, 'status', '')} {getattr(exc, 'reason', '')} {getattr(exc, 'body', '')}"
+
+
+class KubernetesBackend(Backend):
+    name = "kubernetes"
+
+    # -- connection ---------------------------------------------------------------------------
+    def _settings(self, extra: dict[str, Any]) -> tuple[str | None, str | None]:
+        kubeconfig = extra.get("kubeconfig") or config.resolve("kubeconfig").value
+        context = extra.get("context") or config.resolve("context").value
+        return kubeconfig, context
+
+    def _custom(self, handle: JobHandle):
+        from kubernetes import client
+
+        return client.CustomObjectsApi(_api_client(*self._settings(handle.extra)))
+
+    def handle_fields(self, spec: JobSpec) -> dict:
+        kubeconfig, context = self._settings({})
+        namespace = spec.namespace or _default_namespace(kubeconfig, context)
+        fields = {"namespace": namespace}
+        if context:
+            fields["context"] = context
+        if kubeconfig:
+            fields["kubeconfig"] = kubeconfig
+        return fields
+
+    def check(self, spec: JobSpec) -> None:
+        shared = config.resolve("file_store_host_path").value
+        if not store_is_shared(spec.store or "", shared):
+            raise SpecError(
+                "store",
+                spec.store,
+                "a gs:// store, or a file:// store under the host path shared with the "
+                "cluster's nodes (set file_store_host_path to the chart's fileStore.hostPath; "
+                f"now {shared or 'unset'}): pods cannot see this machine's disk",
+            )
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    def submit(self, handle: JobHandle, spec: JobSpec, payload: Framed) -> None:
+        store = open_store(handle.store)
+        store.write_bytes(
+            layout.handle_key(handle.job_id), handle.to_json().encode(), if_absent=True
+        )
+        store_framed(store, layout.payload_key(handle.job_id), payload)
+        body = build_kineticjob(
+            handle.job_id,
+            function=handle.function,
+            store=handle.store,
+            payload_sha256=handle.payload_sha256 or "",
+            spec=spec.to_dict(),
+        )
+        try:
+            self._custom(handle).create_namespaced_custom_object(
+                GROUP, VERSION, handle.extra["namespace"], PLURAL, body
+            )
+        except Exception as exc:
+            if getattr(exc, "status", None) == 409:
+                raise JobExistsError(f"a KineticJob named {handle.job_id} exists already") from None
+            raise _api_error(exc, f"creating KineticJob {handle.job_id}") from None
+
+    def _get(self, handle: JobHandle) -> dict | None:
+        try:
+            return self._custom(handle).get_namespaced_custom_object(
+                GROUP, VERSION, handle.extra["namespace"], PLURAL, handle.job_id
+            )
+        except Exception as exc:
+            if getattr(exc, "status", None) == 404 and "could not find the requested" not in str(
+                exc
+            ):
+                return None
+            raise _api_error(exc, f"reading KineticJob {handle.job_id}") from None
+
+    def state(self, handle: JobHandle) -> JobState:
+        kj = self._get(handle)
+        if kj is None:
+            return JobState(JobStatus.NOT_FOUND, message="no KineticJob (cleaned up?)")
+        return state_from_cr(kj)
+
+    def states(self, handles: list[JobHandle]) -> list[JobState]:
+        """One paginated, label-selected list per namespace instead of a GET per job."""
+        found: dict[tuple[str, str], dict] = {}
+        for namespace in {h.extra.get("namespace") for h in handles}:
+            sample = next(h for h in handles if h.extra.get("namespace") == namespace)
+            for kj in self.list_kineticjobs(sample, namespace):
+                found[(namespace, kj["metadata"]["name"])] = kj
+        missing = JobState(JobStatus.NOT_FOUND, message="no KineticJob (cleaned up?)")
+        return [
+            state_from_cr(kj)
+            if (kj := found.get((h.extra.get("namespace"), h.job_id)))
+            else missing
+            for h in handles
+        ]
+
+    def list_kineticjobs(self, handle: JobHandle, namespace: str | None) -> list[dict]:
+        api, token, items = self._custom(handle), None, []
+        selector = f"{LABEL_MANAGED_BY}={MANAGED_BY}"
+        while True:
+            kwargs = {"label_selector": selector, "limit": PAGE_SIZE}
+            if token:
+                kwargs["_continue"] = token
+            try:
+                if namespace:
+                    page = api.list_namespaced_custom_object(
+                        GROUP, VERSION, namespace, PLURAL, **kwargs
+                    )
+                else:
+                    page = api.list_cluster_custom_object(GROUP, VERSION, PLURAL, **kwargs)
+            except Exception as exc:
+                raise _api_error(exc, "listing KineticJobs") from None
+            items += page.get("items", [])
+            token = page.get("metadata", {}).get("continue")
+            if not token:
+                return items
+
+    def cancel(
+        self, handle: JobHandle, *, wait: bool = True, timeout: float | None = None
+    ) -> JobState:
+        state = self.state(handle)
+        if state.status == JobStatus.NOT_FOUND:
+            raise JobNotFoundError(handle.job_id, f"namespace {handle.extra.get('namespace')}")
+        if state.status.is_terminal:
+            return state
+        patch = {"spec": {"cancel": True, "cancelRequestedAt": format_time(utcnow())}}
+        try:
+            self._custom(handle).patch_namespaced_custom_object(
+                GROUP, VERSION, handle.extra["namespace"], PLURAL, handle.job_id, patch
+            )
+        except Exception as exc:
+            raise _api_error(exc, f"cancelling KineticJob {handle.job_id}") from None
+        if not wait:
+            return self.state(handle)
+        grace = float(handle.spec.get("grace_period", 30))
+        deadline = time.monotonic() + (timeout if timeout is not None else grace + 60)
+        while time.monotonic() < deadline:
+            state = self.state(handle)
+            if state.status.is_terminal:
+                return state
+            time.sleep(0.25)
+        return self.state(handle)
+
+    def release(self, handle: JobHandle) -> None:
+        """Delete the KineticJob; the garbage collector removes its Job and pods."""
+        try:
+            self._custom(handle).delete_namespaced_custom_object(
+                GROUP, VERSION, handle.extra["namespace"], PLURAL, handle.job_id,
+                propagation_policy="Background",
+            )  # fmt: skip
+        except Exception as exc:
+            if getattr(exc, "status", None) != 404:
+                raise _api_error(exc, f"deleting KineticJob {handle.job_id}") from None
+
+
+def state_from_cr(kj: dict) -> JobState:
+    status = kj.get("status") or {}
+    extra: dict[str, Any] = {}
+    if status.get("result"):
+        extra["result"] = status["result"]
+    if status.get("podName"):
+        extra["pod"] = status["podName"]
+    return JobState(
+        JobStatus(status.get("phase") or JobStatus.PENDING.value),
+        reason=status.get("reason"),
+        message=status.get("message"),
+        created=parse_time(kj["metadata"].get("creationTimestamp")),
+        started=parse_time(status.get("startTime")),
+        finished=parse_time(status.get("completionTime")),
+        attempts=int(status.get("attempts") or 0),
+        exit_code=status.get("exitCode"),
+        progress=status.get("progress"),
+        node=status.get("nodeName"),
+        extra=extra,
+    )

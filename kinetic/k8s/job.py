@@ -1,0 +1,123 @@
+"""The batch/v1 Job the operator creates for a KineticJob."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+from ..accelerators import LabelMap, k8s_scheduling, parse_accelerator
+from .names import API_VERSION, CONTAINER, KIND, LABEL_JOB_ID, SELECTOR, STORE_VOLUME
+
+# The runner needs a moment after SIGTERM to record the outcome and flush logs.
+RUNNER_SHUTDOWN_SECONDS = 10
+
+
+@dataclass(frozen=True)
+class OperatorConfig:
+    """What the operator is configured with (the Helm chart sets these env variables)."""
+
+    default_image: str = "kinetic:latest"
+    service_account: str | None = None
+    accelerator_labels: dict[str, Any] = field(default_factory=dict)
+    file_store_host_path: str | None = None
+    python: str = "python"
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> OperatorConfig:
+        env = dict(os.environ if env is None else env)
+        labels = env.get("KINETIC_ACCELERATOR_LABELS")
+        return cls(
+            default_image=env.get("KINETIC_DEFAULT_IMAGE") or cls.default_image,
+            service_account=env.get("KINETIC_JOB_SERVICE_ACCOUNT") or None,
+            accelerator_labels=json.loads(labels) if labels else {},
+            file_store_host_path=env.get("KINETIC_FILE_STORE_HOST_PATH") or None,
+            python=env.get("KINETIC_JOB_PYTHON") or cls.python,
+        )
+
+
+def file_store_path(store: str) -> str | None:
+    """The directory of a file:// store, or None for other stores."""
+    parsed = urlparse(store)
+    return unquote(parsed.path) if parsed.scheme == "file" else None
+
+
+def store_is_shared(store: str, host_path: str | None) -> bool:
+    """A file:// store reaches pods only inside the host path shared with the nodes."""
+    path = file_store_path(store)
+    if path is None:
+        return True
+    if not host_path:
+        return False
+    root = host_path.rstrip("/") or "/"
+    return path == root or path.startswith(root.rstrip("/") + "/")
+
+
+def build_job(kj: dict[str, Any], config: OperatorConfig) -> dict[str, Any]:
+    """A Job named by the job id, owned by its KineticJob, that runs the runner once."""
+    meta, spec = kj["metadata"], kj["spec"]
+    job_id = meta["name"]
+    labels = {**SELECTOR, LABEL_JOB_ID: job_id}
+    scheduling = k8s_scheduling(
+        parse_accelerator(spec.get("accelerator", "cpu")),
+        LabelMap.from_mapping(config.accelerator_labels),
+    )
+    env = [{"name": e["name"], "value": e["value"]} for e in spec.get("env", [])]
+    env.append({"name": "KINETIC_JOB_ID", "value": job_id})
+    container: dict[str, Any] = {
+        "name": CONTAINER,
+        "image": spec.get("image") or config.default_image,
+        "command": [config.python, "-m", "kinetic.runner", "--store", spec["store"], job_id],
+        "env": env,
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+    }
+    resources = {k: dict(v) for k, v in (spec.get("resources") or {}).items()}
+    if scheduling.limits:
+        resources.setdefault("limits", {}).update(scheduling.limits)
+    if resources:
+        container["resources"] = resources
+    pod_spec: dict[str, Any] = {
+        "restartPolicy": "Never",
+        "containers": [container],
+        "terminationGracePeriodSeconds": int(spec.get("gracePeriodSeconds", 30))
+        + RUNNER_SHUTDOWN_SECONDS,
+    }
+    if config.service_account:
+        pod_spec["serviceAccountName"] = config.service_account
+    if scheduling.node_selector:
+        pod_spec["nodeSelector"] = dict(scheduling.node_selector)
+    if scheduling.tolerations:
+        pod_spec["tolerations"] = list(scheduling.tolerations)
+    store_path = file_store_path(spec["store"])
+    if store_path is not None and config.file_store_host_path:
+        host = config.file_store_host_path
+        pod_spec["volumes"] = [{"name": STORE_VOLUME, "hostPath": {"path": host}}]
+        container["volumeMounts"] = [{"name": STORE_VOLUME, "mountPath": host}]
+    job_spec: dict[str, Any] = {
+        "backoffLimit": int(spec.get("retries", 0)),
+        "template": {"metadata": {"labels": labels}, "spec": pod_spec},
+    }
+    if spec.get("timeoutSeconds"):
+        job_spec["activeDeadlineSeconds"] = int(spec["timeoutSeconds"])
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": job_id,
+            "namespace": meta.get("namespace"),
+            "labels": labels,
+            "ownerReferences": [
+                {
+                    "apiVersion": API_VERSION,
+                    "kind": KIND,
+                    "name": job_id,
+                    "uid": meta["uid"],
+                    "controller": True,
+                    "blockOwnerDeletion": True,
+                }
+            ],
+        },
+        "spec": job_spec,
+    }

@@ -1,0 +1,37 @@
+"""The KineticJob custom resource a client creates for a job (never a secret in it)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .names import API_VERSION, KIND, LABEL_JOB_ID, SELECTOR
+
+
+def build_kineticjob(
+    job_id: str,
+    *,
+    function: str,
+    store: str,
+    payload_sha256: str,
+    spec: dict[str, Any],
+) -> dict[str, Any]:
+    """The KineticJob for a job, from its JobSpec dict (see kinetic.spec.JobSpec.to_dict)."""
+    body: dict[str, Any] = {
+        "function": function,
+        "store": store,
+        "payloadSha256": payload_sha256,
+        "accelerator": spec.get("accelerator", "cpu"),
+        "gracePeriodSeconds": int(spec.get("grace_period", 30)),
+    }
+    if spec.get("image"):
+        body["image"] = spec["image"]
+    if spec.get("timeout"):
+        body["timeoutSeconds"] = max(1, round(spec["timeout"]))
+    if spec.get("env"):
+        body["env"] = [{"name": k, "value": v} for k, v in sorted(spec["env"].items())]
+    return {
+        "apiVersion": API_VERSION,
+        "kind": KIND,
+        "metadata": {"name": job_id, "labels": {**SELECTOR, LABEL_JOB_ID: job_id}},
+        "spec": body,
+    }

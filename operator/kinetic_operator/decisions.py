@@ -1,0 +1,101 @@
+"""What the operator should do for one KineticJob, decided from what exists. Pure.
+
+``decide`` says which writes are needed (create the Job, delete it on cancel, refuse);
+``status_patch`` says how the status must change (only the keys that differ);
+``transition_event`` turns a phase or reason change into a Kubernetes Event.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from kinetic.status import JobStatus, format_time, utcnow
+
+from .reconcile import derive_status
+
+TERMINAL = {s.value for s in JobStatus if s.is_terminal}
+REASON_STORE_NOT_SHARED = "StoreNotShared"
+
+
+@dataclass(frozen=True)
+class Action:
+    create_job: bool = False
+    delete_job: bool = False
+    refuse: tuple[str, str] | None = None  # (reason, message): fail without a Job
+
+
+def decide(kj: dict[str, Any], job: dict | None, pods: list[dict], *, store_shared: bool) -> Action:
+    status, spec = kj.get("status") or {}, kj["spec"]
+    if status.get("phase") in TERMINAL:
+        return Action()
+    if spec.get("cancel"):
+        # Deleting the Job ends its pods with their grace period; nothing is recreated.
+        return Action(delete_job=job is not None and not _job_finished(job))
+    if job is None and not status.get("jobName"):
+        if not store_shared:
+            return Action(
+                refuse=(
+                    REASON_STORE_NOT_SHARED,
+                    f"store {spec['store']} is not under the host path shared with the nodes "
+                    "(chart value fileStore.hostPath); use a gs:// store or that path",
+                )
+            )
+        return Action(create_job=True)
+    return Action()
+
+
+def _job_finished(job: dict) -> bool:
+    conditions = (job.get("status") or {}).get("conditions") or []
+    return any(
+        c.get("type") in ("Complete", "Failed") and c.get("status") == "True" for c in conditions
+    )
+
+
+def status_patch(
+    kj: dict[str, Any], job: dict | None, pods: list[dict], action: Action
+) -> dict[str, Any] | None:
+    """The keys of ``.status`` that must change (None: nothing to write)."""
+    previous, spec, meta = kj.get("status") or {}, kj["spec"], kj["metadata"]
+    if action.refuse:
+        reason, message = action.refuse
+        new: dict[str, Any] = {
+            "phase": JobStatus.FAILED.value,
+            "reason": reason,
+            "message": message,
+            "completionTime": format_time(utcnow()),
+        }
+    else:
+        cancel = spec.get("cancelRequestedAt") or bool(spec.get("cancel"))
+        # "Created" means observed: right after our create the Job may not be in the
+        # watch yet, and its absence then must not read as a lost Job.
+        derived = derive_status(
+            job, pods, previous=previous, cancel_requested=cancel,
+            job_created=bool(previous.get("jobName")),
+        )  # fmt: skip
+        new = derived.to_patch()
+        if job is not None:
+            new["jobName"] = job["metadata"]["name"]
+        new["progressText"] = _progress_text(previous.get("progress"))
+    new["observedGeneration"] = meta.get("generation")
+    changed = {k: v for k, v in new.items() if previous.get(k) != v}
+    return changed or None
+
+
+def _progress_text(progress: dict | None) -> str | None:
+    fraction = (progress or {}).get("fraction")
+    return f"{fraction * 100:.0f}%" if isinstance(fraction, int | float) else None
+
+
+def transition_event(
+    previous: dict[str, Any], patch: dict[str, Any]
+) -> tuple[str, str, str] | None:
+    """(type, reason, message) for an Event when the phase or its reason changed."""
+    if "phase" not in patch and "reason" not in patch:
+        return None
+    phase = patch.get("phase", previous.get("phase")) or JobStatus.PENDING.value
+    reason = patch.get("reason", previous.get("reason"))
+    message = patch.get("message", previous.get("message"))
+    kind = "Warning" if phase == JobStatus.FAILED.value else "Normal"
+    text = phase + (f" ({reason})" if reason else "") + (f": {message}" if message else "")
+    return kind, phase.capitalize(), text[:1000]

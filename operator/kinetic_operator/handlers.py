@@ -1,0 +1,118 @@
+"""kopf handlers: thin. They keep in-memory indexes of what the watches show, and hand
+every change to ``sync()``, which decides with pure functions and acts with few requests.
+
+Watches only, no polling: KineticJobs, and Jobs and Pods carrying Kinetic's
+``app.kubernetes.io/managed-by`` label. The handlers use ``on.event`` (no kopf progress
+annotations, no finalizers), so the only writes are: one Job create per job, status patches
+when the derived status changes, a Job delete on cancel, and Events on transitions. Every
+decision is recomputed from what exists, so a restarted operator adopts existing Jobs and
+loses nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+import kopf
+
+from kinetic.k8s.job import OperatorConfig, build_job, store_is_shared
+from kinetic.k8s.names import GROUP, LABEL_JOB_ID, MANAGED_BY, PLURAL, VERSION
+
+from . import cluster
+from .decisions import Action, decide, status_patch, transition_event
+
+log = logging.getLogger("kinetic.operator")
+MANAGED = {"app.kubernetes.io/managed-by": MANAGED_BY}
+CONFIG = OperatorConfig.from_env()
+# One sync at a time per job: events for a job, its Job and its pods arrive concurrently.
+_locks: dict[tuple[str, str], threading.Lock] = {}
+_locks_guard = threading.Lock()
+
+
+def _lock(key: tuple[str, str]) -> threading.Lock:
+    with _locks_guard:
+        return _locks.setdefault(key, threading.Lock())
+
+
+@kopf.on.startup()
+def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+    settings.posting.enabled = False  # Events are posted deliberately, on transitions only
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    settings.execution.max_workers = 20
+    cluster.connect()
+
+
+# -- indexes: the operator's picture of the cluster, kept current by the watches ---------------
+@kopf.index(GROUP, VERSION, PLURAL)
+def kineticjobs(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict:
+    return {(namespace, name): dict(body)}
+
+
+@kopf.index("batch", "v1", "jobs", labels=MANAGED)
+def jobs(namespace: str, labels: kopf.Labels, body: kopf.Body, **_: Any) -> dict:
+    return {(namespace, labels.get(LABEL_JOB_ID)): dict(body)}
+
+
+@kopf.index("", "v1", "pods", labels=MANAGED)
+def pods(namespace: str, labels: kopf.Labels, body: kopf.Body, **_: Any) -> dict:
+    return {(namespace, labels.get(LABEL_JOB_ID)): dict(body)}
+
+
+# -- events: every change to a job's objects re-syncs that job ----------------------------------
+@kopf.on.event(GROUP, VERSION, PLURAL)
+def kineticjob_changed(event: dict, namespace: str, name: str, **kw: Any) -> None:
+    if event.get("type") == "DELETED":
+        cluster.forget((namespace, name))
+    else:
+        sync(namespace, name, kw["kineticjobs"], kw["jobs"], kw["pods"])
+
+
+@kopf.on.event("batch", "v1", "jobs", labels=MANAGED)
+def job_changed(namespace: str, labels: kopf.Labels, **kw: Any) -> None:
+    sync(namespace, labels.get(LABEL_JOB_ID), kw["kineticjobs"], kw["jobs"], kw["pods"])
+
+
+@kopf.on.event("", "v1", "pods", labels=MANAGED)
+def pod_changed(namespace: str, labels: kopf.Labels, **kw: Any) -> None:
+    sync(namespace, labels.get(LABEL_JOB_ID), kw["kineticjobs"], kw["jobs"], kw["pods"])
+
+
+def _one(index: kopf.Index, key: tuple[str, str]) -> dict | None:
+    found = list(index.get(key, []))
+    return found[-1] if found else None
+
+
+def sync(namespace: str, job_id: str | None, kjs: kopf.Index, js: kopf.Index, ps: kopf.Index):
+    if not job_id:
+        return
+    key = (namespace, job_id)
+    with _lock(key):
+        kj = _one(kjs, key)
+        if kj is None:
+            return  # deleted: owner references take the Job and pods with it
+        job = _one(js, key)
+        pod_list = list(ps.get(key, []))
+        # The index may lag our own writes; the status we last wrote is the freshest truth.
+        kj = {**kj, "status": cluster.last_status(key, kj.get("status") or {})}
+        shared = store_is_shared(kj["spec"]["store"], CONFIG.file_store_host_path)
+        action = decide(kj, job, pod_list, store_shared=shared)
+        _act(kj, job, action)
+        patch = status_patch(kj, job, pod_list, action)
+        if patch:
+            cluster.patch_status(namespace, job_id, patch)
+            event = transition_event(kj.get("status") or {}, patch)
+            if event:
+                kopf.event(kj, type=event[0], reason=event[1], message=event[2])
+
+
+def _act(kj: dict, job: dict | None, action: Action) -> None:
+    namespace, job_id = kj["metadata"]["namespace"], kj["metadata"]["name"]
+    if action.create_job:
+        created = cluster.create_job(namespace, build_job(kj, CONFIG))
+        log.info("job %s/%s: %s the Job", namespace, job_id, "created" if created else "adopted")
+    if action.delete_job and job is not None:
+        cluster.delete_job(namespace, job_id)
+        log.info("job %s/%s: cancel requested, deleting its Job", namespace, job_id)
