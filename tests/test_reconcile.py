@@ -21,13 +21,12 @@ except ImportError:  # a source checkout without `pip install -e .`: the package
 
 from kinetic_operator.reconcile import DerivedStatus, derive_status
 
+from kinetic.accelerators import k8s_scheduling, parse_accelerator
 from kinetic.k8s.termination import (
     TERMINATION_MESSAGE_LIMIT,
     format_termination_message,
     parse_termination_message,
 )
-
-from kinetic.accelerators import k8s_scheduling, parse_accelerator
 
 OBJECTS = Path(
     os.environ.get("KINETIC_K8S_OBJECTS")

@@ -64,7 +64,7 @@ def build_job(kj: dict[str, Any], config: OperatorConfig) -> dict[str, Any]:
         parse_accelerator(spec.get("accelerator", "cpu")),
         LabelMap.from_mapping(config.accelerator_labels),
     )
-    env = [{"name": e["name"], "value": e["value"]} for e in spec.get("env", [])]
+    env = [{"name": e["name"], "value": e.get("value", "")} for e in spec.get("env", [])]
     env.append({"name": "KINETIC_JOB_ID", "value": job_id})
     container: dict[str, Any] = {
         "name": CONTAINER,

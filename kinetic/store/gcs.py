@@ -22,69 +22,36 @@ import hashlib
 import io
 import mimetypes
 import os
-import re
 import threading
 from concurrent.futures import Executor, ThreadPoolExecutor
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
+from urllib.parse import quote
 
-from ..errors import JobExistsError, SpecError, StorageError
+from ..errors import JobExistsError, StorageError
 from .base import Digest, ObjectInfo, ObjectNotFound, Store
 from .gcs_errors import Attempts, GCSSettings, bucket_missing, make_retry, status_of, translate
-from .gcs_io import DownloadSink, Progress, StreamDigest, UploadStream, read_full, remaining_size
+from .gcs_io import (
+    DownloadSink,
+    Progress,
+    StreamDigest,
+    UploadStream,
+    read_full,
+    remaining_size,
+    stream_download,
+)
 from .gcs_logs import LogIndex, chunk_name, parse_chunk_name
+from .gcs_uri import parse_gs_uri
+
+if TYPE_CHECKING:
+    from google.cloud.storage import Bucket, Client
+
+__all__ = ["GCSSettings", "GCSStore", "parse_gs_uri"]
 
 # Objects up to this size go up in one request (atomic, and the emulator enforces
 # preconditions on it); larger ones use a resumable upload, committed only when complete.
 SINGLE_REQUEST_LIMIT = 8 * 1024 * 1024
 SCOPES = ["https://www.googleapis.com/auth/devstorage.read_write"]
-FORM = "gs://BUCKET[/PREFIX]"
-
-_BUCKET_CHARS = re.compile(r"^[a-z0-9._-]+$")
-_IPV4 = re.compile(r"^\d{1,3}(\.\d{1,3}){3}$")
-_BAD_PREFIX_CHARS = re.compile(r"[\x00-\x1f\x7f#?*\[\]]")
-
-
-def _bucket_problem(name: str) -> str | None:
-    """Why ``name`` breaks the GCS bucket naming rules, or None."""
-    if name != name.lower():
-        return "has uppercase letters: bucket names are lowercase"
-    if not _BUCKET_CHARS.match(name):
-        return "may only contain lowercase letters, digits, '-', '_' and '.'"
-    limit = 222 if "." in name else 63
-    if not 3 <= len(name) <= limit:
-        return f"must be 3-{limit} characters long"
-    if not (name[0].isalnum() and name[-1].isalnum()):
-        return "must start and end with a letter or digit"
-    if any(not part or len(part) > 63 for part in name.split(".")):
-        return "has an empty or over-long (>63) dot-separated part"
-    if _IPV4.match(name):
-        return "cannot be an IP address"
-    if name.startswith("goog") or "google" in name or "g00gle" in name:
-        return "cannot start with 'goog' or contain 'google'"
-    return None
-
-
-def parse_gs_uri(text: str) -> tuple[str, str]:
-    """``gs://bucket/some/prefix`` -> ("bucket", "some/prefix"); SpecError if malformed."""
-    raw = os.fspath(text).strip()
-    if not raw.startswith("gs://"):
-        raise SpecError("store", text, f"a GCS store URI looks like {FORM}")
-    bucket, _, prefix = raw[len("gs://") :].partition("/")
-    if not bucket:
-        raise SpecError("store", text, f"the URI names no bucket; expected {FORM}")
-    if problem := _bucket_problem(bucket):
-        raise SpecError("store", text, f"bucket name {bucket!r} {problem}")
-    prefix = prefix.strip("/")
-    if prefix:
-        if any(part in ("", ".", "..") for part in prefix.split("/")):
-            raise SpecError("store", text, "the prefix may not contain empty, '.' or '..' parts")
-        if _BAD_PREFIX_CHARS.search(prefix):
-            raise SpecError(
-                "store", text, "the prefix may not contain control characters or # ? * [ ]"
-            )
-        if len(prefix.encode()) > 512:
-            raise SpecError("store", text, "the prefix is longer than 512 bytes")
-    return bucket, prefix
+DEFAULT_ENDPOINT = "https://storage.googleapis.com"
 
 
 def _md5_b64(data: bytes) -> str:
@@ -99,8 +66,9 @@ class GCSStore(Store):
         self.uri = f"gs://{self.bucket_name}/{self.root}".rstrip("/")
         self.settings = settings or GCSSettings.from_env()
         self._lock = threading.Lock()
-        self._client = None
-        self._bucket = None
+        self._bucket: Bucket | None = None
+        self._endpoint = DEFAULT_ENDPOINT
+        self._session = None
         self._principal: str | None = None
         self._bucket_ok = False
         self._pool: ThreadPoolExecutor | None = None
@@ -110,39 +78,46 @@ class GCSStore(Store):
         return f"GCSStore({self.uri!r})"
 
     # -- plumbing ---------------------------------------------------------------------------
-    def _make_client(self):
+    def _make_client(self) -> Client:
+        from google.auth.transport.requests import AuthorizedSession
         from google.cloud import storage
 
         endpoint = self.settings.endpoint or os.environ.get("STORAGE_EMULATOR_HOST")
         if endpoint:
             from google.auth.credentials import AnonymousCredentials
 
-            if "://" not in endpoint:
-                endpoint = f"http://{endpoint}"
+            endpoint = endpoint if "://" in endpoint else f"http://{endpoint}"
+            credentials = AnonymousCredentials()
             # An emulator needs no credentials; a project name is required but unused.
-            return storage.Client(
+            client = storage.Client(
                 project="kinetic-emulator",
-                credentials=AnonymousCredentials(),
+                credentials=credentials,
                 client_options={"api_endpoint": endpoint},
             )
-        import google.auth
+        else:
+            import google.auth
 
-        credentials, project = google.auth.default(scopes=SCOPES)
-        self._principal = getattr(credentials, "service_account_email", None)
-        if self._principal == "default":  # GCE metadata: the real address is not known yet
-            self._principal = None
-        return storage.Client(project=project, credentials=credentials)
+            credentials, project = google.auth.default(scopes=SCOPES)
+            principal = getattr(credentials, "service_account_email", None)
+            # On GCE/GKE the metadata server's account reads "default" until refreshed.
+            self._principal = principal if principal != "default" else None
+            client = storage.Client(project=project, credentials=credentials)
+        self._endpoint = (endpoint or DEFAULT_ENDPOINT).rstrip("/")
+        # Our own session for streamed downloads, with the same credentials.
+        self._session = AuthorizedSession(credentials)
+        return client
 
     @property
-    def bucket(self):
+    def bucket(self) -> Bucket:
+        """The bucket handle; the first use creates the client (credentials are read then)."""
         if self._bucket is None:
             with self._lock:
                 if self._bucket is None:
                     try:
-                        self._client = self._make_client()
+                        client = self._make_client()
                     except Exception as exc:
                         raise translate(exc, "connect to", self.uri) from exc
-                    self._bucket = self._client.bucket(self.bucket_name)
+                    self._bucket = client.bucket(self.bucket_name)
         return self._bucket
 
     def _executor(self) -> Executor:
@@ -189,7 +164,8 @@ class GCSStore(Store):
         try:
             list(self.bucket.client.list_blobs(self.bucket, max_results=1, **self._kw()))
         except Exception as exc:
-            raise self._fail(exc, "list", "") from exc
+            if status_of(exc) != 403:  # not allowed to list: we cannot tell, so trust it
+                raise self._fail(exc, "list", "") from exc
         self._bucket_ok = True
 
     # -- whole objects ----------------------------------------------------------------------
@@ -204,25 +180,29 @@ class GCSStore(Store):
         precondition = 0 if if_absent else None
         attempts = Attempts()
         digest = StreamDigest()
-        head = read_full(src, SINGLE_REQUEST_LIMIT + 1)
+        if size is not None and size > SINGLE_REQUEST_LIMIT:
+            head, small = b"", False  # known to be large: stream it all, nothing read ahead
+        else:
+            head = read_full(src, SINGLE_REQUEST_LIMIT + 1)
+            small = len(head) <= SINGLE_REQUEST_LIMIT
         try:
-            self._send(key, name, head, src, digest, precondition, attempts, size)
+            self._send(key, name, head, small, src, digest, precondition, attempts, size)
         except Exception as exc:
             result, crc = digest.finish()  # also stops the hashing thread
             if status_of(exc) != 412:
                 raise self._fail(exc, "write", key) from exc
             # A retried request whose first attempt did land also gets 412: that is our
             # own object, not a collision. Recognise it by size and checksum.
-            if attempts.retried and self._holds(name, result.size, crc, head):
+            if attempts.retried and self._holds(name, result.size, crc, head if small else None):
                 return result
             raise JobExistsError(
                 f"{key} already exists in {self.uri}; refusing to overwrite it"
             ) from None
         return digest.finish()[0]
 
-    def _send(self, key, name, head, src, digest, precondition, attempts, size) -> None:
+    def _send(self, key, name, head, small, src, digest, precondition, attempts, size) -> None:
         content_type = mimetypes.guess_type(key)[0] or "application/octet-stream"
-        if len(head) <= SINGLE_REQUEST_LIMIT:
+        if small:
             digest.update(head)
             blob = self.bucket.blob(name)
             blob.upload_from_string(
@@ -246,14 +226,15 @@ class GCSStore(Store):
         finally:
             progress.close()
 
-    def _holds(self, name: str, size: int, crc32c: str, head: bytes) -> bool:
+    def _holds(self, name: str, size: int, crc32c: str, data: bytes | None) -> bool:
+        """Whether the object is the one we meant to write (same size, CRC32C and MD5)."""
         try:
             blob = self.bucket.get_blob(name, **self._kw())
         except Exception:
             return False
         if blob is None or blob.size != size or blob.crc32c != crc32c:
             return False
-        return size > SINGLE_REQUEST_LIMIT or blob.md5_hash in (None, _md5_b64(head))
+        return data is None or blob.md5_hash in (None, _md5_b64(data))
 
     def read_bytes(self, key: str) -> bytes:
         blob = self.bucket.blob(self._name(key))
@@ -280,16 +261,20 @@ class GCSStore(Store):
             if meta is None:
                 raise self._not_found(key)
             # Pin the generation: a concurrent rewrite can never mix two versions' bytes.
-            blob = self.bucket.blob(name, generation=meta.generation)
+            url = (
+                f"{self._endpoint}/download/storage/v1/b/{self.bucket_name}/o/"
+                f"{quote(name, safe='')}?alt=media&generation={meta.generation}"
+            )
             digest = StreamDigest()
             progress = Progress(f"download {key}", meta.size)
             try:
-                # The library resumes an interrupted download from the bytes already
-                # received (a ranged request), so the sink sees every byte exactly once.
-                # Its own checksum is skipped (it cannot check resumed downloads); ours
-                # covers the whole object, resumed or not.
-                blob.download_to_file(
-                    DownloadSink(dst, digest, progress), checksum=None, **self._kw()
+                stream_download(
+                    self._session,
+                    url,
+                    meta.size or 0,
+                    DownloadSink(dst, digest, progress),
+                    make_retry(self.settings, Attempts()),
+                    self.settings.timeout,
                 )
             finally:
                 progress.close()

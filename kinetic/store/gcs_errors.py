@@ -12,12 +12,17 @@ import os
 import re
 import threading
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from ..errors import KineticError, StorageError
 
-# Env override for the retry budget, so job runners started in other processes (and
-# tests that want a failure quickly) can change it without code.
+if TYPE_CHECKING:
+    from google.api_core.retry import Retry
+
+# Env overrides, so job runners started in other processes (and tests that want a
+# failure quickly) can be tuned without code.
 DEADLINE_ENV = "KINETIC_GCS_RETRY_DEADLINE"
+CHUNK_ENV = "KINETIC_GCS_CHUNK_MB"
 
 OBJECT_ADMIN = "roles/storage.objectAdmin"
 
@@ -37,9 +42,10 @@ class GCSSettings:
     maximum: float = 16.0
     multiplier: float = 2.0
     timeout: float = 60.0
-    # Large objects go up in resumable chunks of this size (a multiple of 256 KiB). Big
-    # chunks mean few round trips; each chunk is held in memory once while it is sent.
-    chunk_size: int = 64 * 1024 * 1024
+    # Large objects go up in resumable chunks of this size (a multiple of 256 KiB): the
+    # library's own default. Big chunks mean few round trips; each chunk is held in
+    # memory while it is sent, so this bounds an upload's memory whatever the object size.
+    chunk_size: int = 100 * 1024 * 1024
     endpoint: str | None = None  # e.g. an emulator or proxy URL; default from the env
 
     @classmethod
@@ -50,6 +56,10 @@ class GCSSettings:
                 settings = replace(settings, deadline=float(raw))
             except ValueError:
                 raise StorageError(f"{DEADLINE_ENV}={raw!r} is not a number of seconds") from None
+        if raw := os.environ.get(CHUNK_ENV):
+            if not raw.isdigit() or int(raw) < 1:
+                raise StorageError(f"{CHUNK_ENV}={raw!r} is not a whole number of MiB (>= 1)")
+            settings = replace(settings, chunk_size=int(raw) * 1024 * 1024)
         return replace(settings, **overrides)  # type: ignore[arg-type]
 
 
@@ -80,7 +90,7 @@ def is_transient(exc: BaseException) -> bool:
     return isinstance(exc, ConnectionResetError | TimeoutError | BrokenPipeError)
 
 
-def make_retry(settings: GCSSettings, attempts: Attempts):
+def make_retry(settings: GCSSettings, attempts: Attempts) -> Retry:
     """A google-api-core Retry for one operation, reporting each failure to ``attempts``."""
     from google.api_core.retry import Retry
 
