@@ -1,0 +1,103 @@
+"""Fixtures for tests against the real Kubernetes test control plane.
+
+``control_plane`` (session): etcd + kube-apiserver + kube-controller-manager + kube-scheduler,
+with the chart's CRDs already installed.
+Unavailable binaries skip the tests with the reason, except with ``CI=true``, where they
+fail: CI must run them. ``sim_node`` (session): one simulated GPU node that runs the pods
+scheduled to it as local processes (see ``simnode``).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes import client
+
+from .controlplane import ControlPlane, ControlPlaneUnavailable, find_binaries
+from .simnode import SimNode
+
+HERE = Path(__file__).parent
+# The product's CRDs, installed before the controller-manager starts so that the garbage
+# collector cascades from KineticJobs at once (it discovers new resources only every 30 s).
+CHART_CRDS = HERE.parents[1] / "charts" / "kinetic" / "crds"
+
+SIM_NODE_LABELS = {"cloud.google.com/gke-accelerator": "nvidia-l4"}
+SIM_NODE_CAPACITY = {"nvidia.com/gpu": "1"}
+
+_binaries: Path | ControlPlaneUnavailable | None = None
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # The test API server and the simulated kubelet use self-signed certificates by design.
+    quiet = pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
+    for item in items:
+        if HERE in item.path.parents:
+            item.add_marker(quiet)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    # The first build takes minutes: do it here, before any test runs, so no per-test
+    # timeout covers it.
+    global _binaries
+    if not any(item.get_closest_marker("k8s") for item in session.items):
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter:
+        reporter.write_line("k8s: finding (or building) the test control plane binaries…")
+    try:
+        _binaries = find_binaries()
+    except ControlPlaneUnavailable as e:
+        _binaries = e
+
+
+def _unavailable(reason: Exception) -> None:
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"Kubernetes test control plane unavailable in CI: {reason}")
+    pytest.skip(f"Kubernetes test control plane unavailable: {reason}")
+
+
+@pytest.fixture(scope="session")
+def control_plane() -> Iterator[ControlPlane]:
+    try:
+        if isinstance(_binaries, ControlPlaneUnavailable):
+            raise _binaries
+        manifests = [CHART_CRDS] if CHART_CRDS.is_dir() else []
+        cp = ControlPlane(bin_dir=_binaries, manifests=manifests).start()
+    except ControlPlaneUnavailable as e:
+        _unavailable(e)
+    yield cp
+    cp.stop()
+
+
+@pytest.fixture(scope="session")
+def sim_node(control_plane: ControlPlane) -> Iterator[SimNode]:
+    node = SimNode(
+        control_plane.kubeconfig,
+        name="sim-gpu-node",
+        labels=SIM_NODE_LABELS,
+        capacity=SIM_NODE_CAPACITY,
+    ).start()
+    yield node
+    node.stop()
+
+
+@pytest.fixture
+def k8s(control_plane: ControlPlane) -> Iterator[Any]:
+    """An admin ``kubernetes.client.ApiClient``."""
+    with control_plane.api_client() as api:
+        yield api
+
+
+@pytest.fixture
+def namespace(k8s: Any) -> Iterator[str]:
+    """A fresh namespace per test; deleted afterwards (the namespace controller finishes)."""
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    core = client.CoreV1Api(k8s)
+    core.create_namespace({"metadata": {"name": name}})
+    yield name
+    core.delete_namespace(name)
