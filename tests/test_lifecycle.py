@@ -208,7 +208,7 @@ def test_unpicklable_argument_creates_nothing(store_uri):
         socket.socket() as sock,
         pytest.raises(kinetic.SerializationError, match=r"argument 2 \(socket\)"),
     ):
-            kinetic.run()(jobfns.add).run_async(1, sock)
+        kinetic.run()(jobfns.add).run_async(1, sock)
     assert kinetic.list_jobs() == []
 
 

@@ -682,3 +682,13 @@ def test_long_messages_are_truncated() -> None:
     ]
     st = derive_status(None, [pod120(phase="Pending", conditions=cond)])
     assert len(st.message) == reconcile.MESSAGE_LIMIT and st.message.endswith("…")
+
+
+def test_cancel_in_the_same_second_as_the_pod_ended() -> None:
+    # finishedAt has one-second precision: a pod stamped 10:05:00 that our cancel at
+    # 10:05:00.4 killed must not read as "failed before the cancel".
+    killed = pod120(phase="Failed", state=terminated(143))
+    st = derive_status(None, [killed], cancel_requested="2021-02-01T10:05:00.400000Z", now=NOW)
+    assert (st.phase, st.reason) == ("CANCELLED", "Cancelled")
+    st = derive_status(None, [killed], cancel_requested="2021-02-01T10:05:01Z", now=NOW)
+    assert st.phase == "FAILED"  # a whole second later: it had failed on its own

@@ -49,7 +49,7 @@ from __future__ import annotations
 import signal
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from kinetic.k8s.termination import parse_termination_message, valid_result
@@ -304,7 +304,10 @@ def _apply_cancel(
     at = _time(cancel) if isinstance(cancel, datetime | str) else None
     if st.is_terminal:
         end = _time(st.finished)
-        if at is not None and end is not None and end < at:
+        # Kubernetes stamps times to the second: a pod "finished at 12:00:05" may have
+        # ended at 12:00:05.9, after a cancel at 12:00:05.3. Only a whole second earlier
+        # is surely before the cancel.
+        if at is not None and end is not None and end + timedelta(seconds=1) <= at:
             return st  # it finished before anyone asked to cancel it
         if at is None and st.phase == JobStatus.SUCCEEDED:
             return st  # no time to compare: a success is kept

@@ -1,0 +1,166 @@
+"""The kubernetes backend end to end: public API and CLI, the real control plane, the
+operator as a process, pods run by the simulated node."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+import jobfns
+import pytest
+from helpers import wait_for, wait_log
+from kubernetes import client
+
+import kinetic
+from kinetic import JobStatus
+
+from .operator_proc import OperatorProcess, install_crd
+
+pytestmark = pytest.mark.k8s
+
+
+@pytest.fixture(scope="session")
+def shared_root(tmp_path_factory):
+    """The 'host path shared with the nodes': file:// stores under it reach pods."""
+    return tmp_path_factory.mktemp("shared")
+
+
+@pytest.fixture(scope="module")  # it watches every namespace: gone before other modules
+def operator(control_plane, sim_node, shared_root, tmp_path_factory):
+    with control_plane.api_client() as api:
+        install_crd(api)
+    proc = OperatorProcess(
+        control_plane.kubeconfig,
+        tmp_path_factory.mktemp("operator") / "operator.log",
+        env={"KINETIC_FILE_STORE_HOST_PATH": str(shared_root)},
+    ).start()
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture
+def kube(operator, control_plane, namespace, shared_root, tmp_path, monkeypatch):
+    """Settings that send jobs to the test cluster, with a file:// store nodes can see."""
+    store = shared_root / tmp_path.name
+    monkeypatch.setenv("KINETIC_BACKEND", "kubernetes")
+    monkeypatch.setenv("KINETIC_KUBECONFIG", str(control_plane.kubeconfig))
+    monkeypatch.setenv("KINETIC_NAMESPACE", namespace)
+    monkeypatch.setenv("KINETIC_STORE", store.as_uri())
+    monkeypatch.setenv("KINETIC_FILE_STORE_HOST_PATH", str(shared_root))
+    with control_plane.api_client() as api:
+        yield api
+
+
+def pods_of(api, namespace, job_id):
+    return (
+        client.CoreV1Api(api)
+        .list_namespaced_pod(namespace, label_selector=f"kinetic.dev/job-id={job_id}")
+        .items
+    )
+
+
+def test_value_logs_attach_list(kube, namespace, operator):
+    job = kinetic.run(accelerator="l4")(jobfns.train).run_async(3)
+    assert job.backend == "kubernetes" and job.extra["namespace"] == namespace
+    lines = list(job.stream_logs(follow=True))
+    assert lines == ["epoch 0\n", "epoch 1\n", "epoch 2\n"], operator.tail()
+    assert job.result(timeout=60, cleanup=False) == {"final_loss": 0.123}
+    state = job.state()
+    assert state.status == JobStatus.SUCCEEDED and state.node == "sim-gpu-node"
+    assert state.extra["result"]["sha256"]
+    assert job.tail(1) == "epoch 2\n"
+    again = kinetic.attach(job.job_id)
+    assert again.result(cleanup=False) == {"final_loss": 0.123}
+    assert [h.job_id for h, s in kinetic.list_jobs()] == [job.job_id]
+
+
+def test_remote_exception_and_cleanup_cascade(kube, namespace):
+    job = kinetic.run()(jobfns.fail_with).run_async("on the cluster")
+    with pytest.raises(jobfns.CustomError, match="on the cluster") as info:
+        job.result(timeout=60)
+    assert "Remote traceback" in info.value.__notes__[0]
+    state = job.state()
+    assert state.status == JobStatus.FAILED and state.reason == "UserError"
+    batch = client.BatchV1Api(kube)
+    assert batch.read_namespaced_job(job.job_id, namespace)
+    job.cleanup(gcs=False)  # the CR goes; the garbage collector takes the Job and its pods
+    wait_for(
+        lambda: (
+            not batch.list_namespaced_job(namespace).items
+            and not pods_of(kube, namespace, job.job_id)
+        ),
+        what="the Job and pods to be garbage-collected",
+    )
+    assert job.status() == JobStatus.NOT_FOUND
+    with pytest.raises(jobfns.CustomError):  # the result is still in the store
+        job.result()
+
+
+def test_not_found_but_result_still_collectable(kube):
+    job = kinetic.run()(jobfns.add).run_async(20, 22)
+    job.wait(60)
+    job.cleanup(gcs=False)
+    wait_for(lambda: job.status() == JobStatus.NOT_FOUND, what="NOT_FOUND")
+    assert job.result() == 42
+
+
+def test_unschedulable_then_matching_node(kube, namespace):
+    job = kinetic.run(accelerator="h100")(jobfns.add).run_async(1, 1)
+    state = wait_for(
+        lambda: (s := job.state()).reason == "Unschedulable" and s, what="Unschedulable"
+    )
+    assert state.status == JobStatus.PENDING
+    assert "node" in state.message  # the scheduler's own words
+    job.cancel()
+    assert job.status() == JobStatus.CANCELLED
+    assert kinetic.run(accelerator="l4")(jobfns.add).run_async(1, 1).result(timeout=60) == 2
+
+
+def test_timeout_is_deadline_exceeded(kube):
+    job = kinetic.run(timeout=2, grace_period=1)(jobfns.sleeper).run_async(120)
+    state = job.wait(90)
+    assert state.status == JobStatus.FAILED and state.reason == "DeadlineExceeded"
+
+
+def test_cancel_running_leaves_nothing(kube, namespace):
+    job = kinetic.run(grace_period=2)(jobfns.cooperative).run_async(120)
+    wait_log(job, "working", timeout=60)
+    assert job.cancel().status == JobStatus.CANCELLED
+    assert pods_of(kube, namespace, job.job_id) == []
+    assert "cancel seen, stopping cleanly" in job.logs()
+
+
+def test_cli_against_cluster(kube, namespace):
+    job = kinetic.run()(jobfns.train).run_async(2)
+    job.wait(60)
+
+    def cli(*args):
+        return subprocess.run(
+            [sys.executable, "-m", "kinetic.cli", *args], capture_output=True, text=True
+        )
+
+    rows = json.loads(cli("jobs", "list", "-o", "json").stdout)
+    assert [(r["job_id"], r["status"], r["backend"]) for r in rows] == [
+        (job.job_id, "SUCCEEDED", "kubernetes")
+    ]
+    assert cli("jobs", "logs", job.job_id).stdout == "epoch 0\nepoch 1\n"
+    out = cli("jobs", "result", job.job_id, "-o", "json")
+    assert json.loads(out.stdout)["value"] == {"final_loss": 0.123}
+    assert cli("jobs", "status", job.job_id).returncode == 3  # cleaned up
+
+
+def test_operator_restart_mid_lifecycle(kube, namespace, operator):
+    batch = client.BatchV1Api(kube)
+    fn = kinetic.run()(jobfns.sleeper)
+    jobs = [fn.run_async(3) for _ in range(6)]
+    wait_for(lambda: len(batch.list_namespaced_job(namespace).items) >= 3, what="some Jobs")
+    operator.kill()
+    more = [fn.run_async(1) for _ in range(3)]  # created while no operator runs
+    time.sleep(1)
+    operator.start()
+    for job in jobs + more:
+        assert job.wait(120).status == JobStatus.SUCCEEDED, operator.tail()
+    names = [j.metadata.name for j in batch.list_namespaced_job(namespace).items]
+    assert sorted(names) == sorted(j.job_id for j in jobs + more)  # one Job each, no more
