@@ -309,16 +309,28 @@ def config_cmd(output: str) -> None:
 
 @main.command()
 @store_option
-def doctor(store: str | None) -> None:
-    """Check that the configured store works end to end."""
-    from .doctor import check_store
+@click.option(
+    "--cluster/--no-cluster",
+    default=None,
+    help="Also check the Kubernetes cluster: reachable, CRD, operator alive, your RBAC "
+    "(default: when the backend setting is kubernetes).",
+)
+def doctor(store: str | None, cluster: bool | None) -> None:
+    """Check that the configured store works end to end (and the cluster, for kubernetes)."""
+    from .doctor import check_cluster, check_store
 
-    uri = config.resolve("store", store).value
-    checks = check_store(uri)
-    for check in checks:
-        mark = "ok  " if check.ok else "FAIL"
-        click.echo(f"[{mark}] {check.name}: {check.detail}")
-    if not all(c.ok for c in checks):
+    def show(checks) -> bool:
+        for check in checks:
+            mark = "ok  " if check.ok else "FAIL"
+            click.echo(f"[{mark}] {check.name}: {check.detail}")
+        return all(c.ok for c in checks)
+
+    ok = show(check_store(config.resolve("store", store).value))
+    if cluster is None:
+        cluster = config.resolve("backend").value == "kubernetes"
+    if cluster:
+        ok = show(check_cluster()) and ok
+    if not ok:
         sys.exit(EXIT_FAILED)
 
 

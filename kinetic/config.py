@@ -42,6 +42,11 @@ SETTINGS: dict[str, tuple[Any, str]] = {
         lambda: None,
         "host path shared with the cluster's nodes, for file:// stores on kubernetes",
     ),
+    "operator_namespace": (
+        lambda: "kinetic",
+        "namespace the Kinetic operator (Helm chart) is installed in; kinetic doctor reads "
+        "its heartbeat there",
+    ),
 }
 
 

@@ -129,17 +129,14 @@ INSTALL_HINT = (
     "install the Helm chart: helm install kinetic charts/kinetic -n kinetic --create-namespace "
     "(docs/kubernetes.md)"
 )
-# What a user needs in the job namespace, as (check name, API group, resource, verbs).
-ACCESS: list[tuple[str, str | None, str, tuple[str, ...]]] = [
-    (
-        "kineticjobs access",
-        None,
-        "kineticjobs",
-        ("create", "get", "list", "watch", "patch", "delete"),
-    ),
-    ("pod logs access", "", "pods", ("get",)),
-    ("pod logs access", "", "pods/log", ("get",)),
-]
+# What a user needs in the job namespace: check name -> (API group, resource, verbs), where
+# group None is the KineticJob API's.
+ACCESS: dict[str, list[tuple[str | None, str, tuple[str, ...]]]] = {
+    "kineticjobs access": [
+        (None, "kineticjobs", ("create", "get", "list", "watch", "patch", "delete"))
+    ],
+    "pod logs access": [("", "pods", ("get",)), ("", "pods/log", ("get",))],
+}
 
 
 class _Problem(Exception):
@@ -223,7 +220,7 @@ def check_cluster(
         kubeconfig, context
     )
     operator_ns = config.resolve("operator_namespace", operator_namespace).value
-    names = ["cluster", "CRD", "operator", *dict.fromkeys(name for name, *_ in ACCESS)]
+    names = ["cluster", "CRD", "operator", *ACCESS]
 
     api = None
 
@@ -330,26 +327,24 @@ def check_cluster(
         return bool(review.status.allowed)
 
     def access(rules: list[tuple[str, str, tuple[str, ...]]]) -> str:
-        granted, denied = [], []
-        for api_group, resource, verbs in rules:
-            for verb in verbs:
-                (granted if allowed(verb, resource, api_group) else denied).append(
-                    f"{verb} {resource}"
-                )
+        granted: list[str] = []
+        denied: list[str] = []
+        for api_group, resource, verbs in rules:  # e.g. "create, delete kineticjobs"
+            answers = [(verb, allowed(verb, resource, api_group)) for verb in verbs]
+            if yes := [verb for verb, ok in answers if ok]:
+                granted.append(f"{', '.join(yes)} {resource}")
+            if no := [verb for verb, ok in answers if not ok]:
+                denied.append(f"{', '.join(no)} {resource}")
         if denied:
             raise _Problem(
-                f"you may not {', '.join(denied)} in namespace {namespace}. Bind the chart's "
+                f"you may not {'; '.join(denied)} in namespace {namespace}. Bind the chart's "
                 f"kinetic-user ClusterRole there: kubectl create rolebinding kinetic-user "
                 f"-n {namespace} --clusterrole=kinetic-user --user=YOU (or "
                 "--serviceaccount=NAMESPACE:NAME); the built-in edit and admin roles include it"
             )
-        return f"you may {', '.join(granted)} in namespace {namespace}"
+        return f"you may {'; '.join(granted)} in namespace {namespace}"
 
-    grouped: dict[str, list[tuple[str, str, tuple[str, ...]]]] = {}
-    for name, api_group, resource, verbs in ACCESS:
-        grouped.setdefault(name, []).append(
-            (group if api_group is None else api_group, resource, verbs)
-        )
-    for name, rules in grouped.items():
-        checks.append(_run_check(name, lambda rules=rules: access(rules)))
+    for name, rules in ACCESS.items():
+        resolved = [(group if g is None else g, resource, verbs) for g, resource, verbs in rules]
+        checks.append(_run_check(name, lambda rules=resolved: access(rules)))
     return checks

@@ -19,7 +19,8 @@ def kinetic_env(tmp_path, monkeypatch):
     monkeypatch.setenv("KINETIC_HOME", str(home))
     monkeypatch.setenv("KINETIC_STORE", (tmp_path / "store").as_uri())
     monkeypatch.setenv("KINETIC_CONFIG", str(tmp_path / "no-config.toml"))
-    for name in ("KINETIC_BACKEND", "KINETIC_NAMESPACE", "KINETIC_CONTEXT", "KINETIC_IMAGE"):
+    for name in ("KINETIC_BACKEND", "KINETIC_NAMESPACE", "KINETIC_CONTEXT", "KINETIC_IMAGE",
+                 "KINETIC_KUBECONFIG", "KINETIC_OPERATOR_NAMESPACE"):  # fmt: skip
         monkeypatch.delenv(name, raising=False)
     return home
 

@@ -14,3 +14,9 @@ SELECTOR = {LABEL_MANAGED_BY: MANAGED_BY}
 
 CONTAINER = "job"
 STORE_VOLUME = "kinetic-store"
+
+# The operator's heartbeat: a coordination.k8s.io/v1 Lease of this name in the namespace
+# the operator runs in (the chart's RBAC names it too). `kinetic doctor` reads it.
+OPERATOR_LEASE = "kinetic-operator"
+# On that Lease: the namespaces the operator serves, "*" for all, else comma-separated.
+ANNOTATION_SERVED_NAMESPACES = "kinetic.dev/namespaces"

@@ -4,7 +4,8 @@ every change to ``sync()``, which decides with pure functions and acts with few 
 Watches only, no polling: KineticJobs, and Jobs and Pods carrying Kinetic's
 ``app.kubernetes.io/managed-by`` label. The handlers use ``on.event`` (no kopf progress
 annotations, no finalizers), so the only writes are: one Job create per job, status patches
-when the derived status changes, a Job delete on cancel, and Events on transitions. Every
+when the derived status changes, a Job delete on cancel, and Events on transitions (plus
+the heartbeat Lease, renewed every 15 s: one object, not a poll over jobs). Every
 decision is recomputed from what exists, so a restarted operator adopts existing Jobs and
 loses nothing.
 """
@@ -20,7 +21,7 @@ import kopf
 from kinetic.k8s.job import OperatorConfig, build_job, store_is_shared
 from kinetic.k8s.names import GROUP, LABEL_JOB_ID, MANAGED_BY, PLURAL, VERSION
 
-from . import cluster
+from . import cluster, heartbeat
 from .decisions import Action, decide, status_patch, transition_event
 
 log = logging.getLogger("kinetic.operator")
@@ -38,11 +39,24 @@ def _lock(key: tuple[str, str]) -> threading.Lock:
 
 @kopf.on.startup()
 def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
-    settings.posting.enabled = False  # Events are posted deliberately, on transitions only
+    # Events are posted deliberately, on transitions only: no handler log becomes one.
+    # (posting.enabled=False would silence kopf.event() as well.)
+    settings.posting.level = logging.CRITICAL + 10
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.execution.max_workers = 20
     cluster.connect()
+
+
+@kopf.on.startup()
+def start_heartbeat(**_: Any) -> None:
+    """Renew the Lease that tells `kinetic doctor` this operator is alive (heartbeat.py)."""
+    heartbeat.start_from_env(cluster.connect())
+
+
+@kopf.on.cleanup()
+def stop_heartbeat(**_: Any) -> None:
+    heartbeat.stop()
 
 
 # -- indexes: the operator's picture of the cluster, kept current by the watches ---------------

@@ -15,7 +15,9 @@ def run(
     """Watch ``namespaces`` (all when empty) until interrupted."""
     import kopf
 
-    from . import handlers  # noqa: F401 - registers the handlers with kopf
+    from . import handlers, heartbeat  # noqa: F401 - importing handlers registers them
+
+    heartbeat.configure(namespaces or [])  # the heartbeat Lease says what is served
 
     kopf.configure(verbose=verbose, log_format=kopf.LogFormat.PLAIN)
     logging.getLogger("kinetic.operator").setLevel(logging.DEBUG if verbose else logging.INFO)

@@ -225,8 +225,14 @@ class ControlPlane:
         self, *args: str, kubeconfig: str | Path | None = None, check: bool = True
     ) -> subprocess.CompletedProcess[str]:
         """Run the built kubectl against this control plane; returns CompletedProcess."""
-        assert self.bin_dir
-        cmd = [str(self.bin_dir / "kubectl"), f"--kubeconfig={kubeconfig or self.kubeconfig}"]
+        assert self.bin_dir and self.dir
+        # A private discovery cache: ~/.kube/cache may hold an older control plane's view
+        # of the same loopback port, without the CRDs installed since.
+        cmd = [
+            str(self.bin_dir / "kubectl"),
+            f"--kubeconfig={kubeconfig or self.kubeconfig}",
+            f"--cache-dir={self.dir / 'kubectl-cache'}",
+        ]
         return subprocess.run([*cmd, *args], capture_output=True, text=True, check=check)
 
     def service_account_kubeconfig(self, namespace: str, name: str, timeout: float = 60) -> Path:

@@ -10,6 +10,8 @@ import time
 
 import jobfns
 import pytest
+import yaml
+from chart_support import render
 from helpers import wait_for, wait_log
 from kubernetes import client
 
@@ -27,29 +29,63 @@ def shared_root(tmp_path_factory):
     return tmp_path_factory.mktemp("shared")
 
 
+RELEASE_NAMESPACE = "kinetic-backend"
+
+
+@pytest.fixture(scope="module")
+def release(control_plane, tmp_path_factory):
+    """The chart's objects applied (all but the Deployment, which would need an image):
+    the operator then runs below as a process with exactly the chart's RBAC."""
+    objects = render({}, name="kbe", namespace=RELEASE_NAMESPACE)
+    path = tmp_path_factory.mktemp("release") / "chart.yaml"
+    path.write_text(yaml.safe_dump_all([o for o in objects if o["kind"] != "Deployment"]))
+    control_plane.kubectl("create", "namespace", RELEASE_NAMESPACE, check=False)
+    control_plane.kubectl("apply", "-f", str(path))
+    yield "kbe-kinetic"
+    control_plane.kubectl("delete", "--ignore-not-found", "--wait=false", "-f", str(path))
+
+
 @pytest.fixture(scope="module")  # it watches every namespace: gone before other modules
-def operator(control_plane, sim_node, shared_root, tmp_path_factory):
+def operator(control_plane, sim_node, release, shared_root, tmp_path_factory):
     with control_plane.api_client() as api:
         install_crd(api)
+    kubeconfig = control_plane.service_account_kubeconfig(RELEASE_NAMESPACE, release)
     proc = OperatorProcess(
-        control_plane.kubeconfig,
+        kubeconfig,
         tmp_path_factory.mktemp("operator") / "operator.log",
-        env={"KINETIC_FILE_STORE_HOST_PATH": str(shared_root)},
+        env={
+            "KINETIC_FILE_STORE_HOST_PATH": str(shared_root),
+            "KINETIC_OPERATOR_NAMESPACE": RELEASE_NAMESPACE,
+        },
     ).start()
     yield proc
     proc.stop()
 
 
 @pytest.fixture
-def kube(operator, control_plane, namespace, shared_root, tmp_path, monkeypatch):
-    """Settings that send jobs to the test cluster, with a file:// store nodes can see."""
+def kube(operator, release, control_plane, namespace, shared_root, tmp_path, monkeypatch):
+    """A user bound to exactly the chart's user role, sending jobs to the test cluster
+    with a file:// store the nodes can see. Yields an admin client for assertions."""
     store = shared_root / tmp_path.name
-    monkeypatch.setenv("KINETIC_BACKEND", "kubernetes")
-    monkeypatch.setenv("KINETIC_KUBECONFIG", str(control_plane.kubeconfig))
-    monkeypatch.setenv("KINETIC_NAMESPACE", namespace)
-    monkeypatch.setenv("KINETIC_STORE", store.as_uri())
-    monkeypatch.setenv("KINETIC_FILE_STORE_HOST_PATH", str(shared_root))
     with control_plane.api_client() as api:
+        client.CoreV1Api(api).create_namespaced_service_account(
+            namespace, {"metadata": {"name": "alice"}}
+        )
+        client.RbacAuthorizationV1Api(api).create_namespaced_role_binding(
+            namespace,
+            {
+                "metadata": {"name": "alice-kinetic"},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                            "name": f"{release}-user"},
+                "subjects": [{"kind": "ServiceAccount", "name": "alice", "namespace": namespace}],
+            },
+        )  # fmt: skip
+        kubeconfig = control_plane.service_account_kubeconfig(namespace, "alice")
+        monkeypatch.setenv("KINETIC_BACKEND", "kubernetes")
+        monkeypatch.setenv("KINETIC_KUBECONFIG", str(kubeconfig))
+        monkeypatch.setenv("KINETIC_NAMESPACE", namespace)
+        monkeypatch.setenv("KINETIC_STORE", store.as_uri())
+        monkeypatch.setenv("KINETIC_FILE_STORE_HOST_PATH", str(shared_root))
         yield api
 
 
@@ -74,6 +110,37 @@ def test_value_logs_attach_list(kube, namespace, operator):
     again = kinetic.attach(job.job_id)
     assert again.result(cleanup=False) == {"final_loss": 0.123}
     assert [h.job_id for h, s in kinetic.list_jobs()] == [job.job_id]
+
+
+def test_kubectl_tells_the_same_story(kube, namespace, control_plane):
+    """kubectl get kj, describe (Events as a history) and logs agree with the handle."""
+    job = kinetic.run(accelerator="l4")(jobfns.train).run_async(2)
+    assert job.result(timeout=60, cleanup=False) == {"final_loss": 0.123}
+    # kubectl may have cached discovery from before the CRD was served: let it refresh.
+    done = wait_for(
+        lambda: (r := control_plane.kubectl("get", "kj", job.job_id, "-n", namespace,
+                                            check=False)).returncode == 0 and r,
+        timeout=30, what="kubectl get kj",
+    )  # fmt: skip
+    out = done.stdout
+    header, row = out.splitlines()
+    assert header.split()[:4] == ["NAME", "PHASE", "FUNCTION", "ACCELERATOR"]
+    assert row.split()[:4] == [job.job_id, "SUCCEEDED", "jobfns.train", "nvidia-l4"]
+    events = (
+        client.CoreV1Api(kube)
+        .list_namespaced_event(
+            namespace,
+            field_selector=f"involvedObject.name={job.job_id},involvedObject.kind=KineticJob",
+        )
+        .items
+    )
+    # Times have one-second precision; the resource version orders writes exactly.
+    history = [e.reason for e in sorted(events, key=lambda e: int(e.metadata.resource_version))]
+    assert history[0] == "Pending" and history[-1] == "Succeeded", history
+    assert "Running" in history
+    pod = job.state().extra["pod"]
+    text = client.CoreV1Api(kube).read_namespaced_pod_log(pod, namespace)
+    assert "epoch 0\nepoch 1\n" in text  # the runner echoes the job's output
 
 
 def test_remote_exception_and_cleanup_cascade(kube, namespace):

@@ -1,0 +1,214 @@
+"""Operator figures against the test control plane with the simulated node, as JSON.
+
+    python benchmarks/bench_operator.py [--jobs 500] [--idle 10000]
+
+* throughput: N KineticJobs created at once (as clients do, each with its payload in a
+  file:// store the simulated node shares) — time until every Job exists, and until every
+  KineticJob is SUCCEEDED (pods run for real, as processes);
+* API requests the operator makes per job lifecycle, read from the API server's own
+  ``apiserver_request_total`` counters (Jobs created, KineticJob status patches, Events,
+  and any LIST/GET that would betray polling), divided by N;
+* the operator's resident memory with ``--idle`` finished KineticJobs present.
+
+Needs the control plane binaries (scripts/build-k8s-control-plane.sh); nothing else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "tests"), str(ROOT)]
+
+from kubernetes import client  # noqa: E402
+
+from kinetic.k8s.kineticjob import build_kineticjob  # noqa: E402
+from kinetic.k8s.names import GROUP, PLURAL, VERSION  # noqa: E402
+from tests.k8s.controlplane import ControlPlane  # noqa: E402
+from tests.k8s.operator_proc import OperatorProcess, install_crd  # noqa: E402
+from tests.k8s.simnode import SimNode  # noqa: E402
+
+NAMESPACE = "default"
+_METRIC = re.compile(r"^apiserver_request_total\{(?P<labels>[^}]*)\} (?P<value>\S+)$")
+
+
+def request_counts(api: client.ApiClient) -> dict[tuple[str, str, str], float]:
+    """(verb, resource, subresource) -> requests served so far, from /metrics."""
+    text = api.call_api("/metrics", "GET", _preload_content=False, auth_settings=["BearerToken"])
+    counts: dict[tuple[str, str, str], float] = {}
+    for line in text[0].data.decode().splitlines():
+        m = _METRIC.match(line)
+        if not m:
+            continue
+        labels = dict(re.findall(r'(\w+)="([^"]*)"', m["labels"]))
+        key = (labels.get("verb", ""), labels.get("resource", ""), labels.get("subresource", ""))
+        counts[key] = counts.get(key, 0) + float(m["value"])
+    return counts
+
+
+def diff(after: dict, before: dict) -> dict:
+    return {k: v - before.get(k, 0) for k, v in after.items() if v - before.get(k, 0) > 0}
+
+
+def submit_jobs(api, store_root: Path, n: int, prefix: str) -> list[str]:
+    """Create N KineticJobs the way the client does: handle and payload, then the CR."""
+    import kinetic
+    from kinetic.jobs import new_job_id
+    from kinetic.payload import Payload, frame_payload, store_framed
+    from kinetic.status import format_time, utcnow
+    from kinetic.store import layout, open_store
+
+    store = open_store(store_root)
+    custom = client.CustomObjectsApi(api)
+    spec = kinetic.JobSpec(backend="kubernetes", store=store.uri).to_dict()
+
+    def one(_: int) -> str:
+        job_id = new_job_id(prefix)
+        framed = frame_payload(Payload(len, (["x"],)))
+        handle = kinetic.JobHandle(job_id, "kubernetes", store.uri, "builtins.len",
+                                   format_time(utcnow()), spec=spec,
+                                   payload_sha256=framed.digest.sha256,
+                                   extra={"namespace": NAMESPACE})  # fmt: skip
+        store.write_bytes(layout.handle_key(job_id), handle.to_json().encode())
+        store_framed(store, layout.payload_key(job_id), framed)
+        body = build_kineticjob(job_id, function="builtins.len", store=store.uri,
+                                payload_sha256=framed.digest.sha256, spec=spec)  # fmt: skip
+        custom.create_namespaced_custom_object(GROUP, VERSION, NAMESPACE, PLURAL, body)
+        return job_id
+
+    with ThreadPoolExecutor(8) as pool:
+        return list(pool.map(one, range(n)))
+
+
+def wait_until(predicate, timeout: float, poll: float = 0.5) -> float:
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        if predicate():
+            return time.monotonic() - start
+        time.sleep(poll)
+    raise TimeoutError("benchmark condition not reached")
+
+
+def phases(api) -> dict[str, int]:
+    items = client.CustomObjectsApi(api).list_namespaced_custom_object(
+        GROUP, VERSION, NAMESPACE, PLURAL
+    )["items"]
+    counts: dict[str, int] = {}
+    for kj in items:
+        phase = (kj.get("status") or {}).get("phase", "none")
+        counts[phase] = counts.get(phase, 0) + 1
+    return counts
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def bench_throughput(cp, api, shared: Path, n: int, log: Path) -> dict:
+    operator = OperatorProcess(cp.kubeconfig, log, {"KINETIC_FILE_STORE_HOST_PATH": str(shared)})
+    operator.start()
+    time.sleep(3)  # let it list and start watching
+    batch = client.BatchV1Api(api)
+    before = request_counts(api)
+    t0 = time.monotonic()
+    submit_jobs(api, shared / "store", n, "tput")
+    submitted = time.monotonic() - t0
+    jobs_exist = wait_until(lambda: len(batch.list_namespaced_job(NAMESPACE).items) >= n, 600)
+    all_done = wait_until(lambda: phases(api).get("SUCCEEDED", 0) >= n, 1800, poll=2)
+    time.sleep(2)
+    used = diff(request_counts(api), before)
+    operator.stop()
+    per_job = {f"{v} {r}{'/' + s if s else ''}": round(c / n, 2) for (v, r, s), c in used.items()
+               if r in ("jobs", "kineticjobs", "events", "pods")}  # fmt: skip
+    return {
+        "jobs": n,
+        "submit_seconds": round(submitted, 2),
+        "all_jobs_exist_seconds": round(jobs_exist, 2),
+        "jobs_created_per_second": round(n / jobs_exist, 1),
+        "all_succeeded_seconds": round(all_done, 2),
+        "succeeded_per_second": round(n / all_done, 1),
+        "target_jobs_per_second": 50,
+        "requests_per_job_by_verb_resource": per_job,
+        "note": "counts include the client's create of each KineticJob, the simulated "
+        "node's pod status updates, the Job controller's and the garbage collector's "
+        "requests; the operator's own are Job POST, kineticjobs/status PATCH, events POST",
+    }
+
+
+def bench_idle_memory(cp, api, shared: Path, count: int, log: Path) -> dict:
+    """Finished KineticJobs accumulate; the operator indexes them all."""
+    custom = client.CustomObjectsApi(api)
+    status = {"status": {"phase": "SUCCEEDED", "attempts": 1}}
+
+    def one(i: int) -> None:
+        body = build_kineticjob(f"idle-{i:05d}", function="m.f", store=(shared / "s").as_uri(),
+                                payload_sha256="0" * 64, spec={})  # fmt: skip
+        custom.create_namespaced_custom_object(GROUP, VERSION, NAMESPACE, PLURAL, body)
+        custom.patch_namespaced_custom_object_status(
+            GROUP, VERSION, NAMESPACE, PLURAL, f"idle-{i:05d}", status
+        )
+
+    t0 = time.monotonic()
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(one, range(count)))
+    created = time.monotonic() - t0
+    operator = OperatorProcess(cp.kubeconfig, log).start()
+    time.sleep(20)  # initial listing and indexing
+    samples = [rss_mb(operator.proc.pid)]
+    for _ in range(5):
+        time.sleep(2)
+        samples.append(rss_mb(operator.proc.pid))
+    operator.stop()
+    return {
+        "kineticjobs": count,
+        "create_seconds": round(created, 1),
+        "operator_rss_mb": round(max(samples), 1),
+        "target_mb": 200,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--jobs", type=int, default=500)
+    parser.add_argument("--idle", type=int, default=10000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        shared = Path(tmp, "shared")
+        shared.mkdir()
+        os.environ["KINETIC_HOME"] = str(Path(tmp, "home"))
+        cp = ControlPlane().start()
+        try:
+            with cp.api_client() as api:
+                install_crd(api)
+                node = SimNode(cp.kubeconfig, name="bench-node", capacity={"pods": "40"})
+                node.start()
+                try:
+                    results = {"throughput": bench_throughput(cp, api, shared, args.jobs,
+                                                              Path(tmp, "op1.log"))}  # fmt: skip
+                finally:
+                    node.stop()
+                client.CustomObjectsApi(api).delete_collection_namespaced_custom_object(
+                    GROUP, VERSION, NAMESPACE, PLURAL
+                )
+                wait_until(lambda: not phases(api), 600)
+                results["idle_memory"] = bench_idle_memory(cp, api, shared, args.idle,
+                                                           Path(tmp, "op2.log"))  # fmt: skip
+        finally:
+            cp.stop()
+    results["cpus"] = os.cpu_count()
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
