@@ -77,10 +77,12 @@ class JobHandle:
 
     def wait(self, timeout: float | None = None) -> JobState:
         """Block until the job ends; TimeoutError after ``timeout`` seconds (job untouched)."""
-        deadline = None if timeout is None else time.monotonic() + timeout
+        start = time.monotonic()
+        deadline = None if timeout is None else start + timeout
         # A local record costs a file read to poll; a bucket or an API server, a request.
+        # Short jobs are common locally, so poll briskly for their first seconds.
         local = self.backend == "local" and self.store.startswith("file:")
-        poll, most = (0.01, 0.05) if local else (0.2, 2.0)
+        poll, most, brisk = (0.01, 0.5, 2.0) if local else (0.2, 2.0, 0.0)
         while True:
             state = self.state()
             if state.status.is_terminal:
@@ -93,7 +95,8 @@ class JobHandle:
             time.sleep(
                 poll if deadline is None else min(poll, max(0.0, deadline - time.monotonic()))
             )
-            poll = min(poll * 1.5, most)
+            if time.monotonic() - start > brisk:
+                poll = min(poll * 1.5, most)
 
     # -- logs -------------------------------------------------------------------------------
     def logs(self, follow: bool = False, file: TextIO | None = None) -> str | None:

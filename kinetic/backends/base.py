@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import time
 from typing import TYPE_CHECKING
 
 from ..status import JobState
@@ -39,6 +40,17 @@ class Backend(abc.ABC):
         self, handle: JobHandle, *, wait: bool = True, timeout: float | None = None
     ) -> JobState:
         """Stop the job (CANCELLED), keeping its artifacts."""
+
+    def wait_stopped(self, handle: JobHandle, timeout: float | None, slack: float, poll: float):
+        """After a cancel: wait for the end, by default the grace period plus ``slack``."""
+        grace = float(handle.spec.get("grace_period", 30.0))
+        deadline = time.monotonic() + (timeout if timeout is not None else grace + slack)
+        while time.monotonic() < deadline:
+            state = self.state(handle)
+            if state.status.is_terminal:
+                return state
+            time.sleep(poll)
+        return self.state(handle)
 
     @abc.abstractmethod
     def release(self, handle: JobHandle) -> None:

@@ -8,7 +8,6 @@ the operator alone writes.
 from __future__ import annotations
 
 import functools
-import time
 from typing import Any
 
 from .. import config
@@ -199,14 +198,8 @@ class KubernetesBackend(Backend):
             raise _api_error(exc, f"cancelling KineticJob {handle.job_id}") from None
         if not wait:
             return self.state(handle)
-        grace = float(handle.spec.get("grace_period", 30))
-        deadline = time.monotonic() + (timeout if timeout is not None else grace + 60)
-        while time.monotonic() < deadline:
-            state = self.state(handle)
-            if state.status.is_terminal:
-                return state
-            time.sleep(0.25)
-        return self.state(handle)
+        # Pods get the grace period plus the runner's shutdown time, then must be deleted.
+        return self.wait_stopped(handle, timeout, slack=60.0, poll=0.25)
 
     def release(self, handle: JobHandle) -> None:
         """Delete the KineticJob; the garbage collector removes its Job and pods."""

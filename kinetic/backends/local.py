@@ -21,7 +21,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from ..errors import JobNotFoundError
@@ -145,25 +144,13 @@ class LocalBackend(Backend):
                     os.kill(identity.pid, signal.SIGTERM)
         if not wait:
             return self.state(handle)
-        grace = float(_spec_of(store, handle).get("grace_period", 30.0))
-        deadline = time.monotonic() + (timeout if timeout is not None else grace + 15.0)
-        while time.monotonic() < deadline:
-            state = self.state(handle)
-            if state.status.is_terminal:
-                return state
-            time.sleep(0.1)
-        return self.state(handle)
+        return self.wait_stopped(handle, timeout, slack=15.0, poll=0.1)
 
     def release(self, handle: JobHandle) -> None:
         state = self.state(handle)
         if not state.status.is_terminal:
             self.cancel(handle, wait=True)
         runner_stderr_path(handle.job_id).unlink(missing_ok=True)
-
-
-def _spec_of(store: Store, handle: JobHandle) -> dict:
-    record = read_json(store, layout.handle_key(handle.job_id)) or {}
-    return record.get("spec") or {}
 
 
 def _tail(path: Path, limit: int = 500) -> str:

@@ -114,6 +114,8 @@ def sync(namespace: str, job_id: str | None, kjs: kopf.Index, js: kopf.Index, ps
         shared = store_is_shared(kj["spec"]["store"], CONFIG.file_store_host_path)
         action = decide(kj, job, pod_list, store_shared=shared)
         _act(kj, job, action)
+        if action.create_job:
+            return  # the new Job's watch event re-syncs this job: one status write, not two
         patch = status_patch(kj, job, pod_list, action)
         if patch:
             cluster.patch_status(namespace, job_id, patch)

@@ -231,3 +231,24 @@ def test_operator_restart_mid_lifecycle(kube, namespace, operator):
         assert job.wait(120).status == JobStatus.SUCCEEDED, operator.tail()
     names = [j.metadata.name for j in batch.list_namespaced_job(namespace).items]
     assert sorted(names) == sorted(j.job_id for j in jobs + more)  # one Job each, no more
+
+
+def test_result_digest_must_match_the_cr(kube, namespace):
+    job = kinetic.run()(jobfns.add).run_async(2, 3)
+    state = job.wait(60)
+    tampered = {**state.extra["result"], "sha256": "0" * 64}
+    client.CustomObjectsApi(kube).patch_namespaced_custom_object_status(
+        "kinetic.dev", "v1alpha1", namespace, "kineticjobs", job.job_id,
+        {"status": {"result": tampered}},
+    )  # fmt: skip
+    wait_for(lambda: job.state().extra["result"]["sha256"] == "0" * 64, what="the patch")
+    with pytest.raises(kinetic.IntegrityError, match="refusing to unpickle"):
+        job.result()
+
+
+def test_cancel_while_pending_leaves_nothing(kube, namespace):
+    job = kinetic.run(accelerator="a100")(jobfns.add).run_async(1, 1)
+    wait_for(lambda: job.state().reason == "Unschedulable", what="Unschedulable")
+    assert job.cancel().status == JobStatus.CANCELLED
+    assert pods_of(kube, namespace, job.job_id) == []
+    assert client.BatchV1Api(kube).list_namespaced_job(namespace).items == []
