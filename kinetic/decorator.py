@@ -81,7 +81,8 @@ def run(fn: Callable[..., Any] | None = None, /, **options: Any):
     "a100-80gbx8", "v5litepod-8"…), ``backend`` ("local" | "kubernetes"), ``store``
     (file:// or gs:// URI), ``name``, ``env`` (dict), ``capture_env`` (names or PREFIX*
     patterns), ``timeout`` (seconds), ``grace_period`` (seconds, default 30),
-    ``namespace`` and ``image`` (kubernetes).
+    ``namespace`` and ``image`` (kubernetes), ``cpu``/``memory``/``ephemeral_storage``
+    (Kubernetes quantities, see kinetic.resources) and ``cpu_cores`` (local pinning).
 
     Use as ``@kinetic.run`` or ``@kinetic.run(accelerator="l4", timeout=3600)``.
     """

@@ -29,10 +29,12 @@ from . import context
 from .errors import KineticError, SerializationError
 from .outputs import upload_dir
 from .payload import ResultEnvelope, failure_envelope, frame, load_framed, store_framed
+from .resources import group_rss_bytes, memory_limit_bytes
 from .status import (
     REASON_CANCELLED,
     REASON_DEADLINE,
     REASON_EXIT_CODE,
+    REASON_OOM,
     REASON_RESULT_NOT_SERIALIZABLE,
     REASON_RUNNER_ERROR,
     REASON_USER_ERROR,
@@ -62,6 +64,10 @@ def execute(store: Store, job_id: str, handle: dict[str, Any], output_dir: Path)
         cwd = payload.client.get("cwd")
         if handle.get("backend") == "local" and cwd and os.path.isdir(cwd):
             os.chdir(cwd)  # locally, relative paths mean what they meant to the caller
+        if spec.get("cpu_cores"):
+            from .resources import parse_cpu_cores
+
+            os.sched_setaffinity(0, parse_cpu_cores(spec["cpu_cores"]))  # children inherit it
         phase = "run"
         try:
             value = payload.function(*payload.args, **payload.kwargs)
@@ -253,6 +259,7 @@ class Supervisor:
         remote = not self.store.uri.startswith("file:")
         check_every, last_check = (5.0 if remote else 0.5), start
         stop_reason, kill_at = None, None
+        memory_limit = None if self.backend == "kubernetes" else memory_limit_bytes(spec)
         while True:
             waited, status = os.waitpid(pid, os.WNOHANG)
             if waited == pid:
@@ -268,6 +275,17 @@ class Supervisor:
                     stop_reason = "cancel"
                 elif deadline is not None and now >= deadline:
                     stop_reason = "deadline"
+                elif memory_limit and (used := group_rss_bytes(pid)) > memory_limit:
+                    # As the kernel's OOM killer does on a node: no grace, no warning.
+                    self.oom_message = (
+                        f"the job used {used / 2**20:.0f} MiB, over its memory limit of "
+                        f"{spec['memory']['limit']}"
+                    )
+                    self.note(f"{self.oom_message}: killing it")
+                    with contextlib.suppress(ProcessLookupError, PermissionError):
+                        os.killpg(pid, signal.SIGKILL)
+                    stop_reason = "oom"
+                    continue
                 if stop_reason:
                     what = (
                         "cancel requested"
@@ -284,7 +302,7 @@ class Supervisor:
                     os.killpg(pid, signal.SIGKILL)
                 kill_at = None
             if pidfd is not None:
-                select.select([pidfd], [], [], 0.25)
+                select.select([pidfd], [], [], 0.05 if memory_limit else 0.25)
             else:
                 time.sleep(0.02)
 
@@ -302,6 +320,8 @@ class Supervisor:
         if stop_reason == "deadline":
             message = f"the job ran past its timeout of {spec.get('timeout'):g}s"
             return self.finish(state, JobStatus.FAILED, REASON_DEADLINE, message, exit_code)
+        if stop_reason == "oom":
+            return self.finish(state, JobStatus.FAILED, REASON_OOM, self.oom_message, 137)
         if outputs_error:
             return self.finish(state, JobStatus.FAILED, "OutputsNotSaved", outputs_error, exit_code)
         if outcome is not None:

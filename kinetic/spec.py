@@ -15,6 +15,7 @@ from typing import Any
 from . import config
 from .accelerators import parse_accelerator
 from .errors import SpecError
+from .resources import RESOURCE_OPTIONS, check_cpu_cores, check_resource
 
 BACKENDS = ("local", "kubernetes")
 MAX_TIMEOUT = 7 * 24 * 3600
@@ -36,6 +37,10 @@ class JobSpec:
     grace_period: float = 30.0
     namespace: str | None = None
     image: str | None = None
+    cpu: Any = None  # a quantity, or {"request": q, "limit": q}; see kinetic.resources
+    memory: Any = None
+    ephemeral_storage: Any = None
+    cpu_cores: str | None = None  # local backend: pin to these cores ("0-1")
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__  # frozen: normalise in place once, here
@@ -60,6 +65,9 @@ class JobSpec:
             raise SpecError("namespace", self.namespace, "a Kubernetes namespace name (RFC 1123)")
         if self.image is not None:
             _require_str("image", self.image)
+        for option in RESOURCE_OPTIONS:
+            set_(self, option, check_resource(option, getattr(self, option)))
+        set_(self, "cpu_cores", check_cpu_cores(self.cpu_cores))
 
     @classmethod
     def from_options(cls, **options: Any) -> JobSpec:

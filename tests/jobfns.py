@@ -100,3 +100,17 @@ def c_level_output():
 
 def job_identity():
     return {"job_id": kinetic.context.job_id(), "output_dir": str(kinetic.output_dir())}
+
+
+def hog_memory(mb):
+    block = bytearray(mb * 2**20)  # touched: resident, not just reserved
+    for i in range(0, len(block), 4096):
+        block[i] = 1
+    import time as _time
+
+    _time.sleep(5)
+    return len(block)
+
+
+def allowed_cores():
+    return sorted(os.sched_getaffinity(0))

@@ -94,6 +94,11 @@ class KubernetesBackend(Backend):
         return fields
 
     def check(self, spec: JobSpec) -> None:
+        if spec.cpu_cores:
+            raise SpecError(
+                "cpu_cores", spec.cpu_cores,
+                "nothing on kubernetes (pods cannot pick cores); set cpu='2' instead",
+            )  # fmt: skip
         shared = config.resolve("file_store_host_path").value
         if not store_is_shared(spec.store or "", shared):
             raise SpecError(

@@ -23,7 +23,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ..errors import JobNotFoundError
+from ..errors import JobNotFoundError, SpecError
 from ..handle import JobHandle
 from ..payload import Framed, store_framed
 from ..spec import JobSpec
@@ -54,6 +54,12 @@ def read_json(store: Store, key: str) -> dict | None:
 
 class LocalBackend(Backend):
     name = "local"
+
+    def check(self, spec: JobSpec) -> None:
+        from ..resources import local_refusals
+
+        for option, value, instead in local_refusals(spec.to_dict()):
+            raise SpecError(option, value, f"the local backend cannot honour it; use {instead}")
 
     def submit(self, handle: JobHandle, spec: JobSpec, payload: Framed) -> None:
         store = open_store(handle.store)

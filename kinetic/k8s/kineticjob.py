@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..resources import k8s_resources
 from .names import API_VERSION, KIND, LABEL_JOB_ID, SELECTOR
 
 
@@ -27,6 +28,8 @@ def build_kineticjob(
         body["image"] = spec["image"]
     if spec.get("timeout"):
         body["timeoutSeconds"] = max(1, round(spec["timeout"]))
+    if resources := k8s_resources(spec):
+        body["resources"] = resources
     if spec.get("env"):
         body["env"] = [{"name": k, "value": v} for k, v in sorted(spec["env"].items())]
     return {

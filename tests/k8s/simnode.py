@@ -99,6 +99,13 @@ def _import_path() -> str:
     return os.pathsep.join(dict.fromkeys(entries))
 
 
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # The API server drops log connections when it stops: not worth a traceback.
+        if not isinstance(sys.exc_info()[1], ConnectionError | ssl.SSLError):
+            super().handle_error(request, client_address)
+
+
 class SimNode:
     """A node named ``name`` that runs the pods scheduled to it; ``start()`` / ``stop()``."""
 
@@ -351,7 +358,7 @@ class SimNode:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = _QuietServer(("127.0.0.1", 0), Handler)
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(cert, key)
         self._server.socket = ctx.wrap_socket(self._server.socket, server_side=True)

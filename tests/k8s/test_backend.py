@@ -252,3 +252,15 @@ def test_cancel_while_pending_leaves_nothing(kube, namespace):
     assert job.cancel().status == JobStatus.CANCELLED
     assert pods_of(kube, namespace, job.job_id) == []
     assert client.BatchV1Api(kube).list_namespaced_job(namespace).items == []
+
+
+def test_resources_become_the_containers(kube, namespace):
+    fn = kinetic.run(cpu={"request": "100m", "limit": "1"}, memory="256Mi")(jobfns.add)
+    job = fn.run_async(1, 2)
+    assert job.result(timeout=60, cleanup=False) == 3
+    pod = client.BatchV1Api(kube).read_namespaced_job(job.job_id, namespace).spec.template
+    resources = pod.spec.containers[0].resources
+    assert resources.requests == {"cpu": "100m", "memory": "256Mi"}
+    assert resources.limits == {"cpu": "1", "memory": "256Mi"}
+    with pytest.raises(kinetic.SpecError, match="cpu_cores"):
+        kinetic.run(cpu_cores="0")(jobfns.add).run_async(1, 2)
