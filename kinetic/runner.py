@@ -27,6 +27,7 @@ from typing import Any
 
 from . import context
 from .errors import KineticError, SerializationError
+from .masking import Masker
 from .outputs import upload_dir
 from .payload import ResultEnvelope, failure_envelope, frame, load_framed, store_framed
 from .resources import group_rss_bytes, memory_limit_bytes
@@ -172,7 +173,7 @@ class Supervisor:
         self.stop_requested = True
 
     def note(self, text: str) -> None:
-        line = f"[kinetic] {text}\n".encode()
+        line = self.masker.mask(f"[kinetic] {text}\n".encode())
         self.sink.write(line)
         with contextlib.suppress(OSError):
             os.write(1, line)
@@ -188,6 +189,8 @@ class Supervisor:
         handle = json.loads(self.store.read_bytes(layout.handle_key(self.job_id)))
         spec = handle.get("spec") or {}
         self.backend = handle.get("backend", "local")
+        self.secrets = read_secrets(spec.get("secret_env_names") or [])
+        self.masker = Masker(list(self.secrets.values()))
         from .backends.procinfo import hostname
 
         state = JobState(
@@ -226,6 +229,7 @@ class Supervisor:
         if pid == 0:
             os.close(out_r)
             os.close(ctl_r)
+            os.environ.update(self.secrets)
             _worker_main(self.store.uri, self.job_id, handle, output_dir, out_w, ctl_w)
         os.close(out_w)
         os.close(ctl_w)
@@ -244,10 +248,15 @@ class Supervisor:
     def _pump(self, fd: int) -> None:
         """Copy the worker's output to the log and our stdout as it arrives."""
         while chunk := os.read(fd, 65536):
-            self.sink.write(chunk)
-            with contextlib.suppress(OSError):
-                os.write(1, chunk)
+            self._emit(self.masker.feed(chunk))
+        self._emit(self.masker.flush())
         os.close(fd)
+
+    def _emit(self, data: bytes) -> None:
+        if data:
+            self.sink.write(data)
+            with contextlib.suppress(OSError):
+                os.write(1, data)
 
     def _wait(self, pid: int, spec: dict) -> tuple[str | None, int]:
         timeout, grace = spec.get("timeout"), float(spec.get("grace_period", 30.0))
@@ -377,6 +386,18 @@ def write_termination_message(state: JobState) -> None:
     )
     with contextlib.suppress(OSError), open(path, "w") as f:
         f.write(text)
+
+
+def read_secrets(names: list[str]) -> dict[str, str]:
+    """Secret values: from our stdin (local backend) or our environment (a pod's Secret)."""
+    secrets: dict[str, str] = {}
+    if names and not sys.stdin.isatty():
+        text = sys.stdin.read()
+        secrets = json.loads(text) if text.strip() else {}
+    for name in names:
+        if name not in secrets and name in os.environ:
+            secrets[name] = os.environ[name]
+    return secrets
 
 
 USAGE = "usage: python -m kinetic.runner --store URI JOB_ID"

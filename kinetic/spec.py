@@ -41,6 +41,8 @@ class JobSpec:
     memory: Any = None
     ephemeral_storage: Any = None
     cpu_cores: str | None = None  # local backend: pin to these cores ("0-1")
+    # Values never leave this object in serialized form: to_dict() keeps only the names.
+    secret_env: dict[str, str] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__  # frozen: normalise in place once, here
@@ -58,6 +60,9 @@ class JobSpec:
         if self.name is not None:
             _check_name(self.name)
         set_(self, "env", _check_env(self.env))
+        set_(self, "secret_env", _check_env(self.secret_env, "secret_env"))
+        if clash := sorted(set(self.env) & set(self.secret_env)):
+            raise SpecError("secret_env", clash[0], "names not also given in env")
         set_(self, "capture_env", _check_capture(self.capture_env))
         set_(self, "timeout", _check_seconds("timeout", self.timeout, MAX_TIMEOUT, True))
         set_(self, "grace_period", _check_seconds("grace_period", self.grace_period, MAX_GRACE))
@@ -99,8 +104,10 @@ class JobSpec:
         return found
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-ready, for handle.json and the KineticJob: secret values are left out."""
         data = dataclasses.asdict(self)
         data["capture_env"] = list(self.capture_env)
+        data["secret_env_names"] = sorted(data.pop("secret_env"))
         return data
 
     @classmethod
@@ -126,17 +133,19 @@ def _check_name(value: object) -> None:
         raise SpecError("name", value, "a printable string of 1-100 characters")
 
 
-def _check_env(value: object) -> dict[str, str]:
+def _check_env(value: object, option: str = "env") -> dict[str, str]:
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise SpecError("env", value, "a dict of variable name -> string value")
+        shown = "<hidden>" if option == "secret_env" else value
+        raise SpecError(option, shown, "a dict of variable name -> string value")
     checked = {}
     for key, item in value.items():
         if not isinstance(key, str) or not _ENV_NAME.match(key):
-            raise SpecError("env", key, "variable names of letters, digits and '_'")
+            raise SpecError(option, key, "variable names of letters, digits and '_'")
         if isinstance(item, bool) or not isinstance(item, str | int | float):
-            raise SpecError(f"env[{key!r}]", item, "a string (or a number, kept as text)")
+            shown = "<hidden>" if option == "secret_env" else item
+            raise SpecError(f"{option}[{key!r}]", shown, "a string (or a number, kept as text)")
         checked[key] = str(item)
     return checked
 

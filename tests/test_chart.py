@@ -273,6 +273,7 @@ OPERATOR_GRANTS = (
 DISCOVERY_GRANTS = expand("apiextensions.k8s.io", "customresourcedefinitions", "get list watch")
 USER_GRANTS = (
     expand("kinetic.dev", "kineticjobs", "create get list watch patch delete")
+    | expand("", "secrets", "create")  # secret_env; never read
     | expand("", "pods", "get list watch")
     | expand("", "pods/log", "get")
     | expand("", "events", "get list watch")
@@ -426,6 +427,7 @@ SPEC_FIELDS = {
     "timeoutSeconds": "integer",
     "gracePeriodSeconds": "integer",
     "env": "array",
+    "secretEnv": "array",
     "cancel": "boolean",
     "cancelRequestedAt": "string",
     "resources": "object",

@@ -7,6 +7,7 @@ the operator alone writes.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from typing import Any
 
@@ -14,7 +15,7 @@ from .. import config
 from ..errors import BackendError, JobExistsError, JobNotFoundError, SpecError
 from ..handle import JobHandle
 from ..k8s.job import store_is_shared
-from ..k8s.kineticjob import build_kineticjob
+from ..k8s.kineticjob import build_kineticjob, build_secret, secret_name
 from ..k8s.names import GROUP, LABEL_MANAGED_BY, MANAGED_BY, PLURAL, VERSION
 from ..payload import Framed, store_framed
 from ..spec import JobSpec
@@ -123,14 +124,41 @@ class KubernetesBackend(Backend):
             payload_sha256=handle.payload_sha256 or "",
             spec=spec.to_dict(),
         )
+        namespace = handle.extra["namespace"]
+        if spec.secret_env:
+            # First, so the pod never waits for it; the operator makes the KineticJob own it.
+            self._create_secret(handle, build_secret(handle.job_id, spec.secret_env))
         try:
             self._custom(handle).create_namespaced_custom_object(
-                GROUP, VERSION, handle.extra["namespace"], PLURAL, body
+                GROUP, VERSION, namespace, PLURAL, body
             )
         except Exception as exc:
+            if spec.secret_env:
+                self._delete_secret(handle)
             if getattr(exc, "status", None) == 409:
                 raise JobExistsError(f"a KineticJob named {handle.job_id} exists already") from None
             raise _api_error(exc, f"creating KineticJob {handle.job_id}") from None
+
+    def _core(self, handle: JobHandle):
+        from kubernetes import client
+
+        return client.CoreV1Api(_api_client(*self._settings(handle.extra)))
+
+    def _create_secret(self, handle: JobHandle, body: dict) -> None:
+        try:
+            self._core(handle).create_namespaced_secret(handle.extra["namespace"], body)
+        except Exception as exc:
+            # Never echo the request: it holds the values.
+            raise BackendError(
+                f"creating Secret {secret_name(handle.job_id)} for secret_env: "
+                f"{getattr(exc, 'status', '')} {getattr(exc, 'reason', type(exc).__name__)}"
+            ) from None
+
+    def _delete_secret(self, handle: JobHandle) -> None:
+        with contextlib.suppress(Exception):  # best effort: the job never started
+            self._core(handle).delete_namespaced_secret(
+                secret_name(handle.job_id), handle.extra["namespace"]
+            )
 
     def _get(self, handle: JobHandle) -> dict | None:
         try:

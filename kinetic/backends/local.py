@@ -72,12 +72,17 @@ class LocalBackend(Backend):
         with err_path.open("wb") as err:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "kinetic.runner", "--store", handle.store, handle.job_id],
-                stdin=subprocess.DEVNULL,
+                # Secret values reach the runner through a pipe: never the store, never
+                # its command line or initial environment (both visible to `ps`).
+                stdin=subprocess.PIPE if spec.secret_env else subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=err,
                 start_new_session=True,  # outlives the caller, immune to its Ctrl-C
                 close_fds=True,
             )
+        if spec.secret_env:
+            with proc.stdin:  # type: ignore[union-attr]
+                proc.stdin.write(json.dumps(spec.secret_env).encode())  # type: ignore[union-attr]
         identity = ProcessIdentity.of(proc.pid)
         if identity is not None:
             store.write_bytes(

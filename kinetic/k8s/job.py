@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from ..accelerators import LabelMap, k8s_scheduling, parse_accelerator
+from .kineticjob import secret_name
 from .names import API_VERSION, CONTAINER, KIND, LABEL_JOB_ID, SELECTOR, STORE_VOLUME
 
 # The runner needs a moment after SIGTERM to record the outcome and flush logs.
@@ -65,6 +66,11 @@ def build_job(kj: dict[str, Any], config: OperatorConfig) -> dict[str, Any]:
         LabelMap.from_mapping(config.accelerator_labels),
     )
     env = [{"name": e["name"], "value": e.get("value", "")} for e in spec.get("env", [])]
+    secret = secret_name(job_id)
+    env += [
+        {"name": n, "valueFrom": {"secretKeyRef": {"name": secret, "key": n}}}
+        for n in spec.get("secretEnv", [])
+    ]
     env.append({"name": "KINETIC_JOB_ID", "value": job_id})
     container: dict[str, Any] = {
         "name": CONTAINER,

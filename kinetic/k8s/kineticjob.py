@@ -30,6 +30,8 @@ def build_kineticjob(
         body["timeoutSeconds"] = max(1, round(spec["timeout"]))
     if resources := k8s_resources(spec):
         body["resources"] = resources
+    if spec.get("secret_env_names"):
+        body["secretEnv"] = list(spec["secret_env_names"])
     if spec.get("env"):
         body["env"] = [{"name": k, "value": v} for k, v in sorted(spec["env"].items())]
     return {
@@ -37,4 +39,19 @@ def build_kineticjob(
         "kind": KIND,
         "metadata": {"name": job_id, "labels": {**SELECTOR, LABEL_JOB_ID: job_id}},
         "spec": body,
+    }
+
+
+def secret_name(job_id: str) -> str:
+    return f"{job_id}-env"
+
+
+def build_secret(job_id: str, values: dict[str, str]) -> dict[str, Any]:
+    """The Secret holding a job's secret_env; the operator makes its KineticJob own it."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "Opaque",
+        "metadata": {"name": secret_name(job_id), "labels": {**SELECTOR, LABEL_JOB_ID: job_id}},
+        "stringData": dict(values),
     }

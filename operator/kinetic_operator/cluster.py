@@ -46,6 +46,16 @@ def create_job(namespace: str, body: dict[str, Any]) -> bool:
         raise
 
 
+def adopt_secret(namespace: str, name: str, owner: dict[str, Any]) -> None:
+    """Make the KineticJob own its secret_env Secret, so deleting the job deletes it."""
+    patch = {"metadata": {"ownerReferences": [owner]}}
+    try:
+        client.CoreV1Api(connect()).patch_namespaced_secret(name, namespace, patch)
+    except ApiException as exc:
+        if exc.status != 404:  # no Secret: the pod will say CreateContainerConfigError
+            raise
+
+
 def delete_job(namespace: str, name: str) -> None:
     try:
         client.BatchV1Api(connect()).delete_namespaced_job(

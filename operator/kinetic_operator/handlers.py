@@ -19,6 +19,7 @@ from typing import Any
 import kopf
 
 from kinetic.k8s.job import OperatorConfig, build_job, store_is_shared
+from kinetic.k8s.kineticjob import secret_name
 from kinetic.k8s.names import GROUP, LABEL_JOB_ID, MANAGED_BY, PLURAL, VERSION
 
 from . import cluster, heartbeat
@@ -127,7 +128,11 @@ def sync(namespace: str, job_id: str | None, kjs: kopf.Index, js: kopf.Index, ps
 def _act(kj: dict, job: dict | None, action: Action) -> None:
     namespace, job_id = kj["metadata"]["namespace"], kj["metadata"]["name"]
     if action.create_job:
-        created = cluster.create_job(namespace, build_job(kj, CONFIG))
+        body = build_job(kj, CONFIG)
+        if kj["spec"].get("secretEnv"):
+            owner = body["metadata"]["ownerReferences"][0]
+            cluster.adopt_secret(namespace, secret_name(job_id), owner)
+        created = cluster.create_job(namespace, body)
         log.info("job %s/%s: %s the Job", namespace, job_id, "created" if created else "adopted")
     if action.delete_job and job is not None:
         cluster.delete_job(namespace, job_id)

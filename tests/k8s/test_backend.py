@@ -264,3 +264,31 @@ def test_resources_become_the_containers(kube, namespace):
     assert resources.limits == {"cpu": "1", "memory": "256Mi"}
     with pytest.raises(kinetic.SpecError, match="cpu_cores"):
         kinetic.run(cpu_cores="0")(jobfns.add).run_async(1, 2)
+
+
+def test_secret_env_lives_in_an_owned_secret_only(kube, namespace):
+    secret = "k8s-s3cr3t-value-77"
+    fn = kinetic.run(secret_env={"API_TOKEN": secret})(jobfns.print_secret)
+    job = fn.run_async("API_TOKEN")
+    assert job.result(timeout=60, cleanup=False) == len(secret)  # the pod had the value
+    custom = client.CustomObjectsApi(kube)
+    kj = custom.get_namespaced_custom_object(
+        "kinetic.dev", "v1alpha1", namespace, "kineticjobs", job.job_id
+    )
+    assert kj["spec"]["secretEnv"] == ["API_TOKEN"]
+    assert secret not in json.dumps(kj) and secret not in job.to_json()
+    assert secret not in job.logs() and "********" in job.logs()
+    core = client.CoreV1Api(kube)
+    pod_log = core.read_namespaced_pod_log(job.state().extra["pod"], namespace)
+    assert secret not in pod_log  # the runner's echo is masked too
+    stored = core.read_namespaced_secret(f"{job.job_id}-env", namespace)
+    assert stored.metadata.owner_references[0].name == job.job_id
+    job.cleanup()  # the garbage collector takes the Secret with the KineticJob
+    wait_for(
+        lambda: (
+            not core.list_namespaced_secret(
+                namespace, label_selector=f"kinetic.dev/job-id={job.job_id}"
+            ).items
+        ),
+        what="the Secret to be garbage-collected",
+    )
