@@ -1,7 +1,7 @@
 """``python -m kinetic.runner --store URI JOB_ID``: what runs inside a job.
 
-The runner is a small supervisor. It forks the *worker*, which loads the payload, calls
-the function and writes the result envelope; the supervisor captures the worker's
+The runner is a small supervisor. It forks the *worker* (``worker.py``), which loads
+the payload, calls the function and writes the result envelope; the supervisor captures the worker's
 stdout/stderr at the file-descriptor level, streams them to the store's log (and echoes
 them), enforces the timeout and cancellation, keeps the output directory, and always
 writes a terminal record — even when the worker crashes, is killed, or never gets as far
@@ -23,143 +23,25 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
-from . import context
-from .errors import KineticError, SerializationError
 from .masking import Masker
 from .outputs import upload_dir
-from .payload import ResultEnvelope, failure_envelope, frame, load_framed, store_framed
 from .resources import group_rss_bytes, memory_limit_bytes
 from .status import (
     REASON_CANCELLED,
     REASON_DEADLINE,
     REASON_EXIT_CODE,
     REASON_OOM,
-    REASON_RESULT_NOT_SERIALIZABLE,
-    REASON_RUNNER_ERROR,
-    REASON_USER_ERROR,
     JobState,
     JobStatus,
     parse_time,
     utcnow,
 )
-from .store import Store, forget_stores, layout, open_store
+from .store import Store, layout, open_store
 from .store.logsink import LogSink
+from .worker import worker_main
 
 TERMINATION_LOG = "/dev/termination-log"
-
-
-# -- the worker (runs in the forked child) -------------------------------------------------
-def execute(store: Store, job_id: str, handle: dict[str, Any], output_dir: Path) -> dict:
-    """Load, set up, run, and record the result. Returns the outcome for the supervisor."""
-    phase, value = "load", None
-    try:
-        payload = load_framed(store, layout.payload_key(job_id), handle.get("payload_sha256"))
-        phase = "setup"
-        spec = handle.get("spec") or {}
-        os.environ.update(spec.get("env") or {})
-        os.environ.update(payload.captured_env)
-        os.environ["KINETIC_JOB_ID"] = job_id
-        os.environ["KINETIC_OUTPUT_DIR"] = str(output_dir)
-        cwd = payload.client.get("cwd")
-        if handle.get("backend") == "local" and cwd and os.path.isdir(cwd):
-            os.chdir(cwd)  # locally, relative paths mean what they meant to the caller
-        if spec.get("cpu_cores"):
-            from .resources import parse_cpu_cores
-
-            os.sched_setaffinity(0, parse_cpu_cores(spec["cpu_cores"]))  # children inherit it
-        phase = "run"
-        try:
-            value = payload.function(*payload.args, **payload.kwargs)
-            envelope = ResultEnvelope(True, value)
-        except SystemExit as exc:
-            if exc.code in (None, 0):
-                envelope = ResultEnvelope(True, None)
-            else:
-                envelope = failure_envelope(exc, phase, REASON_EXIT_CODE)
-                envelope.exit_code = exc.code if isinstance(exc.code, int) else 1
-                envelope.message = f"the job called sys.exit({exc.code!r})"
-    except BaseException as exc:
-        reason = REASON_USER_ERROR if phase == "run" else REASON_RUNNER_ERROR
-        envelope = failure_envelope(exc, phase, reason)
-        if phase != "run":
-            envelope.message = f"phase {phase} failed: {envelope.message}"
-    try:
-        framed = frame(envelope)
-    except SerializationError as exc:
-        envelope = ResultEnvelope(
-            False,
-            phase="serialize",
-            reason=REASON_RESULT_NOT_SERIALIZABLE,
-            message=f"the return value cannot be pickled ({exc.__cause__}): {repr(value)[:500]}",
-        )
-        framed = frame(envelope)
-    outcome = {
-        "success": envelope.success,
-        "phase": envelope.phase,
-        "reason": envelope.reason,
-        "message": envelope.message,
-        "exception_type": envelope.exception_type,
-        "exit_code": envelope.exit_code,
-    }
-    try:
-        digest = store_framed(store, layout.result_key(job_id), framed, if_absent=True)
-        key = layout.result_key(job_id)
-        outcome["result"] = {
-            "uri": f"{store.uri}/{key}",
-            "size": digest.size,
-            "sha256": digest.sha256,
-        }
-    except KineticError as exc:
-        outcome.update(
-            success=False,
-            phase="store_result",
-            reason=REASON_RUNNER_ERROR,
-            message=f"phase store_result failed: {exc}",
-        )
-    return outcome
-
-
-def _die_with_parent() -> None:
-    """If the supervisor is killed outright, take the worker down too (Linux)."""
-    with contextlib.suppress(Exception):
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-
-
-def _worker_main(
-    store_uri: str, job_id: str, handle: dict, output_dir: Path, out_fd: int, ctl_fd: int
-) -> None:
-    code = 1
-    try:
-        os.setpgid(0, 0)
-        _die_with_parent()
-        os.dup2(out_fd, 1)
-        os.dup2(out_fd, 2)
-        os.close(out_fd)
-        os.environ["PYTHONUNBUFFERED"] = "1"  # the job's Python children flush as they go
-        sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
-        sys.stderr.reconfigure(line_buffering=True)  # type: ignore[union-attr]
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
-        context.install_cancel_handler()
-        # Never share the parent's connections (a forked HTTP pool is not safe to reuse).
-        forget_stores()
-        outcome = execute(open_store(store_uri), job_id, handle, output_dir)
-        with os.fdopen(ctl_fd, "w") as ctl:
-            ctl.write(json.dumps(outcome))
-        code = 0 if outcome["success"] else 1
-    except BaseException:
-        import traceback
-
-        traceback.print_exc()
-    finally:
-        with contextlib.suppress(Exception):
-            sys.stdout.flush()
-            sys.stderr.flush()
-        os._exit(code)
 
 
 # -- the supervisor ----------------------------------------------------------------------------
@@ -202,10 +84,12 @@ class Supervisor:
         )
         remote = not self.store.uri.startswith("file:")
         self.sink = LogSink(self.store, layout.logs_prefix(self.job_id), 1.0 if remote else 0.0)
-        if self.store.exists(layout.cancel_key(self.job_id)):
+        if not self._wait_for_start(spec, state):
+            state.started = None
             return self.finish(
                 state, JobStatus.CANCELLED, REASON_CANCELLED, "cancelled before it started"
             )
+        state.started = utcnow()
         self.write_state(state)
         if handle.get("backend") == "local" and spec.get("accelerator", "cpu") != "cpu":
             self.note(
@@ -220,6 +104,34 @@ class Supervisor:
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
 
+    def _cancel_requested(self) -> bool:
+        return self.stop_requested or self.store.exists(layout.cancel_key(self.job_id))
+
+    def _wait_for_start(self, spec: dict, state: JobState) -> bool:
+        """Hold a scheduled job until its start time; False if it is cancelled meanwhile."""
+        start_at = parse_time(spec.get("start_at"))
+        if start_at is None or start_at <= utcnow():
+            return not self._cancel_requested()
+        waiting = JobState(
+            JobStatus.PENDING,
+            reason="Scheduled",
+            message=f"starts at {spec['start_at']}",
+            created=state.created,
+            node=state.node,
+        )
+        self.write_state(waiting)
+        check_every = 0.5 if self.store.uri.startswith("file:") else 5.0
+        last_check = 0.0
+        while (left := (start_at - utcnow()).total_seconds()) > 0:
+            if self.stop_requested:
+                return False
+            if time.monotonic() - last_check >= check_every:
+                last_check = time.monotonic()
+                if self._cancel_requested():
+                    return False
+            time.sleep(min(left, 0.1))
+        return not self._cancel_requested()
+
     def supervise(self, handle: dict, spec: dict, state: JobState, output_dir: Path) -> int:
         out_r, out_w = os.pipe()
         ctl_r, ctl_w = os.pipe()
@@ -230,7 +142,7 @@ class Supervisor:
             os.close(out_r)
             os.close(ctl_r)
             os.environ.update(self.secrets)
-            _worker_main(self.store.uri, self.job_id, handle, output_dir, out_w, ctl_w)
+            worker_main(self.store.uri, self.job_id, handle, output_dir, out_w, ctl_w)
         os.close(out_w)
         os.close(ctl_w)
         pump = threading.Thread(target=self._pump, args=(out_r,), daemon=True)
@@ -279,7 +191,7 @@ class Supervisor:
             if stop_reason is None:
                 if not self.stop_requested and now - last_check >= check_every:
                     last_check = now
-                    self.stop_requested = self.store.exists(layout.cancel_key(self.job_id))
+                    self.stop_requested = self._cancel_requested()
                 if self.stop_requested:
                     stop_reason = "cancel"
                 elif deadline is not None and now >= deadline:

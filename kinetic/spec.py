@@ -41,6 +41,7 @@ class JobSpec:
     memory: Any = None
     ephemeral_storage: Any = None
     cpu_cores: str | None = None  # local backend: pin to these cores ("0-1")
+    start_at: Any = None  # a datetime or ISO-8601 text; kept as ISO UTC ("…Z")
     # Values never leave this object in serialized form: to_dict() keeps only the names.
     secret_env: dict[str, str] = field(default_factory=dict, repr=False)
 
@@ -73,6 +74,7 @@ class JobSpec:
         for option in RESOURCE_OPTIONS:
             set_(self, option, check_resource(option, getattr(self, option)))
         set_(self, "cpu_cores", check_cpu_cores(self.cpu_cores))
+        set_(self, "start_at", _check_start_at(self.start_at))
 
     @classmethod
     def from_options(cls, **options: Any) -> JobSpec:
@@ -172,3 +174,28 @@ def _check_seconds(option: str, value: object, upper: float, allow_none: bool = 
         none = " or None" if allow_none else ""
         raise SpecError(option, value, f"seconds {bound} and <= {int(upper)}{none}")
     return float(value)  # type: ignore[arg-type]
+
+
+MAX_START_DELAY = 365 * 24 * 3600
+
+
+def _check_start_at(value: object) -> str | None:
+    """ISO UTC text; a time without a zone means this machine's local time."""
+    if value is None:
+        return None
+    from datetime import datetime
+
+    from .status import format_time, utcnow
+
+    accepted = "a datetime or ISO-8601 text (2026-12-01T09:00:00Z), within a year"
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            raise SpecError("start_at", value, accepted) from None
+    if not isinstance(value, datetime):
+        raise SpecError("start_at", value, accepted)
+    when = value if value.tzinfo else value.astimezone()  # naive: local time
+    if (when - utcnow()).total_seconds() > MAX_START_DELAY:
+        raise SpecError("start_at", value, accepted)
+    return format_time(when)

@@ -428,6 +428,7 @@ SPEC_FIELDS = {
     "gracePeriodSeconds": "integer",
     "env": "array",
     "secretEnv": "array",
+    "startAt": "string",
     "cancel": "boolean",
     "cancelRequestedAt": "string",
     "resources": "object",

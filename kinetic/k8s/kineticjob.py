@@ -30,6 +30,8 @@ def build_kineticjob(
         body["timeoutSeconds"] = max(1, round(spec["timeout"]))
     if resources := k8s_resources(spec):
         body["resources"] = resources
+    if spec.get("start_at"):
+        body["startAt"] = spec["start_at"]
     if spec.get("secret_env_names"):
         body["secretEnv"] = list(spec["secret_env_names"])
     if spec.get("env"):

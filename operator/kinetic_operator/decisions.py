@@ -8,14 +8,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from kinetic.status import JobStatus, format_time, utcnow
+from kinetic.status import JobStatus, format_time, parse_time, utcnow
 
 from .reconcile import derive_status
 
 TERMINAL = {s.value for s in JobStatus if s.is_terminal}
 REASON_STORE_NOT_SHARED = "StoreNotShared"
+REASON_SCHEDULED = "Scheduled"
 
 
 @dataclass(frozen=True)
@@ -23,9 +25,17 @@ class Action:
     create_job: bool = False
     delete_job: bool = False
     refuse: tuple[str, str] | None = None  # (reason, message): fail without a Job
+    wait_until: str | None = None  # scheduled start (spec.startAt) not reached yet
 
 
-def decide(kj: dict[str, Any], job: dict | None, pods: list[dict], *, store_shared: bool) -> Action:
+def decide(
+    kj: dict[str, Any],
+    job: dict | None,
+    pods: list[dict],
+    *,
+    store_shared: bool,
+    now: datetime | None = None,
+) -> Action:
     status, spec = kj.get("status") or {}, kj["spec"]
     if status.get("phase") in TERMINAL:
         return Action()
@@ -41,6 +51,9 @@ def decide(kj: dict[str, Any], job: dict | None, pods: list[dict], *, store_shar
                     "(chart value fileStore.hostPath); use a gs:// store or that path",
                 )
             )
+        start_at = parse_time(spec.get("startAt"))
+        if start_at is not None and start_at > (now or utcnow()):
+            return Action(wait_until=spec["startAt"])  # nothing runs early
         return Action(create_job=True)
     return Action()
 
@@ -74,6 +87,8 @@ def status_patch(
             job_created=bool(previous.get("jobName")),
         )  # fmt: skip
         new = derived.to_patch()
+        if action.wait_until and new["phase"] == JobStatus.PENDING.value:
+            new.update(reason=REASON_SCHEDULED, message=f"starts at {action.wait_until}")
         if job is not None:
             new["jobName"] = job["metadata"]["name"]
         new["progressText"] = _progress_text(previous.get("progress"))

@@ -21,6 +21,7 @@ import kopf
 from kinetic.k8s.job import OperatorConfig, build_job, store_is_shared
 from kinetic.k8s.kineticjob import secret_name
 from kinetic.k8s.names import GROUP, LABEL_JOB_ID, MANAGED_BY, PLURAL, VERSION
+from kinetic.status import parse_time, utcnow
 
 from . import cluster, heartbeat
 from .decisions import Action, decide, status_patch, transition_event
@@ -115,6 +116,8 @@ def sync(namespace: str, job_id: str | None, kjs: kopf.Index, js: kopf.Index, ps
         shared = store_is_shared(kj["spec"]["store"], CONFIG.file_store_host_path)
         action = decide(kj, job, pod_list, store_shared=shared)
         _act(kj, job, action)
+        if action.wait_until:
+            _wake_at(action.wait_until, key, (kjs, js, ps))
         if action.create_job:
             return  # the new Job's watch event re-syncs this job: one status write, not two
         patch = status_patch(kj, job, pod_list, action)
@@ -123,6 +126,21 @@ def sync(namespace: str, job_id: str | None, kjs: kopf.Index, js: kopf.Index, ps
             event = transition_event(kj.get("status") or {}, patch)
             if event:
                 kopf.event(kj, type=event[0], reason=event[1], message=event[2])
+
+
+_timers: dict[tuple[str, str], threading.Timer] = {}
+
+
+def _wake_at(when: str, key: tuple[str, str], indexes: tuple) -> None:
+    """Sync this job again when its scheduled start comes: one timer per waiting job."""
+    with _locks_guard:
+        if key in _timers and _timers[key].is_alive():
+            return
+        delay = max(0.0, (parse_time(when) - utcnow()).total_seconds()) + 0.05
+        timer = threading.Timer(delay, sync, (*key, *indexes))
+        timer.daemon = True
+        _timers[key] = timer
+        timer.start()
 
 
 def _act(kj: dict, job: dict | None, action: Action) -> None:

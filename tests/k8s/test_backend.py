@@ -292,3 +292,19 @@ def test_secret_env_lives_in_an_owned_secret_only(kube, namespace):
         ),
         what="the Secret to be garbage-collected",
     )
+
+
+def test_start_at_on_the_cluster(kube, namespace):
+    from datetime import UTC, datetime, timedelta
+
+    start = datetime.now(UTC) + timedelta(seconds=3)
+    job = kinetic.run(start_at=start)(jobfns.add).run_async(2, 2)
+    state = wait_for(lambda: (s := job.state()).reason == "Scheduled" and s, what="Scheduled")
+    assert state.status == JobStatus.PENDING
+    assert client.BatchV1Api(kube).list_namespaced_job(namespace).items == []  # not yet
+    assert job.result(timeout=60, cleanup=False) == 4
+    batch_job = client.BatchV1Api(kube).read_namespaced_job(job.job_id, namespace)
+    assert batch_job.metadata.creation_timestamp >= start.replace(microsecond=0)
+    waiting = kinetic.run(start_at=start + timedelta(hours=1))(jobfns.add).run_async(1, 1)
+    wait_for(lambda: waiting.state().reason == "Scheduled", what="Scheduled")
+    assert waiting.cancel().status == JobStatus.CANCELLED
