@@ -41,6 +41,7 @@ _LAZY = {
     "JobSpec": "kinetic.spec",
     "attach": "kinetic.jobs",
     "list_jobs": "kinetic.jobs",
+    "submit": "kinetic.jobs",
     "cancelled": "kinetic.context",
     "cancel_event": "kinetic.context",
     "output_dir": "kinetic.context",
@@ -51,10 +52,13 @@ if TYPE_CHECKING:
     from .decorator import RemoteFunction, run
     from .handle import JobHandle
     from .jobs import attach, list_jobs
+    from .jobs import submit_command as submit
     from .spec import JobSpec
 
 
 def __getattr__(name: str) -> Any:
+    if name == "submit":  # the public name of jobs.submit_command
+        return importlib.import_module("kinetic.jobs").submit_command
     if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'kinetic' has no attribute {name!r}")
@@ -83,4 +87,5 @@ __all__ = [
     "list_jobs",
     "output_dir",
     "run",
+    "submit",
 ]

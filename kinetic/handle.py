@@ -31,6 +31,7 @@ class JobHandle:
     name: str | None = None
     spec: dict[str, Any] = field(default_factory=dict)
     payload_sha256: str | None = None
+    command: list[str] | None = None  # set for kinetic.submit() jobs
     extra: dict[str, Any] = field(default_factory=dict)  # backend-specific (namespace…)
     # The collected value, so a second result() on this object returns it again.
     _value: Any = field(default=_MISSING, repr=False, compare=False)

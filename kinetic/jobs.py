@@ -11,7 +11,7 @@ from typing import Any
 
 from . import config
 from .backends import get_backend
-from .errors import JobExistsError, JobNotFoundError
+from .errors import JobExistsError, JobNotFoundError, SpecError
 from .handle import JobHandle, load_handle
 from .payload import Payload, client_fingerprint, frame_payload
 from .spec import JobSpec
@@ -31,7 +31,13 @@ def function_name(fn: Callable[..., Any]) -> str:
     return f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', repr(fn))}"
 
 
-def submit(fn: Callable[..., Any], args: tuple, kwargs: dict, spec: JobSpec) -> JobHandle:
+def submit(
+    fn: Callable[..., Any] | None,
+    args: tuple,
+    kwargs: dict,
+    spec: JobSpec,
+    command: list[str] | None = None,
+) -> JobHandle:
     """Serialize, record and start a job; nothing is created if any step before start fails."""
     spec = spec.resolved()
     backend = get_backend(spec.backend)
@@ -39,12 +45,15 @@ def submit(fn: Callable[..., Any], args: tuple, kwargs: dict, spec: JobSpec) -> 
     store = open_store(spec.store)
     client = client_fingerprint()
     client["cwd"] = os.getcwd()
-    framed = frame_payload(Payload(fn, args, kwargs, spec.captured_env(), client))
+    payload = Payload(fn, args, kwargs, spec.captured_env(), client, command, spec.file_contents())
+    framed = frame_payload(payload)
+    name = spec.name or (os.path.basename(command[0]) if command else getattr(fn, "__name__", ""))
     handle = JobHandle(
-        job_id=new_job_id(spec.name or getattr(fn, "__name__", "job")),
+        job_id=new_job_id(name or "job"),
         backend=backend.name,
         store=store.uri,
-        function=function_name(fn),
+        function=f"command:{os.path.basename(command[0])}" if command else function_name(fn),
+        command=command,
         created=format_time(utcnow()),
         name=spec.name,
         spec=spec.to_dict(),
@@ -96,4 +105,19 @@ def list_jobs(
     return rows[:limit] if limit else rows
 
 
-__all__ = ["JobNotFoundError", "attach", "list_jobs", "new_job_id", "submit"]
+def submit_command(command: list[str], **options: Any) -> JobHandle:
+    """Run ``command`` (a list: no shell) as a job; ``kinetic.submit``.
+
+    Takes the options of ``kinetic.run``. ``result()`` returns the exit code (0) on
+    success and raises JobFailedError with the code and the end of its output otherwise.
+    """
+    if (
+        not isinstance(command, list | tuple)
+        or not command
+        or not all(isinstance(c, str) and c for c in command)
+    ):
+        raise SpecError("command", command, "a non-empty list of strings, e.g. ['python', 'x.py']")
+    return submit(None, (), {}, JobSpec.from_options(**options), command=list(command))
+
+
+__all__ = ["JobNotFoundError", "attach", "list_jobs", "new_job_id", "submit", "submit_command"]

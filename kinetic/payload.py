@@ -35,6 +35,10 @@ class Payload:
     # Values captured from the caller's environment (capture_env); kept out of handle.json.
     captured_env: dict[str, str] = field(default_factory=dict)
     client: dict[str, str] = field(default_factory=dict)
+    # A command to run instead of a function (kinetic.submit), and files for the job's
+    # working directory: name -> (content, mode).
+    command: list[str] | None = None
+    files: dict[str, tuple[bytes, int]] = field(default_factory=dict)
 
 
 @dataclass

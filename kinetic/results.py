@@ -33,6 +33,11 @@ def collect(handle: JobHandle, state: JobState) -> Any:
     if envelope is not None and not envelope.success:
         if envelope.exception_type and envelope.reason != "ResultNotSerializable":
             raise rebuild_exception(envelope, handle.job_id)
-        raise JobFailedError(handle.job_id, envelope.reason, envelope.message, envelope.exit_code)
+        message = envelope.message
+        if handle.command:  # the end of its output says more than its exit code
+            from .logs import tail
+
+            message = f"{message}; its last lines:\n{tail(handle._store, handle.job_id, 20)}"
+        raise JobFailedError(handle.job_id, envelope.reason, message, envelope.exit_code)
     # A FAILED job never returns a value, even if a result was somehow written.
     raise JobFailedError(handle.job_id, state.reason, state.message, state.exit_code)

@@ -154,7 +154,7 @@ class Supervisor:
         with os.fdopen(ctl_r) as ctl:
             text = ctl.read()
         outcome = json.loads(text) if text else None
-        saved = self._keep_outputs(output_dir)
+        saved = self._keep_outputs(output_dir) if spec.get("upload", True) else None
         return self.conclude(state, spec, stop_reason, status, outcome, saved)
 
     def _pump(self, fd: int) -> None:
@@ -280,7 +280,10 @@ class Supervisor:
         )
         self.write_state(final)
         write_termination_message(final)
-        return 0 if status == JobStatus.SUCCEEDED else 1
+        if status == JobStatus.SUCCEEDED:
+            return 0
+        # The job's own code where it has one, so a pod's exit code says what the job's did.
+        return exit_code if isinstance(exit_code, int) and 0 < exit_code < 256 else 1
 
 
 def write_termination_message(state: JobState) -> None:

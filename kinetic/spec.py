@@ -10,6 +10,7 @@ import dataclasses
 import os
 import re
 from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from . import config
@@ -41,6 +42,8 @@ class JobSpec:
     memory: Any = None
     ephemeral_storage: Any = None
     cpu_cores: str | None = None  # local backend: pin to these cores ("0-1")
+    files: Any = None  # [paths] or {name: bytes}: into the job's working directory
+    upload: bool = True  # keep the files the job writes under KINETIC_OUTPUT_DIR
     start_at: Any = None  # a datetime or ISO-8601 text; kept as ISO UTC ("…Z")
     # Values never leave this object in serialized form: to_dict() keeps only the names.
     secret_env: dict[str, str] = field(default_factory=dict, repr=False)
@@ -75,6 +78,9 @@ class JobSpec:
             set_(self, option, check_resource(option, getattr(self, option)))
         set_(self, "cpu_cores", check_cpu_cores(self.cpu_cores))
         set_(self, "start_at", _check_start_at(self.start_at))
+        set_(self, "files", _check_files(self.files))
+        if not isinstance(self.upload, bool):
+            raise SpecError("upload", self.upload, "True or False")
 
     @classmethod
     def from_options(cls, **options: Any) -> JobSpec:
@@ -110,12 +116,30 @@ class JobSpec:
         data = dataclasses.asdict(self)
         data["capture_env"] = list(self.capture_env)
         data["secret_env_names"] = sorted(data.pop("secret_env"))
+        data["files"] = sorted(self.files or {})  # names only: contents go in the payload
         return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> JobSpec:
-        known = {f.name for f in dataclasses.fields(cls)}
+        """A spec from to_dict() output: file contents and secret values are not in it."""
+        known = {f.name for f in dataclasses.fields(cls)} - {"files", "secret_env"}
         return cls(**{k: v for k, v in data.items() if k in known})
+
+    def file_contents(self) -> dict[str, tuple[bytes, int]]:
+        """The files to ship, read now: name -> (content, permission bits)."""
+        contents = {}
+        for name, source in (self.files or {}).items():
+            if isinstance(source, bytes):
+                contents[name] = (source, 0o644)
+            else:
+                try:
+                    contents[name] = (
+                        Path(source).read_bytes(),
+                        Path(source).stat().st_mode & 0o777,
+                    )
+                except OSError as exc:
+                    raise SpecError("files", source, f"a readable file ({exc.strerror})") from None
+        return contents
 
 
 def _require_str(option: str, value: object) -> str:
@@ -199,3 +223,35 @@ def _check_start_at(value: object) -> str | None:
     if (when - utcnow()).total_seconds() > MAX_START_DELAY:
         raise SpecError("start_at", value, accepted)
     return format_time(when)
+
+
+def _check_files(value: object) -> dict[str, Path | bytes] | None:
+    """name -> Path (read at submission) or bytes; names are safe relative paths."""
+    if value is None:
+        return None
+    accepted = "a list of file paths, or a dict of relative name -> bytes"
+    found: dict[str, Path | bytes] = {}
+    if isinstance(value, list | tuple):
+        for item in value:
+            path = Path(item) if isinstance(item, str | os.PathLike) else None
+            if path is None or not path.is_file():
+                raise SpecError("files", item, "paths of existing regular files")
+            if path.name in found:
+                raise SpecError("files", item, "files with different names")
+            found[path.name] = path.resolve()
+        return found
+    if not isinstance(value, dict):
+        raise SpecError("files", value, accepted)
+    for name, content in value.items():
+        parts = PurePosixPath(name).parts if isinstance(name, str) else ()
+        if not parts or name.startswith("/") or ".." in parts:
+            raise SpecError("files", name, "relative names inside the working directory")
+        if isinstance(content, Path):  # a file to read at submission (as a list gives)
+            if not content.is_file():
+                raise SpecError("files", str(content), "paths of existing regular files")
+        elif isinstance(content, str):
+            content = content.encode()
+        elif not isinstance(content, bytes):
+            raise SpecError(f"files[{name!r}]", type(content).__name__, "bytes or text")
+        found[name] = content
+    return found

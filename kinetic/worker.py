@@ -37,7 +37,11 @@ def execute(store: Store, job_id: str, handle: dict[str, Any], output_dir: Path)
         os.environ["KINETIC_JOB_ID"] = job_id
         os.environ["KINETIC_OUTPUT_DIR"] = str(output_dir)
         cwd = payload.client.get("cwd")
-        if handle.get("backend") == "local" and cwd and os.path.isdir(cwd):
+        if payload.files:
+            cwd = str(output_dir.parent / "work")
+            write_files(Path(cwd), payload.files)
+            os.chdir(cwd)
+        elif handle.get("backend") == "local" and cwd and os.path.isdir(cwd):
             os.chdir(cwd)  # locally, relative paths mean what they meant to the caller
         if spec.get("cpu_cores"):
             from .resources import parse_cpu_cores
@@ -45,8 +49,11 @@ def execute(store: Store, job_id: str, handle: dict[str, Any], output_dir: Path)
             os.sched_setaffinity(0, parse_cpu_cores(spec["cpu_cores"]))  # children inherit it
         phase = "run"
         try:
-            value = payload.function(*payload.args, **payload.kwargs)
-            envelope = ResultEnvelope(True, value)
+            if payload.command:
+                envelope = run_command(payload.command)
+            else:
+                value = payload.function(*payload.args, **payload.kwargs)
+                envelope = ResultEnvelope(True, value)
         except SystemExit as exc:
             if exc.code in (None, 0):
                 envelope = ResultEnvelope(True, None)
@@ -134,3 +141,30 @@ def worker_main(
             sys.stdout.flush()
             sys.stderr.flush()
         os._exit(code)
+
+
+def write_files(directory: Path, files: dict[str, tuple[bytes, int]]) -> None:
+    for name, (content, mode) in files.items():
+        path = directory / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+        path.chmod(mode)
+
+
+def run_command(command: list[str]) -> ResultEnvelope:
+    """Run a command with our stdout/stderr (the job's log); its exit code is the result."""
+    import subprocess
+
+    try:
+        code = subprocess.run(command, check=False).returncode
+    except OSError as exc:  # not found, not executable
+        return ResultEnvelope(
+            False, reason=REASON_EXIT_CODE, exit_code=127, phase="run",
+            message=f"cannot run {command[0]!r}: {exc.strerror}",
+        )  # fmt: skip
+    if code == 0:
+        return ResultEnvelope(True, 0)
+    return ResultEnvelope(
+        False, reason=REASON_EXIT_CODE, exit_code=code if code > 0 else 128 - code,
+        phase="run", message=f"command {command[0]!r} exited with code {code}",
+    )  # fmt: skip

@@ -123,3 +123,9 @@ def print_secret(name):
     os.write(1, value[:3].encode())
     os.write(1, value[3:].encode() + b"\n")
     return len(value)
+
+
+def file_mode(name):
+    import stat as _stat
+
+    return _stat.S_IMODE(os.stat(name).st_mode)

@@ -308,3 +308,15 @@ def test_start_at_on_the_cluster(kube, namespace):
     waiting = kinetic.run(start_at=start + timedelta(hours=1))(jobfns.add).run_async(1, 1)
     wait_for(lambda: waiting.state().reason == "Scheduled", what="Scheduled")
     assert waiting.cancel().status == JobStatus.CANCELLED
+
+
+def test_command_job_with_files_on_the_cluster(kube):
+    job = kinetic.submit(
+        ["sh", "-c", "sh hello.sh; exit 4"], files={"hello.sh": b"#!/bin/sh\necho from a pod\n"}
+    )
+    with pytest.raises(kinetic.JobFailedError, match="from a pod") as info:
+        job.result(timeout=60)
+    assert info.value.exit_code == 4
+    assert job.state().exit_code == 4
+    ok = kinetic.submit([sys.executable, "-c", "print('fine')"])
+    assert ok.result(timeout=60, cleanup=False) == 0 and ok.logs() == "fine\n"
