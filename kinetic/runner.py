@@ -50,15 +50,13 @@ class Supervisor:
         self.store, self.job_id = store, job_id
         self.stop_requested = False
         self.backend = "local"
+        self.log_failed = False
 
     def _on_signal(self, signum, frame) -> None:
         self.stop_requested = True
 
     def note(self, text: str) -> None:
-        line = self.masker.mask(f"[kinetic] {text}\n".encode())
-        self.sink.write(line)
-        with contextlib.suppress(OSError):
-            os.write(1, line)
+        self._emit(self.masker.mask(f"[kinetic] {text}\n".encode()))
 
     def write_state(self, state: JobState) -> None:
         if self.backend == "kubernetes":
@@ -165,10 +163,18 @@ class Supervisor:
         os.close(fd)
 
     def _emit(self, data: bytes) -> None:
-        if data:
+        if not data:
+            return
+        with contextlib.suppress(OSError):
+            os.write(1, data)
+        try:
             self.sink.write(data)
-            with contextlib.suppress(OSError):
-                os.write(1, data)
+        except Exception as exc:
+            # Keep draining the pipe whatever the store does, or the job would block on a
+            # full pipe; the failure is said on our stderr (and in the pod's log) once.
+            if not self.log_failed:
+                self.log_failed = True
+                print(f"[kinetic] cannot write the job's log to the store: {exc}", file=sys.stderr)
 
     def _wait(self, pid: int, spec: dict) -> tuple[str | None, int]:
         timeout, grace = spec.get("timeout"), float(spec.get("grace_period", 30.0))
