@@ -18,6 +18,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from .errors import (
+    BackendError,
     IntegrityError,
     InvalidJobIdError,
     JobCancelledError,
@@ -65,6 +66,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "BackendError",
     "IntegrityError",
     "InvalidJobIdError",
     "JobCancelledError",

@@ -148,13 +148,17 @@ def _attach(job_id: str, store: str | None):
 @jobs.command("list")
 @click.option("--status", type=click.Choice([s.value for s in JobStatus], case_sensitive=False))
 @click.option("--limit", type=click.IntRange(min=1), help="Show at most this many jobs.")
+@click.option("--namespace", "-n", help="Kubernetes: this namespace (default: configured).")
+@click.option("--all-namespaces", "-A", is_flag=True, help="Kubernetes: every namespace.")
 @store_option
 @output_option
-def list_cmd(status: str | None, limit: int | None, store: str | None, output: str) -> None:
-    """Jobs in the store, newest first."""
+def list_cmd(status, limit, namespace, all_namespaces, store, output) -> None:
+    """Jobs newest first: the store's, or the cluster's KineticJobs (kubernetes backend)."""
     from .jobs import list_jobs
 
-    rows = list_jobs(store=store, status=status, limit=limit)
+    rows = list_jobs(
+        store=store, status=status, limit=limit, namespace=namespace, all_namespaces=all_namespaces
+    )
     if output == "json":
         click.echo(json.dumps([_state_json(h, s) for h, s in rows], indent=2))
         return

@@ -82,8 +82,24 @@ def list_jobs(
     store: str | None = None,
     status: JobStatus | str | None = None,
     limit: int | None = None,
+    *,
+    backend: str | None = None,
+    namespace: str | None = None,
+    all_namespaces: bool = False,
 ) -> list[tuple[JobHandle, JobState]]:
-    """Every job recorded in the store with its state, newest first."""
+    """Jobs with their states, newest first, finished ones included.
+
+    With the kubernetes backend (argument or setting): the cluster's KineticJobs in
+    ``namespace`` (default: the configured one) or in all namespaces. Otherwise: every job
+    recorded in the store.
+    """
+    wanted = JobStatus(status.upper() if isinstance(status, str) else status) if status else None
+    if config.resolve("backend", backend).value == "kubernetes":
+        from .backends.kubernetes import KubernetesBackend
+
+        rows = KubernetesBackend().list_jobs(namespace, all_namespaces)
+        rows = [r for r in rows if wanted is None or r[1].status == wanted]
+        return rows[:limit] if limit else rows
     st = open_store(config.resolve("store", store).value)
     handles = []
     for job_id in st.list_children(layout.JOBS):
@@ -99,7 +115,6 @@ def list_jobs(
     for name, group in by_backend.items():
         for h, s in zip(group, get_backend(name).states(group), strict=True):
             states[h.job_id] = s
-    wanted = JobStatus(status.upper() if isinstance(status, str) else status) if status else None
     rows = [(h, states[h.job_id]) for h in handles]
     rows = [r for r in rows if wanted is None or r[1].status == wanted]
     return rows[:limit] if limit else rows

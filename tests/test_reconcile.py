@@ -692,3 +692,20 @@ def test_cancel_in_the_same_second_as_the_pod_ended() -> None:
     assert (st.phase, st.reason) == ("CANCELLED", "Cancelled")
     st = derive_status(None, [killed], cancel_requested="2021-02-01T10:05:01Z", now=NOW)
     assert st.phase == "FAILED"  # a whole second later: it had failed on its own
+
+
+def test_deadline_reported_as_backoff_limit_by_the_120_race() -> None:
+    # 1.20's controller may see the pods it killed at the deadline fail before its own
+    # DeadlineExceeded write lands, and then calls it BackoffLimitExceeded.
+    job = job120(failed=1)
+    job["spec"]["activeDeadlineSeconds"] = 3
+    job["status"]["startTime"] = "2021-02-01T10:00:00Z"
+    job["status"]["conditions"] = [
+        {"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded",
+         "lastTransitionTime": "2021-02-01T10:00:04Z"}
+    ]  # fmt: skip
+    killed = pod120(phase="Failed", state=terminated(143))
+    st = derive_status(job, [killed], now=NOW)
+    assert (st.phase, st.reason) == ("FAILED", "DeadlineExceeded")
+    job["status"]["conditions"][0]["lastTransitionTime"] = "2021-02-01T10:00:02Z"
+    assert derive_status(job, [killed], now=NOW).reason != "DeadlineExceeded"  # before it

@@ -193,6 +193,20 @@ class KubernetesBackend(Backend):
             for h in handles
         ]
 
+    def list_jobs(
+        self, namespace: str | None, all_namespaces: bool
+    ) -> list[tuple[JobHandle, JobState]]:
+        """The cluster's KineticJobs as (handle, state), newest first: a label-selected,
+        paginated list in one namespace (default: the configured one) or in all."""
+        fields = self.handle_fields(
+            JobSpec(namespace=namespace or config.resolve("namespace").value)
+        )
+        probe = JobHandle("probe", self.name, "", "", "", extra=fields)
+        kjs = self.list_kineticjobs(probe, None if all_namespaces else fields["namespace"])
+        rows = [(handle_from_cr(kj, fields), state_from_cr(kj)) for kj in kjs]
+        rows.sort(key=lambda row: row[0].created, reverse=True)
+        return rows
+
     def list_kineticjobs(self, handle: JobHandle, namespace: str | None) -> list[dict]:
         api, token, items = self._custom(handle), None, []
         selector = f"{LABEL_MANAGED_BY}={MANAGED_BY}"
@@ -244,6 +258,21 @@ class KubernetesBackend(Backend):
         except Exception as exc:
             if getattr(exc, "status", None) != 404:
                 raise _api_error(exc, f"deleting KineticJob {handle.job_id}") from None
+
+
+def handle_from_cr(kj: dict, fields: dict[str, Any]) -> JobHandle:
+    """A handle rebuilt from a KineticJob: enough for status, logs, result and control."""
+    meta, spec = kj["metadata"], kj.get("spec") or {}
+    return JobHandle(
+        job_id=meta["name"],
+        backend="kubernetes",
+        store=spec.get("store", ""),
+        function=spec.get("function", ""),
+        created=meta.get("creationTimestamp", ""),
+        spec={"grace_period": spec.get("gracePeriodSeconds", 30)},
+        payload_sha256=spec.get("payloadSha256"),
+        extra={**fields, "namespace": meta.get("namespace")},
+    )
 
 
 def state_from_cr(kj: dict) -> JobState:

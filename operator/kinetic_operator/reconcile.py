@@ -188,7 +188,7 @@ def _derive(job: Obj | None, pods: list[Obj], job_created: bool) -> DerivedStatu
             done, note = _success(job, pods), "the Job controller also reported "
             note += f"{failed.get('reason')} (kubernetes#90551)"
             return replace(done, message="; ".join(filter(None, [done.message, note])))
-        return _job_failure(failed, pods)
+        return _job_failure(_deadline_race(failed, job, spec), pods)
     if (spec or {}).get("suspend") or _true(job, "Suspended"):
         msg = (_true(job, "Suspended") or {}).get("message") or "Job suspended"
         return _status(JobStatus.PENDING, REASON_SUSPENDED, msg)
@@ -216,6 +216,22 @@ def _success(job: Obj, pods: list[Obj]) -> DerivedStatus:
         return _status(JobStatus.SUCCEEDED, None, None, finished=finished)
     outcome = _from_pod(done[-1])  # may be FAILED: a disrupted "success" without a result
     return replace(outcome, finished=outcome.finished or finished)
+
+
+def _deadline_race(cond: Obj, job: Obj, spec: Obj | None) -> Obj:
+    """1.20's Job controller checks the backoff limit before the deadline: when it kills
+    the pods at the deadline and sees them fail before its status write lands, it says
+    BackoffLimitExceeded. A failure at or past startTime + activeDeadlineSeconds is the
+    deadline's doing."""
+    deadline = (spec or {}).get("activeDeadlineSeconds")
+    start = _time((job.get("status") or {}).get("startTime"))
+    at = _time(cond.get("lastTransitionTime"))
+    if cond.get("reason") != "BackoffLimitExceeded" or not (deadline and start and at):
+        return cond
+    if at < start + timedelta(seconds=int(deadline)):
+        return cond
+    return {**cond, "reason": REASON_DEADLINE, "message": "Job was active longer than "
+            f"specified deadline ({deadline}s)"}  # fmt: skip
 
 
 def _job_failure(cond: Obj, pods: list[Obj]) -> DerivedStatus:

@@ -320,3 +320,18 @@ def test_command_job_with_files_on_the_cluster(kube):
     assert job.state().exit_code == 4
     ok = kinetic.submit([sys.executable, "-c", "print('fine')"])
     assert ok.result(timeout=60, cleanup=False) == 0 and ok.logs() == "fine\n"
+
+
+def test_list_jobs_in_a_namespace_or_all(kube, namespace, control_plane, monkeypatch):
+    job = kinetic.run()(jobfns.add).run_async(1, 1)
+    job.wait(60)
+    rows = kinetic.list_jobs()  # the configured namespace, from the cluster
+    assert [(h.job_id, s.status) for h, s in rows] == [(job.job_id, JobStatus.SUCCEEDED)]
+    assert rows[0][0].result(cleanup=False) == 2  # a handle rebuilt from the KineticJob works
+    assert kinetic.list_jobs(status="FAILED") == []
+    with pytest.raises(kinetic.BackendError, match="forbidden"):  # alice: her namespace only
+        kinetic.list_jobs(all_namespaces=True)
+    monkeypatch.setenv("KINETIC_KUBECONFIG", str(control_plane.kubeconfig))  # an admin
+    everywhere = kinetic.list_jobs(all_namespaces=True)
+    assert job.job_id in [h.job_id for h, _ in everywhere]
+    assert {h.extra["namespace"] for h, _ in everywhere if h.job_id == job.job_id} == {namespace}
