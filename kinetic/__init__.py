@@ -46,6 +46,7 @@ _LAZY = {
     "cancelled": "kinetic.context",
     "cancel_event": "kinetic.context",
     "output_dir": "kinetic.context",
+    "report_progress": "kinetic.progress",
 }
 
 if TYPE_CHECKING:
@@ -54,6 +55,7 @@ if TYPE_CHECKING:
     from .handle import JobHandle
     from .jobs import attach, list_jobs
     from .jobs import submit_command as submit
+    from .progress import report_progress
     from .spec import JobSpec
 
 
@@ -88,6 +90,7 @@ __all__ = [
     "cancelled",
     "list_jobs",
     "output_dir",
+    "report_progress",
     "run",
     "submit",
 ]

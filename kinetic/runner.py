@@ -26,6 +26,7 @@ from pathlib import Path
 
 from .masking import Masker
 from .outputs import upload_dir
+from .progress import read_progress
 from .resources import group_rss_bytes, memory_limit_bytes
 from .status import (
     REASON_CANCELLED,
@@ -41,6 +42,7 @@ from .store import Store, layout, open_store
 from .store.logsink import LogSink
 from .worker import worker_main
 
+KUBERNETES_DEADLINE_BACKSTOP = 30.0
 TERMINATION_LOG = "/dev/termination-log"
 
 
@@ -178,8 +180,10 @@ class Supervisor:
 
     def _wait(self, pid: int, spec: dict) -> tuple[str | None, int]:
         timeout, grace = spec.get("timeout"), float(spec.get("grace_period", 30.0))
-        if self.backend == "kubernetes":
-            timeout = None  # the Job's activeDeadlineSeconds enforces it, and says so
+        if self.backend == "kubernetes" and timeout:
+            # The Job's activeDeadlineSeconds enforces it and says so; this is a backstop in
+            # case the Job controller is late (1.20 only re-checks on Job events).
+            timeout += KUBERNETES_DEADLINE_BACKSTOP
         start = time.monotonic()
         deadline = start + timeout if timeout else None
         pidfd = os.pidfd_open(pid) if hasattr(os, "pidfd_open") else None
@@ -272,6 +276,7 @@ class Supervisor:
 
     def finish(self, state, status, reason, message, exit_code=None, extra=None) -> int:
         self.sink.close()
+        progress = read_progress(self.store, self.job_id)
         final = JobState(
             status,
             reason=reason,
@@ -282,6 +287,7 @@ class Supervisor:
             attempts=state.attempts,
             exit_code=exit_code,
             node=state.node,
+            progress=progress,
             extra=extra or {},
         )
         self.write_state(final)

@@ -16,6 +16,7 @@ from typing import Any
 from . import context
 from .errors import KineticError, SerializationError
 from .payload import ResultEnvelope, failure_envelope, frame, load_framed, store_framed
+from .progress import flush_progress
 from .status import (
     REASON_EXIT_CODE,
     REASON_RESULT_NOT_SERIALIZABLE,
@@ -36,6 +37,7 @@ def execute(store: Store, job_id: str, handle: dict[str, Any], output_dir: Path)
         os.environ.update(payload.captured_env)
         os.environ["KINETIC_JOB_ID"] = job_id
         os.environ["KINETIC_OUTPUT_DIR"] = str(output_dir)
+        os.environ["KINETIC_STORE_URI"] = store.uri  # for report_progress()
         cwd = payload.client.get("cwd")
         if payload.files:
             cwd = str(output_dir.parent / "work")
@@ -129,6 +131,7 @@ def worker_main(
         # Never share the parent's connections (a forked HTTP pool is not safe to reuse).
         forget_stores()
         outcome = execute(open_store(store_uri), job_id, handle, output_dir)
+        flush_progress()
         with os.fdopen(ctl_fd, "w") as ctl:
             ctl.write(json.dumps(outcome))
         code = 0 if outcome["success"] else 1

@@ -129,3 +129,14 @@ def file_mode(name):
     import stat as _stat
 
     return _stat.S_IMODE(os.stat(name).st_mode)
+
+
+def progress_then_wait(path, timeout=30):
+    for step in range(1, 6):
+        kinetic.report_progress(step / 10, f"step {step}", loss=1.0 / step)  # coalesced
+    print("reported", flush=True)
+    deadline = time.time() + timeout
+    while not os.path.exists(path) and time.time() < deadline:
+        time.sleep(0.02)
+    kinetic.report_progress(1.0, "done")
+    return "ok"

@@ -176,7 +176,12 @@ class KubernetesBackend(Backend):
         kj = self._get(handle)
         if kj is None:
             return JobState(JobStatus.NOT_FOUND, message="no KineticJob (cleaned up?)")
-        return state_from_cr(kj)
+        state = state_from_cr(kj)
+        if state.progress is None:  # the job's latest report, from the store
+            from ..progress import read_progress
+
+            state.progress = read_progress(open_store(handle.store), handle.job_id)
+        return state
 
     def states(self, handles: list[JobHandle]) -> list[JobState]:
         """One paginated, label-selected list per namespace instead of a GET per job."""

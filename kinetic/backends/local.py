@@ -102,7 +102,12 @@ class LocalBackend(Backend):
             state = JobState(
                 JobStatus.PENDING, reason="Starting", created=parse_time(handle.created)
             )
-        return self._check_alive(store, handle, state)
+        state = self._check_alive(store, handle, state)
+        if not state.status.is_terminal:  # a finished job's record holds its last report
+            from ..progress import read_progress
+
+            state.progress = read_progress(store, handle.job_id)
+        return state
 
     def _check_alive(self, store: Store, handle: JobHandle, state: JobState) -> JobState:
         launch = read_json(store, layout.launch_key(handle.job_id))

@@ -50,6 +50,10 @@ def cancel_key(job_id: str) -> str:
     return f"{job_prefix(job_id)}/cancel.json"
 
 
+def progress_key(job_id: str) -> str:
+    return f"{job_prefix(job_id)}/progress.json"
+
+
 def logs_prefix(job_id: str) -> str:
     return f"{job_prefix(job_id)}/logs"
 

@@ -335,3 +335,11 @@ def test_list_jobs_in_a_namespace_or_all(kube, namespace, control_plane, monkeyp
     everywhere = kinetic.list_jobs(all_namespaces=True)
     assert job.job_id in [h.job_id for h, _ in everywhere]
     assert {h.extra["namespace"] for h, _ in everywhere if h.job_id == job.job_id} == {namespace}
+
+
+def test_progress_from_a_pod(kube, tmp_path):
+    flag = tmp_path / "go"
+    job = kinetic.run()(jobfns.progress_then_wait).run_async(str(flag))
+    wait_for(lambda: (p := job.state().progress) and p["fraction"] == 0.5, what="50%")
+    flag.touch()
+    assert job.result(timeout=60, cleanup=False) == "ok"
