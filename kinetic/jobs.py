@@ -16,7 +16,7 @@ from .handle import JobHandle, load_handle
 from .payload import Payload, client_fingerprint, frame_payload
 from .spec import JobSpec
 from .status import JobState, JobStatus, format_time, utcnow
-from .store import ObjectNotFound, layout, open_store
+from .store import ObjectNotFound, Store, layout, open_store
 
 _ALPHABET = string.ascii_lowercase + string.digits
 
@@ -93,14 +93,18 @@ def list_jobs(
     ``namespace`` (default: the configured one) or in all namespaces. Otherwise: every job
     recorded in the store.
     """
-    wanted = JobStatus(status.upper() if isinstance(status, str) else status) if status else None
     if config.resolve("backend", backend).value == "kubernetes":
-        from .backends.kubernetes import KubernetesBackend
+        rows = get_backend("kubernetes").list_jobs(namespace, all_namespaces)  # type: ignore[attr-defined]
+    else:
+        rows = _store_rows(open_store(config.resolve("store", store).value))
+    wanted = JobStatus(status.upper() if isinstance(status, str) else status) if status else None
+    rows = [r for r in rows if wanted is None or r[1].status == wanted]
+    return rows[:limit] if limit else rows
 
-        rows = KubernetesBackend().list_jobs(namespace, all_namespaces)
-        rows = [r for r in rows if wanted is None or r[1].status == wanted]
-        return rows[:limit] if limit else rows
-    st = open_store(config.resolve("store", store).value)
+
+def _store_rows(st: Store) -> list[tuple[JobHandle, JobState]]:
+    """Every job recorded in the store, newest first, with states asked of each backend in
+    bulk."""
     handles = []
     for job_id in st.list_children(layout.JOBS):
         try:
@@ -115,9 +119,7 @@ def list_jobs(
     for name, group in by_backend.items():
         for h, s in zip(group, get_backend(name).states(group), strict=True):
             states[h.job_id] = s
-    rows = [(h, states[h.job_id]) for h in handles]
-    rows = [r for r in rows if wanted is None or r[1].status == wanted]
-    return rows[:limit] if limit else rows
+    return [(h, states[h.job_id]) for h in handles]
 
 
 def submit_command(command: list[str], **options: Any) -> JobHandle:

@@ -58,7 +58,8 @@ class LocalBackend(Backend):
     def check(self, spec: JobSpec) -> None:
         from ..resources import local_refusals
 
-        for option, value, instead in local_refusals(spec.to_dict()):
+        if refused := local_refusals(spec.to_dict()):
+            option, value, instead = refused[0]
             raise SpecError(option, value, f"the local backend cannot honour it; use {instead}")
 
     def submit(self, handle: JobHandle, spec: JobSpec, payload: Framed) -> None:
