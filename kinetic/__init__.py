@@ -43,6 +43,7 @@ _LAZY = {
     "attach": "kinetic.jobs",
     "list_jobs": "kinetic.jobs",
     "submit": "kinetic.jobs",
+    "attempt": "kinetic.context",
     "cancelled": "kinetic.context",
     "cancel_event": "kinetic.context",
     "output_dir": "kinetic.context",
@@ -50,7 +51,7 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:
-    from .context import cancel_event, cancelled, output_dir
+    from .context import attempt, cancel_event, cancelled, output_dir
     from .decorator import RemoteFunction, run
     from .handle import JobHandle
     from .jobs import attach, list_jobs
@@ -86,6 +87,7 @@ __all__ = [
     "SpecError",
     "StorageError",
     "attach",
+    "attempt",
     "cancel_event",
     "cancelled",
     "list_jobs",

@@ -24,6 +24,11 @@ def job_id() -> str | None:
     return os.environ.get("KINETIC_JOB_ID")
 
 
+def attempt() -> int:
+    """Which attempt of the job this is: 1, then 2… when it is retried (``retries``)."""
+    return int(os.environ.get("KINETIC_ATTEMPT") or 1)
+
+
 def output_dir() -> Path | None:
     """Files written here are kept with the job (``handle.outputs()``), success or failure."""
     value = os.environ.get("KINETIC_OUTPUT_DIR")

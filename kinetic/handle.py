@@ -100,33 +100,51 @@ class JobHandle:
                 poll = min(poll * 1.5, most)
 
     # -- logs -------------------------------------------------------------------------------
-    def logs(self, follow: bool = False, file: TextIO | None = None) -> str | None:
-        """The job's output so far; with ``follow`` print it as it comes until the job ends."""
+    def _attempt(self, attempt: int | None, state: JobState | None = None) -> int:
+        """The attempt to read: the one asked for, else the latest (retries keep the earlier
+        attempts' logs, result and outputs apart; see kinetic.retries)."""
+        if attempt is not None:
+            if isinstance(attempt, bool) or not isinstance(attempt, int) or attempt < 1:
+                raise ValueError(f"attempt must be a number from 1, not {attempt!r}")
+            return attempt
+        known = (state or self.state()).attempts
+        if known >= 1:
+            return known
+        from .outputs import latest_attempt  # the records outlive the cluster's
+
+        return latest_attempt(self._store, self.job_id)
+
+    def logs(
+        self, follow: bool = False, file: TextIO | None = None, attempt: int | None = None
+    ) -> str | None:
+        """The job's output so far (its latest attempt's, or ``attempt``'s); with ``follow``
+        print it as it comes until the job ends, going on into any retry."""
         from . import logs
 
         if not follow:
-            return logs.read_text(self._store, self.job_id)
+            return logs.read_text(self._store, self.job_id, self._attempt(attempt))
         out = file or sys.stdout
-        for line in logs.follow(self):
+        for line in logs.follow(self, attempt=attempt):
             out.write(line)
             out.flush()
         return None
 
-    def stream_logs(self, follow: bool = True, offset: int = 0) -> Iterator[str]:
+    def stream_logs(
+        self, follow: bool = True, offset: int = 0, attempt: int | None = None
+    ) -> Iterator[str]:
         """Lines of output (with their newlines) as they are written."""
         from . import logs
 
-        return (
-            logs.follow(self, offset=offset)
-            if follow
-            else iter(logs.read_text(self._store, self.job_id).splitlines(keepends=True))
-        )
+        if follow:
+            return logs.follow(self, offset=offset, attempt=attempt)
+        text = logs.read_text(self._store, self.job_id, self._attempt(attempt))
+        return iter(text.splitlines(keepends=True))
 
-    def tail(self, n: int = 100) -> str:
-        """The last ``n`` lines of the job's output."""
+    def tail(self, n: int = 100, attempt: int | None = None) -> str:
+        """The last ``n`` lines of the job's output (its latest attempt's, or ``attempt``'s)."""
         from . import logs
 
-        return logs.tail(self._store, self.job_id, n)
+        return logs.tail(self._store, self.job_id, n, self._attempt(attempt))
 
     # -- result -----------------------------------------------------------------------------
     def result(self, timeout: float | None = None, cleanup: bool = True) -> Any:
@@ -166,17 +184,17 @@ class JobHandle:
             self._store.delete_prefix(layout.job_prefix(self.job_id))
 
     # -- outputs ----------------------------------------------------------------------------
-    def outputs(self) -> list[str]:
+    def outputs(self, attempt: int | None = None) -> list[str]:
         """Paths (relative to KINETIC_OUTPUT_DIR) of the files the job wrote there."""
         from . import outputs
 
-        return outputs.list_outputs(self._store, self.job_id)
+        return outputs.list_outputs(self._store, self.job_id, self._attempt(attempt))
 
-    def download(self, dest: str | Path) -> list[Path]:
-        """Fetch the job's outputs into ``dest``; returns the files written."""
+    def download(self, dest: str | Path, attempt: int | None = None) -> list[Path]:
+        """Fetch the job's outputs (its latest attempt's) into ``dest``; the files written."""
         from . import outputs
 
-        return outputs.download(self._store, self.job_id, Path(dest))
+        return outputs.download(self._store, self.job_id, Path(dest), self._attempt(attempt))
 
     def __repr__(self) -> str:
         return f"JobHandle(job_id={self.job_id!r}, backend={self.backend!r}, store={self.store!r})"

@@ -20,25 +20,28 @@ if TYPE_CHECKING:
 
 
 class LogLine(str):
-    """A line of output (with its newline) and the byte offset just after it."""
+    """A line of output (with its newline), the byte offset just after it in its attempt's
+    log, and that attempt's number."""
 
     end: int
+    attempt: int
 
-    def __new__(cls, text: str, end: int) -> LogLine:
+    def __new__(cls, text: str, end: int, attempt: int = 1) -> LogLine:
         line = super().__new__(cls, text)
         line.end = end
+        line.attempt = attempt
         return line
 
 
-def read_text(store: Store, job_id: str) -> str:
-    data, _ = store.read_log(layout.logs_prefix(job_id), 0)
+def read_text(store: Store, job_id: str, attempt: int = 1) -> str:
+    data, _ = store.read_log(layout.logs_prefix(job_id, attempt), 0)
     return data.decode("utf-8", errors="replace")
 
 
-def tail(store: Store, job_id: str, n: int = 100) -> str:
+def tail(store: Store, job_id: str, n: int = 100, attempt: int = 1) -> str:
     if n <= 0:
         return ""
-    lines = read_text(store, job_id).splitlines(keepends=True)
+    lines = read_text(store, job_id, attempt).splitlines(keepends=True)
     return "".join(lines[-n:])
 
 
@@ -47,20 +50,28 @@ def _poll_interval(store: Store) -> float:
     return 0.1 if store.uri.startswith("file:") else 0.5
 
 
-def follow(handle: JobHandle, offset: int = 0) -> Iterator[LogLine]:
-    """Yield lines as the job writes them, until it ends and its log is drained."""
+def follow(handle: JobHandle, offset: int = 0, attempt: int | None = None) -> Iterator[LogLine]:
+    """Yield lines as the job writes them, until it ends and its log is drained.
+
+    Without ``attempt`` it follows the current attempt and, when the job is retried, goes
+    on with the next one's log (``offset`` applies to the first attempt followed).
+    """
     store = handle._store
-    prefix = layout.logs_prefix(handle.job_id)
+    pinned = attempt is not None
+    attempt = attempt if pinned else max(1, handle.state().attempts)
     interval = _poll_interval(store)
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
     pending = b""  # bytes of an unfinished line
     line_start = offset
     failures = 0
     while True:
-        # Read the state first: if it is terminal, everything the job wrote is already in.
-        finished = handle.state().status.is_terminal
+        # Read the state first: if it is terminal (or a later attempt began), everything
+        # this attempt wrote is already in.
+        state = handle.state()
+        moved_on = not pinned and state.attempts > attempt
+        finished = state.status.is_terminal or moved_on or (pinned and state.attempts > attempt)
         try:
-            data, offset = store.read_log(prefix, offset)
+            data, offset = store.read_log(layout.logs_prefix(handle.job_id, attempt), offset)
             failures = 0
         except StorageError:
             failures += 1
@@ -72,10 +83,15 @@ def follow(handle: JobHandle, offset: int = 0) -> Iterator[LogLine]:
         while (cut := pending.find(b"\n")) >= 0:
             raw, pending = pending[: cut + 1], pending[cut + 1 :]
             line_start += len(raw)
-            yield LogLine(decoder.decode(raw), line_start)
+            yield LogLine(decoder.decode(raw), line_start, attempt)
         if finished:
             if pending:
-                yield LogLine(decoder.decode(pending, final=True), line_start + len(pending))
-            return
+                text = decoder.decode(pending, final=True)
+                yield LogLine(text, line_start + len(pending), attempt)
+            if not moved_on:
+                return
+            attempt, offset, line_start, pending = state.attempts, 0, 0, b""
+            decoder.reset()
+            continue
         if not data:
             time.sleep(interval)

@@ -9,9 +9,9 @@ from .errors import StorageError
 from .store import Store, layout
 
 
-def upload_dir(store: Store, job_id: str, directory: Path) -> int:
-    """Copy every file under ``directory`` into the job's outputs; returns how many."""
-    prefix = layout.output_prefix(job_id)
+def upload_dir(store: Store, job_id: str, directory: Path, attempt: int = 1) -> int:
+    """Copy every file under ``directory`` into the attempt's outputs; returns how many."""
+    prefix = layout.output_prefix(job_id, attempt)
     count = 0
     for root, _dirs, files in os.walk(directory):
         for name in files:
@@ -25,13 +25,13 @@ def upload_dir(store: Store, job_id: str, directory: Path) -> int:
     return count
 
 
-def list_outputs(store: Store, job_id: str) -> list[str]:
-    prefix = layout.output_prefix(job_id) + "/"
+def list_outputs(store: Store, job_id: str, attempt: int = 1) -> list[str]:
+    prefix = layout.output_prefix(job_id, attempt) + "/"
     return [o.key[len(prefix) :] for o in store.list(prefix)]
 
 
-def download(store: Store, job_id: str, dest: Path) -> list[Path]:
-    prefix = layout.output_prefix(job_id) + "/"
+def download(store: Store, job_id: str, dest: Path, attempt: int = 1) -> list[Path]:
+    prefix = layout.output_prefix(job_id, attempt) + "/"
     written = []
     for obj in store.list(prefix):
         rel = PurePosixPath(obj.key[len(prefix) :])
@@ -43,3 +43,9 @@ def download(store: Store, job_id: str, dest: Path) -> list[Path]:
             store.download(obj.key, f)
         written.append(target)
     return written
+
+
+def latest_attempt(store: Store, job_id: str) -> int:
+    """The highest attempt with records in the store (1 when the job was never retried)."""
+    numbers = [int(n) for n in store.list_children(layout.attempts_prefix(job_id)) if n.isdigit()]
+    return max(numbers, default=1)

@@ -16,7 +16,8 @@ if TYPE_CHECKING:
 def read_envelope(handle: JobHandle, state: JobState) -> ResultEnvelope | None:
     expected = handle._backend.expected_result_sha256(handle, state)
     try:
-        return load_framed(handle._store, layout.result_key(handle.job_id), expected)
+        key = layout.result_key(handle.job_id, handle._attempt(None, state))
+        return load_framed(handle._store, key, expected)
     except ObjectNotFound:
         return None
 
@@ -37,7 +38,8 @@ def collect(handle: JobHandle, state: JobState) -> Any:
         if handle.command:  # the end of its output says more than its exit code
             from .logs import tail
 
-            message = f"{message}; its last lines:\n{tail(handle._store, handle.job_id, 20)}"
+            last = tail(handle._store, handle.job_id, 20, handle._attempt(None, state))
+            message = f"{message}; its last lines:\n{last}"
         raise JobFailedError(handle.job_id, envelope.reason, message, envelope.exit_code)
     # A FAILED job never returns a value, even if a result was somehow written.
     raise JobFailedError(handle.job_id, state.reason, state.message, state.exit_code)

@@ -13,6 +13,7 @@ it started without stopping itself.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import select
@@ -22,19 +23,21 @@ import sys
 import tempfile
 import threading
 import time
+from datetime import datetime
 from pathlib import Path
 
 from .masking import Masker
+from .outcome import Outcome, conclude
 from .outputs import upload_dir
 from .progress import read_progress
 from .resources import group_rss_bytes, memory_limit_bytes
+from .retries import RetryPolicy, attempt_record, retry_at, should_retry
 from .status import (
     REASON_CANCELLED,
-    REASON_DEADLINE,
-    REASON_EXIT_CODE,
-    REASON_OOM,
+    REASON_RETRYING,
     JobState,
     JobStatus,
+    format_time,
     parse_time,
     utcnow,
 )
@@ -53,6 +56,7 @@ class Supervisor:
         self.stop_requested = False
         self.backend = "local"
         self.log_failed = False
+        self.oom_message: str | None = None
 
     def _on_signal(self, signum, frame) -> None:
         self.stop_requested = True
@@ -73,25 +77,59 @@ class Supervisor:
         self.backend = handle.get("backend", "local")
         self.secrets = read_secrets(spec.get("secret_env_names") or [])
         self.masker = Masker(list(self.secrets.values()))
+        # Set by the operator (each attempt is its own Job there) or by a client relaunching
+        # a lost job; locally the runner retries the job's own failures itself, below.
+        attempt = int(os.environ.get("KINETIC_ATTEMPT") or 1)
+        previous = self._previous_attempts(attempt)
+        policy = RetryPolicy.from_spec(spec)
+        start = parse_time(spec.get("start_at")) if attempt == 1 else _retry_time()
+        while True:
+            state = self.run_attempt(handle, spec, attempt, previous, start)
+            retry = self.backend == "local" and should_retry(policy, state.reason, previous)
+            if not retry or state.status != JobStatus.FAILED:
+                return self.finish(state)
+            previous.append(_record_of(state))
+            start = retry_at(policy, attempt, utcnow())
+            self.note(f"attempt {attempt} failed ({state.reason}); next at {format_time(start)}")
+            self.sink.close()  # this attempt's log is complete before the next one starts
+            attempt += 1
+
+    def _previous_attempts(self, attempt: int) -> list[dict]:
+        """A relaunched attempt continues the record the client wrote when it relaunched."""
+        if attempt <= 1:
+            return []
+        with contextlib.suppress(Exception):
+            record = json.loads(self.store.read_bytes(layout.state_key(self.job_id)))
+            return list(record.get("previous_attempts") or [])[: attempt - 1]
+        return []
+
+    def run_attempt(
+        self, handle: dict, spec: dict, attempt: int, previous: list[dict], start: datetime | None
+    ) -> JobState:
+        """Run the job once (after waiting until ``start``); its end, not yet recorded."""
         from .backends.procinfo import hostname
 
+        os.environ["KINETIC_ATTEMPT"] = str(attempt)  # the worker and the job inherit it
+        remote = not self.store.uri.startswith("file:")
+        prefix = layout.logs_prefix(self.job_id, attempt)
+        self.sink = LogSink(self.store, prefix, 1.0 if remote else 0.0)
         state = JobState(
             JobStatus.RUNNING,
             created=parse_time(handle.get("created")),
-            started=utcnow(),
-            attempts=1,
+            attempts=attempt,
+            previous_attempts=list(previous),
             node=hostname(),
         )
-        remote = not self.store.uri.startswith("file:")
-        self.sink = LogSink(self.store, layout.logs_prefix(self.job_id), 1.0 if remote else 0.0)
-        if not self._wait_for_start(spec, state):
-            state.started = None
-            return self.finish(
-                state, JobStatus.CANCELLED, REASON_CANCELLED, "cancelled before it started"
-            )
+        if not self._wait_until(start, state):
+            return self._final(state, Outcome(JobStatus.CANCELLED, REASON_CANCELLED,
+                                              "cancelled before it started"))  # fmt: skip
+        if previous:
+            last = previous[-1]
+            self.note(f"attempt {attempt}: attempt {last['attempt']} failed "
+                      f"({last.get('reason')}: {last.get('message')})")  # fmt: skip
         state.started = utcnow()
         self.write_state(state)
-        if handle.get("backend") == "local" and spec.get("accelerator", "cpu") != "cpu":
+        if self.backend == "local" and spec.get("accelerator", "cpu") != "cpu":
             self.note(
                 f"accelerator {spec['accelerator']} requested: the local backend runs this job "
                 "on this machine as it is"
@@ -100,29 +138,30 @@ class Supervisor:
         output_dir = workdir / "output"
         output_dir.mkdir()
         try:
-            return self.supervise(handle, spec, state, output_dir)
+            return self._final(state, self.supervise(handle, spec, attempt, output_dir))
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
 
     def _cancel_requested(self) -> bool:
         return self.stop_requested or self.store.exists(layout.cancel_key(self.job_id))
 
-    def _wait_for_start(self, spec: dict, state: JobState) -> bool:
-        """Hold a scheduled job until its start time; False if it is cancelled meanwhile."""
-        start_at = parse_time(spec.get("start_at"))
-        if start_at is None or start_at <= utcnow():
+    def _wait_until(self, start: datetime | None, state: JobState) -> bool:
+        """Hold the attempt until ``start`` (its schedule, or its retry's backoff), PENDING
+        meanwhile; False if it is cancelled before."""
+        if start is None or start <= utcnow():
             return not self._cancel_requested()
-        waiting = JobState(
-            JobStatus.PENDING,
-            reason="Scheduled",
-            message=f"starts at {spec['start_at']}",
-            created=state.created,
-            node=state.node,
+        reason, message = "Scheduled", f"starts at {format_time(start)}"
+        if state.previous_attempts:
+            last = state.previous_attempts[-1]
+            reason = REASON_RETRYING
+            message = f"attempt {last['attempt']} failed ({last.get('reason')}); {message}"
+        waiting = dataclasses.replace(
+            state, status=JobStatus.PENDING, reason=reason, message=message
         )
         self.write_state(waiting)
         check_every = 0.5 if self.store.uri.startswith("file:") else 5.0
         last_check = 0.0
-        while (left := (start_at - utcnow()).total_seconds()) > 0:
+        while (left := (start - utcnow()).total_seconds()) > 0:
             if self.stop_requested:
                 return False
             if time.monotonic() - last_check >= check_every:
@@ -132,7 +171,7 @@ class Supervisor:
             time.sleep(min(left, 0.1))
         return not self._cancel_requested()
 
-    def supervise(self, handle: dict, spec: dict, state: JobState, output_dir: Path) -> int:
+    def supervise(self, handle: dict, spec: dict, attempt: int, output_dir: Path) -> Outcome:
         out_r, out_w = os.pipe()
         ctl_r, ctl_w = os.pipe()
         sys.stdout.flush()
@@ -153,9 +192,10 @@ class Supervisor:
         pump.join(timeout=10)
         with os.fdopen(ctl_r) as ctl:
             text = ctl.read()
-        outcome = json.loads(text) if text else None
-        saved = self._keep_outputs(output_dir) if spec.get("upload", True) else None
-        return self.conclude(state, spec, stop_reason, status, outcome, saved)
+        report = json.loads(text) if text else None
+        saved = self._keep_outputs(output_dir, attempt) if spec.get("upload", True) else None
+        exit_code = os.waitstatus_to_exitcode(status)
+        return conclude(spec, stop_reason, exit_code, report, saved, self.oom_message)
 
     def _pump(self, fd: int) -> None:
         """Copy the worker's output to the log and our stdout as it arrives."""
@@ -237,65 +277,62 @@ class Supervisor:
             else:
                 time.sleep(0.02)
 
-    def _keep_outputs(self, output_dir: Path) -> str | None:
+    def _keep_outputs(self, output_dir: Path, attempt: int) -> str | None:
         try:
-            upload_dir(self.store, self.job_id, output_dir)
+            upload_dir(self.store, self.job_id, output_dir, attempt)
         except Exception as exc:
             return f"the job's outputs could not be saved: {exc}"
         return None
 
-    def conclude(self, state, spec, stop_reason, status, outcome, outputs_error) -> int:
-        exit_code = os.waitstatus_to_exitcode(status)
-        if stop_reason == "cancel":
-            return self.finish(state, JobStatus.CANCELLED, REASON_CANCELLED, "cancelled", exit_code)
-        if stop_reason == "deadline":
-            message = f"the job ran past its timeout of {spec.get('timeout'):g}s"
-            return self.finish(state, JobStatus.FAILED, REASON_DEADLINE, message, exit_code)
-        if stop_reason == "oom":
-            return self.finish(state, JobStatus.FAILED, REASON_OOM, self.oom_message, 137)
-        if outputs_error:
-            return self.finish(state, JobStatus.FAILED, "OutputsNotSaved", outputs_error, exit_code)
-        if outcome is not None:
-            extra = {"phase": outcome["phase"], "exception_type": outcome.get("exception_type")}
-            if "result" in outcome:
-                extra["result"] = outcome["result"]
-            if outcome["success"]:
-                return self.finish(state, JobStatus.SUCCEEDED, None, None, 0, extra)
-            code = outcome.get("exit_code") or exit_code or 1
-            return self.finish(
-                state, JobStatus.FAILED, outcome["reason"], outcome["message"], code, extra
-            )
-        if exit_code < 0:
-            sig = signal.Signals(-exit_code)
-            reason = "Killed" if sig == signal.SIGKILL else "Crashed"
-            hint = " (out of memory?)" if sig == signal.SIGKILL else ""
-            message = f"the job's process was killed by {sig.name}{hint}"
-            return self.finish(state, JobStatus.FAILED, reason, message, 128 - exit_code)
-        message = f"the job's process exited with code {exit_code} before finishing"
-        return self.finish(state, JobStatus.FAILED, REASON_EXIT_CODE, message, exit_code)
-
-    def finish(self, state, status, reason, message, exit_code=None, extra=None) -> int:
-        self.sink.close()
-        progress = read_progress(self.store, self.job_id)
-        final = JobState(
-            status,
-            reason=reason,
-            message=message,
+    def _final(self, state: JobState, outcome: Outcome) -> JobState:
+        return JobState(
+            outcome.status,
+            reason=outcome.reason,
+            message=outcome.message,
             created=state.created,
-            started=state.started,
+            started=_first_start(state),
             finished=utcnow(),
             attempts=state.attempts,
-            exit_code=exit_code,
+            previous_attempts=state.previous_attempts,
+            exit_code=outcome.exit_code,
             node=state.node,
-            progress=progress,
-            extra=extra or {},
+            progress=read_progress(self.store, self.job_id),
+            extra=outcome.extra,
         )
+
+    def finish(self, final: JobState) -> int:
+        """Record the job's end; the process exits with the code this returns."""
+        self.sink.close()  # the log is complete before the record says the job ended
         self.write_state(final)
         write_termination_message(final)
-        if status == JobStatus.SUCCEEDED:
+        if final.status == JobStatus.SUCCEEDED:
             return 0
         # The job's own code where it has one, so a pod's exit code says what the job's did.
-        return exit_code if isinstance(exit_code, int) and 0 < exit_code < 256 else 1
+        code = final.exit_code
+        return code if isinstance(code, int) and 0 < code < 256 else 1
+
+
+def _first_start(state: JobState) -> datetime | None:
+    """A retried job started when its first attempt did (each attempt keeps its own)."""
+    first = next((r.get("started") for r in state.previous_attempts if r.get("started")), None)
+    return parse_time(first) or state.started
+
+
+def _record_of(state: JobState) -> dict:
+    return attempt_record(
+        state.attempts,
+        reason=state.reason,
+        message=state.message,
+        started=format_time(state.started),
+        finished=format_time(state.finished),
+        node=state.node,
+        exit_code=state.exit_code,
+    )
+
+
+def _retry_time() -> datetime | None:
+    """When a relaunched attempt may start (the client that relaunched it says)."""
+    return parse_time(os.environ.get("KINETIC_RETRY_AT") or None)
 
 
 def write_termination_message(state: JobState) -> None:

@@ -17,6 +17,7 @@ from . import config
 from .accelerators import parse_accelerator
 from .errors import SpecError
 from .resources import RESOURCE_OPTIONS, check_cpu_cores, check_resource
+from .retries import check_retry_options
 
 BACKENDS = ("local", "kubernetes")
 MAX_TIMEOUT = 7 * 24 * 3600
@@ -45,6 +46,9 @@ class JobSpec:
     files: Any = None  # [paths] or {name: bytes}: into the job's working directory
     upload: bool = True  # keep the files the job writes under KINETIC_OUTPUT_DIR
     start_at: Any = None  # a datetime or ISO-8601 text; kept as ISO UTC ("…Z")
+    retries: int = 0  # per budget: infrastructure failures, and errors with retry_on_error
+    retry_backoff: float = 10.0  # seconds before the first retry; doubles, capped
+    retry_on_error: bool = False  # also retry failures of the job's own code
     # Values never leave this object in serialized form: to_dict() keeps only the names.
     secret_env: dict[str, str] = field(default_factory=dict, repr=False)
 
@@ -79,6 +83,9 @@ class JobSpec:
         set_(self, "cpu_cores", check_cpu_cores(self.cpu_cores))
         set_(self, "start_at", _check_start_at(self.start_at))
         set_(self, "files", _check_files(self.files))
+        retry = check_retry_options(self.retries, self.retry_backoff, self.retry_on_error)
+        set_(self, "retries", retry[0])
+        set_(self, "retry_backoff", retry[1])
         if not isinstance(self.upload, bool):
             raise SpecError("upload", self.upload, "True or False")
 

@@ -35,6 +35,7 @@ REASON_CANCELLED = "Cancelled"
 REASON_RESULT_NOT_SERIALIZABLE = "ResultNotSerializable"
 REASON_RUNNER_ERROR = "RunnerError"
 REASON_EXIT_CODE = "Error"
+REASON_RETRYING = "Retrying"  # an attempt failed; the next one waits for its backoff
 
 
 def utcnow() -> datetime:
@@ -61,7 +62,9 @@ class JobState:
     created: datetime | None = None
     started: datetime | None = None
     finished: datetime | None = None
-    attempts: int = 0
+    attempts: int = 0  # the current attempt's number (1 once it started)
+    # How the earlier attempts ended (kinetic.retries.attempt_record), oldest first.
+    previous_attempts: list[dict[str, Any]] = field(default_factory=list)
     exit_code: int | None = None
     progress: dict[str, Any] | None = None
     node: str | None = None

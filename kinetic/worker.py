@@ -87,8 +87,10 @@ def execute(store: Store, job_id: str, handle: dict[str, Any], output_dir: Path)
         "exit_code": envelope.exit_code,
     }
     try:
-        digest = store_framed(store, layout.result_key(job_id), framed, if_absent=True)
-        key = layout.result_key(job_id)
+        # Each attempt has its own result: a retry must not trip over its predecessor's
+        # (write-once) exception envelope, and that evidence stays.
+        key = layout.result_key(job_id, context.attempt())
+        digest = store_framed(store, key, framed, if_absent=True)
         outcome["result"] = {
             "uri": f"{store.uri}/{key}",
             "size": digest.size,

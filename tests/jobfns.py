@@ -140,3 +140,23 @@ def progress_then_wait(path, timeout=30):
         time.sleep(0.02)
     kinetic.report_progress(1.0, "done")
     return "ok"
+
+
+def fail_until_attempt(succeed_at):
+    """Raise on the attempts before ``succeed_at``, then return which attempt succeeded."""
+    attempt = kinetic.attempt()
+    print(f"this is attempt {attempt}", flush=True)
+    if attempt < succeed_at:
+        raise CustomError(f"attempt {attempt} is not enough")
+    return attempt
+
+
+def stall_on_first_attempt(marker):
+    """Attempt 1 writes ``marker`` and hangs (a test kills its runner); later ones return."""
+    attempt = kinetic.attempt()
+    print(f"this is attempt {attempt}", flush=True)
+    if attempt == 1:
+        with open(marker, "w") as f:
+            f.write("started")
+        time.sleep(600)
+    return f"done on attempt {attempt}"

@@ -709,3 +709,20 @@ def test_deadline_reported_as_backoff_limit_by_the_120_race() -> None:
     assert (st.phase, st.reason) == ("FAILED", "DeadlineExceeded")
     job["status"]["conditions"][0]["lastTransitionTime"] = "2021-02-01T10:00:02Z"
     assert derive_status(job, [killed], now=NOW).reason != "DeadlineExceeded"  # before it
+
+
+def test_job_verdict_before_its_pods_end_waits_for_the_pod() -> None:
+    """Separate watches: the Job's BackoffLimitExceeded may arrive while the pod we know
+    still runs. The pod's own end (here an eviction) decides, so nothing is final yet."""
+    job = job120(failed=1)
+    job["status"]["conditions"] = [
+        {"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}
+    ]
+    st = derive_status(job, [pod120(state=RUNNING)], now=NOW)
+    assert st.phase == "RUNNING"
+    evicted = pod120(phase="Failed", state=terminated(137))
+    evicted["status"].update(reason="Evicted", message="The node was low on resource: memory.")
+    st = derive_status(job, [evicted], now=NOW)
+    assert (st.phase, st.reason) == ("FAILED", "Evicted")
+    # With no pod at all the Job's word is all there is.
+    assert derive_status(job, [], now=NOW).reason == "BackoffLimitExceeded"

@@ -18,6 +18,7 @@ from ..k8s.job import store_is_shared
 from ..k8s.kineticjob import build_kineticjob, build_secret, secret_name
 from ..k8s.names import GROUP, LABEL_MANAGED_BY, MANAGED_BY, PLURAL, VERSION
 from ..payload import Framed, store_framed
+from ..retries import attempt_record
 from ..spec import JobSpec
 from ..status import JobState, JobStatus, format_time, parse_time, utcnow
 from ..store import layout, open_store
@@ -295,8 +296,22 @@ def state_from_cr(kj: dict) -> JobState:
         started=parse_time(status.get("startTime")),
         finished=parse_time(status.get("completionTime")),
         attempts=int(status.get("attempts") or 0),
+        previous_attempts=[_attempt_from_cr(r) for r in status.get("previousAttempts") or []],
         exit_code=status.get("exitCode"),
         progress=status.get("progress"),
         node=status.get("nodeName"),
         extra=extra,
+    )
+
+
+def _attempt_from_cr(record: dict[str, Any]) -> dict[str, Any]:
+    """An earlier attempt as the CR keeps it (camelCase) → as JobState keeps it."""
+    return attempt_record(
+        int(record.get("attempt") or 0),
+        reason=record.get("reason"),
+        message=record.get("message"),
+        started=record.get("startTime"),
+        finished=record.get("completionTime"),
+        node=record.get("nodeName"),
+        exit_code=record.get("exitCode"),
     )

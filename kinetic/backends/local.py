@@ -5,12 +5,15 @@ finds them):
 
 * ``handle.json``  written first, write-once;
 * ``payload.pkl``  then the payload;
-* ``launch.json``  the runner's process identity, written right after it is started;
+* ``launch.json``  the runner's process identity, written right after it is started
+                   (per attempt: a retried job's later ones under ``attempts/N/``);
 * ``state.json``   the runner's own record of its phase (RUNNING … terminal);
 * ``cancel.json``  a cancel request, which the runner polls for.
 
 A job's status is its ``state.json`` plus a liveness check of the runner process: a
-non-terminal record whose runner is gone means the runner was killed outright (``Lost``).
+non-terminal record whose runner is gone means the runner was killed outright (``Lost``);
+with ``retries`` the reader who notices starts the next attempt. The runner itself retries
+the job's own failures (``retry_on_error``).
 """
 
 from __future__ import annotations
@@ -23,11 +26,20 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ..errors import JobNotFoundError, SpecError
+from ..errors import JobExistsError, JobNotFoundError, SpecError
 from ..handle import JobHandle
 from ..payload import Framed, store_framed
+from ..retries import RetryPolicy, attempt_record, retry_at, should_retry
 from ..spec import JobSpec
-from ..status import REASON_LOST, JobState, JobStatus, parse_time, utcnow
+from ..status import (
+    REASON_LOST,
+    REASON_RETRYING,
+    JobState,
+    JobStatus,
+    format_time,
+    parse_time,
+    utcnow,
+)
 from ..store import ObjectNotFound, Store, layout, open_store
 from .base import Backend
 from .procinfo import ProcessIdentity
@@ -68,27 +80,7 @@ class LocalBackend(Backend):
             layout.handle_key(handle.job_id), handle.to_json().encode(), if_absent=True
         )
         store_framed(store, layout.payload_key(handle.job_id), payload)
-        err_path = runner_stderr_path(handle.job_id)
-        err_path.parent.mkdir(parents=True, exist_ok=True)
-        with err_path.open("wb") as err:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "kinetic.runner", "--store", handle.store, handle.job_id],
-                # Secret values reach the runner through a pipe: never the store, never
-                # its command line or initial environment (both visible to `ps`).
-                stdin=subprocess.PIPE if spec.secret_env else subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=err,
-                start_new_session=True,  # outlives the caller, immune to its Ctrl-C
-                close_fds=True,
-            )
-        if spec.secret_env:
-            with proc.stdin:  # type: ignore[union-attr]
-                proc.stdin.write(json.dumps(spec.secret_env).encode())  # type: ignore[union-attr]
-        identity = ProcessIdentity.of(proc.pid)
-        if identity is not None:
-            store.write_bytes(
-                layout.launch_key(handle.job_id), json.dumps(identity.to_dict()).encode()
-            )
+        _launch(store, handle, spec.secret_env)
 
     def state(self, handle: JobHandle) -> JobState:
         store = open_store(handle.store)
@@ -111,9 +103,12 @@ class LocalBackend(Backend):
         return state
 
     def _check_alive(self, store: Store, handle: JobHandle, state: JobState) -> JobState:
-        launch = read_json(store, layout.launch_key(handle.job_id))
+        attempt = max(1, state.attempts)
+        launch = read_json(store, layout.launch_key(handle.job_id, attempt))
         if launch is None:
-            created = parse_time(handle.created)
+            # A relaunched attempt's clock starts when the one before it was found lost.
+            earlier = state.previous_attempts[-1].get("finished") if attempt > 1 else None
+            created = parse_time(earlier or handle.created)
             if created and (utcnow() - created).total_seconds() > LAUNCH_GRACE:
                 return self._mark_lost(store, handle, state, "the runner was never started")
             return state
@@ -128,14 +123,20 @@ class LocalBackend(Backend):
 
     def _mark_lost(self, store: Store, handle: JobHandle, state: JobState, why: str) -> JobState:
         detail = _tail(runner_stderr_path(handle.job_id))
+        why += f"; its last words: {detail}" if detail else ""
+        if (relaunched := _relaunch(store, handle, state, why)) is not None:
+            return relaunched
+        if handle.spec.get("retries") and handle.spec.get("secret_env_names"):
+            why += "; not retried: its secret_env values are kept nowhere to start it again"
         lost = JobState(
             JobStatus.FAILED,
             reason=REASON_LOST,
-            message=why + (f"; its last words: {detail}" if detail else ""),
+            message=why,
             created=state.created,
             started=state.started,
             finished=utcnow(),
             attempts=state.attempts,
+            previous_attempts=state.previous_attempts,
             node=state.node,
         )
         # Record the verdict so every reader (and other machines) agrees from now on.
@@ -153,7 +154,7 @@ class LocalBackend(Backend):
             return state
         request = {"requested": utcnow().isoformat()}
         store.write_bytes(layout.cancel_key(handle.job_id), json.dumps(request).encode())
-        launch = read_json(store, layout.launch_key(handle.job_id))
+        launch = read_json(store, layout.launch_key(handle.job_id, max(1, state.attempts)))
         if launch is not None:
             identity = ProcessIdentity.from_dict(launch)
             if identity.is_local and identity.alive():
@@ -168,6 +169,72 @@ class LocalBackend(Backend):
         if not state.status.is_terminal:
             self.cancel(handle, wait=True)
         runner_stderr_path(handle.job_id).unlink(missing_ok=True)
+
+
+def _launch(
+    store: Store, handle: JobHandle, secrets: dict[str, str], attempt: int = 1, at: str = ""
+) -> None:
+    """Start the runner for ``attempt`` (not before ``at``) and record its identity."""
+    err_path = runner_stderr_path(handle.job_id)
+    err_path.parent.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ)
+    if attempt > 1:
+        env.update(KINETIC_ATTEMPT=str(attempt), KINETIC_RETRY_AT=at)
+    with err_path.open("ab" if attempt > 1 else "wb") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "kinetic.runner", "--store", handle.store, handle.job_id],
+            # Secret values reach the runner through a pipe: never the store, never its
+            # command line or initial environment (both visible to `ps`).
+            stdin=subprocess.PIPE if secrets else subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            env=env,
+            start_new_session=True,  # outlives the caller, immune to its Ctrl-C
+            close_fds=True,
+        )
+    if secrets:
+        with proc.stdin:  # type: ignore[union-attr]
+            proc.stdin.write(json.dumps(secrets).encode())  # type: ignore[union-attr]
+    identity = ProcessIdentity.of(proc.pid)
+    if identity is not None:
+        key = layout.launch_key(handle.job_id, attempt)
+        store.write_bytes(key, json.dumps(identity.to_dict()).encode())
+
+
+def _relaunch(store: Store, handle: JobHandle, state: JobState, why: str) -> JobState | None:
+    """Start the next attempt of a job whose runner vanished, if its retries allow (an
+    infrastructure failure: see kinetic.retries). None when it is not retried."""
+    policy = RetryPolicy.from_spec(handle.spec)
+    if handle.spec.get("secret_env_names"):
+        return None  # the values went to the lost runner's stdin and nowhere else
+    if not should_retry(policy, REASON_LOST, state.previous_attempts):
+        return None
+    attempt, now = max(1, state.attempts), utcnow()
+    try:  # one relaunch, however many readers notice the loss at once
+        claim = f"{layout.attempt_prefix(handle.job_id, attempt + 1)}/claim.json"
+        store.write_bytes(claim, json.dumps({"at": format_time(now)}).encode(), if_absent=True)
+    except JobExistsError:
+        return JobState.from_dict(json.loads(store.read_bytes(layout.state_key(handle.job_id))))
+    record = attempt_record(
+        attempt,
+        reason=REASON_LOST,
+        message=why,
+        started=format_time(state.started),
+        finished=format_time(now),
+        node=state.node,
+    )
+    when = format_time(retry_at(policy, attempt, now))
+    waiting = JobState(
+        JobStatus.PENDING,
+        reason=REASON_RETRYING,
+        message=f"attempt {attempt} failed ({REASON_LOST}); starts at {when}",
+        created=state.created or parse_time(handle.created),
+        attempts=attempt + 1,
+        previous_attempts=[*state.previous_attempts, record],
+    )
+    store.write_bytes(layout.state_key(handle.job_id), json.dumps(waiting.to_dict()).encode())
+    _launch(store, handle, {}, attempt + 1, when or "")
+    return waiting
 
 
 def _tail(path: Path, limit: int = 500) -> str:

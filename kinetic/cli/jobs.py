@@ -80,28 +80,42 @@ def status(job_id: str, store: str | None, output: str) -> None:
         ("finished", str(state.finished or "-")),
         ("duration", format_seconds(state.duration)),
         ("exit code", "-" if state.exit_code is None else str(state.exit_code)),
+        ("attempts", str(state.attempts or "-")),
+        *[(f"attempt {r['attempt']}", _attempt_line(r)) for r in state.previous_attempts],
         ("node", state.node or "-"),
         ("backend", handle.backend),
         ("store", handle.store),
     ]
+    width = max(len(name) for name, _ in fields) + 2
     for name, value in fields:
-        click.echo(f"{name + ':':<10} {value}")
+        click.echo(f"{name + ':':<{width}}{value}")
+
+
+def _attempt_line(record: dict) -> str:
+    """An earlier attempt in one line: its reason, message and when it ended."""
+    text = record.get("reason") or "?"
+    if record.get("message"):
+        text += f": {record['message'].splitlines()[0][:120]}"
+    return text + (f" (ended {record['finished']})" if record.get("finished") else "")
 
 
 @jobs.command()
 @click.argument("job_id")
 @click.option("--tail", "tail_n", type=click.IntRange(min=1), help="Only the last N lines.")
 @click.option("--follow", "-f", is_flag=True, help="Keep printing output until the job ends.")
+@click.option("--attempt", type=click.IntRange(min=1), help="A retried job's Nth attempt.")
 @store_option
-def logs(job_id: str, tail_n: int | None, follow: bool, store: str | None) -> None:
-    """A job's output (stdout and stderr)."""
+def logs(job_id: str, tail_n: int | None, follow: bool, attempt: int | None, store) -> None:
+    """A job's output (stdout and stderr): its latest attempt's, unless --attempt."""
     if tail_n and follow:
         raise click.UsageError("--tail and --follow cannot be used together")
     handle = attach_job(job_id, store)
     if follow:
-        handle.logs(follow=True)
+        handle.logs(follow=True, attempt=attempt)
+    elif tail_n:
+        click.echo(handle.tail(tail_n, attempt=attempt), nl=False)
     else:
-        click.echo(handle.tail(tail_n) if tail_n else handle.logs(), nl=False)
+        click.echo(handle.logs(attempt=attempt), nl=False)
 
 
 @jobs.command()

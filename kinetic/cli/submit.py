@@ -21,13 +21,18 @@ from .base import jobs, output_option, store_option
 @click.option("--cpu", help="CPU request and limit (kubernetes), e.g. 2 or 500m.")
 @click.option("--start-at", help="ISO-8601 time before which it does not start.")
 @click.option("--no-upload", is_flag=True, help="Do not keep KINETIC_OUTPUT_DIR.")
+@click.option("--retries", type=int, help="Retry up to N times (infrastructure failures).")
+@click.option("--retry-on-error", is_flag=True, help="Also retry the command's own failures.")
+@click.option("--retry-backoff", type=float, help="Seconds before the first retry (doubling).")
 @click.option("--follow", "-f", is_flag=True, help="Print its output, then exit with its code.")
 @store_option
 @output_option
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
-def submit(command, backend, accelerator, name, timeout, env, files, memory, cpu, start_at,
-           no_upload, follow, store, output) -> None:  # fmt: skip
-    """Run a command as a job: kinetic jobs submit [OPTIONS] -- CMD ARGS…"""
+def submit(command, env, files, no_upload, retry_on_error, follow, output, **options) -> None:
+    """Run a command as a job: kinetic jobs submit [OPTIONS] -- CMD ARGS…
+
+    Options named like JobSpec's (--timeout, --memory, --retries…) pass straight through.
+    """
     from ..jobs import submit_command
 
     variables = {}
@@ -36,9 +41,9 @@ def submit(command, backend, accelerator, name, timeout, env, files, memory, cpu
         if not sep:
             raise click.BadParameter(f"{item!r} is not NAME=VALUE", param_hint="--env")
         variables[key] = value
-    options = {"backend": backend, "accelerator": accelerator, "name": name, "timeout": timeout,
-               "env": variables, "files": list(files) or None, "memory": memory, "cpu": cpu,
-               "start_at": start_at, "upload": not no_upload, "store": store}  # fmt: skip
+    options.update(env=variables, files=list(files) or None, upload=not no_upload)
+    if retry_on_error:
+        options["retry_on_error"] = True
     handle = submit_command(list(command), **{k: v for k, v in options.items() if v is not None})
     if output == "json":
         click.echo(handle.to_json())

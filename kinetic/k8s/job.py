@@ -10,7 +10,15 @@ from urllib.parse import unquote, urlparse
 
 from ..accelerators import LabelMap, k8s_scheduling, parse_accelerator
 from .kineticjob import secret_name
-from .names import API_VERSION, CONTAINER, KIND, LABEL_JOB_ID, SELECTOR, STORE_VOLUME
+from .names import (
+    API_VERSION,
+    CONTAINER,
+    KIND,
+    LABEL_ATTEMPT,
+    LABEL_JOB_ID,
+    SELECTOR,
+    STORE_VOLUME,
+)
 
 # The runner needs a moment after SIGTERM to record the outcome and flush logs.
 RUNNER_SHUTDOWN_SECONDS = 10
@@ -56,11 +64,24 @@ def store_is_shared(store: str, host_path: str | None) -> bool:
     return path == root or path.startswith(root.rstrip("/") + "/")
 
 
-def build_job(kj: dict[str, Any], config: OperatorConfig) -> dict[str, Any]:
-    """A Job named by the job id, owned by its KineticJob, that runs the runner once."""
+def job_name(job_id: str, attempt: int = 1) -> str:
+    """The Job of one attempt: the job id itself for the first, ``{id}-a{n}`` after.
+    (Client-made ids are at most 49 characters, so the suffix keeps it a valid name.)"""
+    return job_id if attempt <= 1 else f"{job_id[: 63 - len(str(attempt)) - 2]}-a{attempt}"
+
+
+def attempt_of(obj: dict[str, Any]) -> int:
+    """Which attempt a Job or pod belongs to (objects from before retries carry no label)."""
+    value = ((obj.get("metadata") or {}).get("labels") or {}).get(LABEL_ATTEMPT, "1")
+    return int(value) if str(value).isdigit() else 1
+
+
+def build_job(kj: dict[str, Any], config: OperatorConfig, attempt: int = 1) -> dict[str, Any]:
+    """The Job of one attempt, owned by its KineticJob, that runs the runner once: retries
+    are the operator's (a new Job per attempt, see kinetic.retries), never the Job's own."""
     meta, spec = kj["metadata"], kj["spec"]
     job_id = meta["name"]
-    labels = {**SELECTOR, LABEL_JOB_ID: job_id}
+    labels = {**SELECTOR, LABEL_JOB_ID: job_id, LABEL_ATTEMPT: str(attempt)}
     scheduling = k8s_scheduling(
         parse_accelerator(spec.get("accelerator", "cpu")),
         LabelMap.from_mapping(config.accelerator_labels),
@@ -72,6 +93,7 @@ def build_job(kj: dict[str, Any], config: OperatorConfig) -> dict[str, Any]:
         for n in spec.get("secretEnv", [])
     ]
     env.append({"name": "KINETIC_JOB_ID", "value": job_id})
+    env.append({"name": "KINETIC_ATTEMPT", "value": str(attempt)})
     container: dict[str, Any] = {
         "name": CONTAINER,
         "image": spec.get("image") or config.default_image,
@@ -102,7 +124,7 @@ def build_job(kj: dict[str, Any], config: OperatorConfig) -> dict[str, Any]:
         pod_spec["volumes"] = [{"name": STORE_VOLUME, "hostPath": {"path": host}}]
         container["volumeMounts"] = [{"name": STORE_VOLUME, "mountPath": host}]
     job_spec: dict[str, Any] = {
-        "backoffLimit": int(spec.get("retries", 0)),
+        "backoffLimit": 0,
         "template": {"metadata": {"labels": labels}, "spec": pod_spec},
     }
     if spec.get("timeoutSeconds"):
@@ -111,7 +133,7 @@ def build_job(kj: dict[str, Any], config: OperatorConfig) -> dict[str, Any]:
         "apiVersion": "batch/v1",
         "kind": "Job",
         "metadata": {
-            "name": job_id,
+            "name": job_name(job_id, attempt),
             "namespace": meta.get("namespace"),
             "labels": labels,
             "ownerReferences": [

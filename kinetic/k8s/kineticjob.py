@@ -32,6 +32,10 @@ def build_kineticjob(
         body["resources"] = resources
     if spec.get("start_at"):
         body["startAt"] = spec["start_at"]
+    if spec.get("retries"):
+        body["retries"] = int(spec["retries"])
+        body["retryBackoffSeconds"] = float(spec.get("retry_backoff", 10.0))
+        body["retryOnError"] = bool(spec.get("retry_on_error", False))
     if spec.get("secret_env_names"):
         body["secretEnv"] = list(spec["secret_env_names"])
     if spec.get("env"):

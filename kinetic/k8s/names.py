@@ -7,6 +7,7 @@ KIND = "KineticJob"
 PLURAL = "kineticjobs"
 
 LABEL_JOB_ID = "kinetic.dev/job-id"
+LABEL_ATTEMPT = "kinetic.dev/attempt"  # on each attempt's Job and pods: "1", "2", …
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 MANAGED_BY = "kinetic"
 # Every object Kinetic creates carries this selector, so watches can be label-filtered.

@@ -34,16 +34,16 @@ def payload_key(job_id: str) -> str:
     return f"{job_prefix(job_id)}/payload.pkl"
 
 
-def result_key(job_id: str) -> str:
-    return f"{job_prefix(job_id)}/result.pkl"
+def result_key(job_id: str, attempt: int = 1) -> str:
+    return f"{attempt_prefix(job_id, attempt)}/result.pkl"
 
 
 def state_key(job_id: str) -> str:
     return f"{job_prefix(job_id)}/state.json"
 
 
-def launch_key(job_id: str) -> str:
-    return f"{job_prefix(job_id)}/launch.json"
+def launch_key(job_id: str, attempt: int = 1) -> str:
+    return f"{attempt_prefix(job_id, attempt)}/launch.json"
 
 
 def cancel_key(job_id: str) -> str:
@@ -54,9 +54,24 @@ def progress_key(job_id: str) -> str:
     return f"{job_prefix(job_id)}/progress.json"
 
 
-def logs_prefix(job_id: str) -> str:
-    return f"{job_prefix(job_id)}/logs"
+ATTEMPTS = "attempts"
 
 
-def output_prefix(job_id: str) -> str:
-    return f"{job_prefix(job_id)}/output"
+def attempt_prefix(job_id: str, attempt: int = 1) -> str:
+    """Where one attempt's logs, result and outputs live: a retry never overwrites the
+    evidence of the attempt before it. The first attempt's are at the job's top level."""
+    if attempt <= 1:
+        return job_prefix(job_id)
+    return f"{job_prefix(job_id)}/{ATTEMPTS}/{int(attempt)}"
+
+
+def attempts_prefix(job_id: str) -> str:
+    return f"{job_prefix(job_id)}/{ATTEMPTS}"
+
+
+def logs_prefix(job_id: str, attempt: int = 1) -> str:
+    return f"{attempt_prefix(job_id, attempt)}/logs"
+
+
+def output_prefix(job_id: str, attempt: int = 1) -> str:
+    return f"{attempt_prefix(job_id, attempt)}/output"

@@ -81,7 +81,15 @@ def last_status(key: tuple[str, str], indexed: dict[str, Any]) -> dict[str, Any]
         return {**indexed, **_written.get(key, {})}
 
 
+def _of_job(job_name: str, job_id: str) -> bool:
+    return job_name == job_id or job_name.startswith(f"{job_id}-a")
+
+
 def forget(key: tuple[str, str]) -> None:
+    """The KineticJob is gone: drop what we remember of it and of its attempts' Jobs."""
+    namespace, job_id = key
     with _guard:
         _written.pop(key, None)
-        _created.discard(key)
+        _created.difference_update(
+            {k for k in _created if k[0] == namespace and _of_job(k[1], job_id)}
+        )

@@ -8,12 +8,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from kinetic.status import JobStatus, format_time, parse_time, utcnow
+from kinetic.retries import RetryPolicy, should_retry
+from kinetic.status import REASON_RETRYING, JobStatus, format_time, parse_time, utcnow
 
-from .reconcile import derive_status
+from .reconcile import DerivedStatus, derive_status
 
 TERMINAL = {s.value for s in JobStatus if s.is_terminal}
 REASON_STORE_NOT_SHARED = "StoreNotShared"
@@ -25,7 +26,7 @@ class Action:
     create_job: bool = False
     delete_job: bool = False
     refuse: tuple[str, str] | None = None  # (reason, message): fail without a Job
-    wait_until: str | None = None  # scheduled start (spec.startAt) not reached yet
+    wait_until: str | None = None  # scheduled start (spec.startAt) or retry not reached yet
 
 
 def decide(
@@ -51,9 +52,11 @@ def decide(
                     "(chart value fileStore.hostPath); use a gs:// store or that path",
                 )
             )
-        start_at = parse_time(spec.get("startAt"))
+        # The first attempt waits for its schedule, a retry for its backoff: nothing early.
+        when = status.get("retryAt") if status.get("previousAttempts") else spec.get("startAt")
+        start_at = parse_time(when)
         if start_at is not None and start_at > (now or utcnow()):
-            return Action(wait_until=spec["startAt"])  # nothing runs early
+            return Action(wait_until=when)
         return Action(create_job=True)
     return Action()
 
@@ -86,15 +89,65 @@ def status_patch(
             job, pods, previous=previous, cancel_requested=cancel,
             job_created=bool(previous.get("jobName")),
         )  # fmt: skip
-        new = derived.to_patch()
+        retry = _retry_patch(kj, job, pods, derived)
+        new = retry or derived.to_patch()
         if action.wait_until and new["phase"] == JobStatus.PENDING.value:
-            new.update(reason=REASON_SCHEDULED, message=f"starts at {action.wait_until}")
-        if job is not None:
+            if previous.get("previousAttempts"):  # waiting for a retry: say why
+                new.update(reason=REASON_RETRYING, message=previous.get("message"))
+            else:
+                new.update(reason=REASON_SCHEDULED, message=f"starts at {action.wait_until}")
+        if job is not None and not retry:
             new["jobName"] = job["metadata"]["name"]
         new["progressText"] = _progress_text(previous.get("progress"))
     new["observedGeneration"] = meta.get("generation")
     changed = {k: v for k, v in new.items() if previous.get(k) != v}
     return changed or None
+
+
+def attempt_number(kj: dict[str, Any]) -> int:
+    """The attempt the KineticJob is on: 1, then one more after each retry."""
+    return max(1, int((kj.get("status") or {}).get("attempts") or 1))
+
+
+def _retry_patch(
+    kj: dict[str, Any], job: dict | None, pods: list[dict], derived: DerivedStatus
+) -> dict[str, Any] | None:
+    """When this attempt failed and its retries allow another: the status that records it
+    and schedules the next (see kinetic.retries). None otherwise."""
+    status, spec = kj.get("status") or {}, kj["spec"]
+    if derived.phase != JobStatus.FAILED.value or spec.get("cancel"):
+        return None
+    previous = list(status.get("previousAttempts") or [])
+    policy = RetryPolicy(
+        retries=int(spec.get("retries") or 0),
+        backoff=float(spec.get("retryBackoffSeconds", 10.0)),
+        on_error=bool(spec.get("retryOnError", False)),
+    )
+    if not should_retry(policy, derived.reason, previous):
+        return None
+    attempt, now = attempt_number(kj), utcnow()
+    own = derive_status(job, pods, job_created=True, now=now)  # this attempt's own times
+    record = {
+        "attempt": attempt,
+        "reason": derived.reason,
+        "message": derived.message,
+        "startTime": own.started,
+        "completionTime": own.finished or format_time(now),
+        "nodeName": own.node_name,
+        "exitCode": own.exit_code,
+    }
+    retry_at = format_time(now + timedelta(seconds=policy.delay(attempt)))
+    return {
+        "phase": JobStatus.PENDING.value,
+        "reason": REASON_RETRYING,
+        "message": f"attempt {attempt} failed ({derived.reason}); starts at {retry_at}",
+        "attempts": attempt + 1,
+        "previousAttempts": [*previous, {k: v for k, v in record.items() if v is not None}],
+        "retryAt": retry_at,
+        # The next attempt starts from nothing: its Job, pod and result are yet to come.
+        **dict.fromkeys(["jobName", "podName", "nodeName", "exitCode", "result"]),
+        "completionTime": None,
+    }
 
 
 def _progress_text(progress: dict | None) -> str | None:

@@ -18,13 +18,13 @@ from typing import Any
 
 import kopf
 
-from kinetic.k8s.job import OperatorConfig, build_job, store_is_shared
+from kinetic.k8s.job import OperatorConfig, attempt_of, build_job, store_is_shared
 from kinetic.k8s.kineticjob import secret_name
 from kinetic.k8s.names import GROUP, LABEL_JOB_ID, MANAGED_BY, PLURAL, VERSION
 from kinetic.status import parse_time, utcnow
 
 from . import cluster, heartbeat
-from .decisions import Action, decide, status_patch, transition_event
+from .decisions import Action, attempt_number, decide, status_patch, transition_event
 
 log = logging.getLogger("kinetic.operator")
 MANAGED = {"app.kubernetes.io/managed-by": MANAGED_BY}
@@ -101,6 +101,11 @@ def _one(index: kopf.Index, key: tuple[str, str]) -> dict | None:
     return found[-1] if found else None
 
 
+def _of_attempt(index: kopf.Index, key: tuple[str, str], attempt: int) -> list[dict]:
+    """A job's Jobs or pods of one attempt (each retry has its own Job, kept as evidence)."""
+    return [obj for obj in index.get(key, []) if attempt_of(obj) == attempt]
+
+
 def sync(namespace: str, job_id: str | None, kjs: kopf.Index, js: kopf.Index, ps: kopf.Index):
     if not job_id:
         return
@@ -109,13 +114,14 @@ def sync(namespace: str, job_id: str | None, kjs: kopf.Index, js: kopf.Index, ps
         kj = _one(kjs, key)
         if kj is None:
             return  # deleted: owner references take the Job and pods with it
-        job = _one(js, key)
-        pod_list = list(ps.get(key, []))
         # The index may lag our own writes; the status we last wrote is the freshest truth.
         kj = {**kj, "status": cluster.last_status(key, kj.get("status") or {})}
+        attempt = attempt_number(kj)
+        job = next(iter(_of_attempt(js, key, attempt)[-1:]), None)
+        pod_list = _of_attempt(ps, key, attempt)
         shared = store_is_shared(kj["spec"]["store"], CONFIG.file_store_host_path)
         action = decide(kj, job, pod_list, store_shared=shared)
-        _act(kj, job, action)
+        _act(kj, job, action, attempt)
         if action.wait_until:
             _wake_at(action.wait_until, key, (kjs, js, ps))
         if action.create_job:
@@ -143,15 +149,16 @@ def _wake_at(when: str, key: tuple[str, str], indexes: tuple) -> None:
         timer.start()
 
 
-def _act(kj: dict, job: dict | None, action: Action) -> None:
+def _act(kj: dict, job: dict | None, action: Action, attempt: int) -> None:
     namespace, job_id = kj["metadata"]["namespace"], kj["metadata"]["name"]
     if action.create_job:
-        body = build_job(kj, CONFIG)
+        body = build_job(kj, CONFIG, attempt)
         if kj["spec"].get("secretEnv"):
             owner = body["metadata"]["ownerReferences"][0]
             cluster.adopt_secret(namespace, secret_name(job_id), owner)
         created = cluster.create_job(namespace, body)
-        log.info("job %s/%s: %s the Job", namespace, job_id, "created" if created else "adopted")
+        verb = "created" if created else "adopted"
+        log.info("job %s/%s: %s the Job of attempt %d", namespace, job_id, verb, attempt)
     if action.delete_job and job is not None:
-        cluster.delete_job(namespace, job_id)
+        cluster.delete_job(namespace, job["metadata"]["name"])
         log.info("job %s/%s: cancel requested, deleting its Job", namespace, job_id)

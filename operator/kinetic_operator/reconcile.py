@@ -36,6 +36,9 @@ dropped, because the client checks the result against that digest.
 * A pod with a `deletionTimestamp` still counts as running until it is gone; without a
   cancel request its reason is `Terminating` (the Job controller will replace it).
 * A failed pod of a Job that still has retries left is PENDING, reason `Retrying`.
+* A Job `Failed` with `BackoffLimitExceeded` whose pod still looks alive is the Job's watch
+  overtaking the pod's: the pod's own end (`Evicted`, the job's error…) is awaited, since
+  it decides whether the operator retries.
 * Cancelling: while any pod is not finished the phase stays RUNNING/PENDING with reason
   `Cancelling`; then CANCELLED. A job that finished before the cancel keeps its outcome. Pass
   the cancel time to tell "finished before" from "finished because of" the cancel; with a
@@ -237,6 +240,12 @@ def _deadline_race(cond: Obj, job: Obj, spec: Obj | None) -> Obj:
 def _job_failure(cond: Obj, pods: list[Obj]) -> DerivedStatus:
     reason, finished = cond.get("reason") or "Failed", _iso(cond.get("lastTransitionTime"))
     failed = [_from_pod(p) for p in pods if _phase(p) == "Failed"]
+    live = [p for p in pods if _phase(p) not in ("Succeeded", "Failed")]
+    if reason == "BackoffLimitExceeded" and not failed and live:
+        # The Job's verdict came before its pod's end reached us (separate watches): the
+        # pod says why (Evicted or the job's own error), so wait for it rather than
+        # record the count as the cause. Its event follows.
+        return _from_pod(live[-1])
     if failed and reason != REASON_DEADLINE:  # the pod's own end says more than the count
         return replace(failed[-1], finished=failed[-1].finished or finished)
     # No pod left, or the deadline killed it: its exit is a consequence, not the cause.

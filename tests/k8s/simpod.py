@@ -141,6 +141,7 @@ class PodWorker(threading.Thread):
         self._lock = threading.Lock()
         self._done = False
         self._delete_requested = False
+        self._evicted: str | None = None
 
     # -- called from the node's watch thread -----------------------------------------------
 
@@ -152,6 +153,12 @@ class PodWorker(threading.Thread):
             self._grace, self._delete_requested = grace, True
             self._deleted.set()
             return True
+
+    def evict(self, message: str) -> None:
+        """As the kubelet evicts a pod under node pressure (1.20): kill its container at
+        once and leave the pod Failed with reason ``Evicted``; the pod object stays."""
+        self._evicted, self._grace = message, 0
+        self._deleted.set()
 
     def kill_now(self) -> None:
         """The pod object is gone (force-deleted) or the node stops: no grace."""
@@ -203,8 +210,9 @@ class PodWorker(threading.Thread):
             self._status("Running", waiting, restarts, last_state, ready=False)
             if self._deleted.wait(min(self.ctx.restart_backoff * 2 ** (restarts - 1), 10)):
                 break
-        phase = "Succeeded" if code == 0 else "Failed"
-        self._status(phase, {"terminated": terminated}, restarts, last_state, ready=False)
+        phase = "Succeeded" if code == 0 and not self._evicted else "Failed"
+        evicted = {"reason": "Evicted", "message": self._evicted} if self._evicted else None
+        self._status(phase, {"terminated": terminated}, restarts, last_state, False, evicted)
 
     def _run_once(self, argv, env, mounts, restarts, last_state) -> int:
         term_log = self.dir / "termination-log"
@@ -293,7 +301,7 @@ class PodWorker(threading.Thread):
             mounts.append((str(src), vm["mountPath"], src.is_dir(), bool(vm.get("readOnly"))))
         return mounts
 
-    def _status(self, phase, state, restarts=0, last_state=None, ready=True) -> None:
+    def _status(self, phase, state, restarts=0, last_state=None, ready=True, why=None) -> None:
         """Strategic-merge-patch the pod status as the kubelet's status manager would."""
         running = phase == "Running" and "running" in state
         cond = "True" if running and ready else "False"
@@ -319,6 +327,7 @@ class PodWorker(threading.Thread):
         }  # fmt: skip
         for c in status["conditions"]:
             c["lastTransitionTime"] = now()
+        status.update(why or {})  # the pod's own reason/message (e.g. Evicted)
         try:
             self.ctx.core.patch_namespaced_pod_status(self.name, self.ns, {"status": status})
         except ApiException as e:

@@ -1,0 +1,104 @@
+"""The operator's retry decisions (pure): a failed attempt becomes a scheduled retry, or
+the job's end; the next attempt waits for its backoff and gets its own Job."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from kinetic_operator.decisions import Action, decide, status_patch
+
+from kinetic.k8s.job import OperatorConfig, attempt_of, build_job, job_name
+from kinetic.status import parse_time, utcnow
+
+UID = "0b7c6a5e-1111-2222-3333-444455556666"
+
+
+def kj(status=None, **spec):
+    body = {"function": "m.f", "store": "gs://b/p", "payloadSha256": "0" * 64, **spec}
+    return {
+        "metadata": {"name": "train-abc12345", "namespace": "ml", "uid": UID, "generation": 1},
+        "spec": body,
+        "status": status or {},
+    }
+
+
+def failed_job(name="train-abc12345"):
+    return {
+        "metadata": {"name": name, "labels": {"kinetic.dev/attempt": "1"}},
+        "spec": {"backoffLimit": 0, "completions": 1},
+        "status": {"failed": 1, "conditions": [
+            {"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}]},
+    }  # fmt: skip
+
+
+def failed_pod(reason=None, code=1):
+    status = {
+        "phase": "Failed",
+        "startTime": "2026-11-24T10:00:00Z",
+        "containerStatuses": [{"name": "job", "state": {"terminated": {
+            "exitCode": code, "reason": "Error", "startedAt": "2026-11-24T10:00:01Z",
+            "finishedAt": "2026-11-24T10:00:09Z"}}}],
+    }  # fmt: skip
+    if reason:
+        status.update(reason=reason, message="The node was low on resource: memory.")
+    return {
+        "metadata": {"name": "train-abc12345-x1", "creationTimestamp": "2026-11-24T10:00:00Z",
+                     "labels": {"kinetic.dev/attempt": "1"}},
+        "spec": {"nodeName": "node-a"},
+        "status": status,
+    }  # fmt: skip
+
+
+RUNNING = {"phase": "RUNNING", "attempts": 1, "jobName": "train-abc12345"}
+
+
+def test_an_evicted_attempt_becomes_a_scheduled_retry():
+    job_cr = kj(RUNNING, retries=2, retryBackoffSeconds=30)
+    patch = status_patch(job_cr, failed_job(), [failed_pod("Evicted")], Action())
+    assert (patch["phase"], patch["reason"], patch["attempts"]) == ("PENDING", "Retrying", 2)
+    (record,) = patch["previousAttempts"]
+    assert record["attempt"] == 1 and record["reason"] == "Evicted"
+    assert record["nodeName"] == "node-a" and record["startTime"] == "2026-11-24T10:00:01Z"
+    assert patch["jobName"] is None and patch.get("result") is None
+    assert patch["message"] == f"attempt 1 failed (Evicted); starts at {patch['retryAt']}"
+    delay = (parse_time(patch["retryAt"]) - utcnow()).total_seconds()
+    assert 28 < delay <= 30
+    # The next sync waits for retryAt, then creates attempt 2's Job.
+    waiting = kj({**RUNNING, **patch}, retries=2, retryBackoffSeconds=30)
+    assert decide(waiting, None, [], store_shared=True).wait_until == patch["retryAt"]
+    later = utcnow() + timedelta(seconds=31)
+    assert decide(waiting, None, [], store_shared=True, now=later).create_job
+
+
+def test_a_user_error_ends_the_job_unless_retry_on_error():
+    plain = status_patch(kj(RUNNING, retries=3), failed_job(), [failed_pod()], Action())
+    assert plain["phase"] == "FAILED" and "previousAttempts" not in plain
+    asked = kj(RUNNING, retries=3, retryOnError=True)
+    assert status_patch(asked, failed_job(), [failed_pod()], Action())["phase"] == "PENDING"
+
+
+def test_budgets_run_out():
+    spent = {**RUNNING, "attempts": 2, "previousAttempts": [{"attempt": 1, "reason": "Evicted"}]}
+    patch = status_patch(kj(spent, retries=1), failed_job(), [failed_pod("Evicted")], Action())
+    assert (patch["phase"], patch["reason"]) == ("FAILED", "Evicted")
+
+
+def test_no_retry_after_a_cancel():
+    cancelled = kj(RUNNING, retries=3, cancel=True)
+    patch = status_patch(cancelled, failed_job(), [failed_pod("Evicted")], Action())
+    assert patch["phase"] == "CANCELLED"
+
+
+def test_each_attempt_has_its_own_job():
+    config = OperatorConfig()
+    first, second = build_job(kj(), config), build_job(kj(), config, attempt=2)
+    assert first["metadata"]["name"] == "train-abc12345" == job_name("train-abc12345")
+    assert second["metadata"]["name"] == "train-abc12345-a2"
+    assert attempt_of(second) == 2 and attempt_of({"metadata": {}}) == 1
+    pod_labels = second["spec"]["template"]["metadata"]["labels"]
+    assert pod_labels["kinetic.dev/attempt"] == "2"
+    (container,) = second["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["KINETIC_ATTEMPT"] == "2"
+    assert second["spec"]["backoffLimit"] == 0  # retries are the operator's, not the Job's
+    assert len(job_name("x" * 63, 12)) <= 63
