@@ -17,6 +17,7 @@ from . import config
 from .accelerators import parse_accelerator
 from .errors import SpecError
 from .resources import RESOURCE_OPTIONS, check_cpu_cores, check_resource
+from .volumes import check_placement
 
 BACKENDS = ("local", "kubernetes")
 MAX_TIMEOUT = 7 * 24 * 3600
@@ -45,6 +46,9 @@ class JobSpec:
     files: Any = None  # [paths] or {name: bytes}: into the job's working directory
     upload: bool = True  # keep the files the job writes under KINETIC_OUTPUT_DIR
     start_at: Any = None  # a datetime or ISO-8601 text; kept as ISO UTC ("…Z")
+    runtime: str | None = None  # kubernetes: an image from the operator's runtime table
+    volumes: Any = None  # kubernetes: ["claim:/path[:ro]", {"type": "memory", …}]
+    network: str | None = None  # kubernetes: pods only this network's members may reach
     # Values never leave this object in serialized form: to_dict() keeps only the names.
     secret_env: dict[str, str] = field(default_factory=dict, repr=False)
 
@@ -81,6 +85,9 @@ class JobSpec:
         set_(self, "files", _check_files(self.files))
         if not isinstance(self.upload, bool):
             raise SpecError("upload", self.upload, "True or False")
+        placement = check_placement(self.runtime, self.image, self.volumes, self.network)
+        for option, value in placement.items():  # see kinetic.volumes
+            set_(self, option, value)
 
     @classmethod
     def from_options(cls, **options: Any) -> JobSpec:
@@ -97,7 +104,8 @@ class JobSpec:
             backend=config.resolve("backend", self.backend).value,
             store=config.resolve("store", self.store).value,
             namespace=self.namespace or config.resolve("namespace").value,
-            image=self.image or config.resolve("image").value,
+            # A runtime is the image: the configured default image must not join it.
+            image=self.image or (None if self.runtime else config.resolve("image").value),
         )
 
     def captured_env(self) -> dict[str, str]:

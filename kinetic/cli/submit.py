@@ -21,12 +21,17 @@ from .base import jobs, output_option, store_option
 @click.option("--cpu", help="CPU request and limit (kubernetes), e.g. 2 or 500m.")
 @click.option("--start-at", help="ISO-8601 time before which it does not start.")
 @click.option("--no-upload", is_flag=True, help="Do not keep KINETIC_OUTPUT_DIR.")
+@click.option("--runtime", help="An image of the cluster's table (kinetic runtimes list).")
+@click.option("--volume", "volumes", multiple=True, metavar="CLAIM:/PATH[:ro]",
+              help="Mount a PersistentVolumeClaim (repeat); NAME=SIZE[:/PATH] for scratch "
+                   "space in memory.")  # fmt: skip
+@click.option("--network", help="Only pods of this network may reach the job (kubernetes).")
 @click.option("--follow", "-f", is_flag=True, help="Print its output, then exit with its code.")
 @store_option
 @output_option
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 def submit(command, backend, accelerator, name, timeout, env, files, memory, cpu, start_at,
-           no_upload, follow, store, output) -> None:  # fmt: skip
+           no_upload, runtime, volumes, network, follow, store, output) -> None:  # fmt: skip
     """Run a command as a job: kinetic jobs submit [OPTIONS] -- CMD ARGS…"""
     from ..jobs import submit_command
 
@@ -38,7 +43,9 @@ def submit(command, backend, accelerator, name, timeout, env, files, memory, cpu
         variables[key] = value
     options = {"backend": backend, "accelerator": accelerator, "name": name, "timeout": timeout,
                "env": variables, "files": list(files) or None, "memory": memory, "cpu": cpu,
-               "start_at": start_at, "upload": not no_upload, "store": store}  # fmt: skip
+               "start_at": start_at, "upload": not no_upload, "store": store,
+               "runtime": runtime, "volumes": volume_options(volumes) or None,
+               "network": network}  # fmt: skip
     handle = submit_command(list(command), **{k: v for k, v in options.items() if v is not None})
     if output == "json":
         click.echo(handle.to_json())
@@ -47,3 +54,18 @@ def submit(command, backend, accelerator, name, timeout, env, files, memory, cpu
     if follow:
         handle.logs(follow=True, file=sys.stderr if output == "json" else None)
         handle.result(cleanup=False)
+
+
+def volume_options(values: tuple[str, ...]) -> list:
+    """``--volume`` values: ``CLAIM:/PATH[:ro]`` as JobSpec takes it, and ``NAME=SIZE:/PATH``
+    (or ``NAME=SIZE``: at /mnt/NAME) for memory scratch."""
+    volumes: list = []
+    for value in values:
+        head, colon, path = value.partition(":")
+        if "=" not in head:
+            volumes.append(value)
+            continue
+        name, _, size = head.partition("=")
+        scratch = {"type": "memory", "name": name, "size": size}
+        volumes.append({**scratch, "path": path} if colon else scratch)
+    return volumes

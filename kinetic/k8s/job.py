@@ -9,8 +9,10 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from ..accelerators import LabelMap, k8s_scheduling, parse_accelerator
+from ..runtimes import RuntimeTable
 from .kineticjob import secret_name
-from .names import API_VERSION, CONTAINER, KIND, LABEL_JOB_ID, SELECTOR, STORE_VOLUME
+from .names import API_VERSION, CONTAINER, KIND, LABEL_JOB_ID, LABEL_NETWORK, SELECTOR, STORE_VOLUME
+from .volumes import pod_volumes
 
 # The runner needs a moment after SIGTERM to record the outcome and flush logs.
 RUNNER_SHUTDOWN_SECONDS = 10
@@ -39,6 +41,15 @@ class OperatorConfig:
         )
 
 
+def _runtime_image(spec: dict[str, Any], runtimes: RuntimeTable | None) -> str | None:
+    if not spec.get("runtime"):
+        return None
+    image = runtimes.image_of(spec["runtime"]) if runtimes else None
+    if image is None:  # the operator refuses such a job before it builds one (decisions.py)
+        raise ValueError(f"runtime {spec['runtime']!r} is not in the runtime table")
+    return image
+
+
 def file_store_path(store: str) -> str | None:
     """The directory of a file:// store, or None for other stores."""
     parsed = urlparse(store)
@@ -56,8 +67,11 @@ def store_is_shared(store: str, host_path: str | None) -> bool:
     return path == root or path.startswith(root.rstrip("/") + "/")
 
 
-def build_job(kj: dict[str, Any], config: OperatorConfig) -> dict[str, Any]:
-    """A Job named by the job id, owned by its KineticJob, that runs the runner once."""
+def build_job(
+    kj: dict[str, Any], config: OperatorConfig, runtimes: RuntimeTable | None = None
+) -> dict[str, Any]:
+    """A Job named by the job id, owned by its KineticJob, that runs the runner once.
+    ``runtimes``: the cluster's runtime table, needed when the KineticJob names a runtime."""
     meta, spec = kj["metadata"], kj["spec"]
     job_id = meta["name"]
     labels = {**SELECTOR, LABEL_JOB_ID: job_id}
@@ -74,7 +88,7 @@ def build_job(kj: dict[str, Any], config: OperatorConfig) -> dict[str, Any]:
     env.append({"name": "KINETIC_JOB_ID", "value": job_id})
     container: dict[str, Any] = {
         "name": CONTAINER,
-        "image": spec.get("image") or config.default_image,
+        "image": spec.get("image") or _runtime_image(spec, runtimes) or config.default_image,
         "command": [config.python, "-m", "kinetic.runner", "--store", spec["store"], job_id],
         "env": env,
         "terminationMessagePolicy": "FallbackToLogsOnError",
@@ -101,9 +115,14 @@ def build_job(kj: dict[str, Any], config: OperatorConfig) -> dict[str, Any]:
         host = config.file_store_host_path
         pod_spec["volumes"] = [{"name": STORE_VOLUME, "hostPath": {"path": host}}]
         container["volumeMounts"] = [{"name": STORE_VOLUME, "mountPath": host}]
+    volumes, mounts = pod_volumes(spec.get("volumes") or [])
+    if volumes:
+        pod_spec.setdefault("volumes", []).extend(volumes)
+        container.setdefault("volumeMounts", []).extend(mounts)
+    pod_labels = {**labels, LABEL_NETWORK: spec["network"]} if spec.get("network") else labels
     job_spec: dict[str, Any] = {
         "backoffLimit": int(spec.get("retries", 0)),
-        "template": {"metadata": {"labels": labels}, "spec": pod_spec},
+        "template": {"metadata": {"labels": pod_labels}, "spec": pod_spec},
     }
     if spec.get("timeoutSeconds"):
         job_spec["activeDeadlineSeconds"] = int(spec["timeoutSeconds"])
