@@ -193,12 +193,3 @@ def local_refusals(spec: dict[str, Any]) -> list[tuple[str, object, str]]:
         for option, reason in why.items()
         if spec.get(option)
     ]
-
-
-def hidden_by(volumes: list[dict[str, Any]] | None, path: str) -> dict[str, Any] | None:
-    """The volume whose mount path is ``path`` or one of its parents, if any."""
-    for volume in volumes or []:
-        mount = volume["path"]
-        if path == mount or path.startswith(mount.rstrip("/") + "/"):
-            return volume
-    return None
