@@ -82,7 +82,8 @@ def run(fn: Callable[..., Any] | None = None, /, **options: Any):
     (file:// or gs:// URI), ``name``, ``env`` (dict), ``capture_env`` (names or PREFIX*
     patterns), ``timeout`` (seconds), ``grace_period`` (seconds, default 30),
     ``namespace`` and ``image`` (kubernetes), ``cpu``/``memory``/``ephemeral_storage``
-    (Kubernetes quantities, see kinetic.resources) and ``cpu_cores`` (local pinning).
+    (Kubernetes quantities, see kinetic.resources) and ``cpu_cores`` (local pinning),
+    ``runtime``, ``volumes`` and ``network`` (kubernetes; see kinetic.volumes).
 
     Use as ``@kinetic.run`` or ``@kinetic.run(accelerator="l4", timeout=3600)``.
     """

@@ -18,6 +18,7 @@ from .accelerators import parse_accelerator
 from .errors import SpecError
 from .resources import RESOURCE_OPTIONS, check_cpu_cores, check_resource
 from .retries import check_retry_options
+from .volumes import check_placement
 
 BACKENDS = ("local", "kubernetes")
 MAX_TIMEOUT = 7 * 24 * 3600
@@ -49,6 +50,9 @@ class JobSpec:
     retries: int = 0  # per budget: infrastructure failures, and errors with retry_on_error
     retry_backoff: float = 10.0  # seconds before the first retry; doubles, capped
     retry_on_error: bool = False  # also retry failures of the job's own code
+    runtime: str | None = None  # kubernetes: an image from the operator's runtime table
+    volumes: Any = None  # kubernetes: ["claim:/path[:ro]", {"type": "memory", …}]
+    network: str | None = None  # kubernetes: pods only this network's members may reach
     # Values never leave this object in serialized form: to_dict() keeps only the names.
     secret_env: dict[str, str] = field(default_factory=dict, repr=False)
 
@@ -88,6 +92,9 @@ class JobSpec:
         set_(self, "retry_backoff", retry[1])
         if not isinstance(self.upload, bool):
             raise SpecError("upload", self.upload, "True or False")
+        placement = check_placement(self.runtime, self.image, self.volumes, self.network)
+        for option, value in placement.items():  # see kinetic.volumes
+            set_(self, option, value)
 
     @classmethod
     def from_options(cls, **options: Any) -> JobSpec:
@@ -104,7 +111,8 @@ class JobSpec:
             backend=config.resolve("backend", self.backend).value,
             store=config.resolve("store", self.store).value,
             namespace=self.namespace or config.resolve("namespace").value,
-            image=self.image or config.resolve("image").value,
+            # A runtime is the image: the configured default image must not join it.
+            image=self.image or (None if self.runtime else config.resolve("image").value),
         )
 
     def captured_env(self) -> dict[str, str]:

@@ -40,7 +40,10 @@ SCENARIOS: dict[str, dict[str, Any]] = {
         },
         "fileStore": {"hostPath": "/tmp/kinetic-store"},
         "jobImage": "registry.example/kinetic-jobs:1",
-        "runtimes": {"py312": "registry.example/kinetic:0.1.0-py3.12"},
+        "runtimes": {
+            "py312": "registry.example/kinetic:0.1.0-py3.12",
+            "torch": {"image": "registry.example/torch:2", "description": "PyTorch 2"},
+        },
         "image": {"repository": "registry.example/kinetic", "tag": "dev", "pullPolicy": "Always"},
         "verbose": True,
         "healthPort": 9090,
@@ -115,6 +118,22 @@ def kinetic_job(name: str = "train-k3j9x2ab", **spec: Any) -> dict[str, Any]:
             "resources": {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"cpu": 2}},
             "retries": 1,
             "labels": {"team": "ml"},
+            "volumes": [
+                {
+                    "name": "data",
+                    "type": "claim",
+                    "claim": "data",
+                    "mountPath": "/data",
+                    "readOnly": True,
+                },
+                {
+                    "name": "scratch",
+                    "type": "memory",
+                    "sizeLimit": "1Gi",
+                    "mountPath": "/mnt/scratch",
+                },
+            ],
+            "network": "team-a",
         },
     }
     for key, value in spec.items():
@@ -161,6 +180,26 @@ MALFORMED: dict[str, dict[str, Any]] = {
     "bad quantity": {"resources": {"limits": {"memory": "lots"}}},
     "quantity as list": {"resources": {"requests": {"cpu": [1]}}},
     "label number": {"labels": {"team": 1}},
+    "runtime with a slash": {"runtime": "py/312"},
+    "network uppercase": {"network": "Team-A"},
+    "volume of no type": {"volumes": [{"name": "x", "mountPath": "/x", "claim": "x"}]},
+    "volume of an unknown type": {
+        "volumes": [{"name": "x", "type": "nfs", "mountPath": "/x", "claim": "x"}]
+    },
+    "volume relative path": {
+        "volumes": [{"name": "x", "type": "claim", "mountPath": "x", "claim": "x"}]
+    },
+    "volume neither claim nor size": {
+        "volumes": [{"name": "x", "type": "memory", "mountPath": "/x"}]
+    },
+    "volume both claim and size": {
+        "volumes": [
+            {"name": "x", "type": "claim", "mountPath": "/x", "claim": "x", "sizeLimit": "1Gi"}
+        ]
+    },
+    "volume bad size": {
+        "volumes": [{"name": "x", "type": "memory", "mountPath": "/x", "sizeLimit": "lots"}]
+    },
 }
 
 # Rejected by the API server only: jsonschema has no list-map keys, and checks formats only
@@ -168,6 +207,12 @@ MALFORMED: dict[str, dict[str, Any]] = {
 MALFORMED_SERVER_ONLY: dict[str, dict[str, Any]] = {
     "duplicate env names": {"env": [{"name": "A", "value": "1"}, {"name": "A", "value": "2"}]},
     "cancelRequestedAt not a date-time": {"cancelRequestedAt": "yesterday"},
+    "duplicate volume names": {
+        "volumes": [
+            {"name": "x", "type": "claim", "mountPath": "/x", "claim": "x"},
+            {"name": "x", "type": "memory", "mountPath": "/y", "sizeLimit": "1Gi"},
+        ]
+    },
 }
 
 

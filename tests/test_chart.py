@@ -81,6 +81,9 @@ def test_values_pass_the_schema(scenario):
         {"jobServiceAccount": {"create": True}},  # creating one needs a name
         {"healthPort": 80},  # the operator is not root
         {"runtimes": {"py312": ""}},
+        {"runtimes": {"py312": {"description": "no image"}}},
+        {"runtimes": {"py312": {"image": "x", "tag": "y"}}},
+        {"runtimes": {"py/312": "x"}},
     ],
     ids=repr,
 )
@@ -180,7 +183,6 @@ def test_operator_environment_defaults():
         "KINETIC_JOB_SERVICE_ACCOUNT": "",
         "KINETIC_ACCELERATOR_LABELS": "{}",
         "KINETIC_FILE_STORE_HOST_PATH": "",
-        "KINETIC_RUNTIMES": "{}",
     }
     # An empty label map is GKE's.
     assert LabelMap.from_mapping(json.loads(env["KINETIC_ACCELERATOR_LABELS"])) == LabelMap()
@@ -191,7 +193,6 @@ def test_operator_environment_from_values():
     env = env_of(operator_container(values))
     assert env["KINETIC_DEFAULT_IMAGE"] == "registry.example/kinetic-jobs:1"
     assert env["KINETIC_FILE_STORE_HOST_PATH"] == "/tmp/kinetic-store"
-    assert json.loads(env["KINETIC_RUNTIMES"]) == values["runtimes"]
     # The JSON reaches kinetic.accelerators as the values said, nulls included.
     labels = json.loads(env["KINETIC_ACCELERATOR_LABELS"])
     assert labels == values["acceleratorLabels"]
@@ -199,6 +200,24 @@ def test_operator_environment_from_values():
     assert sched.node_selector == {"nvidia.com/gpu.product": "NVIDIA-L4", "pool": "accelerators"}
     assert sched.tolerations == []
     assert sched.limits == {"nvidia.com/gpu": "2"}
+
+
+def test_runtime_table_is_one_configmap_the_code_reads(scenario):
+    from kinetic.runtimes import CONFIGMAP, KEY, Runtime, parse_table
+
+    values = SCENARIOS[scenario]
+    (cm,) = find(render(values, namespace="ops"), "ConfigMap")
+    assert (cm["metadata"]["name"], cm["metadata"]["namespace"]) == (CONFIGMAP, "ops")
+    table = parse_table(cm["data"][KEY])
+    expected = values.get("runtimes", {})
+    assert sorted(table) == sorted(expected)
+    for name, entry in expected.items():
+        image = entry if isinstance(entry, str) else entry["image"]
+        assert table[name].image == image
+    # The operator gets no copy of it in its environment: the ConfigMap is the one source.
+    assert not any("RUNTIME" in e["name"] for e in operator_container(values)["env"])
+    if scenario == "custom-accelerators":
+        assert table["torch"] == Runtime("torch", "registry.example/torch:2", "PyTorch 2")
 
 
 def test_job_service_account_is_passed_and_created_per_namespace():
@@ -278,11 +297,15 @@ USER_GRANTS = (
     | expand("", "pods/log", "get")
     | expand("", "events", "get list watch")
     | expand("coordination.k8s.io", f"leases[{OPERATOR_LEASE}]", "get")  # kinetic doctor
+    | expand("", "configmaps[kinetic-runtimes]", "get")  # kinetic runtimes list
+    | expand("", "persistentvolumeclaims", "get")  # volumes: the claims exist
 )
 # In the release namespace only: the operator's heartbeat Lease (create cannot be limited
 # to a name; renewing can).
-HEARTBEAT_GRANTS = expand("coordination.k8s.io", "leases", "create") | expand(
-    "coordination.k8s.io", f"leases[{OPERATOR_LEASE}]", "patch"
+HEARTBEAT_GRANTS = (
+    expand("coordination.k8s.io", "leases", "create")
+    | expand("coordination.k8s.io", f"leases[{OPERATOR_LEASE}]", "patch")
+    | expand("", "configmaps[kinetic-runtimes]", "get")  # the runtime table
 )
 
 
@@ -436,6 +459,9 @@ SPEC_FIELDS = {
     "resources": "object",
     "retries": "integer",
     "labels": "object",
+    "runtime": "string",
+    "volumes": "array",
+    "network": "string",
 }
 STATUS_FIELDS = {
     "phase": "string",

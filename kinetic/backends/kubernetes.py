@@ -23,6 +23,7 @@ from ..spec import JobSpec
 from ..status import JobState, JobStatus, format_time, parse_time, utcnow
 from ..store import layout, open_store
 from .base import Backend
+from .k8s_refs import check_references, check_store_overlap
 
 PAGE_SIZE = 500
 
@@ -110,6 +111,10 @@ class KubernetesBackend(Backend):
                 "cluster's nodes (set file_store_host_path to the chart's fileStore.hostPath; "
                 f"now {shared or 'unset'}): pods cannot see this machine's disk",
             )
+        check_store_overlap(spec, shared)
+        if spec.runtime or spec.volumes:  # they name cluster objects: check that they exist
+            namespace = self.handle_fields(spec)["namespace"]
+            check_references(_api_client(*self._settings({})), namespace, spec)
 
     # -- lifecycle ----------------------------------------------------------------------------
     def submit(self, handle: JobHandle, spec: JobSpec, payload: Framed) -> None:

@@ -69,8 +69,10 @@ class LocalBackend(Backend):
 
     def check(self, spec: JobSpec) -> None:
         from ..resources import local_refusals
+        from ..volumes import local_refusals as placement_refusals
 
-        if refused := local_refusals(spec.to_dict()):
+        data = spec.to_dict()
+        if refused := local_refusals(data) + placement_refusals(data):
             option, value, instead = refused[0]
             raise SpecError(option, value, f"the local backend cannot honour it; use {instead}")
 

@@ -24,11 +24,16 @@ from .base import jobs, output_option, store_option
 @click.option("--retries", type=int, help="Retry up to N times (infrastructure failures).")
 @click.option("--retry-on-error", is_flag=True, help="Also retry the command's own failures.")
 @click.option("--retry-backoff", type=float, help="Seconds before the first retry (doubling).")
+@click.option("--runtime", help="An image of the cluster's table (kinetic runtimes list).")
+@click.option("--volume", "volumes", multiple=True, metavar="CLAIM:/PATH[:ro]",
+              help="Mount a PersistentVolumeClaim (repeat); NAME=SIZE[:/PATH] for scratch "
+                   "space in memory.")  # fmt: skip
+@click.option("--network", help="Only pods of this network may reach the job (kubernetes).")
 @click.option("--follow", "-f", is_flag=True, help="Print its output, then exit with its code.")
 @store_option
 @output_option
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
-def submit(command, env, files, no_upload, retry_on_error, follow, output, **options) -> None:
+def submit(command, env, files, no_upload, retry_on_error, volumes, follow, output, **options):
     """Run a command as a job: kinetic jobs submit [OPTIONS] -- CMD ARGS…
 
     Options named like JobSpec's (--timeout, --memory, --retries…) pass straight through.
@@ -44,6 +49,7 @@ def submit(command, env, files, no_upload, retry_on_error, follow, output, **opt
     options.update(env=variables, files=list(files) or None, upload=not no_upload)
     if retry_on_error:
         options["retry_on_error"] = True
+    options["volumes"] = volume_options(volumes) or None
     handle = submit_command(list(command), **{k: v for k, v in options.items() if v is not None})
     if output == "json":
         click.echo(handle.to_json())
@@ -52,3 +58,18 @@ def submit(command, env, files, no_upload, retry_on_error, follow, output, **opt
     if follow:
         handle.logs(follow=True, file=sys.stderr if output == "json" else None)
         handle.result(cleanup=False)
+
+
+def volume_options(values: tuple[str, ...]) -> list:
+    """``--volume`` values: ``CLAIM:/PATH[:ro]`` as JobSpec takes it, and ``NAME=SIZE:/PATH``
+    (or ``NAME=SIZE``: at /mnt/NAME) for memory scratch."""
+    volumes: list = []
+    for value in values:
+        head, colon, path = value.partition(":")
+        if "=" not in head:
+            volumes.append(value)
+            continue
+        name, _, size = head.partition("=")
+        scratch = {"type": "memory", "name": name, "size": size}
+        volumes.append({**scratch, "path": path} if colon else scratch)
+    return volumes

@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from ..accelerators import LabelMap, k8s_scheduling, parse_accelerator
+from ..runtimes import RuntimeTable
 from .kineticjob import secret_name
 from .names import (
     API_VERSION,
@@ -16,9 +17,11 @@ from .names import (
     KIND,
     LABEL_ATTEMPT,
     LABEL_JOB_ID,
+    LABEL_NETWORK,
     SELECTOR,
     STORE_VOLUME,
 )
+from .volumes import pod_volumes
 
 # The runner needs a moment after SIGTERM to record the outcome and flush logs.
 RUNNER_SHUTDOWN_SECONDS = 10
@@ -45,6 +48,15 @@ class OperatorConfig:
             file_store_host_path=env.get("KINETIC_FILE_STORE_HOST_PATH") or None,
             python=env.get("KINETIC_JOB_PYTHON") or cls.python,
         )
+
+
+def _runtime_image(spec: dict[str, Any], runtimes: RuntimeTable | None) -> str | None:
+    if not spec.get("runtime"):
+        return None
+    image = runtimes.image_of(spec["runtime"]) if runtimes else None
+    if image is None:  # the operator refuses such a job before it builds one (decisions.py)
+        raise ValueError(f"runtime {spec['runtime']!r} is not in the runtime table")
+    return image
 
 
 def file_store_path(store: str) -> str | None:
@@ -76,9 +88,15 @@ def attempt_of(obj: dict[str, Any]) -> int:
     return int(value) if str(value).isdigit() else 1
 
 
-def build_job(kj: dict[str, Any], config: OperatorConfig, attempt: int = 1) -> dict[str, Any]:
+def build_job(
+    kj: dict[str, Any],
+    config: OperatorConfig,
+    runtimes: RuntimeTable | None = None,
+    attempt: int = 1,
+) -> dict[str, Any]:
     """The Job of one attempt, owned by its KineticJob, that runs the runner once: retries
-    are the operator's (a new Job per attempt, see kinetic.retries), never the Job's own."""
+    are the operator's (a new Job per attempt, see kinetic.retries), never the Job's own.
+    ``runtimes``: the cluster's runtime table, needed when the KineticJob names a runtime."""
     meta, spec = kj["metadata"], kj["spec"]
     job_id = meta["name"]
     labels = {**SELECTOR, LABEL_JOB_ID: job_id, LABEL_ATTEMPT: str(attempt)}
@@ -96,7 +114,7 @@ def build_job(kj: dict[str, Any], config: OperatorConfig, attempt: int = 1) -> d
     env.append({"name": "KINETIC_ATTEMPT", "value": str(attempt)})
     container: dict[str, Any] = {
         "name": CONTAINER,
-        "image": spec.get("image") or config.default_image,
+        "image": spec.get("image") or _runtime_image(spec, runtimes) or config.default_image,
         "command": [config.python, "-m", "kinetic.runner", "--store", spec["store"], job_id],
         "env": env,
         "terminationMessagePolicy": "FallbackToLogsOnError",
@@ -123,9 +141,14 @@ def build_job(kj: dict[str, Any], config: OperatorConfig, attempt: int = 1) -> d
         host = config.file_store_host_path
         pod_spec["volumes"] = [{"name": STORE_VOLUME, "hostPath": {"path": host}}]
         container["volumeMounts"] = [{"name": STORE_VOLUME, "mountPath": host}]
+    volumes, mounts = pod_volumes(spec.get("volumes") or [])
+    if volumes:
+        pod_spec.setdefault("volumes", []).extend(volumes)
+        container.setdefault("volumeMounts", []).extend(mounts)
+    pod_labels = {**labels, LABEL_NETWORK: spec["network"]} if spec.get("network") else labels
     job_spec: dict[str, Any] = {
         "backoffLimit": 0,
-        "template": {"metadata": {"labels": labels}, "spec": pod_spec},
+        "template": {"metadata": {"labels": pod_labels}, "spec": pod_spec},
     }
     if spec.get("timeoutSeconds"):
         job_spec["activeDeadlineSeconds"] = int(spec["timeoutSeconds"])

@@ -6,6 +6,7 @@ from typing import Any
 
 from ..resources import k8s_resources
 from .names import API_VERSION, KIND, LABEL_JOB_ID, SELECTOR
+from .volumes import cr_volumes
 
 
 def build_kineticjob(
@@ -40,6 +41,12 @@ def build_kineticjob(
         body["secretEnv"] = list(spec["secret_env_names"])
     if spec.get("env"):
         body["env"] = [{"name": k, "value": v} for k, v in sorted(spec["env"].items())]
+    if spec.get("runtime"):
+        body["runtime"] = spec["runtime"]
+    if spec.get("volumes"):
+        body["volumes"] = cr_volumes(spec["volumes"])
+    if spec.get("network"):
+        body["network"] = spec["network"]
     return {
         "apiVersion": API_VERSION,
         "kind": KIND,

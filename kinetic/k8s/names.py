@@ -9,6 +9,8 @@ PLURAL = "kineticjobs"
 LABEL_JOB_ID = "kinetic.dev/job-id"
 LABEL_ATTEMPT = "kinetic.dev/attempt"  # on each attempt's Job and pods: "1", "2", …
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
+# On the pods of jobs with network=NAME; the network's NetworkPolicy selects on it.
+LABEL_NETWORK = "kinetic.dev/network"
 MANAGED_BY = "kinetic"
 # Every object Kinetic creates carries this selector, so watches can be label-filtered.
 SELECTOR = {LABEL_MANAGED_BY: MANAGED_BY}

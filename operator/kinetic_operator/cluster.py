@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import threading
 from typing import Any
 
@@ -9,6 +11,9 @@ from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
 from kinetic.k8s.names import GROUP, PLURAL, VERSION
+from kinetic.runtimes import RuntimeTable, fetch_table
+
+log = logging.getLogger("kinetic.operator")
 
 _api: client.ApiClient | None = None
 _written: dict[tuple[str, str], dict[str, Any]] = {}
@@ -53,6 +58,39 @@ def adopt_secret(namespace: str, name: str, owner: dict[str, Any]) -> None:
         client.CoreV1Api(connect()).patch_namespaced_secret(name, namespace, patch)
     except ApiException as exc:
         if exc.status != 404:  # no Secret: the pod will say CreateContainerConfigError
+            raise
+
+
+def read_runtimes() -> RuntimeTable:
+    """The runtime table (ConfigMap kinetic-runtimes in the operator's own namespace), read
+    each time a Job with a runtime is made: an edit applies to the next job at once."""
+    namespace = os.environ.get("KINETIC_OPERATOR_NAMESPACE")
+    if not namespace:
+        return RuntimeTable(
+            "the runtime table",
+            problem="the operator does not know its namespace (KINETIC_OPERATOR_NAMESPACE), "
+            "so it cannot read its runtime table",
+        )
+    try:
+        return fetch_table(connect(), namespace)
+    except ApiException as exc:
+        if exc.status != 403:
+            raise  # transient: the next event for this job tries again
+        return RuntimeTable(
+            f"ConfigMap {namespace}/kinetic-runtimes",
+            problem=f"the operator may not read ConfigMap {namespace}/kinetic-runtimes "
+            "(the chart's RBAC grants it)",
+        )
+
+
+def ensure_network_policy(body: dict[str, Any]) -> None:
+    """Create a job network's NetworkPolicy unless it exists (shared by its jobs)."""
+    meta = body["metadata"]
+    try:
+        client.NetworkingV1Api(connect()).create_namespaced_network_policy(meta["namespace"], body)
+        log.info("network %s/%s: created NetworkPolicy", meta["namespace"], meta["name"])
+    except ApiException as exc:
+        if exc.status != 409:
             raise
 
 

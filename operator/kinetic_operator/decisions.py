@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from kinetic.retries import RetryPolicy, should_retry
+from kinetic.runtimes import REASON_UNKNOWN_RUNTIME, RuntimeTable
 from kinetic.status import REASON_RETRYING, JobStatus, format_time, parse_time, utcnow
 
 from .reconcile import DerivedStatus, derive_status
@@ -36,6 +37,7 @@ def decide(
     *,
     store_shared: bool,
     now: datetime | None = None,
+    runtimes: RuntimeTable | None = None,
 ) -> Action:
     status, spec = kj.get("status") or {}, kj["spec"]
     if status.get("phase") in TERMINAL:
@@ -57,8 +59,24 @@ def decide(
         start_at = parse_time(when)
         if start_at is not None and start_at > (now or utcnow()):
             return Action(wait_until=when)
+        if spec.get("runtime"):  # checked now: the table may have changed since submission
+            table = runtimes or RuntimeTable("the runtime table", problem="it was not read")
+            if refusal := table.refusal(spec["runtime"]):
+                return Action(refuse=(REASON_UNKNOWN_RUNTIME, refusal))
         return Action(create_job=True)
     return Action()
+
+
+def needs_runtime_table(kj: dict[str, Any], job: dict | None) -> bool:
+    """Whether ``decide`` may create this job's Job now and so needs the runtime table."""
+    status, spec = kj.get("status") or {}, kj["spec"]
+    return bool(
+        spec.get("runtime")
+        and job is None
+        and not status.get("jobName")
+        and status.get("phase") not in TERMINAL
+        and not spec.get("cancel")
+    )
 
 
 def _job_finished(job: dict) -> bool:

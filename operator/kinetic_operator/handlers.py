@@ -21,10 +21,19 @@ import kopf
 from kinetic.k8s.job import OperatorConfig, attempt_of, build_job, store_is_shared
 from kinetic.k8s.kineticjob import secret_name
 from kinetic.k8s.names import GROUP, LABEL_JOB_ID, MANAGED_BY, PLURAL, VERSION
+from kinetic.k8s.volumes import build_network_policy
+from kinetic.runtimes import RuntimeTable
 from kinetic.status import parse_time, utcnow
 
 from . import cluster, heartbeat
-from .decisions import Action, attempt_number, decide, status_patch, transition_event
+from .decisions import (
+    Action,
+    attempt_number,
+    decide,
+    needs_runtime_table,
+    status_patch,
+    transition_event,
+)
 
 log = logging.getLogger("kinetic.operator")
 MANAGED = {"app.kubernetes.io/managed-by": MANAGED_BY}
@@ -120,8 +129,9 @@ def sync(namespace: str, job_id: str | None, kjs: kopf.Index, js: kopf.Index, ps
         job = next(iter(_of_attempt(js, key, attempt)[-1:]), None)
         pod_list = _of_attempt(ps, key, attempt)
         shared = store_is_shared(kj["spec"]["store"], CONFIG.file_store_host_path)
-        action = decide(kj, job, pod_list, store_shared=shared)
-        _act(kj, job, action, attempt)
+        runtimes = cluster.read_runtimes() if needs_runtime_table(kj, job) else None
+        action = decide(kj, job, pod_list, store_shared=shared, runtimes=runtimes)
+        _act(kj, job, action, attempt, runtimes)
         if action.wait_until:
             _wake_at(action.wait_until, key, (kjs, js, ps))
         if action.create_job:
@@ -149,10 +159,14 @@ def _wake_at(when: str, key: tuple[str, str], indexes: tuple) -> None:
         timer.start()
 
 
-def _act(kj: dict, job: dict | None, action: Action, attempt: int) -> None:
+def _act(
+    kj: dict, job: dict | None, action: Action, attempt: int, runtimes: RuntimeTable | None = None
+) -> None:
     namespace, job_id = kj["metadata"]["namespace"], kj["metadata"]["name"]
     if action.create_job:
-        body = build_job(kj, CONFIG, attempt)
+        body = build_job(kj, CONFIG, runtimes, attempt)
+        if network := kj["spec"].get("network"):  # before the pods exist: never unprotected
+            cluster.ensure_network_policy(build_network_policy(namespace, network))
         if kj["spec"].get("secretEnv"):
             owner = body["metadata"]["ownerReferences"][0]
             cluster.adopt_secret(namespace, secret_name(job_id), owner)

@@ -4,7 +4,8 @@
 
 SPEC_JSON: ``{"stage": DIR, "mounts": [[source, mountPath, is_dir, read_only], …]}``.
 
-Each source is bind-mounted at its mountPath inside the pod's private mount namespace. A
+Each source is bind-mounted at its mountPath inside the pod's private mount namespace; a
+source ``{"tmpfs": BYTES}`` (a memory-backed emptyDir) is a fresh tmpfs of that size. A
 mountPath that does not exist must not be created on the host (``/dev/termination-log``
 on the host would make any program that checks for it believe it runs in a pod), so its
 nearest existing ancestor is shadowed: a tmpfs is mounted over it inside the namespace,
@@ -69,7 +70,10 @@ def main(argv: list[str]) -> None:
     for src, dst, is_dir, read_only in spec["mounts"]:
         if not os.path.lexists(dst):
             make_mount_point(dst, is_dir, spec["stage"], shadowed)
-        mount(src, dst, flags=MS_BIND | MS_REC)
+        if isinstance(src, dict):
+            mount("simnode-memory", dst, "tmpfs", 0, f"size={src['tmpfs']},mode=1777")
+        else:
+            mount(src, dst, flags=MS_BIND | MS_REC)
         if read_only:
             mount(None, dst, flags=MS_REMOUNT | MS_BIND | MS_RDONLY)
     os.execvp(command[0], command)

@@ -24,7 +24,11 @@ What it stands in for (as the kubelet does it):
   - the termination-message file and volumes: as root, each pod runs in its own mount
     namespace (``unshare --mount``), with a private file bind-mounted at the container's
     ``terminationMessagePath`` (default ``/dev/termination-log``) and ``hostPath``,
-    ``emptyDir``, ``secret`` and ``configMap`` volumes bind-mounted at their ``mountPath``.
+    ``emptyDir``, ``secret`` and ``configMap`` volumes bind-mounted at their ``mountPath``;
+    a ``persistentVolumeClaim`` is its bound PersistentVolume's ``hostPath`` (or ``local``)
+    directory (unbound: ``CreateContainerConfigError`` until it binds, which the real PV
+    controller does), and an ``emptyDir`` with ``medium: Memory`` is a tmpfs of its
+    ``sizeLimit`` (writing past it fails with ENOSPC, where a 1.20 kubelet would evict).
     A mount point that does not exist is made inside the pod's namespace only (its parent
     is shadowed by a tmpfs holding the original entries, see ``podns``), so this machine
     never gets a ``/dev/termination-log``; only a missing top-level directory (``/data``)

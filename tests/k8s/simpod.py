@@ -20,6 +20,7 @@ from typing import Any
 
 from kubernetes.client import CoreV1Api
 from kubernetes.client.exceptions import ApiException
+from kubernetes.utils.quantity import parse_quantity
 
 log = logging.getLogger("simnode")
 
@@ -270,14 +271,26 @@ class PodWorker(threading.Thread):
             t["message"] = message
         return t
 
-    def _mounts(self) -> list[tuple[str, str, bool, bool]]:
-        """(source, mountPath, is_dir, read_only) for the volumes the node can provide."""
+    def _mounts(self) -> list[tuple[Any, str, bool, bool]]:
+        """(source, mountPath, is_dir, read_only) for the volumes the node can provide. The
+        source of a memory-backed emptyDir is {"tmpfs": size in bytes} (see podns)."""
         volumes = {v["name"]: v for v in self.pod["spec"].get("volumes") or []}
-        mounts = []
+        mounts: list[tuple[Any, str, bool, bool]] = []
         for vm in self.container.get("volumeMounts") or []:
             v = volumes.get(vm["name"], {})
             src = self.dir / "volumes" / vm["name"]
-            if hp := v.get("hostPath"):
+            read_only = bool(vm.get("readOnly"))
+            if (v.get("emptyDir") or {}).get("medium") == "Memory":
+                # A tmpfs, as the kubelet mounts; its size is the sizeLimit (the kubelet of
+                # 1.20 leaves tmpfs unsized and evicts the pod past the limit instead).
+                limit = v["emptyDir"].get("sizeLimit")
+                size = int(parse_quantity(limit)) if limit else 64 * 2**20
+                mounts.append(({"tmpfs": size}, vm["mountPath"], True, read_only))
+                continue
+            if pvc := v.get("persistentVolumeClaim"):
+                src = bound_host_path(self.ctx.core, self.ns, pvc["claimName"])
+                read_only = read_only or bool(pvc.get("readOnly"))
+            elif hp := v.get("hostPath"):
                 src = Path(hp["path"])
                 if not src.exists():
                     # Type "", DirectoryOrCreate and FileOrCreate create it, as Docker did.
@@ -295,10 +308,10 @@ class PodWorker(threading.Thread):
                 for k, val in _data(self.ctx.core, kind, self.ns, name, False).items():
                     (src / k).write_text(val)
             else:
-                continue  # projected, PVC, …: not provided (see the simnode docstring)
+                continue  # projected, …: not provided (see the simnode docstring)
             if sub := vm.get("subPath"):
                 src = src / sub
-            mounts.append((str(src), vm["mountPath"], src.is_dir(), bool(vm.get("readOnly"))))
+            mounts.append((str(src), vm["mountPath"], src.is_dir(), read_only))
         return mounts
 
     def _status(self, phase, state, restarts=0, last_state=None, ready=True, why=None) -> None:
@@ -340,8 +353,26 @@ class PodWorker(threading.Thread):
         return self._started_at
 
 
+def bound_host_path(core: CoreV1Api, ns: str, claim: str) -> Path:
+    """The directory behind a bound PersistentVolumeClaim: its PersistentVolume's hostPath
+    (or local path). The kubelet would attach and mount the volume; here it is a directory."""
+    try:
+        pvc = core.read_namespaced_persistent_volume_claim(claim, ns)
+    except ApiException as e:
+        if e.status == 404:
+            raise ConfigError(f'persistentvolumeclaim "{claim}" not found') from None
+        raise
+    if not pvc.spec.volume_name or (pvc.status and pvc.status.phase != "Bound"):
+        raise ConfigError(f'persistentvolumeclaim "{claim}" is not bound')
+    pv = core.read_persistent_volume(pvc.spec.volume_name)
+    source = pv.spec.host_path or pv.spec.local
+    if source is None:
+        raise ConfigError(f"simnode: volume {pv.metadata.name} is neither hostPath nor local")
+    return Path(source.path)
+
+
 def wrap_in_mount_ns(
-    argv: list[str], mounts: list[tuple[str, str, bool, bool]], stage: Path
+    argv: list[str], mounts: list[tuple[Any, str, bool, bool]], stage: Path
 ) -> list[str]:
     """argv run in a private mount namespace with ``mounts`` bind-mounted first (podns.py)."""
     spec = json.dumps({"stage": str(stage), "mounts": mounts})
