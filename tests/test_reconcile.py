@@ -726,3 +726,13 @@ def test_job_verdict_before_its_pods_end_waits_for_the_pod() -> None:
     assert (st.phase, st.reason) == ("FAILED", "Evicted")
     # With no pod at all the Job's word is all there is.
     assert derive_status(job, [], now=NOW).reason == "BackoffLimitExceeded"
+
+
+def test_job_complete_before_its_pods_end_waits_for_the_result() -> None:
+    job = job120(succeeded=1, completionTime="2021-02-01T10:05:01Z")
+    job["status"]["conditions"] = [{"type": "Complete", "status": "True"}]
+    st = derive_status(job, [pod120(state=RUNNING)], now=NOW)
+    assert st.phase == "RUNNING"  # the pod's Succeeded, with the result, is on its way
+    ok = pod120(phase="Succeeded", state=terminated(0, format_termination_message(result=RESULT)))
+    st = derive_status(job, [ok], now=NOW)
+    assert (st.phase, st.result) == ("SUCCEEDED", RESULT)

@@ -36,9 +36,9 @@ dropped, because the client checks the result against that digest.
 * A pod with a `deletionTimestamp` still counts as running until it is gone; without a
   cancel request its reason is `Terminating` (the Job controller will replace it).
 * A failed pod of a Job that still has retries left is PENDING, reason `Retrying`.
-* A Job `Failed` with `BackoffLimitExceeded` whose pod still looks alive is the Job's watch
-  overtaking the pod's: the pod's own end (`Evicted`, the job's error…) is awaited, since
-  it decides whether the operator retries.
+* A Job `Complete`, or `Failed` with `BackoffLimitExceeded`, whose pod still looks alive is
+  the Job's watch overtaking the pod's: the pod's own end is awaited, since it carries the
+  result (a success) or says why (`Evicted`, the job's error…: whether to retry).
 * Cancelling: while any pod is not finished the phase stays RUNNING/PENDING with reason
   `Cancelling`; then CANCELLED. A job that finished before the cancel keeps its outcome. Pass
   the cancel time to tell "finished before" from "finished because of" the cancel; with a
@@ -215,6 +215,11 @@ def _derive(job: Obj | None, pods: list[Obj], job_created: bool) -> DerivedStatu
 def _success(job: Obj, pods: list[Obj]) -> DerivedStatus:
     finished = _iso((job.get("status") or {}).get("completionTime"))
     done = [p for p in pods if _phase(p) == "Succeeded"]
+    live = [p for p in pods if _phase(p) not in ("Succeeded", "Failed")]
+    if not done and live:
+        # The Job's watch overtook its pod's: the pod's end carries the result (its
+        # termination message), so wait for that event rather than finish without it.
+        return _from_pod(live[-1])
     if not done:
         return _status(JobStatus.SUCCEEDED, None, None, finished=finished)
     outcome = _from_pod(done[-1])  # may be FAILED: a disrupted "success" without a result

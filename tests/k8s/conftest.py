@@ -18,7 +18,9 @@ from typing import Any
 import pytest
 from kubernetes import client
 
+from .cluster_fixtures import RELEASE_NAMESPACE, bind_user, chart_release
 from .controlplane import ControlPlane, ControlPlaneUnavailable, find_binaries
+from .operator_proc import OperatorProcess, install_crd
 from .simnode import SimNode
 
 HERE = Path(__file__).parent
@@ -101,3 +103,62 @@ def namespace(k8s: Any) -> Iterator[str]:
     core.create_namespace({"metadata": {"name": name}})
     yield name
     core.delete_namespace(name)
+
+
+# -- the chart, the operator and a user, for end-to-end tests of the backend -------------
+@pytest.fixture(scope="session")
+def shared_root(tmp_path_factory):
+    """The 'host path shared with the nodes': file:// stores under it reach pods."""
+    return tmp_path_factory.mktemp("shared")
+
+
+@pytest.fixture(scope="module")
+def release_namespace() -> str:
+    return RELEASE_NAMESPACE
+
+
+@pytest.fixture(scope="module")
+def release(control_plane, tmp_path_factory, release_namespace):
+    with chart_release(
+        control_plane, tmp_path_factory.mktemp("release"), "kbe", release_namespace
+    ) as full_name:
+        yield full_name
+
+
+@pytest.fixture(scope="module")  # it watches every namespace: gone before other modules
+def operator(control_plane, sim_node, release, release_namespace, shared_root, tmp_path_factory):
+    with control_plane.api_client() as api:
+        install_crd(api)
+    kubeconfig = control_plane.service_account_kubeconfig(release_namespace, release)
+    proc = OperatorProcess(
+        kubeconfig,
+        tmp_path_factory.mktemp("operator") / "operator.log",
+        env={
+            "KINETIC_FILE_STORE_HOST_PATH": str(shared_root),
+            "KINETIC_OPERATOR_NAMESPACE": release_namespace,
+        },
+    ).start()
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture
+def kube(
+    operator, release, release_namespace, control_plane, namespace, shared_root, tmp_path,
+    monkeypatch,
+):  # fmt: skip
+    """Alice, bound to exactly the chart's user role in her namespace, sends jobs to the
+    test cluster with a file:// store the nodes can see. Yields an admin client."""
+    with control_plane.api_client() as api:
+        client.CoreV1Api(api).create_namespaced_service_account(
+            namespace, {"metadata": {"name": "alice"}}
+        )
+        bind_user(api, namespace, release, namespace)
+        kubeconfig = control_plane.service_account_kubeconfig(namespace, "alice")
+        monkeypatch.setenv("KINETIC_BACKEND", "kubernetes")
+        monkeypatch.setenv("KINETIC_KUBECONFIG", str(kubeconfig))
+        monkeypatch.setenv("KINETIC_NAMESPACE", namespace)
+        monkeypatch.setenv("KINETIC_OPERATOR_NAMESPACE", release_namespace)
+        monkeypatch.setenv("KINETIC_STORE", (shared_root / tmp_path.name).as_uri())
+        monkeypatch.setenv("KINETIC_FILE_STORE_HOST_PATH", str(shared_root))
+        yield api

@@ -16,9 +16,7 @@ from kubernetes import client
 import kinetic
 from kinetic import JobStatus
 
-from .cluster_fixtures import kube, operator, pods_of, release, shared_root
-
-_ = (kube, operator, release, shared_root)  # fixtures, used by name
+from .cluster_fixtures import pods_of
 
 pytestmark = pytest.mark.k8s
 

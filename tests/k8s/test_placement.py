@@ -10,15 +10,13 @@ import uuid
 
 import placementfns
 import pytest
-import yaml
-from chart_support import render
 from helpers import wait_for
 from kubernetes import client
 
 import kinetic
 from kinetic import JobStatus
 
-from .operator_proc import OperatorProcess, install_crd
+from .cluster_fixtures import bind_user, chart_release
 from .simnode import mount_namespaces_available
 
 pytestmark = pytest.mark.k8s
@@ -34,71 +32,16 @@ needs_mounts = pytest.mark.skipif(
 
 
 @pytest.fixture(scope="module")
-def shared_root(tmp_path_factory):
-    return tmp_path_factory.mktemp("shared")
+def release_namespace() -> str:
+    return RELEASE_NAMESPACE
 
 
 @pytest.fixture(scope="module")
 def release(control_plane, tmp_path_factory):
-    """The chart's objects with a runtime table (all but the Deployment: the operator runs
-    below as a process with exactly the chart's RBAC and the chart's ConfigMap)."""
-    objects = render({"runtimes": RUNTIMES}, name="kpl", namespace=RELEASE_NAMESPACE)
-    path = tmp_path_factory.mktemp("release") / "chart.yaml"
-    path.write_text(yaml.safe_dump_all([o for o in objects if o["kind"] != "Deployment"]))
-    control_plane.kubectl("create", "namespace", RELEASE_NAMESPACE, check=False)
-    control_plane.kubectl("apply", "-f", str(path))
-    yield "kpl-kinetic"
-    control_plane.kubectl("delete", "--ignore-not-found", "--wait=false", "-f", str(path))
-
-
-@pytest.fixture(scope="module")
-def operator(control_plane, sim_node, release, shared_root, tmp_path_factory):
-    with control_plane.api_client() as api:
-        install_crd(api)
-    kubeconfig = control_plane.service_account_kubeconfig(RELEASE_NAMESPACE, release)
-    proc = OperatorProcess(
-        kubeconfig,
-        tmp_path_factory.mktemp("operator") / "operator.log",
-        env={
-            "KINETIC_FILE_STORE_HOST_PATH": str(shared_root),
-            "KINETIC_OPERATOR_NAMESPACE": RELEASE_NAMESPACE,
-        },
-    ).start()
-    yield proc
-    proc.stop()
-
-
-def bind_user(api, namespace: str, release: str, user_namespace: str) -> str:
-    name = f"alice-{user_namespace}"
-    client.RbacAuthorizationV1Api(api).create_namespaced_role_binding(
-        namespace,
-        {
-            "metadata": {"name": name},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
-                        "name": f"{release}-user"},
-            "subjects": [{"kind": "ServiceAccount", "name": "alice",
-                          "namespace": user_namespace}],
-        },
-    )  # fmt: skip
-    return name
-
-
-@pytest.fixture
-def kube(operator, release, control_plane, namespace, shared_root, tmp_path, monkeypatch):
-    """Alice, bound to the chart's user role in her namespace only, sends jobs there."""
-    with control_plane.api_client() as api:
-        client.CoreV1Api(api).create_namespaced_service_account(
-            namespace, {"metadata": {"name": "alice"}}
-        )
-        bind_user(api, namespace, release, namespace)
-        kubeconfig = control_plane.service_account_kubeconfig(namespace, "alice")
-        monkeypatch.setenv("KINETIC_BACKEND", "kubernetes")
-        monkeypatch.setenv("KINETIC_KUBECONFIG", str(kubeconfig))
-        monkeypatch.setenv("KINETIC_NAMESPACE", namespace)
-        monkeypatch.setenv("KINETIC_OPERATOR_NAMESPACE", RELEASE_NAMESPACE)
-        monkeypatch.setenv("KINETIC_STORE", (shared_root / tmp_path.name).as_uri())
-        monkeypatch.setenv("KINETIC_FILE_STORE_HOST_PATH", str(shared_root))
-        yield api
+    """The chart's objects with a runtime table (and so the chart's ConfigMap)."""
+    workdir = tmp_path_factory.mktemp("release")
+    with chart_release(control_plane, workdir, "kpl", RELEASE_NAMESPACE, {"runtimes": RUNTIMES}):
+        yield "kpl-kinetic"
 
 
 @pytest.fixture
