@@ -96,12 +96,23 @@ class Supervisor:
                 f"accelerator {spec['accelerator']} requested: the local backend runs this job "
                 "on this machine as it is"
             )
+        sshd = None
+        if spec.get("ssh"):
+            from .sshd import REASON_SSH_UNAVAILABLE, SshUnavailable, start_for_job
+
+            try:
+                sshd = start_for_job(spec)
+            except SshUnavailable as exc:  # fail fast: the function never runs
+                return self.finish(state, JobStatus.FAILED, REASON_SSH_UNAVAILABLE, str(exc))
+            self.note(f"sshd is listening on port {sshd.port}")
         workdir = Path(tempfile.mkdtemp(prefix=f"kinetic-{self.job_id}-"))
         output_dir = workdir / "output"
         output_dir.mkdir()
         try:
             return self.supervise(handle, spec, state, output_dir)
         finally:
+            if sshd is not None:
+                sshd.stop()
             shutil.rmtree(workdir, ignore_errors=True)
 
     def _cancel_requested(self) -> bool:

@@ -16,6 +16,7 @@ from typing import Any
 from . import config
 from .accelerators import parse_accelerator
 from .errors import SpecError
+from .ports import check_ports, check_public_key
 from .resources import RESOURCE_OPTIONS, check_cpu_cores, check_resource
 
 BACKENDS = ("local", "kubernetes")
@@ -45,6 +46,9 @@ class JobSpec:
     files: Any = None  # [paths] or {name: bytes}: into the job's working directory
     upload: bool = True  # keep the files the job writes under KINETIC_OUTPUT_DIR
     start_at: Any = None  # a datetime or ISO-8601 text; kept as ISO UTC ("…Z")
+    ports: Any = ()  # Port, dict or "name:port/proto" items; kept as a tuple of Port
+    ssh: bool = False  # adds Port("ssh", 2202) and runs sshd with ssh_public_key
+    ssh_public_key: str | None = None  # key text or a .pub path; kept as the key text
     # Values never leave this object in serialized form: to_dict() keeps only the names.
     secret_env: dict[str, str] = field(default_factory=dict, repr=False)
 
@@ -81,6 +85,8 @@ class JobSpec:
         set_(self, "files", _check_files(self.files))
         if not isinstance(self.upload, bool):
             raise SpecError("upload", self.upload, "True or False")
+        set_(self, "ports", check_ports(self.ports, self.ssh))
+        set_(self, "ssh_public_key", check_public_key(self.ssh_public_key, self.ssh))
 
     @classmethod
     def from_options(cls, **options: Any) -> JobSpec:
@@ -117,6 +123,7 @@ class JobSpec:
         data["capture_env"] = list(self.capture_env)
         data["secret_env_names"] = sorted(data.pop("secret_env"))
         data["files"] = sorted(self.files or {})  # names only: contents go in the payload
+        data["ports"] = [p.to_dict() for p in self.ports]
         return data
 
     @classmethod

@@ -276,6 +276,9 @@ USER_GRANTS = (
     | expand("", "secrets", "create")  # secret_env; never read
     | expand("", "pods", "get list watch")
     | expand("", "pods/log", "get")
+    # kinetic jobs shell / port-forward: websockets are GET (create for SPDY clients)
+    | expand("", "pods/exec pods/portforward", "get create")
+    | expand("", "services", "get")  # handle.endpoints(): the job's ClusterIP
     | expand("", "events", "get list watch")
     | expand("coordination.k8s.io", f"leases[{OPERATOR_LEASE}]", "get")  # kinetic doctor
 )
@@ -429,6 +432,8 @@ SPEC_FIELDS = {
     "env": "array",
     "secretEnv": "array",
     "startAt": "string",
+    "ports": "array",
+    "ssh": "boolean",
     "cancel": "boolean",
     "cancelRequestedAt": "string",
     "resources": "object",
@@ -481,6 +486,7 @@ def test_crd_defaults():
     assert defaults == {
         "accelerator": "cpu",
         "gracePeriodSeconds": 30,
+        "ssh": False,
         "cancel": False,
         "retries": 0,
     }

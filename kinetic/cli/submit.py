@@ -21,12 +21,25 @@ from .base import jobs, output_option, store_option
 @click.option("--cpu", help="CPU request and limit (kubernetes), e.g. 2 or 500m.")
 @click.option("--start-at", help="ISO-8601 time before which it does not start.")
 @click.option("--no-upload", is_flag=True, help="Do not keep KINETIC_OUTPUT_DIR.")
+@click.option(
+    "--port",
+    "ports",
+    multiple=True,
+    metavar="NAME:PORT[/PROTO]",
+    help="A port the job listens on (repeat); proto tcp (default), udp or http.",
+)
+@click.option("--ssh", is_flag=True, help="Run sshd on port 2202 for --ssh-public-key.")
+@click.option(
+    "--ssh-public-key",
+    type=click.Path(exists=True, dir_okay=False),
+    help="The public key ssh lets in (default ~/.ssh/id_ed25519.pub or id_rsa.pub).",
+)
 @click.option("--follow", "-f", is_flag=True, help="Print its output, then exit with its code.")
 @store_option
 @output_option
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 def submit(command, backend, accelerator, name, timeout, env, files, memory, cpu, start_at,
-           no_upload, follow, store, output) -> None:  # fmt: skip
+           no_upload, ports, ssh, ssh_public_key, follow, store, output) -> None:  # fmt: skip
     """Run a command as a job: kinetic jobs submit [OPTIONS] -- CMD ARGS…"""
     from ..jobs import submit_command
 
@@ -38,7 +51,9 @@ def submit(command, backend, accelerator, name, timeout, env, files, memory, cpu
         variables[key] = value
     options = {"backend": backend, "accelerator": accelerator, "name": name, "timeout": timeout,
                "env": variables, "files": list(files) or None, "memory": memory, "cpu": cpu,
-               "start_at": start_at, "upload": not no_upload, "store": store}  # fmt: skip
+               "start_at": start_at, "upload": not no_upload, "store": store,
+               "ports": list(ports) or None, "ssh": ssh or None,
+               "ssh_public_key": ssh_public_key}  # fmt: skip
     handle = submit_command(list(command), **{k: v for k, v in options.items() if v is not None})
     if output == "json":
         click.echo(handle.to_json())

@@ -11,6 +11,7 @@ from urllib.parse import unquote, urlparse
 from ..accelerators import LabelMap, k8s_scheduling, parse_accelerator
 from .kineticjob import secret_name
 from .names import API_VERSION, CONTAINER, KIND, LABEL_JOB_ID, SELECTOR, STORE_VOLUME
+from .service import container_ports
 
 # The runner needs a moment after SIGTERM to record the outcome and flush logs.
 RUNNER_SHUTDOWN_SECONDS = 10
@@ -79,6 +80,8 @@ def build_job(kj: dict[str, Any], config: OperatorConfig) -> dict[str, Any]:
         "env": env,
         "terminationMessagePolicy": "FallbackToLogsOnError",
     }
+    if spec.get("ports"):
+        container["ports"] = container_ports(spec["ports"])
     resources = {k: dict(v) for k, v in (spec.get("resources") or {}).items()}
     if scheduling.limits:
         resources.setdefault("limits", {}).update(scheduling.limits)

@@ -34,6 +34,10 @@ def build_kineticjob(
         body["startAt"] = spec["start_at"]
     if spec.get("secret_env_names"):
         body["secretEnv"] = list(spec["secret_env_names"])
+    if spec.get("ports"):
+        body["ports"] = [dict(p) for p in spec["ports"]]
+    if spec.get("ssh"):
+        body["ssh"] = True
     if spec.get("env"):
         body["env"] = [{"name": k, "value": v} for k, v in sorted(spec["env"].items())]
     return {

@@ -21,6 +21,7 @@ import kopf
 from kinetic.k8s.job import OperatorConfig, build_job, store_is_shared
 from kinetic.k8s.kineticjob import secret_name
 from kinetic.k8s.names import GROUP, LABEL_JOB_ID, MANAGED_BY, PLURAL, VERSION
+from kinetic.k8s.service import build_service
 from kinetic.status import parse_time, utcnow
 
 from . import cluster, heartbeat
@@ -147,9 +148,11 @@ def _act(kj: dict, job: dict | None, action: Action) -> None:
     namespace, job_id = kj["metadata"]["namespace"], kj["metadata"]["name"]
     if action.create_job:
         body = build_job(kj, CONFIG)
+        owner = body["metadata"]["ownerReferences"][0]
         if kj["spec"].get("secretEnv"):
-            owner = body["metadata"]["ownerReferences"][0]
             cluster.adopt_secret(namespace, secret_name(job_id), owner)
+        if kj["spec"].get("ports"):  # before the Job, so its pods are reachable at once
+            cluster.create_service(namespace, build_service(kj, owner))
         created = cluster.create_job(namespace, body)
         log.info("job %s/%s: %s the Job", namespace, job_id, "created" if created else "adopted")
     if action.delete_job and job is not None:
