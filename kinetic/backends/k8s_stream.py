@@ -194,6 +194,8 @@ def _relay(ws: Any, tty: bool) -> None:
 def _send_size(ws: Any) -> None:
     with contextlib.suppress(Exception):
         size = os.get_terminal_size(sys.stdout.fileno())
+        if not size.columns or not size.lines:
+            return  # a terminal without a size (a bare pty): keep the remote default
         payload = json.dumps({"Width": size.columns, "Height": size.lines}).encode()
         ws.write_channel(RESIZE_CHANNEL, payload)
 
@@ -208,7 +210,7 @@ def _raw_terminal(tty: bool):
 
     saved = termios.tcgetattr(sys.stdin.fileno())
     try:
-        ttymod.setraw(sys.stdin.fileno())
+        ttymod.setraw(sys.stdin.fileno(), termios.TCSANOW)  # keep what was typed ahead
         yield
     finally:
         termios.tcsetattr(sys.stdin.fileno(), termios.TCSADRAIN, saved)

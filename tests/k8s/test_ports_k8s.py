@@ -208,3 +208,84 @@ def _alice() -> tuple[str | None, str | None]:
     from kinetic import config
 
     return config.resolve("kubeconfig").value, config.resolve("context").value
+
+
+# -- exec and port-forward through the API server (the simulated node's kubelet endpoints) ------
+def test_shell_runs_a_command_in_the_jobs_container(kube, namespace):
+    job = kinetic.run(env={"GREETING": "hi there"})(jobfns.cooperative).run_async(120)
+    wait_log(job, "working", timeout=60)
+    script = 'echo "$GREETING|$KINETIC_JOB_ID"; echo to-stderr >&2; exit 3'
+    out = cli("jobs", "shell", job.job_id, "--", "sh", "-c", script)
+    assert out.returncode == 3, out
+    assert out.stdout == f"hi there|{job.job_id}\n"
+    assert "to-stderr" in out.stderr
+    assert cli("jobs", "shell", job.job_id, "--", "true").returncode == 0
+    assert job.cancel().status == JobStatus.CANCELLED
+
+
+def test_interactive_shell_with_a_terminal(kube, namespace):
+    """`kinetic jobs shell ID` on a terminal: sh with a TTY in the container, raw mode here."""
+    import os
+    import pty
+    import select
+    import time
+
+    job = kinetic.run()(jobfns.cooperative).run_async(120)
+    wait_log(job, "working", timeout=60)
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: the CLI, its stdin and stdout the terminal
+        os.execv(sys.executable, [sys.executable, "-m", "kinetic.cli", "jobs", "shell", job.job_id])
+    seen = b""
+
+    def read_until(text: bytes, timeout: float = 30) -> None:
+        nonlocal seen
+        deadline = time.monotonic() + timeout
+        while text not in seen and time.monotonic() < deadline:
+            if select.select([fd], [], [], 0.2)[0]:
+                try:
+                    seen += os.read(fd, 4096)
+                except OSError:
+                    break
+        assert text in seen, seen
+
+    read_until(b"# " if os.geteuid() == 0 else b"$ ")  # the remote sh's prompt
+    os.write(fd, b"tty -s && echo has-a-tty-$((6 * 7))\r")
+    read_until(b"has-a-tty-42")
+    os.write(fd, b"exit 5\r")
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 5, seen
+    os.close(fd)
+    assert job.cancel().status == JobStatus.CANCELLED
+
+
+def test_port_forward_reaches_the_jobs_port(kube, namespace):
+    import re
+    import signal
+    import socket
+    import urllib.request
+
+    with socket.socket() as s:  # the simulated pod's ports are this machine's
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    job = kinetic.run(ports=[f"web:{port}/http"])(jobfns.serve_http).run_async(120)
+    wait_log(job, "serving", timeout=60)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kinetic.cli", "jobs", "port-forward", job.job_id, "web", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        lines: list[str] = []
+        for _ in range(20):  # the test kubeconfig skips TLS checks: urllib3 warns first
+            lines.append(proc.stderr.readline())
+            if match := re.match(r"Forwarding from 127\.0\.0\.1:(\d+) -> web", lines[-1]):
+                break
+        assert match, lines
+        local = int(match.group(1))
+        for _ in range(3):  # one websocket per connection, each through the API server
+            with urllib.request.urlopen(f"http://127.0.0.1:{local}/", timeout=30) as response:
+                assert response.read().decode() == f"hello from {job.job_id}"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(30)
+    assert proc.returncode == 0, proc.stderr.read()
+    assert job.cancel().status == JobStatus.CANCELLED
