@@ -278,3 +278,30 @@ def test_shell_runs_in_the_jobs_directory_with_its_env(tmp_path):
     done = cli("jobs", "shell", job.job_id)
     assert done.returncode == 1
     assert f"job {job.job_id} is SUCCEEDED, not RUNNING" in done.stderr
+
+
+# -- the Kubernetes objects, offline (the API server checks them in tests/k8s) -----------------
+def test_service_and_container_ports_from_a_kineticjob():
+    from chart_support import kinetic_job
+
+    from kinetic.k8s.job import OperatorConfig, build_job
+    from kinetic.k8s.service import build_service, service_name
+
+    kj = kinetic_job("3d-model-k3j9x2ab")
+    kj["metadata"].update(namespace="ml", uid="u-1")
+    job = build_job(kj, OperatorConfig())
+    container = job["spec"]["template"]["spec"]["containers"][0]
+    assert container["ports"] == [
+        {"name": "web", "containerPort": 8080, "protocol": "TCP"},
+        {"name": "ssh", "containerPort": 2202, "protocol": "TCP"},
+    ]
+    owner = job["metadata"]["ownerReferences"][0]
+    service = build_service(kj, owner)
+    # Service names must start with a letter (DNS-1035); job ids may start with a digit.
+    assert service_name("3d-model-k3j9x2ab") == "j-3d-model-k3j9x2ab" == service["metadata"]["name"]
+    assert service_name("train-k3j9x2ab") == "train-k3j9x2ab"
+    assert service["metadata"]["ownerReferences"] == [owner]
+    assert service["spec"]["selector"] == {"kinetic.dev/job-id": "3d-model-k3j9x2ab"}
+    assert service["spec"]["ports"][0] == {
+        "name": "web", "port": 8080, "targetPort": "web", "protocol": "TCP", "appProtocol": "http"
+    }  # fmt: skip
