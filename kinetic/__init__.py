@@ -48,6 +48,8 @@ _LAZY = {
     "cancel_event": "kinetic.context",
     "output_dir": "kinetic.context",
     "report_progress": "kinetic.progress",
+    "Port": "kinetic.ports",
+    "Endpoint": "kinetic.ports",
 }
 
 if TYPE_CHECKING:
@@ -56,6 +58,7 @@ if TYPE_CHECKING:
     from .handle import JobHandle
     from .jobs import attach, list_jobs
     from .jobs import submit_command as submit
+    from .ports import Endpoint, Port
     from .progress import report_progress
     from .spec import JobSpec
 
@@ -70,6 +73,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "BackendError",
+    "Endpoint",
     "IntegrityError",
     "InvalidJobIdError",
     "JobCancelledError",
@@ -81,6 +85,7 @@ __all__ = [
     "JobState",
     "JobStatus",
     "KineticError",
+    "Port",
     "RemoteError",
     "RemoteFunction",
     "SerializationError",

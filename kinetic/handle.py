@@ -16,6 +16,7 @@ from .status import JobState, JobStatus
 
 if TYPE_CHECKING:
     from .backends.base import Backend
+    from .ports import Endpoint
     from .store import Store
 
 _MISSING = object()
@@ -182,6 +183,13 @@ class JobHandle:
             self._backend.release(self)
         if gcs:
             self._store.delete_prefix(layout.job_prefix(self.job_id))
+
+    # -- network ----------------------------------------------------------------------------
+    def endpoints(self) -> dict[str, Endpoint]:
+        """Where each of the job's ports is reachable: name -> Endpoint (host, port, proto,
+        url for http). Locally this machine; on Kubernetes the job's Service (in-cluster
+        DNS name and ClusterIP; ``kinetic jobs port-forward`` reaches it from outside)."""
+        return self._backend.endpoints(self)
 
     # -- outputs ----------------------------------------------------------------------------
     def outputs(self, attempt: int | None = None) -> list[str]:

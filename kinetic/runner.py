@@ -134,12 +134,24 @@ class Supervisor:
                 f"accelerator {spec['accelerator']} requested: the local backend runs this job "
                 "on this machine as it is"
             )
+        sshd = None
+        if spec.get("ssh"):
+            from .sshd import REASON_SSH_UNAVAILABLE, SshUnavailable, start_for_job
+
+            try:
+                sshd = start_for_job(spec)
+            except SshUnavailable as exc:  # fail fast: the function never runs
+                failed = Outcome(JobStatus.FAILED, REASON_SSH_UNAVAILABLE, str(exc))
+                return self._final(state, failed)
+            self.note(f"sshd is listening on port {sshd.port}")
         workdir = Path(tempfile.mkdtemp(prefix=f"kinetic-{self.job_id}-"))
         output_dir = workdir / "output"
         output_dir.mkdir()
         try:
             return self._final(state, self.supervise(handle, spec, attempt, output_dir))
         finally:
+            if sshd is not None:
+                sshd.stop()
             shutil.rmtree(workdir, ignore_errors=True)
 
     def _cancel_requested(self) -> bool:

@@ -16,6 +16,7 @@ from typing import Any
 from . import config
 from .accelerators import parse_accelerator
 from .errors import SpecError
+from .ports import check_ports, check_public_key
 from .resources import RESOURCE_OPTIONS, check_cpu_cores, check_resource
 from .retries import check_retry_options
 from .volumes import check_placement
@@ -53,6 +54,9 @@ class JobSpec:
     runtime: str | None = None  # kubernetes: an image from the operator's runtime table
     volumes: Any = None  # kubernetes: ["claim:/path[:ro]", {"type": "memory", …}]
     network: str | None = None  # kubernetes: pods only this network's members may reach
+    ports: Any = ()  # Port, dict or "name:port/proto" items; kept as a tuple of Port
+    ssh: bool = False  # adds Port("ssh", 2202) and runs sshd with ssh_public_key
+    ssh_public_key: str | None = None  # key text or a .pub path; kept as the key text
     # Values never leave this object in serialized form: to_dict() keeps only the names.
     secret_env: dict[str, str] = field(default_factory=dict, repr=False)
 
@@ -95,6 +99,8 @@ class JobSpec:
         placement = check_placement(self.runtime, self.image, self.volumes, self.network)
         for option, value in placement.items():  # see kinetic.volumes
             set_(self, option, value)
+        set_(self, "ports", check_ports(self.ports, self.ssh))
+        set_(self, "ssh_public_key", check_public_key(self.ssh_public_key, self.ssh))
 
     @classmethod
     def from_options(cls, **options: Any) -> JobSpec:
@@ -132,6 +138,7 @@ class JobSpec:
         data["capture_env"] = list(self.capture_env)
         data["secret_env_names"] = sorted(data.pop("secret_env"))
         data["files"] = sorted(self.files or {})  # names only: contents go in the payload
+        data["ports"] = [p.to_dict() for p in self.ports]
         return data
 
     @classmethod

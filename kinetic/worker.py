@@ -16,6 +16,7 @@ from typing import Any
 from . import context
 from .errors import KineticError, SerializationError
 from .payload import ResultEnvelope, failure_envelope, frame, load_framed, store_framed
+from .ports import port_env
 from .progress import flush_progress
 from .status import (
     REASON_EXIT_CODE,
@@ -35,6 +36,7 @@ def execute(store: Store, job_id: str, handle: dict[str, Any], output_dir: Path)
         spec = handle.get("spec") or {}
         os.environ.update(spec.get("env") or {})
         os.environ.update(payload.captured_env)
+        os.environ.update(port_env(spec.get("ports") or []))
         os.environ["KINETIC_JOB_ID"] = job_id
         os.environ["KINETIC_OUTPUT_DIR"] = str(output_dir)
         os.environ["KINETIC_STORE_URI"] = store.uri  # for report_progress()
@@ -45,6 +47,7 @@ def execute(store: Store, job_id: str, handle: dict[str, Any], output_dir: Path)
             os.chdir(cwd)
         elif handle.get("backend") == "local" and cwd and os.path.isdir(cwd):
             os.chdir(cwd)  # locally, relative paths mean what they meant to the caller
+        _record_session(spec, payload.captured_env)
         if spec.get("cpu_cores"):
             from .resources import parse_cpu_cores
 
@@ -104,6 +107,22 @@ def execute(store: Store, job_id: str, handle: dict[str, Any], output_dir: Path)
             message=f"phase store_result failed: {exc}",
         )
     return outcome
+
+
+def _record_session(spec: dict[str, Any], captured: dict[str, str]) -> None:
+    """Record where the job runs and its plain env for `kinetic jobs shell` (local backend:
+    the file is this machine's, named by the runner's KINETIC_SESSION_FILE; secret values
+    are left out)."""
+    path = os.environ.pop("KINETIC_SESSION_FILE", None)
+    if not path:
+        return
+    env = {**(spec.get("env") or {}), **captured, **port_env(spec.get("ports") or [])}
+    for name in ("KINETIC_JOB_ID", "KINETIC_OUTPUT_DIR", "KINETIC_STORE_URI"):
+        env[name] = os.environ[name]
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump({"cwd": os.getcwd(), "env": env}, f)
 
 
 def _die_with_parent() -> None:

@@ -114,6 +114,11 @@ def kinetic_job(name: str = "train-k3j9x2ab", **spec: Any) -> dict[str, Any]:
             "timeoutSeconds": 3600,
             "gracePeriodSeconds": 10,
             "env": [{"name": "EPOCHS", "value": "3"}, {"name": "_DEBUG", "value": "1"}],
+            "ports": [
+                {"name": "web", "port": 8080, "proto": "http"},
+                {"name": "ssh", "port": 2202, "proto": "tcp"},
+            ],
+            "ssh": True,
             "cancel": False,
             "resources": {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"cpu": 2}},
             "retries": 1,
@@ -200,12 +205,25 @@ MALFORMED: dict[str, dict[str, Any]] = {
     "volume bad size": {
         "volumes": [{"name": "x", "type": "memory", "mountPath": "/x", "sizeLimit": "lots"}]
     },
+    "port name with a dash": {"ports": [{"name": "my-web", "port": 8080, "proto": "tcp"}]},
+    "port name too long": {"ports": [{"name": "webwebwebwebwebweb", "port": 8080, "proto": "tcp"}]},
+    "port 8001": {"ports": [{"name": "web", "port": 8001, "proto": "tcp"}]},
+    "port 65536": {"ports": [{"name": "web", "port": 65536, "proto": "tcp"}]},
+    "port sctp": {"ports": [{"name": "web", "port": 8080, "proto": "sctp"}]},
+    "port without proto": {"ports": [{"name": "web", "port": 8080}]},
+    "ssh as text": {"ssh": "yes"},
 }
 
 # Rejected by the API server only: jsonschema has no list-map keys, and checks formats only
 # with optional packages.
 MALFORMED_SERVER_ONLY: dict[str, dict[str, Any]] = {
     "duplicate env names": {"env": [{"name": "A", "value": "1"}, {"name": "A", "value": "2"}]},
+    "duplicate port names": {
+        "ports": [
+            {"name": "web", "port": 8080, "proto": "tcp"},
+            {"name": "web", "port": 8081, "proto": "tcp"},
+        ]
+    },
     "cancelRequestedAt not a date-time": {"cancelRequestedAt": "yesterday"},
     "duplicate volume names": {
         "volumes": [

@@ -160,3 +160,33 @@ def stall_on_first_attempt(marker):
             f.write("started")
         time.sleep(600)
     return f"done on attempt {attempt}"
+
+
+def serve_http(seconds):
+    """Answer GET on the job's port named "web" (KINETIC_PORT_WEB) with the job's id."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = f"hello from {os.environ['KINETIC_JOB_ID']}".encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("0.0.0.0", int(os.environ["KINETIC_PORT_WEB"])), Handler)
+    server.timeout = 0.2
+    print("serving", flush=True)
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and not kinetic.cancelled():
+        server.handle_request()
+    server.server_close()
+    return "served"
+
+
+def touch(path):
+    open(path, "w").close()
+    return path

@@ -295,6 +295,9 @@ USER_GRANTS = (
     | expand("", "secrets", "create")  # secret_env; never read
     | expand("", "pods", "get list watch")
     | expand("", "pods/log", "get")
+    # kinetic jobs shell / port-forward: websockets are GET (create for SPDY clients)
+    | expand("", "pods/exec pods/portforward", "get create")
+    | expand("", "services", "get")  # handle.endpoints(): the job's ClusterIP
     | expand("", "events", "get list watch")
     | expand("coordination.k8s.io", f"leases[{OPERATOR_LEASE}]", "get")  # kinetic doctor
     | expand("", "configmaps[kinetic-runtimes]", "get")  # kinetic runtimes list
@@ -454,6 +457,8 @@ SPEC_FIELDS = {
     "startAt": "string",
     "retryBackoffSeconds": "number",
     "retryOnError": "boolean",
+    "ports": "array",
+    "ssh": "boolean",
     "cancel": "boolean",
     "cancelRequestedAt": "string",
     "resources": "object",
@@ -511,6 +516,7 @@ def test_crd_defaults():
     assert defaults == {
         "accelerator": "cpu",
         "gracePeriodSeconds": 30,
+        "ssh": False,
         "cancel": False,
         "retries": 0,
     }

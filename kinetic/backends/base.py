@@ -11,6 +11,7 @@ from ..status import JobState
 if TYPE_CHECKING:
     from ..handle import JobHandle
     from ..payload import Framed
+    from ..ports import Endpoint
     from ..spec import JobSpec
 
 
@@ -55,6 +56,10 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def release(self, handle: JobHandle) -> None:
         """Delete what the job holds besides its store artifacts (processes, cluster objects)."""
+
+    def endpoints(self, handle: JobHandle) -> dict[str, Endpoint]:
+        """Where each of the job's ports is reachable, by port name."""
+        raise NotImplementedError(f"the {self.name} backend has no endpoints")
 
     def expected_result_sha256(self, handle: JobHandle, state: JobState) -> str | None:
         """The result digest an independent record vouches for, if the backend keeps one."""

@@ -17,7 +17,9 @@ from ..handle import JobHandle
 from ..k8s.job import store_is_shared
 from ..k8s.kineticjob import build_kineticjob, build_secret, secret_name
 from ..k8s.names import GROUP, LABEL_MANAGED_BY, MANAGED_BY, PLURAL, VERSION
+from ..k8s.service import service_name
 from ..payload import Framed, store_framed
+from ..ports import Endpoint
 from ..retries import attempt_record
 from ..spec import JobSpec
 from ..status import JobState, JobStatus, format_time, parse_time, utcnow
@@ -259,6 +261,21 @@ class KubernetesBackend(Backend):
         # Pods get the grace period plus the runner's shutdown time, then must be deleted.
         return self.wait_stopped(handle, timeout, slack=60.0, poll=0.25)
 
+    def endpoints(self, handle: JobHandle) -> dict[str, Endpoint]:
+        """The job's Service: its in-cluster DNS name, and its ClusterIP once it exists."""
+        ports = handle.spec.get("ports") or []
+        if not ports:
+            return {}
+        namespace, name = handle.extra["namespace"], service_name(handle.job_id)
+        cluster_ip = None
+        try:
+            cluster_ip = self._core(handle).read_namespaced_service(name, namespace).spec.cluster_ip
+        except Exception as exc:
+            if getattr(exc, "status", None) != 404:  # 404: the operator has not made it yet
+                raise _api_error(exc, f"reading Service {name}") from None
+        host = f"{name}.{namespace}.svc"
+        return {p["name"]: Endpoint(host, p["port"], p["proto"], cluster_ip) for p in ports}
+
     def release(self, handle: JobHandle) -> None:
         """Delete the KineticJob; the garbage collector removes its Job and pods."""
         try:
@@ -280,7 +297,7 @@ def handle_from_cr(kj: dict, fields: dict[str, Any]) -> JobHandle:
         store=spec.get("store", ""),
         function=spec.get("function", ""),
         created=meta.get("creationTimestamp", ""),
-        spec={"grace_period": spec.get("gracePeriodSeconds", 30)},
+        spec={"grace_period": spec.get("gracePeriodSeconds", 30), "ports": spec.get("ports", [])},
         payload_sha256=spec.get("payloadSha256"),
         extra={**fields, "namespace": meta.get("namespace")},
     )

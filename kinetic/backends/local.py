@@ -26,9 +26,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ..errors import JobExistsError, JobNotFoundError, SpecError
+from ..errors import BackendError, JobExistsError, JobNotFoundError, SpecError
 from ..handle import JobHandle
 from ..payload import Framed, store_framed
+from ..ports import Endpoint
 from ..retries import RetryPolicy, attempt_record, retry_at, should_retry
 from ..spec import JobSpec
 from ..status import (
@@ -57,6 +58,11 @@ def runner_stderr_path(job_id: str) -> Path:
     return local_home() / "runners" / f"{job_id}.err"
 
 
+def session_path(job_id: str) -> Path:
+    """Where a running job's worker records its directory and plain env (for `shell`)."""
+    return local_home() / "runners" / f"{job_id}.session.json"
+
+
 def read_json(store: Store, key: str) -> dict | None:
     try:
         return json.loads(store.read_bytes(key))
@@ -75,6 +81,14 @@ class LocalBackend(Backend):
         if refused := local_refusals(data) + placement_refusals(data):
             option, value, instead = refused[0]
             raise SpecError(option, value, f"the local backend cannot honour it; use {instead}")
+        from ..ports import ports_in_use
+
+        if taken := ports_in_use(spec.ports):
+            raise SpecError(
+                "ports", str(taken[0]),
+                f"a port free on this machine (the local backend's ports are this machine's): "
+                f"{taken[0].port} is in use here",
+            )  # fmt: skip
 
     def submit(self, handle: JobHandle, spec: JobSpec, payload: Framed) -> None:
         store = open_store(handle.store)
@@ -171,6 +185,35 @@ class LocalBackend(Backend):
         if not state.status.is_terminal:
             self.cancel(handle, wait=True)
         runner_stderr_path(handle.job_id).unlink(missing_ok=True)
+        session_path(handle.job_id).unlink(missing_ok=True)
+
+    def endpoints(self, handle: JobHandle) -> dict[str, Endpoint]:
+        """The job's ports are this machine's (or, with a store shared between machines,
+        those of the machine whose runner started it)."""
+        ports = handle.spec.get("ports") or []
+        host = "127.0.0.1"
+        launch = read_json(open_store(handle.store), layout.launch_key(handle.job_id))
+        if launch is not None and not ProcessIdentity.from_dict(launch).is_local:
+            host = launch["host"]
+        return {p["name"]: Endpoint(host, p["port"], p["proto"]) for p in ports}
+
+    def session(self, handle: JobHandle) -> dict:
+        """A running job's working directory and plain env, as its worker recorded them."""
+        state = self.state(handle)
+        if state.status != JobStatus.RUNNING:
+            raise BackendError(
+                f"job {handle.job_id} is {state.status.value}, not RUNNING: "
+                "a shell opens only in a running job"
+            )
+        launch = read_json(open_store(handle.store), layout.launch_key(handle.job_id))
+        if launch is not None and not ProcessIdentity.from_dict(launch).is_local:
+            raise BackendError(f"job {handle.job_id} runs on {launch['host']}, not here")
+        try:
+            return json.loads(session_path(handle.job_id).read_text())
+        except (OSError, ValueError):
+            raise BackendError(
+                f"job {handle.job_id} is still setting up (no session record yet); try again"
+            ) from None
 
 
 def _launch(
@@ -179,7 +222,7 @@ def _launch(
     """Start the runner for ``attempt`` (not before ``at``) and record its identity."""
     err_path = runner_stderr_path(handle.job_id)
     err_path.parent.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ)
+    env = {**os.environ, "KINETIC_SESSION_FILE": str(session_path(handle.job_id))}
     if attempt > 1:
         env.update(KINETIC_ATTEMPT=str(attempt), KINETIC_RETRY_AT=at)
     with err_path.open("ab" if attempt > 1 else "wb") as err:

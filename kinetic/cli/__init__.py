@@ -5,7 +5,7 @@ on stderr; ``--debug`` shows the traceback as well. Each module adds its command
 groups defined in ``base``.
 """
 
-from . import admin, jobs, runtimes, submit  # noqa: F401  (registers the commands)
+from . import admin, connect, jobs, runtimes, submit  # noqa: F401  (registers the commands)
 from .base import main
 
 __all__ = ["main"]

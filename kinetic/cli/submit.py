@@ -29,11 +29,24 @@ from .base import jobs, output_option, store_option
               help="Mount a PersistentVolumeClaim (repeat); NAME=SIZE[:/PATH] for scratch "
                    "space in memory.")  # fmt: skip
 @click.option("--network", help="Only pods of this network may reach the job (kubernetes).")
+@click.option(
+    "--port",
+    "ports",
+    multiple=True,
+    metavar="NAME:PORT[/PROTO]",
+    help="A port the job listens on (repeat); proto tcp (default), udp or http.",
+)
+@click.option("--ssh", is_flag=True, help="Run sshd on port 2202 for --ssh-public-key.")
+@click.option(
+    "--ssh-public-key",
+    type=click.Path(exists=True, dir_okay=False),
+    help="The public key ssh lets in (default ~/.ssh/id_ed25519.pub or id_rsa.pub).",
+)
 @click.option("--follow", "-f", is_flag=True, help="Print its output, then exit with its code.")
 @store_option
 @output_option
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
-def submit(command, env, files, no_upload, retry_on_error, volumes, follow, output, **options):
+def submit(command, env, files, no_upload, retry_on_error, volumes, ssh, follow, output, **options):
     """Run a command as a job: kinetic jobs submit [OPTIONS] -- CMD ARGS…
 
     Options named like JobSpec's (--timeout, --memory, --retries…) pass straight through.
@@ -46,10 +59,15 @@ def submit(command, env, files, no_upload, retry_on_error, volumes, follow, outp
         if not sep:
             raise click.BadParameter(f"{item!r} is not NAME=VALUE", param_hint="--env")
         variables[key] = value
-    options.update(env=variables, files=list(files) or None, upload=not no_upload)
-    if retry_on_error:
-        options["retry_on_error"] = True
-    options["volumes"] = volume_options(volumes) or None
+    options.update(
+        env=variables,
+        files=list(files) or None,
+        upload=not no_upload,
+        volumes=volume_options(volumes) or None,
+        ports=list(options["ports"]) or None,
+        retry_on_error=retry_on_error or None,  # unset flags: the spec's defaults
+        ssh=ssh or None,
+    )
     handle = submit_command(list(command), **{k: v for k, v in options.items() if v is not None})
     if output == "json":
         click.echo(handle.to_json())

@@ -21,6 +21,7 @@ from .names import (
     SELECTOR,
     STORE_VOLUME,
 )
+from .service import container_ports
 from .volumes import pod_volumes
 
 # The runner needs a moment after SIGTERM to record the outcome and flush logs.
@@ -119,6 +120,8 @@ def build_job(
         "env": env,
         "terminationMessagePolicy": "FallbackToLogsOnError",
     }
+    if spec.get("ports"):
+        container["ports"] = container_ports(spec["ports"])
     resources = {k: dict(v) for k, v in (spec.get("resources") or {}).items()}
     if scheduling.limits:
         resources.setdefault("limits", {}).update(scheduling.limits)

@@ -39,6 +39,10 @@ def build_kineticjob(
         body["retryOnError"] = bool(spec.get("retry_on_error", False))
     if spec.get("secret_env_names"):
         body["secretEnv"] = list(spec["secret_env_names"])
+    if spec.get("ports"):
+        body["ports"] = [dict(p) for p in spec["ports"]]
+    if spec.get("ssh"):
+        body["ssh"] = True
     if spec.get("env"):
         body["env"] = [{"name": k, "value": v} for k, v in sorted(spec["env"].items())]
     if spec.get("runtime"):

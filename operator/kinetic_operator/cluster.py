@@ -51,6 +51,15 @@ def create_job(namespace: str, body: dict[str, Any]) -> bool:
         raise
 
 
+def create_service(namespace: str, body: dict[str, Any]) -> None:
+    """Create the job's Service; one that exists already is the job's (same name, owner)."""
+    try:
+        client.CoreV1Api(connect()).create_namespaced_service(namespace, body)
+    except ApiException as exc:
+        if exc.status != 409:
+            raise
+
+
 def adopt_secret(namespace: str, name: str, owner: dict[str, Any]) -> None:
     """Make the KineticJob own its secret_env Secret, so deleting the job deletes it."""
     patch = {"metadata": {"ownerReferences": [owner]}}

@@ -21,6 +21,7 @@ import kopf
 from kinetic.k8s.job import OperatorConfig, attempt_of, build_job, store_is_shared
 from kinetic.k8s.kineticjob import secret_name
 from kinetic.k8s.names import GROUP, LABEL_JOB_ID, MANAGED_BY, PLURAL, VERSION
+from kinetic.k8s.service import build_service
 from kinetic.k8s.volumes import build_network_policy
 from kinetic.runtimes import RuntimeTable
 from kinetic.status import parse_time, utcnow
@@ -167,9 +168,11 @@ def _act(
         body = build_job(kj, CONFIG, runtimes, attempt)
         if network := kj["spec"].get("network"):  # before the pods exist: never unprotected
             cluster.ensure_network_policy(build_network_policy(namespace, network))
+        owner = body["metadata"]["ownerReferences"][0]
         if kj["spec"].get("secretEnv"):
-            owner = body["metadata"]["ownerReferences"][0]
             cluster.adopt_secret(namespace, secret_name(job_id), owner)
+        if kj["spec"].get("ports"):  # before the Job, so its pods are reachable at once
+            cluster.create_service(namespace, build_service(kj, owner))
         created = cluster.create_job(namespace, body)
         verb = "created" if created else "adopted"
         log.info("job %s/%s: %s the Job of attempt %d", namespace, job_id, verb, attempt)

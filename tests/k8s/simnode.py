@@ -41,14 +41,17 @@ What it stands in for (as the kubelet does it):
   - logs: ``/containerLogs/{ns}/{pod}/{container}`` (``tailLines``, ``limitBytes``,
     ``follow``) over HTTPS with a self-signed cert, so ``kubectl logs`` and
     ``read_namespaced_pod_log`` go through the API server (which skips verifying the
-    kubelet's cert when it has no ``--kubelet-certificate-authority``).
+    kubelet's cert when it has no ``--kubelet-certificate-authority``);
+  - exec and port-forward: ``/exec/{ns}/{pod}/{container}`` and ``/portForward/{ns}/{pod}``
+    on the same endpoint, over websockets (``simstream``), so ``pods/exec`` and
+    ``pods/portforward`` go through the API server's proxy for real.
 
 What it does NOT do: images (the command runs on this machine, with this machine's files
 and Python), init containers and containers after the first, resource requests/limits
 beyond scheduling, OOM kills (``OOMKilled``), evictions and node pressure, probes, the
 pod-level ``activeDeadlineSeconds`` (the Job-level one is the Job controller's and works),
-service networking, service-account token volumes, ``exec``/``attach``/port-forward,
-timestamps on log lines, log rotation. Status derivation for those cases is tested on
+service networking, service-account token volumes, ``attach``, SPDY streams (websockets
+only), timestamps on log lines, log rotation. Status derivation for those cases is tested on
 real object dumps instead.
 """
 
@@ -74,6 +77,7 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from kubernetes.watch.watch import iter_resp_lines
 
+from . import simstream
 from .simpod import NodeContext, PodWorker, delete_pod, now
 
 log = logging.getLogger("simnode")
@@ -357,7 +361,10 @@ class SimNode:
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
-                node._serve_log(self)
+                if self.path.startswith(("/exec/", "/portForward/")):
+                    node._serve_stream(self)
+                else:
+                    node._serve_log(self)
 
             def log_message(self, *args: Any) -> None:
                 pass
@@ -371,6 +378,19 @@ class SimNode:
         t = threading.Thread(target=self._server.serve_forever, daemon=True)
         t.start()
         self._threads.append(t)
+
+    def _serve_stream(self, req: BaseHTTPRequestHandler) -> None:
+        """``/exec/{ns}/{pod}/{container}`` and ``/portForward/{ns}/{pod}`` (simstream)."""
+        url = urlparse(req.path)
+        parts = url.path.strip("/").split("/")
+        w = self.worker(parts[1], parts[2]) if len(parts) in (3, 4) else None
+        if w is None or w.proc is None or w.proc.poll() is not None:
+            req.send_error(404, "no running container")
+            return
+        if parts[0] == "exec":
+            simstream.serve_exec(req, w, url.query)
+        else:
+            simstream.serve_port_forward(req, w, url.query)
 
     def _serve_log(self, req: BaseHTTPRequestHandler) -> None:
         url = urlparse(req.path)

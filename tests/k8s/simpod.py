@@ -231,6 +231,7 @@ class PodWorker(threading.Thread):
             env = {**env, "KINETIC_TERMINATION_LOG": str(term_log)}
         wd = self.container.get("workingDir")
         cwd = wd if wd and os.path.isdir(wd) else self.dir
+        self.exec_env, self.exec_cwd = env, cwd  # what `kubectl exec` gets (simstream)
         with open(self.log_path, "ab") as out:
             try:
                 self.proc = subprocess.Popen(
