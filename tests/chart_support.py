@@ -237,3 +237,20 @@ MALFORMED_SERVER_ONLY: dict[str, dict[str, Any]] = {
 def malformed_job(case: str, name: str = "bad-job") -> dict[str, Any]:
     changes = {**MALFORMED, **MALFORMED_SERVER_ONLY}[case]
     return kinetic_job(name, **copy.deepcopy(changes))
+
+
+def kineticjob(**options: Any) -> dict[str, Any]:
+    """The KineticJob a client would create for a job with these JobSpec options, with the
+    metadata the API server adds (namespace, uid, generation), for the operator's builders."""
+    import kinetic
+    from kinetic.k8s.kineticjob import build_kineticjob
+
+    body = build_kineticjob(
+        "train-abc12345",
+        function="m.train",
+        store=options.pop("store", "gs://bucket/kinetic"),
+        payload_sha256="a" * 64,
+        spec=kinetic.JobSpec(**options).to_dict(),
+    )
+    body["metadata"].update(namespace="ml", uid="uid-1", generation=1)
+    return body

@@ -1,7 +1,9 @@
-"""Small waiting helpers for tests that watch real processes."""
+"""Small helpers for tests that watch real processes: waiting, logging in with ssh."""
 
 from __future__ import annotations
 
+import getpass
+import subprocess
 import time
 
 from kinetic import JobStatus
@@ -23,3 +25,13 @@ def wait_status(handle, status: JobStatus, timeout=30.0):
 
 def wait_log(handle, text: str, timeout=30.0):
     return wait_for(lambda: text in handle.logs(), timeout, what=f"{text!r} in logs")
+
+
+def ssh_login(key, command: str, port: int = 2202) -> subprocess.CompletedProcess:
+    """Run ``command`` over ssh on this machine's ``port`` as this user, with ``key``."""
+    return subprocess.run(
+        ["ssh", "-i", str(key), "-p", str(port), "-o", "StrictHostKeyChecking=no",
+         "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes",
+         f"{getpass.getuser()}@127.0.0.1", command],
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip

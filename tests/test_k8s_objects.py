@@ -3,25 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from chart_support import kineticjob
 from kinetic_operator.decisions import Action, decide, status_patch, transition_event
 
 import kinetic
 from kinetic.k8s.job import OperatorConfig, build_job, store_is_shared
-from kinetic.k8s.kineticjob import build_kineticjob
 
 SHA = "a" * 64
-
-
-def kineticjob(**spec) -> dict:
-    body = build_kineticjob(
-        "train-abc12345",
-        function="m.train",
-        store=spec.pop("store", "gs://bucket/kinetic"),
-        payload_sha256=SHA,
-        spec=kinetic.JobSpec(**spec).to_dict(),
-    )
-    body["metadata"].update(namespace="ml", uid="uid-1", generation=1)
-    return body
 
 
 def test_kineticjob_holds_what_the_operator_needs_and_no_secret():

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import jobfns
 import pytest
-from helpers import wait_for, wait_log
+from helpers import ssh_login, wait_for, wait_log
 
 import kinetic
 from kinetic import JobStatus, Port, SpecError
@@ -228,25 +228,13 @@ def test_ssh_into_a_running_job(tmp_path):
     job = kinetic.run(ssh=True, ssh_public_key=str(key) + ".pub")(jobfns.cooperative).run_async(60)
     assert job.endpoints()["ssh"].port == 2202
     wait_log(job, "sshd is listening on port 2202", timeout=30)
-    import getpass
-
-    login = subprocess.run(
-        ["ssh", "-i", str(key), "-p", "2202", "-o", "StrictHostKeyChecking=no",
-         "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes",
-         f"{getpass.getuser()}@127.0.0.1", "echo $((6 * 7))"],
-        capture_output=True, text=True, timeout=30,
-    )  # fmt: skip
+    login = ssh_login(key, "echo $((6 * 7))")
     assert login.returncode == 0, login.stderr
     assert login.stdout == "42\n"
     # Another key is not let in.
     other = tmp_path / "other"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other)], check=True)
-    refused = subprocess.run(
-        ["ssh", "-i", str(other), "-p", "2202", "-o", "StrictHostKeyChecking=no",
-         "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes",
-         f"{getpass.getuser()}@127.0.0.1", "true"],
-        capture_output=True, text=True, timeout=30,
-    )  # fmt: skip
+    refused = ssh_login(other, "true")
     assert refused.returncode == 255 and "Permission denied" in refused.stderr
     assert job.cancel().status == JobStatus.CANCELLED
     wait_for(lambda: not _ports_in_use([2202]), timeout=15, what="sshd stopped with the job")

@@ -10,7 +10,7 @@ import jobfns
 import jsonschema
 import kubernetes_validate
 import pytest
-from chart_support import openapi_schema
+from chart_support import kineticjob, openapi_schema
 from click.testing import CliRunner
 from kinetic_operator.decisions import decide, needs_runtime_table, status_patch
 from kubernetes_validate.utils import all_versions
@@ -20,7 +20,6 @@ from kinetic import SpecError
 from kinetic.cli import main
 from kinetic.cli.submit import volume_options
 from kinetic.k8s.job import OperatorConfig, build_job
-from kinetic.k8s.kineticjob import build_kineticjob
 from kinetic.k8s.volumes import build_network_policy
 from kinetic.runtimes import Runtime, RuntimeTable, parse_table
 
@@ -125,18 +124,6 @@ def test_local_backend_refuses_them_before_creating_anything(options, option):
     assert "local backend cannot honour it" in str(info.value)
     assert "backend='kubernetes'" in str(info.value)
     assert kinetic.list_jobs() == []
-
-
-def kineticjob(**options) -> dict:
-    body = build_kineticjob(
-        "train-abc12345",
-        function="m.train",
-        store=options.pop("store", "gs://bucket/kinetic"),
-        payload_sha256=SHA,
-        spec=kinetic.JobSpec(**options).to_dict(),
-    )
-    body["metadata"].update(namespace="ml", uid="uid-1", generation=1)
-    return body
 
 
 OPTIONS = {

@@ -3,7 +3,6 @@ a process with the chart's RBAC, pods run by the simulated node (on this machine
 
 from __future__ import annotations
 
-import getpass
 import json
 import shutil
 import subprocess
@@ -12,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import jobfns
 import pytest
-from helpers import wait_for, wait_log
+from helpers import ssh_login, wait_for, wait_log
 from kubernetes import client
 
 import kinetic
@@ -155,12 +154,7 @@ def test_ssh_into_a_job_on_the_cluster(kube, namespace, tmp_path):
     wait_log(job, "sshd is listening on port 2202", timeout=60)
     service = client.CoreV1Api(kube).read_namespaced_service(job.job_id, namespace)
     assert [(p.name, p.port) for p in service.spec.ports] == [("ssh", 2202)]
-    login = subprocess.run(
-        ["ssh", "-i", str(key), "-p", "2202", "-o", "StrictHostKeyChecking=no",
-         "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes",
-         f"{getpass.getuser()}@127.0.0.1", "echo in-the-job"],
-        capture_output=True, text=True, timeout=30,
-    )  # fmt: skip
+    login = ssh_login(key, "echo in-the-job")
     assert login.returncode == 0 and login.stdout == "in-the-job\n", login.stderr
     assert job.cancel().status == JobStatus.CANCELLED
 
