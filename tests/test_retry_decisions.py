@@ -6,9 +6,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 from kinetic_operator.decisions import Action, decide, status_patch
+from kinetic_operator.reconcile import vanished
 
 from kinetic.k8s.job import OperatorConfig, attempt_of, build_job, job_name
-from kinetic.status import parse_time, utcnow
+from kinetic.status import format_time, parse_time, utcnow
 
 UID = "0b7c6a5e-1111-2222-3333-444455556666"
 
@@ -102,3 +103,45 @@ def test_each_attempt_has_its_own_job():
     assert env["KINETIC_ATTEMPT"] == "2"
     assert second["spec"]["backoffLimit"] == 0  # retries are the operator's, not the Job's
     assert len(job_name("x" * 63, 12)) <= 63
+
+
+def running_job():
+    return {
+        "metadata": {"name": "train-abc12345", "labels": {"kinetic.dev/attempt": "1"}},
+        "spec": {"backoffLimit": 0, "completions": 1, "activeDeadlineSeconds": 3600},
+        "status": {"active": 1, "startTime": format_time(utcnow())},
+    }
+
+
+def running_pod():
+    pod = failed_pod()
+    pod["status"] = {"phase": "Running", "containerStatuses": [{"name": "job", "state": {
+        "running": {"startedAt": "2026-11-24T10:00:01Z"}}}]}  # fmt: skip
+    return pod
+
+
+def test_a_vanished_pod_is_a_lost_attempt():
+    """1.20 replaces a deleted pod without a word: the operator counts it as Lost, stops the
+    Job's quiet replacement, and retries under the budget."""
+    why = vanished(running_pod(), running_job())
+    assert why and "was deleted before it finished" in why and "node-a" in why
+    job_cr = kj(RUNNING, retries=1, retryBackoffSeconds=5)
+    action = decide(job_cr, running_job(), [], store_shared=True, lost=why)
+    assert action.delete_job and action.lost == why
+    patch = status_patch(job_cr, running_job(), [running_pod()], action)
+    assert (patch["phase"], patch["reason"], patch["attempts"]) == ("PENDING", "Retrying", 2)
+    (record,) = patch["previousAttempts"]
+    assert record["reason"] == "Lost" and record["startTime"] == "2026-11-24T10:00:01Z"
+    # Without retries the job ends Lost.
+    final = status_patch(kj(RUNNING), running_job(), [running_pod()], action)
+    assert (final["phase"], final["reason"]) == ("FAILED", "Lost")
+
+
+def test_pods_the_job_controller_removed_are_not_lost():
+    assert vanished(failed_pod(), running_job()) is None  # it had finished
+    done = running_job()
+    done["status"]["conditions"] = [{"type": "Complete", "status": "True"}]
+    assert vanished(running_pod(), done) is None
+    late = running_job()
+    late["status"]["startTime"] = format_time(utcnow() - timedelta(hours=2))
+    assert vanished(running_pod(), late) is None  # the deadline's kill

@@ -7,13 +7,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from kinetic.retries import RetryPolicy, should_retry
 from kinetic.runtimes import REASON_UNKNOWN_RUNTIME, RuntimeTable
-from kinetic.status import REASON_RETRYING, JobStatus, format_time, parse_time, utcnow
+from kinetic.status import (
+    REASON_LOST,
+    REASON_RETRYING,
+    JobStatus,
+    format_time,
+    parse_time,
+    utcnow,
+)
 
 from .reconcile import DerivedStatus, derive_status
 
@@ -28,6 +35,7 @@ class Action:
     delete_job: bool = False
     refuse: tuple[str, str] | None = None  # (reason, message): fail without a Job
     wait_until: str | None = None  # scheduled start (spec.startAt) or retry not reached yet
+    lost: str | None = None  # the attempt's pod vanished (reconcile.vanished): it failed
 
 
 def decide(
@@ -38,13 +46,19 @@ def decide(
     store_shared: bool,
     now: datetime | None = None,
     runtimes: RuntimeTable | None = None,
+    lost: str | None = None,
 ) -> Action:
+    """``lost``: why the attempt's pod just vanished (see reconcile.vanished), if it did."""
     status, spec = kj.get("status") or {}, kj["spec"]
     if status.get("phase") in TERMINAL:
         return Action()
     if spec.get("cancel"):
         # Deleting the Job ends its pods with their grace period; nothing is recreated.
         return Action(delete_job=job is not None and not _job_finished(job))
+    if lost and job is not None and not _job_finished(job):
+        # The attempt is over: stop the Job from quietly replacing the pod, and record it
+        # (a retry, if the budget allows, gets a Job of its own).
+        return Action(delete_job=True, lost=lost)
     if job is None and not status.get("jobName"):
         if not store_shared:
             return Action(
@@ -107,6 +121,9 @@ def status_patch(
             job, pods, previous=previous, cancel_requested=cancel,
             job_created=bool(previous.get("jobName")),
         )  # fmt: skip
+        if action.lost:
+            derived = replace(derived, phase=JobStatus.FAILED.value, reason=REASON_LOST,
+                              message=action.lost, finished=format_time(utcnow()))  # fmt: skip
         retry = _retry_patch(kj, job, pods, derived)
         new = retry or derived.to_patch()
         if action.wait_until and new["phase"] == JobStatus.PENDING.value:
@@ -116,6 +133,11 @@ def status_patch(
                 new.update(reason=REASON_SCHEDULED, message=f"starts at {action.wait_until}")
         if job is not None and not retry:
             new["jobName"] = job["metadata"]["name"]
+            # The operator's attempt number, not the pods the Job shows: 1.20 replaces a
+            # deleted pod within the same Job, which is not another attempt of ours.
+            new["attempts"] = attempt_number(kj)
+        elif not retry:
+            new["attempts"] = previous.get("attempts") or 0
         new["progressText"] = _progress_text(previous.get("progress"))
     new["observedGeneration"] = meta.get("generation")
     changed = {k: v for k, v in new.items() if previous.get(k) != v}

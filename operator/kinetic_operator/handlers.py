@@ -35,6 +35,7 @@ from .decisions import (
     status_patch,
     transition_event,
 )
+from .reconcile import vanished
 
 log = logging.getLogger("kinetic.operator")
 MANAGED = {"app.kubernetes.io/managed-by": MANAGED_BY}
@@ -102,8 +103,9 @@ def job_changed(namespace: str, labels: kopf.Labels, **kw: Any) -> None:
 
 
 @kopf.on.event("", "v1", "pods", labels=MANAGED)
-def pod_changed(namespace: str, labels: kopf.Labels, **kw: Any) -> None:
-    sync(namespace, labels.get(LABEL_JOB_ID), kw["kineticjobs"], kw["jobs"], kw["pods"])
+def pod_changed(event: dict, namespace: str, labels: kopf.Labels, **kw: Any) -> None:
+    deleted = event.get("object") if event.get("type") == "DELETED" else None
+    sync(namespace, labels.get(LABEL_JOB_ID), kw["kineticjobs"], kw["jobs"], kw["pods"], deleted)
 
 
 def _one(index: kopf.Index, key: tuple[str, str]) -> dict | None:
@@ -116,7 +118,16 @@ def _of_attempt(index: kopf.Index, key: tuple[str, str], attempt: int) -> list[d
     return [obj for obj in index.get(key, []) if attempt_of(obj) == attempt]
 
 
-def sync(namespace: str, job_id: str | None, kjs: kopf.Index, js: kopf.Index, ps: kopf.Index):
+def sync(
+    namespace: str,
+    job_id: str | None,
+    kjs: kopf.Index,
+    js: kopf.Index,
+    ps: kopf.Index,
+    deleted_pod: dict | None = None,
+) -> None:
+    """Bring one job's objects and status in line with what exists; ``deleted_pod`` is a
+    pod of it whose deletion the watch just reported."""
     if not job_id:
         return
     key = (namespace, job_id)
@@ -131,15 +142,24 @@ def sync(namespace: str, job_id: str | None, kjs: kopf.Index, js: kopf.Index, ps
         pod_list = _of_attempt(ps, key, attempt)
         shared = store_is_shared(kj["spec"]["store"], CONFIG.file_store_host_path)
         runtimes = cluster.read_runtimes() if needs_runtime_table(kj, job) else None
-        action = decide(kj, job, pod_list, store_shared=shared, runtimes=runtimes)
+        lost = None
+        if deleted_pod is not None and attempt_of(deleted_pod) == attempt:
+            lost = vanished(deleted_pod, job)
+        action = decide(kj, job, pod_list, store_shared=shared, runtimes=runtimes, lost=lost)
         _act(kj, job, action, attempt, runtimes)
         if action.wait_until:
             _wake_at(action.wait_until, key, (kjs, js, ps))
         if action.create_job:
             return  # the new Job's watch event re-syncs this job: one status write, not two
+        if lost:  # the attempt's record takes its times and node from the vanished pod
+            pod_list = [*pod_list, deleted_pod]
         patch = status_patch(kj, job, pod_list, action)
         if patch:
             cluster.patch_status(namespace, job_id, patch)
+            if patch.get("previousAttempts"):
+                last = patch["previousAttempts"][-1]
+                log.info("job %s/%s: attempt %d failed (%s); the next at %s", namespace,
+                         job_id, last["attempt"], last.get("reason"), patch.get("retryAt"))  # fmt: skip
             event = transition_event(kj.get("status") or {}, patch)
             if event:
                 kopf.event(kj, type=event[0], reason=event[1], message=event[2])
@@ -178,4 +198,5 @@ def _act(
         log.info("job %s/%s: %s the Job of attempt %d", namespace, job_id, verb, attempt)
     if action.delete_job and job is not None:
         cluster.delete_job(namespace, job["metadata"]["name"])
-        log.info("job %s/%s: cancel requested, deleting its Job", namespace, job_id)
+        why = action.lost or "cancel requested"
+        log.info("job %s/%s: %s; deleted the Job of attempt %d", namespace, job_id, why, attempt)

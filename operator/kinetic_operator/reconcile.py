@@ -242,6 +242,31 @@ def _deadline_race(cond: Obj, job: Obj, spec: Obj | None) -> Obj:
             f"specified deadline ({deadline}s)"}  # fmt: skip
 
 
+def vanished(pod: Obj, job: Obj | None, now: datetime | None = None) -> str | None:
+    """Why a pod that was just deleted counts as a lost attempt, or None when it does not.
+
+    Before 1.26 a pod deleted while it ran (its node removed and the pod garbage-collected,
+    a drain, a `kubectl delete pod`) leaves no failure behind: the Job controller quietly
+    starts another. Counting it as ``Lost`` keeps every attempt in the record and under the
+    retry budget. A pod that had finished, or that the Job controller removed itself (the
+    Job finished or its deadline passed), is not lost.
+    """
+    if _phase(pod) in ("Succeeded", "Failed") or job is None:
+        return None
+    if _true(job, "Complete") or _true(job, "Failed"):
+        return None
+    deadline = (job.get("spec") or {}).get("activeDeadlineSeconds")
+    start = _time((job.get("status") or {}).get("startTime"))
+    if deadline and start and (now or utcnow()) >= start + timedelta(seconds=int(deadline) - 1):
+        return None  # the Job controller's own kill at the deadline
+    node = (pod.get("spec") or {}).get("nodeName")
+    where = f" on node {node}" if node else ""
+    return (
+        f"pod {_meta(pod, 'name')}{where} was deleted before it finished "
+        "(its node gone or drained, or the pod removed)"
+    )
+
+
 def _job_failure(cond: Obj, pods: list[Obj]) -> DerivedStatus:
     reason, finished = cond.get("reason") or "Failed", _iso(cond.get("lastTransitionTime"))
     failed = [_from_pod(p) for p in pods if _phase(p) == "Failed"]

@@ -94,3 +94,24 @@ def test_a_retry_waiting_for_its_backoff_can_be_cancelled(kube, namespace):
     assert "starts at" in state.message
     assert job.cancel().status == JobStatus.CANCELLED
     assert jobs_of(kube, namespace, job.job_id) == [job.job_id]  # nothing ran early
+
+
+def test_a_pod_deleted_while_running_is_a_lost_attempt(kube, namespace, tmp_path):
+    """As when its node is removed and the pod garbage-collected: 1.20's Job controller
+    would quietly start another pod; the operator records a Lost attempt instead and
+    retries it under the budget."""
+    marker = tmp_path / "attempt-1-started"
+    job = kinetic.run(retries=1, retry_backoff=0)(jobfns.stall_on_first_attempt).run_async(
+        str(marker)
+    )
+    wait_for(marker.exists, timeout=60, what="attempt 1 to run")
+    (pod,) = pods_of(kube, namespace, job.job_id)
+    client.CoreV1Api(kube).delete_namespaced_pod(
+        pod.metadata.name, namespace, grace_period_seconds=0
+    )
+    assert job.result(timeout=90, cleanup=False) == "done on attempt 2"
+    (lost,) = job.state().previous_attempts
+    assert lost["reason"] == "Lost" and pod.metadata.name in lost["message"]
+    # The first attempt's Job was stopped so it could not replace its pod quietly.
+    wait_for(lambda: jobs_of(kube, namespace, job.job_id) == [f"{job.job_id}-a2"],
+             timeout=30, what="attempt 1's Job deleted")  # fmt: skip
