@@ -158,8 +158,10 @@ def sync(
             cluster.patch_status(namespace, job_id, patch)
             if patch.get("previousAttempts"):
                 last = patch["previousAttempts"][-1]
-                log.info("job %s/%s: attempt %d failed (%s); the next at %s", namespace,
-                         job_id, last["attempt"], last.get("reason"), patch.get("retryAt"))  # fmt: skip
+                log.info(
+                    "job %s/%s: attempt %d failed (%s); the next at %s",
+                    *(namespace, job_id, last["attempt"], last.get("reason"), patch["retryAt"]),
+                )
             event = transition_event(kj.get("status") or {}, patch)
             if event:
                 kopf.event(kj, type=event[0], reason=event[1], message=event[2])
