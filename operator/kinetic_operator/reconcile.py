@@ -49,7 +49,6 @@ dropped, because the client checks the result against that digest.
 
 from __future__ import annotations
 
-import signal
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -64,15 +63,26 @@ from kinetic.status import (
     REASON_OOM,
     REASON_USER_ERROR,
     JobStatus,
-    format_time,
-    parse_time,
     utcnow,
 )
 
-Obj = Mapping[str, Any]
+from .objects import (
+    Obj,
+    condition,
+    container_statuses,
+    container_times,
+    deciding_container,
+    describe_exit,
+    disruption,
+    iso,
+    meta,
+    phase_of,
+    time_of,
+    unschedulable,
+)
 
 MESSAGE_LIMIT = 2048  # keep the CR small; scheduler messages can be long
-REASON_EVICTED, REASON_PREEMPTED, REASON_SUSPENDED = "Evicted", "Preempted", "Suspended"
+REASON_SUSPENDED = "Suspended"
 REASON_CANCELLING, REASON_RETRYING, REASON_TERMINATING = "Cancelling", "Retrying", "Terminating"
 
 # Waiting reasons that mean "this will not start by itself": reported while pending.
@@ -80,17 +90,6 @@ _PULL_PROBLEMS = {"ImagePullBackOff", "ErrImagePull", "ErrImageNeverPull", "Inva
 _START_PROBLEMS = {"CrashLoopBackOff", "RunContainerError", "PostStartHookError"}
 _CREATE_PROBLEMS = {"CreateContainerConfigError", "CreateContainerError"}
 PROBLEM_WAITING = frozenset(_PULL_PROBLEMS | _START_PROBLEMS | _CREATE_PROBLEMS)
-_DISRUPTION_REASONS = {  # DisruptionTarget condition reason → ours (module docstring)
-    **dict.fromkeys(["PreemptionByScheduler", "PreemptionByKubeScheduler"], REASON_PREEMPTED),
-    **dict.fromkeys(["DeletionByTaintManager"], REASON_PREEMPTED),
-    **dict.fromkeys(["TerminationByKubelet", "EvictionByEvictionAPI"], REASON_EVICTED),
-    "DeletionByPodGC": REASON_LOST,
-}
-_POD_STATUS_REASONS = {  # pod status.reason (all versions) → ours
-    **dict.fromkeys(["Evicted", "Shutdown", "Terminated", "NodeShutdown"], REASON_EVICTED),
-    "NodeLost": REASON_LOST,
-    "DeadlineExceeded": REASON_DEADLINE,
-}
 _TERMINAL = {s.value for s in JobStatus if s.is_terminal}
 # DerivedStatus field → camelCase key in the KineticJob's .status
 _PATCH_KEYS = {
@@ -152,18 +151,18 @@ def derive_status(
     now = now or utcnow()
     if previous and previous.get("phase") in _TERMINAL:
         return DerivedStatus.from_status(previous)  # a finished job stays as it finished
-    pods = sorted(pods, key=lambda p: _iso(_meta(p, "creationTimestamp")) or "")  # oldest first
+    pods = sorted(pods, key=lambda p: iso(meta(p, "creationTimestamp")) or "")  # oldest first
     st = _derive(job, pods, job_created)
     if cancel_requested:
         st = _apply_cancel(st, pods, cancel_requested, now)
     started, attempts, result = _started(st, pods, job), _attempts(job, pods), st.result
     if previous:  # keep what an earlier look saw and the objects may no longer show
-        started = min(filter(None, [started, _iso(previous.get("startTime"))]), default=None)
+        started = min(filter(None, [started, iso(previous.get("startTime"))]), default=None)
         attempts = max(attempts, int(previous.get("attempts") or 0))
         result = result or valid_result(previous.get("result"))
     if st.phase == JobStatus.CANCELLED:
         result = None  # a cancelled job has no result to collect
-    finished = st.finished or (_iso(now) if st.is_terminal else None)
+    finished = st.finished or (iso(now) if st.is_terminal else None)
     st = replace(st, started=started, finished=finished, attempts=attempts, result=result)
     return replace(st, message=_truncate(st.message))
 
@@ -181,8 +180,8 @@ def _derive(job: Obj | None, pods: list[Obj], job_created: bool) -> DerivedStatu
         return _status(JobStatus.PENDING, None, "waiting for the operator to create the Job")
     jst, spec = job.get("status") or {}, job.get("spec")
     spec = spec if isinstance(spec, Mapping) else None
-    failed = _true(job, "Failed") or _true(job, "FailureTarget")
-    if _true(job, "Complete") or _true(job, "SuccessCriteriaMet"):
+    failed = condition(job, "Failed") or condition(job, "FailureTarget")
+    if condition(job, "Complete") or condition(job, "SuccessCriteriaMet"):
         return _success(job, pods)
     if failed is not None:
         # kubernetes#90551: Failed although the completions were reached. Only a Job whose
@@ -192,12 +191,12 @@ def _derive(job: Obj | None, pods: list[Obj], job_created: bool) -> DerivedStatu
             note += f"{failed.get('reason')} (kubernetes#90551)"
             return replace(done, message="; ".join(filter(None, [done.message, note])))
         return _job_failure(_deadline_race(failed, job, spec), pods)
-    if (spec or {}).get("suspend") or _true(job, "Suspended"):
-        msg = (_true(job, "Suspended") or {}).get("message") or "Job suspended"
+    if (spec or {}).get("suspend") or condition(job, "Suspended"):
+        msg = (condition(job, "Suspended") or {}).get("message") or "Job suspended"
         return _status(JobStatus.PENDING, REASON_SUSPENDED, msg)
-    if current is not None and _phase(current) == "Failed":
+    if current is not None and phase_of(current) == "Failed":
         outcome = _from_pod(current)
-        n_failed = max(jst.get("failed") or 0, sum(_phase(p) == "Failed" for p in pods))
+        n_failed = max(jst.get("failed") or 0, sum(phase_of(p) == "Failed" for p in pods))
         if n_failed > (spec or {}).get("backoffLimit", 6):
             return outcome  # the controller has not written Failed yet; nothing will retry
         why = ": ".join(filter(None, [outcome.reason, outcome.message]))
@@ -213,9 +212,9 @@ def _derive(job: Obj | None, pods: list[Obj], job_created: bool) -> DerivedStatu
 
 
 def _success(job: Obj, pods: list[Obj]) -> DerivedStatus:
-    finished = _iso((job.get("status") or {}).get("completionTime"))
-    done = [p for p in pods if _phase(p) == "Succeeded"]
-    live = [p for p in pods if _phase(p) not in ("Succeeded", "Failed")]
+    finished = iso((job.get("status") or {}).get("completionTime"))
+    done = [p for p in pods if phase_of(p) == "Succeeded"]
+    live = [p for p in pods if phase_of(p) not in ("Succeeded", "Failed")]
     if not done and live:
         # The Job's watch overtook its pod's: the pod's end carries the result (its
         # termination message), so wait for that event rather than finish without it.
@@ -232,8 +231,8 @@ def _deadline_race(cond: Obj, job: Obj, spec: Obj | None) -> Obj:
     BackoffLimitExceeded. A failure at or past startTime + activeDeadlineSeconds is the
     deadline's doing."""
     deadline = (spec or {}).get("activeDeadlineSeconds")
-    start = _time((job.get("status") or {}).get("startTime"))
-    at = _time(cond.get("lastTransitionTime"))
+    start = time_of((job.get("status") or {}).get("startTime"))
+    at = time_of(cond.get("lastTransitionTime"))
     if cond.get("reason") != "BackoffLimitExceeded" or not (deadline and start and at):
         return cond
     if at < start + timedelta(seconds=int(deadline)):
@@ -251,26 +250,26 @@ def vanished(pod: Obj, job: Obj | None, now: datetime | None = None) -> str | No
     retry budget. A pod that had finished, or that the Job controller removed itself (the
     Job finished or its deadline passed), is not lost.
     """
-    if _phase(pod) in ("Succeeded", "Failed") or job is None:
+    if phase_of(pod) in ("Succeeded", "Failed") or job is None:
         return None
-    if _true(job, "Complete") or _true(job, "Failed"):
+    if condition(job, "Complete") or condition(job, "Failed"):
         return None
     deadline = (job.get("spec") or {}).get("activeDeadlineSeconds")
-    start = _time((job.get("status") or {}).get("startTime"))
+    start = time_of((job.get("status") or {}).get("startTime"))
     if deadline and start and (now or utcnow()) >= start + timedelta(seconds=int(deadline) - 1):
         return None  # the Job controller's own kill at the deadline
     node = (pod.get("spec") or {}).get("nodeName")
     where = f" on node {node}" if node else ""
     return (
-        f"pod {_meta(pod, 'name')}{where} was deleted before it finished "
+        f"pod {meta(pod, 'name')}{where} was deleted before it finished "
         "(its node gone or drained, or the pod removed)"
     )
 
 
 def _job_failure(cond: Obj, pods: list[Obj]) -> DerivedStatus:
-    reason, finished = cond.get("reason") or "Failed", _iso(cond.get("lastTransitionTime"))
-    failed = [_from_pod(p) for p in pods if _phase(p) == "Failed"]
-    live = [p for p in pods if _phase(p) not in ("Succeeded", "Failed")]
+    reason, finished = cond.get("reason") or "Failed", iso(cond.get("lastTransitionTime"))
+    failed = [_from_pod(p) for p in pods if phase_of(p) == "Failed"]
+    live = [p for p in pods if phase_of(p) not in ("Succeeded", "Failed")]
     if reason == "BackoffLimitExceeded" and not failed and live:
         # The Job's verdict came before its pod's end reached us (separate watches): the
         # pod says why (Evicted or the job's own error), so wait for it rather than
@@ -285,20 +284,20 @@ def _job_failure(cond: Obj, pods: list[Obj]) -> DerivedStatus:
 
 
 def _from_pod(pod: Obj) -> DerivedStatus:
-    st = _finished_pod(pod) if _phase(pod) in ("Succeeded", "Failed") else _live_pod(pod)
+    st = _finished_pod(pod) if phase_of(pod) in ("Succeeded", "Failed") else _live_pod(pod)
     return replace(
-        st, pod_name=_meta(pod, "name"), node_name=(pod.get("spec") or {}).get("nodeName")
+        st, pod_name=meta(pod, "name"), node_name=(pod.get("spec") or {}).get("nodeName")
     )
 
 
 def _finished_pod(pod: Obj) -> DerivedStatus:
     st = pod.get("status") or {}
-    name, term = _deciding_container(pod)
+    name, term = deciding_container(pod)
     report, text = parse_termination_message(term.get("message"))
     code, result = term.get("exitCode"), report.result if report else None
-    kw = {"exit_code": code, "result": result, "finished": _iso(term.get("finishedAt"))}
-    disrupted = _disruption(pod)
-    if _phase(pod) == "Succeeded" and (disrupted is None or result is not None):
+    kw = {"exit_code": code, "result": result, "finished": iso(term.get("finishedAt"))}
+    disrupted = disruption(pod)
+    if phase_of(pod) == "Succeeded" and (disrupted is None or result is not None):
         return _status(JobStatus.SUCCEEDED, None, text, **kw)
     if disrupted is not None:  # pushed off the node: that is the story, not the exit code
         return _status(JobStatus.FAILED, *disrupted, **kw)
@@ -312,12 +311,12 @@ def _finished_pod(pod: Obj) -> DerivedStatus:
         # e.g. Kueue's TerminationTarget: someone stopped the pod; say who, and why it waited.
         if cond.get("type", "").endswith("Target") and cond.get("status") == "True":
             msg = cond.get("message") or ""
-            if (never := _unschedulable(pod)) is not None:
+            if (never := unschedulable(pod)) is not None:
                 msg += f" (never scheduled: {never.get('message')})"
-            kw["finished"] = kw["finished"] or _iso(cond.get("lastTransitionTime"))
+            kw["finished"] = kw["finished"] or iso(cond.get("lastTransitionTime"))
             return _status(JobStatus.FAILED, cond.get("reason") or cond["type"], msg, **kw)
     if code is not None:
-        msg = f"container {name} exited with code {_describe_exit(code)}"
+        msg = f"container {name} exited with code {describe_exit(code)}"
         return _status(JobStatus.FAILED, REASON_EXIT_CODE, f"{msg}: {text}" if text else msg, **kw)
     msg = st.get("message") or "the pod failed without a container exit status"
     return _status(JobStatus.FAILED, st.get("reason") or REASON_EXIT_CODE, msg)
@@ -325,29 +324,31 @@ def _finished_pod(pod: Obj) -> DerivedStatus:
 
 def _live_pod(pod: Obj) -> DerivedStatus:
     st = pod.get("status") or {}
-    for init, cs in _statuses(pod):
+    for init, cs in container_statuses(pod):
         waiting = (cs.get("state") or {}).get("waiting") or {}
         if waiting.get("reason") in PROBLEM_WAITING:
             msg, last = waiting.get("message") or "", (cs.get("lastState") or {}).get("terminated")
             if last:  # why the last run ended says more than "back-off 40s"
                 msg += f"; last exit: {last.get('reason')} (exit code "
-                msg += f"{_describe_exit(last.get('exitCode'))})"
+                msg += f"{describe_exit(last.get('exitCode'))})"
                 msg += f": {last['message'].strip()}" if last.get("message") else ""
             msg = f"init container {cs.get('name')}: {msg}" if init else msg
             code = (last or {}).get("exitCode")
             return _status(JobStatus.PENDING, waiting["reason"], msg, exit_code=code)
-    if (cond := _unschedulable(pod)) is not None:
+    if (cond := unschedulable(pod)) is not None:
         return _status(JobStatus.PENDING, cond.get("reason"), cond.get("message"))
     if st.get("phase") == "Unknown":  # the node stopped reporting; container states are stale
         return _status(JobStatus.RUNNING, st.get("reason") or "NodeUnreachable", st.get("message"))
-    if any("running" in (cs.get("state") or {}) for init, cs in _statuses(pod) if not init):
-        if _meta(pod, "deletionTimestamp"):
+    if any(
+        "running" in (cs.get("state") or {}) for init, cs in container_statuses(pod) if not init
+    ):
+        if meta(pod, "deletionTimestamp"):
             return _status(JobStatus.RUNNING, REASON_TERMINATING, "the pod is being deleted")
         return _status(JobStatus.RUNNING, None, None)
-    for _init, cs in _statuses(pod):  # ContainerCreating, PodInitializing…
+    for _init, cs in container_statuses(pod):  # ContainerCreating, PodInitializing…
         if waiting := (cs.get("state") or {}).get("waiting"):
             return _status(JobStatus.PENDING, waiting.get("reason"), waiting.get("message"))
-    if _true(pod, "PodScheduled"):
+    if condition(pod, "PodScheduled"):
         node = (pod.get("spec") or {}).get("nodeName")
         return _status(JobStatus.PENDING, "Scheduled", f"scheduled to {node}" if node else None)
     return _status(JobStatus.PENDING, None, None)
@@ -356,9 +357,9 @@ def _live_pod(pod: Obj) -> DerivedStatus:
 def _apply_cancel(
     st: DerivedStatus, pods: list[Obj], cancel: bool | datetime | str, now: datetime
 ) -> DerivedStatus:
-    at = _time(cancel) if isinstance(cancel, datetime | str) else None
+    at = time_of(cancel) if isinstance(cancel, datetime | str) else None
     if st.is_terminal:
-        end = _time(st.finished)
+        end = time_of(st.finished)
         # Kubernetes stamps times to the second: a pod "finished at 12:00:05" may have
         # ended at 12:00:05.9, after a cancel at 12:00:05.3. Only a whole second earlier
         # is surely before the cancel.
@@ -366,15 +367,15 @@ def _apply_cancel(
             return st  # it finished before anyone asked to cancel it
         if at is None and st.phase == JobStatus.SUCCEEDED:
             return st  # no time to compare: a success is kept
-    live = [p for p in pods if _phase(p) not in ("Succeeded", "Failed")]
+    live = [p for p in pods if phase_of(p) not in ("Succeeded", "Failed")]
     if live:
         running = any(_from_pod(p).phase == JobStatus.RUNNING for p in live)
         phase = JobStatus.RUNNING if running else JobStatus.PENDING
         msg = f"cancel requested; waiting for {len(live)} pod(s) to stop"
         return replace(st, phase=phase, reason=REASON_CANCELLING, message=msg, finished=None)
-    ends = [t for p in pods for t in _container_times(p, "finishedAt")]
+    ends = [t for p in pods for t in container_times(p, "finishedAt")]
     end = max(ends) if ends and at is not None and max(ends) >= at else now
-    st = replace(st, phase=JobStatus.CANCELLED, reason=REASON_CANCELLED, finished=_iso(end))
+    st = replace(st, phase=JobStatus.CANCELLED, reason=REASON_CANCELLED, finished=iso(end))
     return replace(st, message="cancelled on request")
 
 
@@ -385,82 +386,9 @@ def _status(phase: JobStatus, reason: str | None, message: str | None, **kw: Any
     return DerivedStatus(phase=phase.value, reason=reason, message=message or None, **kw)
 
 
-def _time(value: Any) -> datetime | None:
-    try:
-        return parse_time(value) if value else None
-    except (TypeError, ValueError, AttributeError):
-        return None
-
-
-def _iso(value: Any) -> str | None:
-    return format_time(_time(value))
-
-
-def _meta(obj: Obj, key: str) -> Any:
-    return (obj.get("metadata") or {}).get(key)
-
-
-def _phase(pod: Obj) -> str | None:
-    return (pod.get("status") or {}).get("phase")
-
-
-def _true(obj: Obj, kind: str, status: str = "True") -> Obj | None:
-    """The object's last condition of this type, if it has this status."""
-    conds = (obj.get("status") or {}).get("conditions") or []
-    found = [c for c in conds if c.get("type") == kind]
-    return found[-1] if found and found[-1].get("status") == status else None
-
-
-def _unschedulable(pod: Obj) -> Obj | None:
-    return _true(pod, "PodScheduled", "False")
-
-
-def _disruption(pod: Obj) -> tuple[str, str | None] | None:
-    """(reason, message) when the pod was pushed off its node rather than ending itself."""
-    st = pod.get("status") or {}
-    if (cond := _true(pod, "DisruptionTarget")) is not None:
-        reason = _DISRUPTION_REASONS.get(cond.get("reason") or "", REASON_EVICTED)
-        return reason, (cond.get("message") or st.get("message") or "").strip() or None
-    if (reason := _POD_STATUS_REASONS.get(st.get("reason") or "")) is not None:
-        return reason, (st.get("message") or "").strip() or None
-    return None
-
-
-def _statuses(pod: Obj) -> list[tuple[bool, Obj]]:
-    st = pod.get("status") or {}
-    inits = [(True, cs) for cs in st.get("initContainerStatuses") or []]
-    return inits + [(False, cs) for cs in st.get("containerStatuses") or []]
-
-
-def _deciding_container(pod: Obj) -> tuple[str | None, Obj]:
-    """The container whose end explains the pod's: OOM first, then a failure, then any.
-    A failed init container counts too (under restartPolicy Never it fails the pod)."""
-    ended = [
-        (f"{cs.get('name')}{' (init)' if init else ''}", term)
-        for init, cs in _statuses(pod)
-        if (term := (cs.get("state") or {}).get("terminated"))
-        and (not init or term.get("exitCode"))
-    ]
-    ended.sort(key=lambda item: item[0].endswith(" (init)"))  # app containers first
-    for pick in (lambda t: t.get("reason") == REASON_OOM, lambda t: t.get("exitCode"), bool):
-        for name, term in ended:
-            if pick(term):
-                return name, term
-    return None, {}
-
-
-def _describe_exit(code: Any) -> str:
-    if isinstance(code, int) and 128 < code < 160:  # 128+N: killed by signal N
-        try:
-            return f"{code}, {signal.Signals(code - 128).name}"
-        except ValueError:
-            pass
-    return str(code)
-
-
 def _succeeded(job: Obj, pods: list[Obj]) -> int:
     counted = (job.get("status") or {}).get("succeeded") or 0
-    return max(counted, sum(_phase(p) == "Succeeded" and not _disruption(p) for p in pods))
+    return max(counted, sum(phase_of(p) == "Succeeded" and not disruption(p) for p in pods))
 
 
 def _attempts(job: Obj | None, pods: list[Obj]) -> int:
@@ -469,21 +397,15 @@ def _attempts(job: Obj | None, pods: list[Obj]) -> int:
     return max(counted, len(pods))
 
 
-def _container_times(pod: Obj, key: str) -> list[datetime]:
-    states = [s for _i, cs in _statuses(pod) for s in (cs.get("state"), cs.get("lastState"))]
-    parts = [(s or {}).get(part) or {} for s in states for part in ("running", "terminated")]
-    return [t for part in parts if (t := _time(part.get(key)))]
-
-
 def _started(st: DerivedStatus, pods: list[Obj], job: Obj | None) -> str | None:
     """When the job first ran: the earliest container start, else the pod or Job start
     once we know it got that far (a pod pulling its image has not started)."""
-    if starts := [t for p in pods for t in _container_times(p, "startedAt")]:
-        return _iso(min(starts))
+    if starts := [t for p in pods for t in container_times(p, "startedAt")]:
+        return iso(min(starts))
     if st.phase in (JobStatus.PENDING, JobStatus.CANCELLED):
         return None
     candidates = [(p.get("status") or {}).get("startTime") for p in [*pods, job or {}]]
-    return min(filter(None, map(_iso, candidates)), default=None)
+    return min(filter(None, map(iso, candidates)), default=None)
 
 
 def _truncate(text: str | None) -> str | None:
