@@ -190,3 +190,24 @@ def serve_http(seconds):
 def touch(path):
     open(path, "w").close()
     return path
+
+
+def report_as(job_id, attempt=1):
+    """Post a progress report for ``job_id`` with this pod's own token, as a job trying
+    to change another job's record would; the operator's answer code."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    with open(os.environ["KINETIC_PROGRESS_TOKEN_FILE"]) as f:
+        token = f.read().strip()
+    body = {"job_id": job_id, "attempt": attempt, "report": {"fraction": 0.99}}
+    request = urllib.request.Request(
+        os.environ["KINETIC_PROGRESS_URL"], data=json.dumps(body).encode(), method="POST",
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )  # fmt: skip
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code

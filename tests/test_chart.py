@@ -183,9 +183,33 @@ def test_operator_environment_defaults():
         "KINETIC_JOB_SERVICE_ACCOUNT": "",
         "KINETIC_ACCELERATOR_LABELS": "{}",
         "KINETIC_FILE_STORE_HOST_PATH": "",
+        "KINETIC_PROGRESS_LISTEN": "0.0.0.0:8081",
+        "KINETIC_PROGRESS_URL": "http://kinetic-operator.kinetic-system.svc:8081/progress",
     }
     # An empty label map is GKE's.
     assert LabelMap.from_mapping(json.loads(env["KINETIC_ACCELERATOR_LABELS"])) == LabelMap()
+
+
+def test_progress_endpoint_service_and_rbac():
+    objects = render({})
+    (service,) = find(objects, "Service", "kinetic-operator")
+    (port,) = service["spec"]["ports"]
+    assert (port["port"], port["targetPort"]) == (8081, "progress")
+    (deployment,) = find(objects, "Deployment")
+    pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert service["spec"]["selector"].items() <= pod_labels.items()
+    names = [p["name"] for p in operator_container({})["ports"]]
+    assert names == ["health", "progress"]
+    (cluster_wide,) = find(objects, "ClusterRole", "kinetic-operator-discovery")
+    assert {"apiGroups": ["authentication.k8s.io"], "resources": ["tokenreviews"],
+            "verbs": ["create"]} in cluster_wide["rules"]  # fmt: skip
+    off = render({"progress": {"enabled": False}})
+    assert not find(off, "Service")
+    assert "KINETIC_PROGRESS_URL" not in env_of(
+        operator_container({"progress": {"enabled": False}})
+    )
+    (quiet,) = find(off, "ClusterRole", "kinetic-operator-discovery")
+    assert all("tokenreviews" not in r["resources"] for r in quiet["rules"])
 
 
 def test_operator_environment_from_values():
@@ -289,7 +313,9 @@ OPERATOR_GRANTS = (
     | expand("", "services", "create get list watch delete")
     | expand("networking.k8s.io", "networkpolicies", "create get list watch patch delete")
 )
-DISCOVERY_GRANTS = expand("apiextensions.k8s.io", "customresourcedefinitions", "get list watch")
+DISCOVERY_GRANTS = expand(
+    "apiextensions.k8s.io", "customresourcedefinitions", "get list watch"
+) | expand("authentication.k8s.io", "tokenreviews", "create")  # who sent a progress report
 USER_GRANTS = (
     expand("kinetic.dev", "kineticjobs", "create get list watch patch delete")
     | expand("", "secrets", "create")  # secret_env; never read

@@ -37,6 +37,8 @@ class OperatorConfig:
     accelerator_labels: dict[str, Any] = field(default_factory=dict)
     file_store_host_path: str | None = None
     python: str = "python"
+    # Where jobs push progress reports (the operator's Service); None: the store only.
+    progress_url: str | None = None
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> OperatorConfig:
@@ -48,7 +50,23 @@ class OperatorConfig:
             accelerator_labels=json.loads(labels) if labels else {},
             file_store_host_path=env.get("KINETIC_FILE_STORE_HOST_PATH") or None,
             python=env.get("KINETIC_JOB_PYTHON") or cls.python,
+            progress_url=env.get("KINETIC_PROGRESS_URL") or None,
         )
+
+
+PROGRESS_AUDIENCE = "kinetic-progress"
+PROGRESS_TOKEN_DIR = "/var/run/secrets/kinetic.dev/progress"
+PROGRESS_TOKEN_FILE = f"{PROGRESS_TOKEN_DIR}/token"
+PROGRESS_TOKEN_MOUNT = {"name": "kinetic-progress", "mountPath": PROGRESS_TOKEN_DIR,
+                        "readOnly": True}  # fmt: skip
+
+
+def progress_token_volume() -> dict[str, Any]:
+    """A token of the pod's own ServiceAccount, bound to the pod and minted only for the
+    operator's progress endpoint (kinetic/progress_push.py): the operator learns from it
+    which pod, and so which job, a report comes from. The kubelet renews it."""
+    token = {"audience": PROGRESS_AUDIENCE, "expirationSeconds": 3600, "path": "token"}
+    return {"name": "kinetic-progress", "projected": {"sources": [{"serviceAccountToken": token}]}}
 
 
 def _runtime_image(spec: dict[str, Any], runtimes: RuntimeTable | None) -> str | None:
@@ -133,8 +151,9 @@ def build_job(
         "terminationGracePeriodSeconds": int(spec.get("gracePeriodSeconds", 30))
         + RUNNER_SHUTDOWN_SECONDS,
     }
-    if config.service_account:
-        pod_spec["serviceAccountName"] = config.service_account
+    if config.service_account or config.progress_url:
+        # Named even when it is the default one: a projected token needs the name (1.20).
+        pod_spec["serviceAccountName"] = config.service_account or "default"
     if scheduling.node_selector:
         pod_spec["nodeSelector"] = dict(scheduling.node_selector)
     if scheduling.tolerations:
@@ -145,6 +164,12 @@ def build_job(
         pod_spec["volumes"] = [{"name": STORE_VOLUME, "hostPath": {"path": host}}]
         container["volumeMounts"] = [{"name": STORE_VOLUME, "mountPath": host}]
     volumes, mounts = pod_volumes(spec.get("volumes") or [])
+    if config.progress_url:
+        volumes, mounts = [*volumes, progress_token_volume()], [*mounts, PROGRESS_TOKEN_MOUNT]
+        env += [
+            {"name": "KINETIC_PROGRESS_URL", "value": config.progress_url},
+            {"name": "KINETIC_PROGRESS_TOKEN_FILE", "value": PROGRESS_TOKEN_FILE},
+        ]
     if volumes:
         pod_spec.setdefault("volumes", []).extend(volumes)
         container.setdefault("volumeMounts", []).extend(mounts)

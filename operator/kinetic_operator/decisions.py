@@ -101,9 +101,14 @@ def _job_finished(job: dict) -> bool:
 
 
 def status_patch(
-    kj: dict[str, Any], job: dict | None, pods: list[dict], action: Action
+    kj: dict[str, Any],
+    job: dict | None,
+    pods: list[dict],
+    action: Action,
+    progress: dict[str, Any] | None = None,
 ) -> dict[str, Any] | None:
-    """The keys of ``.status`` that must change (None: nothing to write)."""
+    """The keys of ``.status`` that must change (None: nothing to write). ``progress`` is
+    the job's latest validated report (progress_server.latest), None to keep the status's."""
     previous, spec, meta = kj.get("status") or {}, kj["spec"], kj["metadata"]
     if action.refuse:
         reason, message = action.refuse
@@ -138,10 +143,25 @@ def status_patch(
             new["attempts"] = attempt_number(kj)
         elif not retry:
             new["attempts"] = previous.get("attempts") or 0
-        new["progressText"] = _progress_text(previous.get("progress"))
+        if progress is not None:
+            new["progress"] = progress
+        new["progressText"] = _progress_text(new.get("progress", previous.get("progress")))
     new["observedGeneration"] = meta.get("generation")
     changed = {k: v for k, v in new.items() if previous.get(k) != v}
+    if "progress" in changed:  # replace the report whole: no old metric may linger
+        changed["progress"] = _merge_patch(previous.get("progress"), changed["progress"])
     return changed or None
+
+
+def _merge_patch(previous: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]:
+    """The JSON merge patch that turns ``previous`` into exactly ``new`` (a merge patch
+    alone keeps the keys it does not name: an old message or metric would linger)."""
+    patch: dict[str, Any] = {k: None for k in previous or {} if k not in new}
+    for key, value in new.items():
+        before = (previous or {}).get(key)
+        patch[key] = _merge_patch(before, value) if isinstance(value, dict) and isinstance(
+            before, dict) else value  # fmt: skip
+    return patch
 
 
 def attempt_number(kj: dict[str, Any]) -> int:

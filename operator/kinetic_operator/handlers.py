@@ -13,6 +13,7 @@ loses nothing.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from typing import Any
 
@@ -26,7 +27,7 @@ from kinetic.k8s.volumes import build_network_policy
 from kinetic.runtimes import RuntimeTable
 from kinetic.status import parse_time, utcnow
 
-from . import cluster, heartbeat
+from . import cluster, heartbeat, progress_server
 from .decisions import (
     Action,
     attempt_number,
@@ -72,6 +73,24 @@ def stop_heartbeat(**_: Any) -> None:
     heartbeat.stop()
 
 
+@kopf.on.startup()
+def start_progress_endpoint(**_: Any) -> None:
+    """Take the jobs' progress reports (progress_server.py), when the chart asks for it."""
+    if listen := os.environ.get("KINETIC_PROGRESS_LISTEN"):
+        review = progress_server.api_review(cluster.connect())
+        progress_server.serve(listen, review, _sync_for_progress)
+
+
+# The watches' indexes, as the last handler saw them: a progress report arrives outside
+# any handler and needs them to sync its job.
+_indexes: tuple[kopf.Index, kopf.Index, kopf.Index] | None = None
+
+
+def _sync_for_progress(key: tuple[str, str]) -> None:
+    if _indexes is not None:
+        sync(*key, *_indexes)
+
+
 # -- indexes: the operator's picture of the cluster, kept current by the watches ---------------
 @kopf.index(GROUP, VERSION, PLURAL)
 def kineticjobs(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict:
@@ -91,21 +110,31 @@ def pods(namespace: str, labels: kopf.Labels, body: kopf.Body, **_: Any) -> dict
 # -- events: every change to a job's objects re-syncs that job ----------------------------------
 @kopf.on.event(GROUP, VERSION, PLURAL)
 def kineticjob_changed(event: dict, namespace: str, name: str, **kw: Any) -> None:
+    _keep_indexes(kw)
     if event.get("type") == "DELETED":
         cluster.forget((namespace, name))
+        progress_server.forget_job((namespace, name))
     else:
         sync(namespace, name, kw["kineticjobs"], kw["jobs"], kw["pods"])
 
 
 @kopf.on.event("batch", "v1", "jobs", labels=MANAGED)
 def job_changed(namespace: str, labels: kopf.Labels, **kw: Any) -> None:
+    _keep_indexes(kw)
     sync(namespace, labels.get(LABEL_JOB_ID), kw["kineticjobs"], kw["jobs"], kw["pods"])
 
 
 @kopf.on.event("", "v1", "pods", labels=MANAGED)
 def pod_changed(event: dict, namespace: str, labels: kopf.Labels, **kw: Any) -> None:
+    _keep_indexes(kw)
     deleted = event.get("object") if event.get("type") == "DELETED" else None
+    progress_server.remember_pod(event.get("object") or {}, deleted=deleted is not None)
     sync(namespace, labels.get(LABEL_JOB_ID), kw["kineticjobs"], kw["jobs"], kw["pods"], deleted)
+
+
+def _keep_indexes(kw: dict[str, Any]) -> None:
+    global _indexes
+    _indexes = (kw["kineticjobs"], kw["jobs"], kw["pods"])
 
 
 def _one(index: kopf.Index, key: tuple[str, str]) -> dict | None:
@@ -153,7 +182,8 @@ def sync(
             return  # the new Job's watch event re-syncs this job: one status write, not two
         if lost:  # the attempt's record takes its times and node from the vanished pod
             pod_list = [*pod_list, deleted_pod]
-        patch = status_patch(kj, job, pod_list, action)
+        progress = progress_server.latest(key)
+        patch = status_patch(kj, job, pod_list, action, progress)
         if patch:
             cluster.patch_status(namespace, job_id, patch)
             if patch.get("previousAttempts"):

@@ -308,12 +308,32 @@ class PodWorker(threading.Thread):
                 src.mkdir(parents=True, exist_ok=True)
                 for k, val in _data(self.ctx.core, kind, self.ns, name, False).items():
                     (src / k).write_text(val)
+            elif "projected" in v:
+                src.mkdir(parents=True, exist_ok=True)
+                self._project(v["projected"], src)
             else:
-                continue  # projected, …: not provided (see the simnode docstring)
+                continue  # PVC without a local PV, …: not provided (see the simnode docstring)
             if sub := vm.get("subPath"):
                 src = src / sub
             mounts.append((str(src), vm["mountPath"], src.is_dir(), read_only))
         return mounts
+
+    def _project(self, projected: dict[str, Any], into: Path) -> None:
+        """Projected ServiceAccount tokens, as the kubelet makes them: a TokenRequest for
+        the pod's ServiceAccount, bound to the pod, for the source's audience. (Renewal is
+        not needed: test pods live minutes, the tokens an hour.)"""
+        sa = self.pod["spec"].get("serviceAccountName") or "default"
+        for source in projected.get("sources") or []:
+            if not (token := source.get("serviceAccountToken")):
+                continue  # configMap/secret/downwardAPI sources: not provided
+            request = {"spec": {
+                "audiences": [token["audience"]] if token.get("audience") else [],
+                "expirationSeconds": int(token.get("expirationSeconds") or 3600),
+                "boundObjectRef": {"kind": "Pod", "apiVersion": "v1", "name": self.name,
+                                   "uid": self.uid},
+            }}  # fmt: skip
+            made = self.ctx.core.create_namespaced_service_account_token(sa, self.ns, request)
+            (into / token["path"]).write_text(made.status.token)
 
     def _status(self, phase, state, restarts=0, last_state=None, ready=True, why=None) -> None:
         """Strategic-merge-patch the pod status as the kubelet's status manager would."""
