@@ -32,12 +32,23 @@ from kubernetes import client  # noqa: E402
 
 from kinetic.k8s.kineticjob import build_kineticjob  # noqa: E402
 from kinetic.k8s.names import GROUP, PLURAL, VERSION  # noqa: E402
-from tests.k8s.controlplane import ControlPlane  # noqa: E402
+from tests.k8s.controlplane import ControlPlane, free_ports  # noqa: E402
 from tests.k8s.operator_proc import OperatorProcess, install_crd  # noqa: E402
 from tests.k8s.simnode import SimNode  # noqa: E402
 
 NAMESPACE = "default"
 _METRIC = re.compile(r"^apiserver_request_total\{(?P<labels>[^}]*)\} (?P<value>\S+)$")
+
+
+def operator_env(shared: Path) -> dict[str, str]:
+    """As the chart configures it: a file store's host path, and the progress endpoint
+    (each job's pod then gets its pod-bound token, as in a default install)."""
+    (port,) = free_ports(1)
+    return {
+        "KINETIC_FILE_STORE_HOST_PATH": str(shared),
+        "KINETIC_PROGRESS_LISTEN": f"127.0.0.1:{port}",
+        "KINETIC_PROGRESS_URL": f"http://127.0.0.1:{port}/progress",
+    }
 
 
 def request_counts(api: client.ApiClient) -> dict[tuple[str, str, str], float]:
@@ -132,7 +143,7 @@ def bench_throughput(cp, api, shared: Path, n: int, log: Path) -> dict:
     submit_jobs(api, shared / "store", n, "tput")
     submitted = time.monotonic() - t0
     before = request_counts(api)
-    operator = OperatorProcess(cp.kubeconfig, log, {"KINETIC_FILE_STORE_HOST_PATH": str(shared)})
+    operator = OperatorProcess(cp.kubeconfig, log, operator_env(shared))
     operator.start()  # wait_until counts from here: the operator's start-up is included
     jobs_exist = wait_until(lambda: len(batch.list_namespaced_job(NAMESPACE).items) >= n, 600)
     node = SimNode(cp.kubeconfig, name="bench-node", capacity={"pods": "40"}).start()
@@ -163,7 +174,7 @@ def bench_throughput(cp, api, shared: Path, n: int, log: Path) -> dict:
 
 def bench_lifecycle_requests(cp, api, shared: Path, n: int, log: Path) -> dict:
     """The ordinary case: operator and node up, jobs arrive; requests per job lifecycle."""
-    operator = OperatorProcess(cp.kubeconfig, log, {"KINETIC_FILE_STORE_HOST_PATH": str(shared)})
+    operator = OperatorProcess(cp.kubeconfig, log, operator_env(shared))
     operator.start()
     node = SimNode(cp.kubeconfig, name="bench-node-2", capacity={"pods": "40"}).start()
     try:

@@ -30,7 +30,6 @@ from .masking import Masker
 from .outcome import Outcome, conclude
 from .outputs import upload_dir
 from .progress import read_progress
-from .resources import group_rss_bytes, memory_limit_bytes
 from .retries import RetryPolicy, attempt_record, retry_at, should_retry
 from .status import (
     REASON_CANCELLED,
@@ -242,7 +241,12 @@ class Supervisor:
         remote = not self.store.uri.startswith("file:")
         check_every, last_check = (5.0 if remote else 0.5), start
         stop_reason, kill_at = None, None
-        memory_limit = None if self.backend == "kubernetes" else memory_limit_bytes(spec)
+        memory_limit = None
+        if self.backend == "local" and spec.get("memory"):
+            # Imported only here: it costs a job's start some milliseconds otherwise.
+            from .resources import group_rss_bytes, memory_limit_bytes
+
+            memory_limit = memory_limit_bytes(spec)
         while True:
             waited, status = os.waitpid(pid, os.WNOHANG)
             if waited == pid:

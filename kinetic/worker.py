@@ -16,7 +16,6 @@ from typing import Any
 from . import context
 from .errors import KineticError, SerializationError
 from .payload import ResultEnvelope, failure_envelope, frame, load_framed, store_framed
-from .ports import port_env
 from .progress import flush_progress
 from .status import (
     REASON_EXIT_CODE,
@@ -36,7 +35,10 @@ def execute(store: Store, job_id: str, handle: dict[str, Any], output_dir: Path)
         spec = handle.get("spec") or {}
         os.environ.update(spec.get("env") or {})
         os.environ.update(payload.captured_env)
-        os.environ.update(port_env(spec.get("ports") or []))
+        if spec.get("ports"):
+            from .ports import port_env
+
+            os.environ.update(port_env(spec["ports"]))
         os.environ["KINETIC_JOB_ID"] = job_id
         os.environ["KINETIC_OUTPUT_DIR"] = str(output_dir)
         os.environ["KINETIC_STORE_URI"] = store.uri  # for report_progress()
@@ -116,6 +118,8 @@ def _record_session(spec: dict[str, Any], captured: dict[str, str]) -> None:
     path = os.environ.pop("KINETIC_SESSION_FILE", None)
     if not path:
         return
+    from .ports import port_env
+
     env = {**(spec.get("env") or {}), **captured, **port_env(spec.get("ports") or [])}
     for name in ("KINETIC_JOB_ID", "KINETIC_OUTPUT_DIR", "KINETIC_STORE_URI"):
         env[name] = os.environ[name]
