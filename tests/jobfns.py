@@ -192,18 +192,14 @@ def touch(path):
     return path
 
 
-def report_as(job_id, attempt=1):
-    """Post a progress report for ``job_id`` with this pod's own token, as a job trying
-    to change another job's record would; the operator's answer code."""
+def post_report(url, token, body):
+    """POST a progress report to the operator's endpoint; its answer's status code."""
     import json
     import urllib.error
     import urllib.request
 
-    with open(os.environ["KINETIC_PROGRESS_TOKEN_FILE"]) as f:
-        token = f.read().strip()
-    body = {"job_id": job_id, "attempt": attempt, "report": {"fraction": 0.99}}
     request = urllib.request.Request(
-        os.environ["KINETIC_PROGRESS_URL"], data=json.dumps(body).encode(), method="POST",
+        url, data=json.dumps(body).encode(), method="POST",
         headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
     )  # fmt: skip
     try:
@@ -211,3 +207,12 @@ def report_as(job_id, attempt=1):
             return response.status
     except urllib.error.HTTPError as exc:
         return exc.code
+
+
+def report_as(job_id, attempt=1):
+    """Post a progress report for ``job_id`` with this pod's own token, as a job trying
+    to change another job's record would; the operator's answer code."""
+    with open(os.environ["KINETIC_PROGRESS_TOKEN_FILE"]) as f:
+        token = f.read().strip()
+    body = {"job_id": job_id, "attempt": attempt, "report": {"fraction": 0.99}}
+    return post_report(os.environ["KINETIC_PROGRESS_URL"], token, body)

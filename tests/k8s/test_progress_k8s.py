@@ -4,8 +4,6 @@ through the operator's endpoint, and no job can change another job's record."""
 from __future__ import annotations
 
 import json
-import urllib.error
-import urllib.request
 
 import jobfns
 import pytest
@@ -71,15 +69,7 @@ def test_a_job_cannot_report_for_another(kube, namespace, control_plane, tmp_pat
 
 def post(url: str, token: str) -> int:
     body = {"job_id": "anything", "attempt": 1, "report": {"fraction": 0.5}}
-    request = urllib.request.Request(
-        url, data=json.dumps(body).encode(), method="POST",
-        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
-    )  # fmt: skip
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status
-    except urllib.error.HTTPError as exc:
-        return exc.code
+    return jobfns.post_report(url, token, body)
 
 
 def test_tokens_not_minted_for_a_pod_are_refused(kube, namespace, operator):
