@@ -12,6 +12,8 @@ loses nothing.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 import os
 import threading
@@ -160,6 +162,43 @@ def sync(
     if not job_id:
         return
     key = (namespace, job_id)
+    try:
+        _sync(key, kjs, js, ps, deleted_pod)
+    except Exception as exc:
+        # Event handlers are not retried by kopf, and the next event may be far off: a
+        # failed write (API server busy, a webhook, RBAC being fixed) is tried again soon.
+        with _locks_guard:
+            delay = _failures[key] = min(_failures.get(key, 0.5) * 2, MAX_RETRY_DELAY)
+            pending = _retries.get(key)
+            if pending is None or not pending.is_alive():  # one retry waiting per job
+                _retries[key] = timer = threading.Timer(
+                    delay, sync, (*key, kjs, js, ps, deleted_pod)
+                )
+                timer.daemon = True
+                timer.start()
+        problem = f"{_describe(exc)}; trying again within {delay:.0f} s"
+        log.warning("job %s/%s: %s", *key, problem)
+        with contextlib.suppress(Exception):  # say it where users look, if we can
+            cluster.patch_status(*key, {"message": f"the operator cannot go on: {problem}"})
+    else:
+        _failures.pop(key, None)
+
+
+def _describe(exc: Exception) -> str:
+    """One line: the API server's own message for its errors, else the exception."""
+    try:
+        return f"{exc.status}: {json.loads(exc.body)['message']}"  # type: ignore[attr-defined]
+    except (AttributeError, TypeError, ValueError, KeyError):
+        return f"{type(exc).__name__}: {exc}"
+
+
+MAX_RETRY_DELAY = 60.0
+_failures: dict[tuple[str, str], float] = {}  # the wait before retrying a failed sync
+_retries: dict[tuple[str, str], threading.Timer] = {}
+
+
+def _sync(key, kjs, js, ps, deleted_pod) -> None:
+    namespace, job_id = key
     with _lock(key):
         kj = _one(kjs, key)
         if kj is None:

@@ -277,3 +277,30 @@ def test_port_forward_reaches_the_jobs_port(kube, namespace):
         proc.wait(30)
     assert proc.returncode == 0, proc.stderr.read()
     assert job.cancel().status == JobStatus.CANCELLED
+
+
+def test_a_refused_service_is_tried_again(kube, namespace, operator):
+    """A write the operator cannot make yet (here a quota allows no Service) leaves the
+    job PENDING; the operator tries again on its own, so the job runs once it may."""
+    core = client.CoreV1Api(kube)
+    quota = {"metadata": {"name": "no-services"}, "spec": {"hard": {"services": "0"}}}
+    core.create_namespaced_resource_quota(namespace, quota)
+
+    def in_force() -> bool:
+        status = core.read_namespaced_resource_quota("no-services", namespace).status
+        return (status.hard or {}).get("services") == "0"
+
+    wait_for(in_force, timeout=30, what="the quota in force")
+    job = kinetic.submit(["sh", "-c", "echo up"], ports=["web:8080"])
+    wait_for(lambda: "exceeded quota" in (job.state().message or ""), timeout=30,
+             what="the operator saying why in the KineticJob")  # fmt: skip
+    assert "trying again" in operator.tail()
+    assert job.state().status == JobStatus.PENDING
+    assert jobs_of(kube, namespace) == []  # nothing runs unreachable
+    core.delete_namespaced_resource_quota("no-services", namespace)
+    assert job.result(timeout=90, cleanup=False) == 0
+    assert core.read_namespaced_service(job.job_id, namespace).spec.ports[0].port == 8080
+
+
+def jobs_of(api, namespace) -> list[str]:
+    return [j.metadata.name for j in client.BatchV1Api(api).list_namespaced_job(namespace).items]
