@@ -38,11 +38,23 @@ def read_text(store: Store, job_id: str, attempt: int = 1) -> str:
     return data.decode("utf-8", errors="replace")
 
 
+TAIL_READ = 64 * 1024
+
+
 def tail(store: Store, job_id: str, n: int = 100, attempt: int = 1) -> str:
+    """The last ``n`` lines, reading only the end of a long log (more of it as needed)."""
     if n <= 0:
         return ""
-    lines = read_text(store, job_id, attempt).splitlines(keepends=True)
-    return "".join(lines[-n:])
+    prefix = layout.logs_prefix(job_id, attempt)
+    end = store.log_end(prefix)
+    start = max(0, end - TAIL_READ)
+    while True:
+        data, _ = store.read_log(prefix, start)
+        lines = data.splitlines(keepends=True)
+        if start == 0 or len(lines) > n:  # more than n: the first may be cut mid-line
+            text = b"".join(lines[-n:])
+            return text.decode("utf-8", errors="replace")
+        start = max(0, start - 4 * (end - start))
 
 
 def _poll_interval(store: Store) -> float:

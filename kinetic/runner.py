@@ -111,7 +111,10 @@ class Supervisor:
         os.environ["KINETIC_ATTEMPT"] = str(attempt)  # the worker and the job inherit it
         remote = not self.store.uri.startswith("file:")
         prefix = layout.logs_prefix(self.job_id, attempt)
-        self.sink = LogSink(self.store, prefix, 1.0 if remote else 0.0)
+        # Appended to, not overwritten: the same attempt may run again (a pod the Job
+        # controller replaced, a runner restarted by hand), and its lines stay.
+        written = self.store.log_end(prefix)
+        self.sink = LogSink(self.store, prefix, 1.0 if remote else 0.0, offset=written)
         state = JobState(
             JobStatus.RUNNING,
             created=parse_time(handle.get("created")),

@@ -167,6 +167,32 @@ def test_logs_append_and_read(store):
         assert store.read_log(prefix, offset) == (full[offset:], len(full))
 
 
+def test_log_end_and_a_second_writer_appending(store):
+    prefix = "jobs/a/logs"
+    assert store.log_end(prefix) == 0
+    first = LogSink(store, prefix)
+    first.write(b"run 1\n")
+    first.close()
+    assert store.log_end(prefix) == 6
+    # The same attempt running again (a replaced pod) starts where the log ends.
+    again = LogSink(store, prefix, offset=store.log_end(prefix))
+    again.write(b"run 2\n")
+    again.close()
+    assert store.read_log(prefix) == (b"run 1\nrun 2\n", 12)
+
+
+def test_tail_reads_only_the_end_of_a_long_log(store, monkeypatch):
+    from kinetic import logs
+
+    monkeypatch.setattr(logs, "TAIL_READ", 100)  # a "long" log is a few hundred bytes here
+    prefix = "jobs/a/logs"
+    text = "".join(f"line {i}\n" for i in range(300)).encode()
+    store.append_log(prefix, 0, text)
+    assert logs.tail(store, "a", 3) == "line 297\nline 298\nline 299\n"
+    assert logs.tail(store, "a", 50).splitlines()[0] == "line 250"  # reads back further
+    assert logs.tail(store, "a", 1000) == text.decode()
+
+
 def test_logs_follow_pattern(store):
     """A follower polls with the offset it got back; writes in between appear once."""
     prefix = "jobs/a/logs"

@@ -126,5 +126,9 @@ class Store(abc.ABC):
     def read_log(self, prefix: str, offset: int = 0) -> tuple[bytes, int]:
         """Everything in the log from ``offset``; returns (data, next offset)."""
 
+    @abc.abstractmethod
+    def log_end(self, prefix: str) -> int:
+        """The log's length in bytes (0 when there is none), without reading it."""
+
     def describe(self) -> str:
         return self.uri

@@ -354,6 +354,9 @@ class GCSStore(Store):
     def read_log(self, prefix: str, offset: int = 0) -> tuple[bytes, int]:
         return self._logs.read(prefix.strip("/"), offset)
 
+    def log_end(self, prefix: str) -> int:
+        return self._logs.end(prefix.strip("/"))
+
     def _list_chunks(self, prefix: str, start: int) -> list[tuple[int, int]]:
         base = self._dir(prefix)
         _, blobs = self._iter(base, "list", start_offset=base + chunk_name(start))

@@ -78,6 +78,11 @@ class LogIndex:
             ]:
                 del self._known[known]
 
+    def end(self, prefix: str) -> int:
+        """The log's length: where its last known chunk ends (one small listing)."""
+        chunks = self._refresh(prefix)
+        return chunks[-1][0] + chunks[-1][1] if chunks else 0
+
     def read(self, prefix: str, offset: int) -> tuple[bytes, int]:
         chunks = self._refresh(prefix)
         wanted: list[tuple[int, int]] = []  # (chunk start, bytes to skip in it)

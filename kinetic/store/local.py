@@ -132,6 +132,12 @@ class LocalStore(Store):
                 )
             f.write(data)
 
+    def log_end(self, prefix: str) -> int:
+        try:
+            return self._path(f"{prefix}/{LOG_FILE}").stat().st_size
+        except (FileNotFoundError, NotADirectoryError):
+            return 0
+
     def read_log(self, prefix: str, offset: int = 0) -> tuple[bytes, int]:
         try:
             with self._path(f"{prefix}/{LOG_FILE}").open("rb") as f:
