@@ -57,9 +57,9 @@ class Backend(abc.ABC):
     def release(self, handle: JobHandle) -> None:
         """Delete what the job holds besides its store artifacts (processes, cluster objects)."""
 
+    @abc.abstractmethod
     def endpoints(self, handle: JobHandle) -> dict[str, Endpoint]:
         """Where each of the job's ports is reachable, by port name."""
-        raise NotImplementedError(f"the {self.name} backend has no endpoints")
 
     def expected_result_sha256(self, handle: JobHandle, state: JobState) -> str | None:
         """The result digest an independent record vouches for, if the backend keeps one."""

@@ -191,8 +191,11 @@ class LocalBackend(Backend):
         """The job's ports are this machine's (or, with a store shared between machines,
         those of the machine whose runner started it)."""
         ports = handle.spec.get("ports") or []
+        if not ports:
+            return {}
         host = "127.0.0.1"
-        launch = read_json(open_store(handle.store), layout.launch_key(handle.job_id))
+        attempt = max(1, self.state(handle).attempts)  # a retry may run elsewhere
+        launch = read_json(open_store(handle.store), layout.launch_key(handle.job_id, attempt))
         if launch is not None and not ProcessIdentity.from_dict(launch).is_local:
             host = launch["host"]
         return {p["name"]: Endpoint(host, p["port"], p["proto"]) for p in ports}
@@ -205,7 +208,8 @@ class LocalBackend(Backend):
                 f"job {handle.job_id} is {state.status.value}, not RUNNING: "
                 "a shell opens only in a running job"
             )
-        launch = read_json(open_store(handle.store), layout.launch_key(handle.job_id))
+        attempt = max(1, self.state(handle).attempts)  # a retry may run elsewhere
+        launch = read_json(open_store(handle.store), layout.launch_key(handle.job_id, attempt))
         if launch is not None and not ProcessIdentity.from_dict(launch).is_local:
             raise BackendError(f"job {handle.job_id} runs on {launch['host']}, not here")
         try:
