@@ -57,13 +57,13 @@ def port_forward(job_id: str, name: str, local: int | None, address: str, store:
         click.echo(f"Forwarding from {address}:{bound} -> {name} (port {port['port']} of job "
                    f"{job_id}); Ctrl-C to stop", err=True)  # fmt: skip
 
+    listen = port["port"] if local is None else local
     try:
-        forward(handle, port["port"], port["port"] if local is None else local,
-                ready=ready, address=address)  # fmt: skip
+        forward(handle, port["port"], listen, ready=ready, address=address)
     except KeyboardInterrupt:
-        pass
+        pass  # Ctrl-C is how forwarding ends
     except OSError as exc:
-        raise BackendError(f"cannot listen on {address}:{local}: {exc.strerror}") from None
+        raise BackendError(f"cannot listen on {address}:{listen}: {exc.strerror}") from None
 
 
 @jobs.command(context_settings={"ignore_unknown_options": True})
