@@ -102,18 +102,19 @@ class JobHandle:
 
     # -- logs -------------------------------------------------------------------------------
     def _attempt(self, attempt: int | None, state: JobState | None = None) -> int:
-        """The attempt to read: the one asked for, else the latest (retries keep the earlier
-        attempts' logs, result and outputs apart; see kinetic.retries)."""
+        """The attempt to read: the one asked for, else the one ``state`` is on, else the
+        latest with records in the store (retries keep each attempt's logs, result and
+        outputs apart; see kinetic.retries). Without a state only the store is read, so
+        logs and outputs need no access to the backend (a cluster may be out of reach)."""
         if attempt is not None:
             if isinstance(attempt, bool) or not isinstance(attempt, int) or attempt < 1:
                 raise ValueError(f"attempt must be a number from 1, not {attempt!r}")
             return attempt
-        known = (state or self.state()).attempts
-        if known >= 1:
-            return known
-        from .outputs import latest_attempt  # the records outlive the cluster's
+        if state is not None and state.attempts >= 1:
+            return state.attempts
+        from .store import layout
 
-        return latest_attempt(self._store, self.job_id)
+        return layout.latest_attempt(self._store, self.job_id)
 
     def logs(
         self, follow: bool = False, file: TextIO | None = None, attempt: int | None = None

@@ -43,9 +43,3 @@ def download(store: Store, job_id: str, dest: Path, attempt: int = 1) -> list[Pa
             store.download(obj.key, f)
         written.append(target)
     return written
-
-
-def latest_attempt(store: Store, job_id: str) -> int:
-    """The highest attempt with records in the store (1 when the job was never retried)."""
-    numbers = [int(n) for n in store.list_children(layout.attempts_prefix(job_id)) if n.isdigit()]
-    return max(numbers, default=1)

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 from ..errors import InvalidJobIdError
+
+if TYPE_CHECKING:
+    from .base import Store
 
 JOBS = "jobs"
 
@@ -67,6 +71,12 @@ def attempt_prefix(job_id: str, attempt: int = 1) -> str:
 
 def attempts_prefix(job_id: str) -> str:
     return f"{job_prefix(job_id)}/{ATTEMPTS}"
+
+
+def latest_attempt(store: Store, job_id: str) -> int:
+    """The highest attempt with records in the store (1 when the job was never retried)."""
+    numbers = [int(n) for n in store.list_children(attempts_prefix(job_id)) if n.isdigit()]
+    return max(numbers, default=1)
 
 
 def logs_prefix(job_id: str, attempt: int = 1) -> str:
