@@ -53,6 +53,17 @@ class RetryPolicy:
             on_error=bool(spec.get("retry_on_error", False)),
         )
 
+    @classmethod
+    def from_kineticjob(cls, spec: dict[str, Any]) -> RetryPolicy:
+        """From a KineticJob's spec (``retries``, ``retryBackoffSeconds``, ``retryOnError``)."""
+        return cls.from_spec(
+            {
+                "retries": spec.get("retries"),
+                "retry_backoff": spec.get("retryBackoffSeconds", DEFAULT_BACKOFF),
+                "retry_on_error": spec.get("retryOnError", False),
+            }
+        )
+
     def delay(self, attempt: int) -> float:
         """Seconds to wait after attempt ``attempt`` (1-based) failed."""
         return min(self.backoff * 2 ** max(0, attempt - 1), MAX_BACKOFF)

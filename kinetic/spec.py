@@ -18,7 +18,7 @@ from .accelerators import parse_accelerator
 from .errors import SpecError
 from .ports import check_ports, check_public_key
 from .resources import RESOURCE_OPTIONS, check_cpu_cores, check_resource
-from .retries import check_retry_options
+from .retries import DEFAULT_BACKOFF, check_retry_options
 from .volumes import check_placement
 
 BACKENDS = ("local", "kubernetes")
@@ -49,7 +49,7 @@ class JobSpec:
     upload: bool = True  # keep the files the job writes under KINETIC_OUTPUT_DIR
     start_at: Any = None  # a datetime or ISO-8601 text; kept as ISO UTC ("…Z")
     retries: int = 0  # per budget: infrastructure failures, and errors with retry_on_error
-    retry_backoff: float = 10.0  # seconds before the first retry; doubles, capped
+    retry_backoff: float = DEFAULT_BACKOFF  # seconds before the first retry; doubles, capped
     retry_on_error: bool = False  # also retry failures of the job's own code
     runtime: str | None = None  # kubernetes: an image from the operator's runtime table
     volumes: Any = None  # kubernetes: ["claim:/path[:ro]", {"type": "memory", …}]

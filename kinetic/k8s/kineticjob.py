@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..resources import k8s_resources
+from ..retries import DEFAULT_BACKOFF
 from .names import API_VERSION, KIND, LABEL_JOB_ID, SELECTOR
 from .volumes import cr_volumes
 
@@ -35,7 +36,7 @@ def build_kineticjob(
         body["startAt"] = spec["start_at"]
     if spec.get("retries"):
         body["retries"] = int(spec["retries"])
-        body["retryBackoffSeconds"] = float(spec.get("retry_backoff", 10.0))
+        body["retryBackoffSeconds"] = float(spec.get("retry_backoff", DEFAULT_BACKOFF))
         body["retryOnError"] = bool(spec.get("retry_on_error", False))
     if spec.get("secret_env_names"):
         body["secretEnv"] = list(spec["secret_env_names"])

@@ -178,11 +178,7 @@ def _retry_patch(
     if derived.phase != JobStatus.FAILED.value or spec.get("cancel"):
         return None
     previous = list(status.get("previousAttempts") or [])
-    policy = RetryPolicy(
-        retries=int(spec.get("retries") or 0),
-        backoff=float(spec.get("retryBackoffSeconds", 10.0)),
-        on_error=bool(spec.get("retryOnError", False)),
-    )
+    policy = RetryPolicy.from_kineticjob(spec)
     if not should_retry(policy, derived.reason, previous):
         return None
     attempt, now = attempt_number(kj), utcnow()
