@@ -86,9 +86,9 @@ def bench_import(samples: int) -> dict:
 
 def make_records(count: int) -> None:
     """Write finished jobs' records exactly as the local backend does."""
-    from kinetic.handle import JobHandle
-    from kinetic.jobs import new_job_id
-    from kinetic.status import JobState, JobStatus, format_time, utcnow
+    from kinetic.client.handle import JobHandle
+    from kinetic.client.submit import new_job_id
+    from kinetic.model.status import JobState, JobStatus, format_time, utcnow
     from kinetic.store import layout, open_store
 
     store = open_store(os.environ["KINETIC_STORE"])

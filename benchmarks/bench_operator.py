@@ -76,10 +76,12 @@ def diff(after: dict, before: dict) -> dict:
 def submit_jobs(api, store_root: Path, n: int, prefix: str) -> list[str]:
     """Create N KineticJobs the way the client does: handle and payload, then the CR."""
     import kinetic
-    from kinetic.jobs import new_job_id
-    from kinetic.payload import Payload, frame_payload, store_framed
-    from kinetic.status import format_time, utcnow
+    from kinetic.client.pickling import frame_payload
+    from kinetic.client.submit import new_job_id
+    from kinetic.model.status import format_time, utcnow
     from kinetic.store import layout, open_store
+    from kinetic.wire.framing import store_framed
+    from kinetic.wire.payload import Payload
 
     store = open_store(store_root)
     custom = client.CustomObjectsApi(api)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from .errors import (
+from kinetic.model.errors import (
     BackendError,
     IntegrityError,
     InvalidJobIdError,
@@ -31,41 +31,42 @@ from .errors import (
     SpecError,
     StorageError,
 )
-from .status import JobState, JobStatus
+from kinetic.model.status import JobState, JobStatus
 
 __version__ = "0.1.0"
 
 _LAZY = {
-    "run": "kinetic.decorator",
-    "RemoteFunction": "kinetic.decorator",
-    "JobHandle": "kinetic.handle",
-    "JobSpec": "kinetic.spec",
-    "attach": "kinetic.jobs",
-    "list_jobs": "kinetic.jobs",
-    "submit": "kinetic.jobs",
-    "attempt": "kinetic.context",
-    "cancelled": "kinetic.context",
-    "cancel_event": "kinetic.context",
-    "output_dir": "kinetic.context",
-    "report_progress": "kinetic.progress",
-    "Port": "kinetic.ports",
-    "Endpoint": "kinetic.ports",
+    "run": "kinetic.client.decorator",
+    "RemoteFunction": "kinetic.client.decorator",
+    "JobHandle": "kinetic.client.handle",
+    "JobSpec": "kinetic.spec.job_spec",
+    "attach": "kinetic.client.listing",
+    "list_jobs": "kinetic.client.listing",
+    "submit": "kinetic.client.submit",
+    "attempt": "kinetic.job.context",
+    "cancelled": "kinetic.job.context",
+    "cancel_event": "kinetic.job.context",
+    "output_dir": "kinetic.job.context",
+    "report_progress": "kinetic.job.progress_writer",
+    "Port": "kinetic.spec.ports",
+    "Endpoint": "kinetic.model.endpoint",
 }
 
 if TYPE_CHECKING:
-    from .context import attempt, cancel_event, cancelled, output_dir
-    from .decorator import RemoteFunction, run
-    from .handle import JobHandle
-    from .jobs import attach, list_jobs
-    from .jobs import submit_command as submit
-    from .ports import Endpoint, Port
-    from .progress import report_progress
-    from .spec import JobSpec
+    from kinetic.client.decorator import RemoteFunction, run
+    from kinetic.client.handle import JobHandle
+    from kinetic.client.listing import attach, list_jobs
+    from kinetic.client.submit import submit_command as submit
+    from kinetic.job.context import attempt, cancel_event, cancelled, output_dir
+    from kinetic.job.progress_writer import report_progress
+    from kinetic.model.endpoint import Endpoint
+    from kinetic.spec.job_spec import JobSpec
+    from kinetic.spec.ports import Port
 
 
 def __getattr__(name: str) -> Any:
-    if name == "submit":  # the public name of jobs.submit_command
-        return importlib.import_module("kinetic.jobs").submit_command
+    if name == "submit":  # the public name of kinetic.client.submit.submit_command
+        return importlib.import_module("kinetic.client.submit").submit_command
     if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'kinetic' has no attribute {name!r}")

@@ -9,6 +9,7 @@ import sys
 import time
 
 import kinetic
+import kinetic.job.context
 
 
 def add(a, b):
@@ -99,7 +100,7 @@ def c_level_output():
 
 
 def job_identity():
-    return {"job_id": kinetic.context.job_id(), "output_dir": str(kinetic.output_dir())}
+    return {"job_id": kinetic.job.context.job_id(), "output_dir": str(kinetic.output_dir())}
 
 
 def hog_memory(mb):

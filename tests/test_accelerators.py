@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from kinetic.accelerators import (
+from kinetic.model.errors import SpecError
+from kinetic.spec.accelerators import (
     Accelerator,
     LabelMap,
     Scheduling,
@@ -14,7 +15,6 @@ from kinetic.accelerators import (
     known_accelerators,
     parse_accelerator,
 )
-from kinetic.errors import SpecError
 
 
 @pytest.mark.parametrize(

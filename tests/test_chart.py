@@ -34,8 +34,8 @@ from chart_support import (
 from kinetic_operator.heartbeat import ENV_NAMESPACE
 from kubernetes_validate.utils import all_versions
 
-from kinetic.accelerators import LabelMap, k8s_scheduling
 from kinetic.k8s.names import OPERATOR_LEASE
+from kinetic.spec.accelerators import LabelMap, k8s_scheduling
 
 # kubernetes-validate ships schemas for recent releases only (none for 1.20, which the
 # API-server tests cover): validate against its oldest and its newest.
@@ -217,7 +217,7 @@ def test_operator_environment_from_values():
     env = env_of(operator_container(values))
     assert env["KINETIC_DEFAULT_IMAGE"] == "registry.example/kinetic-jobs:1"
     assert env["KINETIC_FILE_STORE_HOST_PATH"] == "/tmp/kinetic-store"
-    # The JSON reaches kinetic.accelerators as the values said, nulls included.
+    # The JSON reaches kinetic.spec.accelerators as the values said, nulls included.
     labels = json.loads(env["KINETIC_ACCELERATOR_LABELS"])
     assert labels == values["acceleratorLabels"]
     sched = k8s_scheduling("l4x2", labels)
@@ -227,7 +227,7 @@ def test_operator_environment_from_values():
 
 
 def test_runtime_table_is_one_configmap_the_code_reads(scenario):
-    from kinetic.runtimes import CONFIGMAP, KEY, Runtime, parse_table
+    from kinetic.k8s.runtime_table import CONFIGMAP, KEY, Runtime, parse_table
 
     values = SCENARIOS[scenario]
     (cm,) = find(render(values, namespace="ops"), "ConfigMap")

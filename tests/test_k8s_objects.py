@@ -7,7 +7,7 @@ from chart_support import kineticjob
 from kinetic_operator.decisions import Action, decide, status_patch, transition_event
 
 import kinetic
-from kinetic.k8s.job import OperatorConfig, build_job, store_is_shared
+from kinetic.k8s.job_manifest import OperatorConfig, build_job, store_is_shared
 
 SHA = "a" * 64
 

@@ -19,6 +19,7 @@ import pytest
 from helpers import wait_for, wait_log, wait_status
 
 import kinetic
+import kinetic.client.handle
 from kinetic import JobStatus
 
 
@@ -192,7 +193,9 @@ def test_runner_killed_is_lost(store_uri):
     job = kinetic.run()(jobfns.sleeper).run_async(120)
     wait_status(job, JobStatus.RUNNING)
     launch = json.loads(
-        kinetic.handle.load_handle(job.job_id)._store.read_bytes(f"jobs/{job.job_id}/launch.json")
+        kinetic.client.handle.load_handle(job.job_id)._store.read_bytes(
+            f"jobs/{job.job_id}/launch.json"
+        )
     )
     os.kill(launch["pid"], signal.SIGKILL)
     state = wait_for(lambda: (s := job.state()).status.is_terminal and s, what="Lost")

@@ -9,8 +9,8 @@ import textwrap
 import pytest
 
 import kinetic
-from kinetic.payload import frame, load_framed, store_framed
 from kinetic.store import open_store
+from kinetic.wire.framing import frame, load_framed, store_framed
 
 
 def test_framed_object_round_trip_and_tamper_detection(tmp_path):
@@ -111,8 +111,9 @@ def test_tampered_payload_fails_in_load_phase():
     import jobfns
 
     from kinetic.backends.local import LocalBackend
-    from kinetic.jobs import submit
-    from kinetic.payload import Payload, frame_payload
+    from kinetic.client.pickling import frame_payload
+    from kinetic.client.submit import submit
+    from kinetic.wire.payload import Payload
 
     real_submit = LocalBackend.submit
 

@@ -199,15 +199,15 @@ def test_without_sshd_the_job_fails_fast_with_ssh_unavailable(tmp_path, monkeypa
         job.result()
     # An image without sshd: nothing on PATH nor in the sbin directories.
     monkeypatch.setenv("PATH", str(tmp_path))
-    monkeypatch.setattr("kinetic.sshd.SBIN_DIRS", (str(tmp_path),))
-    from kinetic.sshd import SshUnavailable, find_program
+    monkeypatch.setattr("kinetic.job.sshd.SBIN_DIRS", (str(tmp_path),))
+    from kinetic.job.sshd import SshUnavailable, find_program
 
     with pytest.raises(SshUnavailable, match="Install openssh-server in the image"):
         find_program("sshd")
 
 
 def _sshd_and_ssh() -> str | None:
-    from kinetic.sshd import SshUnavailable, find_program
+    from kinetic.job.sshd import SshUnavailable, find_program
 
     try:
         find_program("sshd")
@@ -241,7 +241,7 @@ def test_ssh_into_a_running_job(tmp_path):
 
 
 def _ports_in_use(ports: list[int]) -> list[int]:
-    from kinetic.ports import ports_in_use
+    from kinetic.backends.local_checks import ports_in_use
 
     return [p.port for p in ports_in_use(tuple(Port("p", n) for n in ports))]
 
@@ -272,8 +272,8 @@ def test_shell_runs_in_the_jobs_directory_with_its_env(tmp_path):
 def test_service_and_container_ports_from_a_kineticjob():
     from chart_support import kinetic_job
 
-    from kinetic.k8s.job import OperatorConfig, build_job
-    from kinetic.k8s.service import build_service, service_name
+    from kinetic.k8s.job_manifest import OperatorConfig, build_job
+    from kinetic.k8s.service_manifest import build_service, service_name
 
     kj = kinetic_job("3d-model-k3j9x2ab")
     kj["metadata"].update(namespace="ml", uid="u-1")

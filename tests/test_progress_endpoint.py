@@ -12,8 +12,13 @@ from chart_support import kineticjob
 from kinetic_operator import progress_server as ps
 from kinetic_operator.decisions import Action, status_patch
 
-from kinetic.k8s.job import PROGRESS_AUDIENCE, PROGRESS_TOKEN_FILE, OperatorConfig, build_job
-from kinetic.progress import validate_report
+from kinetic.k8s.job_manifest import (
+    PROGRESS_AUDIENCE,
+    PROGRESS_TOKEN_FILE,
+    OperatorConfig,
+    build_job,
+)
+from kinetic.wire.progress_record import validate_report
 
 
 def test_reports_are_bounded():

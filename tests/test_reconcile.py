@@ -21,8 +21,8 @@ except ImportError:  # a source checkout without `pip install -e .`: the package
 
 from kinetic_operator.reconcile import DerivedStatus, derive_status
 
-from kinetic.accelerators import k8s_scheduling, parse_accelerator
-from kinetic.k8s.termination import (
+from kinetic.spec.accelerators import k8s_scheduling, parse_accelerator
+from kinetic.wire.termination import (
     TERMINATION_MESSAGE_LIMIT,
     format_termination_message,
     parse_termination_message,

@@ -10,7 +10,7 @@ import pytest
 import kinetic
 from kinetic import SpecError
 from kinetic.k8s.kineticjob import build_kineticjob
-from kinetic.resources import quantity_value
+from kinetic.spec.resources import quantity_value
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,7 @@ import jobfns
 import pytest
 
 import kinetic
-from kinetic.retries import MAX_BACKOFF, RetryPolicy, failure_kind, should_retry
+from kinetic.model.retry_policy import MAX_BACKOFF, RetryPolicy, failure_kind, should_retry
 from kinetic.store import layout, open_store
 
 

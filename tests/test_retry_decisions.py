@@ -8,8 +8,8 @@ from datetime import timedelta
 from kinetic_operator.decisions import Action, decide, status_patch
 from kinetic_operator.reconcile import vanished
 
-from kinetic.k8s.job import OperatorConfig, attempt_of, build_job, job_name
-from kinetic.status import format_time, parse_time, utcnow
+from kinetic.k8s.job_manifest import OperatorConfig, attempt_of, build_job, job_name
+from kinetic.model.status import format_time, parse_time, utcnow
 
 UID = "0b7c6a5e-1111-2222-3333-444455556666"
 

@@ -11,7 +11,7 @@ import jobfns
 import pytest
 
 import kinetic
-from kinetic.masking import MASK, Masker
+from kinetic.job.masking import MASK, Masker
 
 SECRET = "s3cr3t-Value-93f1c"
 

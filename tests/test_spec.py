@@ -81,15 +81,15 @@ def test_bad_job_ids_rejected(job_id):
 
 
 def test_settings_precedence(tmp_path, monkeypatch):
-    from kinetic import config
+    from kinetic.spec import settings
 
     cfg = tmp_path / "config.toml"
     cfg.write_text('backend = "kubernetes"\nnamespace = "ml"\n')
     monkeypatch.setenv("KINETIC_CONFIG", str(cfg))
-    assert config.resolve("namespace").source.startswith("config")
-    assert config.resolve("backend").value == "kubernetes"
+    assert settings.resolve("namespace").source.startswith("config")
+    assert settings.resolve("backend").value == "kubernetes"
     monkeypatch.setenv("KINETIC_BACKEND", "local")
-    assert config.resolve("backend").source == "env KINETIC_BACKEND"
-    assert config.resolve("backend", "kubernetes").source == "argument"
+    assert settings.resolve("backend").source == "env KINETIC_BACKEND"
+    assert settings.resolve("backend", "kubernetes").source == "argument"
     monkeypatch.delenv("KINETIC_STORE")
-    assert config.resolve("store").source == "default"
+    assert settings.resolve("store").source == "default"

@@ -12,11 +12,12 @@ import os
 
 import pytest
 
-from kinetic.errors import IntegrityError, JobExistsError, StorageError
-from kinetic.outputs import download, list_outputs, upload_dir
-from kinetic.payload import frame, load_framed, store_framed
+from kinetic.client.downloads import download, list_outputs
+from kinetic.job.uploads import upload_dir
+from kinetic.model.errors import IntegrityError, JobExistsError, StorageError
 from kinetic.store import ObjectInfo, ObjectNotFound, open_store
 from kinetic.store.logsink import LogSink
+from kinetic.wire.framing import frame, load_framed, store_framed
 
 
 @pytest.fixture
@@ -182,7 +183,7 @@ def test_log_end_and_a_second_writer_appending(store):
 
 
 def test_tail_reads_only_the_end_of_a_long_log(store, monkeypatch):
-    from kinetic import logs
+    from kinetic.client import log_reader as logs
 
     monkeypatch.setattr(logs, "TAIL_READ", 100)  # a "long" log is a few hundred bytes here
     prefix = "jobs/a/logs"
@@ -262,7 +263,7 @@ def test_framed_record_round_trip_and_refusal(store):
 
 # -- kinetic doctor ---------------------------------------------------------------------------
 def test_doctor_checks_the_store_end_to_end(store_uri):
-    from kinetic.doctor import check_store
+    from kinetic.client.doctor import check_store
 
     checks = check_store(store_uri)
     assert [c.name for c in checks] == ["store URI", "write", "read", "list", "logs", "delete"]

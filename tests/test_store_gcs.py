@@ -17,11 +17,11 @@ import time
 import pytest
 
 import kinetic
-from kinetic.errors import JobExistsError, SpecError, StorageError
-from kinetic.payload import frame, load_framed, store_framed
+from kinetic.model.errors import JobExistsError, SpecError, StorageError
 from kinetic.store import normalize_uri, open_store
 from kinetic.store.gcs import GCSStore, parse_gs_uri
 from kinetic.store.gcs_errors import GCSSettings
+from kinetic.wire.framing import frame, load_framed, store_framed
 
 pytestmark = pytest.mark.gcs
 MB = 1000 * 1000
@@ -403,7 +403,7 @@ def test_local_job_with_gcs_store_attached_from_elsewhere(gcs_store_uri, tmp_pat
 
 
 def test_doctor_reports_setup_problems(gcs_emulator):
-    from kinetic.doctor import check_store
+    from kinetic.client.doctor import check_store
 
     checks = check_store("gs://kinetic-doctor-missing/x")
     assert checks[0].ok and not checks[1].ok

@@ -18,10 +18,10 @@ from kubernetes_validate.utils import all_versions
 import kinetic
 from kinetic import SpecError
 from kinetic.cli import main
-from kinetic.cli.submit import volume_options
-from kinetic.k8s.job import OperatorConfig, build_job
-from kinetic.k8s.volumes import build_network_policy
-from kinetic.runtimes import Runtime, RuntimeTable, parse_table
+from kinetic.cli.submit_commands import volume_options
+from kinetic.k8s.job_manifest import OperatorConfig, build_job
+from kinetic.k8s.pod_volumes import build_network_policy
+from kinetic.k8s.runtime_table import Runtime, RuntimeTable, parse_table
 
 SHA = "a" * 64
 OLDEST_SCHEMAS = all_versions()[0]  # kubernetes-validate has none older (the API is the same)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import functools
 
-from ..errors import SpecError
-from .base import Backend
+from kinetic.backends.backend_contract import Backend
+from kinetic.model.errors import SpecError
 
 __all__ = ["Backend", "get_backend"]
 
@@ -13,11 +13,11 @@ __all__ = ["Backend", "get_backend"]
 @functools.cache
 def get_backend(name: str) -> Backend:
     if name == "local":
-        from .local import LocalBackend
+        from kinetic.backends.local import LocalBackend
 
         return LocalBackend()
     if name == "kubernetes":
-        from .kubernetes import KubernetesBackend
+        from kinetic.backends.kubernetes import KubernetesBackend
 
         return KubernetesBackend()
     raise SpecError("backend", name, "one of local, kubernetes")

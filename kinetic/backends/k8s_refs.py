@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import config
-from ..errors import BackendError, SpecError
-from ..k8s.job import file_store_path
-from ..runtimes import RuntimeTable, fetch_table
-from ..spec import JobSpec
+from kinetic.k8s.job_manifest import file_store_path
+from kinetic.k8s.runtime_table import RuntimeTable, fetch_table
+from kinetic.model.errors import BackendError, SpecError
+from kinetic.spec import settings
+from kinetic.spec.job_spec import JobSpec
 
 
 def check_store_overlap(spec: JobSpec, host_path: str | None) -> None:
@@ -61,7 +61,7 @@ def _readable_table(api: Any) -> RuntimeTable | None:
     from kubernetes import client
 
     try:
-        return fetch_table(api, config.resolve("operator_namespace").value)
+        return fetch_table(api, settings.resolve("operator_namespace").value)
     except client.ApiException as exc:
         if exc.status == 403:
             return None
@@ -72,10 +72,10 @@ def list_runtimes(operator_namespace: str | None = None) -> RuntimeTable:
     """The cluster's runtime table for ``kinetic runtimes list``; BackendError if unreadable."""
     from kubernetes import client
 
-    from .kubernetes import _api_client
+    from kinetic.backends.kubernetes import _api_client
 
-    api = _api_client(config.resolve("kubeconfig").value, config.resolve("context").value)
-    namespace = config.resolve("operator_namespace", operator_namespace).value
+    api = _api_client(settings.resolve("kubeconfig").value, settings.resolve("context").value)
+    namespace = settings.resolve("operator_namespace", operator_namespace).value
     try:
         return fetch_table(api, namespace)
     except client.ApiException as exc:

@@ -15,18 +15,18 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ..errors import BackendError
-from ..k8s.names import CONTAINER, LABEL_JOB_ID
-from ..status import JobStatus
+from kinetic.k8s.names import CONTAINER, LABEL_JOB_ID
+from kinetic.model.errors import BackendError
+from kinetic.model.status import JobStatus
 
 if TYPE_CHECKING:
-    from ..handle import JobHandle
+    from kinetic.client.handle import JobHandle
 
 RESIZE_CHANNEL = 4
 
 
 def _core(handle: JobHandle):
-    from . import get_backend
+    from kinetic.backends import get_backend
 
     return get_backend("kubernetes")._core(handle)  # type: ignore[attr-defined]
 

@@ -11,21 +11,21 @@ import contextlib
 import functools
 from typing import Any
 
-from .. import config
-from ..errors import BackendError, JobExistsError, JobNotFoundError, SpecError
-from ..handle import JobHandle
-from ..k8s.job import store_is_shared
-from ..k8s.kineticjob import build_kineticjob, build_secret, secret_name
-from ..k8s.names import GROUP, LABEL_MANAGED_BY, MANAGED_BY, PLURAL, VERSION
-from ..k8s.service import service_name
-from ..payload import Framed, store_framed
-from ..ports import Endpoint
-from ..retries import attempt_record
-from ..spec import JobSpec
-from ..status import JobState, JobStatus, format_time, parse_time, utcnow
-from ..store import layout, open_store
-from .base import Backend
-from .k8s_refs import check_references, check_store_overlap
+from kinetic.backends.backend_contract import Backend
+from kinetic.backends.k8s_refs import check_references, check_store_overlap
+from kinetic.client.handle import JobHandle
+from kinetic.k8s.job_manifest import store_is_shared
+from kinetic.k8s.kineticjob import build_kineticjob, build_secret, secret_name
+from kinetic.k8s.names import GROUP, LABEL_MANAGED_BY, MANAGED_BY, PLURAL, VERSION
+from kinetic.k8s.service_manifest import service_name
+from kinetic.model.endpoint import Endpoint
+from kinetic.model.errors import BackendError, JobExistsError, JobNotFoundError, SpecError
+from kinetic.model.retry_policy import attempt_record
+from kinetic.model.status import JobState, JobStatus, format_time, parse_time, utcnow
+from kinetic.spec import settings
+from kinetic.spec.job_spec import JobSpec
+from kinetic.store import layout, open_store
+from kinetic.wire.framing import Framed, store_framed
 
 PAGE_SIZE = 500
 
@@ -79,8 +79,8 @@ class KubernetesBackend(Backend):
 
     # -- connection ---------------------------------------------------------------------------
     def _settings(self, extra: dict[str, Any]) -> tuple[str | None, str | None]:
-        kubeconfig = extra.get("kubeconfig") or config.resolve("kubeconfig").value
-        context = extra.get("context") or config.resolve("context").value
+        kubeconfig = extra.get("kubeconfig") or settings.resolve("kubeconfig").value
+        context = extra.get("context") or settings.resolve("context").value
         return kubeconfig, context
 
     def _custom(self, handle: JobHandle):
@@ -104,7 +104,7 @@ class KubernetesBackend(Backend):
                 "cpu_cores", spec.cpu_cores,
                 "nothing on kubernetes (pods cannot pick cores); set cpu='2' instead",
             )  # fmt: skip
-        shared = config.resolve("file_store_host_path").value
+        shared = settings.resolve("file_store_host_path").value
         if not store_is_shared(spec.store or "", shared):
             raise SpecError(
                 "store",
@@ -186,7 +186,7 @@ class KubernetesBackend(Backend):
             return JobState(JobStatus.NOT_FOUND, message="no KineticJob (cleaned up?)")
         state = state_from_cr(kj)
         if state.progress is None:  # the job's latest report, from the store
-            from ..progress import read_progress
+            from kinetic.wire.progress_record import read_progress
 
             state.progress = read_progress(open_store(handle.store), handle.job_id)
         return state
@@ -212,7 +212,7 @@ class KubernetesBackend(Backend):
         """The cluster's KineticJobs as (handle, state), newest first: a label-selected,
         paginated list in one namespace (default: the configured one) or in all."""
         fields = self.handle_fields(
-            JobSpec(namespace=namespace or config.resolve("namespace").value)
+            JobSpec(namespace=namespace or settings.resolve("namespace").value)
         )
         probe = JobHandle("probe", self.name, "", "", "", extra=fields)
         kjs = self.list_kineticjobs(probe, None if all_namespaces else fields["namespace"])

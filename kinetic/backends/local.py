@@ -26,13 +26,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ..errors import BackendError, JobExistsError, JobNotFoundError, SpecError
-from ..handle import JobHandle
-from ..payload import Framed, store_framed
-from ..ports import Endpoint
-from ..retries import RetryPolicy, attempt_record, retry_at, should_retry
-from ..spec import JobSpec
-from ..status import (
+from kinetic.backends.backend_contract import Backend
+from kinetic.client.handle import JobHandle
+from kinetic.model.endpoint import Endpoint
+from kinetic.model.errors import BackendError, JobExistsError, JobNotFoundError, SpecError
+from kinetic.model.retry_policy import RetryPolicy, attempt_record, retry_at, should_retry
+from kinetic.model.status import (
     REASON_LOST,
     REASON_RETRYING,
     JobState,
@@ -41,9 +40,10 @@ from ..status import (
     parse_time,
     utcnow,
 )
-from ..store import ObjectNotFound, Store, layout, open_store
-from .base import Backend
-from .procinfo import ProcessIdentity
+from kinetic.spec.job_spec import JobSpec
+from kinetic.store import ObjectNotFound, Store, layout, open_store
+from kinetic.system.procinfo import ProcessIdentity
+from kinetic.wire.framing import Framed, store_framed
 
 # A runner that has not recorded its launch this long after submission never started.
 LAUNCH_GRACE = 60.0
@@ -74,14 +74,13 @@ class LocalBackend(Backend):
     name = "local"
 
     def check(self, spec: JobSpec) -> None:
-        from ..resources import local_refusals
-        from ..volumes import local_refusals as placement_refusals
+        from kinetic.backends.local_checks import placement_refusals, resource_refusals
 
         data = spec.to_dict()
-        if refused := local_refusals(data) + placement_refusals(data):
+        if refused := resource_refusals(data) + placement_refusals(data):
             option, value, instead = refused[0]
             raise SpecError(option, value, f"the local backend cannot honour it; use {instead}")
-        from ..ports import ports_in_use
+        from kinetic.backends.local_checks import ports_in_use
 
         if taken := ports_in_use(spec.ports):
             raise SpecError(
@@ -113,7 +112,7 @@ class LocalBackend(Backend):
             )
         state = self._check_alive(store, handle, state)
         if not state.status.is_terminal:  # a finished job's record holds its last report
-            from ..progress import read_progress
+            from kinetic.wire.progress_record import read_progress
 
             state.progress = read_progress(store, handle.job_id)
         return state
@@ -231,7 +230,14 @@ def _launch(
         env.update(KINETIC_ATTEMPT=str(attempt), KINETIC_RETRY_AT=at)
     with err_path.open("ab" if attempt > 1 else "wb") as err:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "kinetic.runner", "--store", handle.store, handle.job_id],
+            [
+                sys.executable,
+                "-m",
+                "kinetic.job",
+                "--store",
+                handle.store,
+                handle.job_id,
+            ],
             # Secret values reach the runner through a pipe: never the store, never its
             # command line or initial environment (both visible to `ps`).
             stdin=subprocess.PIPE if secrets else subprocess.DEVNULL,
@@ -252,7 +258,7 @@ def _launch(
 
 def _relaunch(store: Store, handle: JobHandle, state: JobState, why: str) -> JobState | None:
     """Start the next attempt of a job whose runner vanished, if its retries allow (an
-    infrastructure failure: see kinetic.retries). None when it is not retried."""
+    infrastructure failure: see kinetic.model.retry_policy). None when it is not retried."""
     policy = RetryPolicy.from_spec(handle.spec)
     if handle.spec.get("secret_env_names"):
         return None  # the values went to the lost runner's stdin and nowhere else

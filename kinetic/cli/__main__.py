@@ -1,3 +1,3 @@
-from . import main
+from kinetic.cli import main
 
 main()

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..resources import k8s_resources
-from ..retries import DEFAULT_BACKOFF
-from .names import API_VERSION, KIND, LABEL_JOB_ID, SELECTOR
-from .volumes import cr_volumes
+from kinetic.k8s.names import API_VERSION, KIND, LABEL_JOB_ID, SELECTOR
+from kinetic.k8s.pod_resources import k8s_resources
+from kinetic.k8s.pod_volumes import cr_volumes
+from kinetic.model.retry_policy import DEFAULT_BACKOFF
 
 
 def build_kineticjob(

@@ -7,8 +7,8 @@ import os
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from ..errors import SpecError
-from .base import Digest, ObjectInfo, ObjectNotFound, Store
+from kinetic.model.errors import SpecError
+from kinetic.store.store_contract import Digest, ObjectInfo, ObjectNotFound, Store
 
 __all__ = [
     "Digest",
@@ -29,7 +29,7 @@ def normalize_uri(uri: str | os.PathLike[str]) -> str:
     if not text:
         raise SpecError("store", uri, ACCEPTED)
     if text.startswith("gs:"):
-        from .gcs import parse_gs_uri
+        from kinetic.store.gcs import parse_gs_uri
 
         bucket, prefix = parse_gs_uri(text)
         return f"gs://{bucket}/{prefix}".rstrip("/")
@@ -48,10 +48,10 @@ def normalize_uri(uri: str | os.PathLike[str]) -> str:
 @functools.lru_cache(maxsize=32)
 def _open(uri: str) -> Store:
     if uri.startswith("gs://"):
-        from .gcs import GCSStore
+        from kinetic.store.gcs import GCSStore
 
         return GCSStore(uri)
-    from .local import LocalStore
+    from kinetic.store.local import LocalStore
 
     return LocalStore(Path(unquote(urlparse(uri).path)))
 

@@ -27,10 +27,16 @@ from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import TYPE_CHECKING, BinaryIO
 from urllib.parse import quote
 
-from ..errors import JobExistsError, StorageError
-from .base import Digest, ObjectInfo, ObjectNotFound, Store
-from .gcs_errors import Attempts, GCSSettings, bucket_missing, make_retry, status_of, translate
-from .gcs_io import (
+from kinetic.model.errors import JobExistsError, StorageError
+from kinetic.store.gcs_errors import (
+    Attempts,
+    GCSSettings,
+    bucket_missing,
+    make_retry,
+    status_of,
+    translate,
+)
+from kinetic.store.gcs_io import (
     DownloadSink,
     Progress,
     StreamDigest,
@@ -39,8 +45,9 @@ from .gcs_io import (
     remaining_size,
     stream_download,
 )
-from .gcs_logs import LogIndex, chunk_name, parse_chunk_name
-from .gcs_uri import parse_gs_uri
+from kinetic.store.gcs_logs import LogIndex, chunk_name, parse_chunk_name
+from kinetic.store.gcs_uri import parse_gs_uri
+from kinetic.store.store_contract import Digest, ObjectInfo, ObjectNotFound, Store
 
 if TYPE_CHECKING:
     from google.cloud.storage import Bucket, Client

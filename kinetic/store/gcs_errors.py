@@ -14,7 +14,7 @@ import threading
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from ..errors import KineticError, StorageError
+from kinetic.model.errors import KineticError, StorageError
 
 if TYPE_CHECKING:
     from google.api_core.retry import Retry

@@ -14,7 +14,7 @@ import sys
 import threading
 from typing import TYPE_CHECKING, BinaryIO, TextIO
 
-from .base import Digest
+from kinetic.store.store_contract import Digest
 
 if TYPE_CHECKING:
     import requests

@@ -16,7 +16,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Executor
 
-from .base import ObjectNotFound
+from kinetic.store.store_contract import ObjectNotFound
 
 DIGITS = 20
 

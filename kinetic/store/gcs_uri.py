@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 
-from ..errors import SpecError
+from kinetic.model.errors import SpecError
 
 FORM = "gs://BUCKET[/PREFIX]"
 

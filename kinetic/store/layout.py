@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from ..errors import InvalidJobIdError
+from kinetic.model.errors import InvalidJobIdError
 
 if TYPE_CHECKING:
-    from .base import Store
+    from kinetic.store.store_contract import Store
 
 JOBS = "jobs"
 

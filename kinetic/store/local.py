@@ -8,8 +8,8 @@ import tempfile
 from pathlib import Path
 from typing import BinaryIO
 
-from ..errors import JobExistsError, StorageError
-from .base import (
+from kinetic.model.errors import JobExistsError, StorageError
+from kinetic.store.store_contract import (
     CHUNK_SIZE,
     Digest,
     HashingReader,

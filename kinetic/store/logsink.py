@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 import time
 
-from .base import Store
+from kinetic.store.store_contract import Store
 
 MAX_BUFFER = 4 * 1024 * 1024
 

@@ -5,4 +5,4 @@ works as well as ``kinetic operator run``. The pure modules (``reconcile``, ``de
 do no I/O and are tested on their own.
 """
 
-from . import handlers  # noqa: F401
+from kinetic_operator import handlers  # noqa: F401

@@ -11,7 +11,7 @@ from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
 from kinetic.k8s.names import GROUP, PLURAL, VERSION
-from kinetic.runtimes import RuntimeTable, fetch_table
+from kinetic.k8s.runtime_table import RuntimeTable, fetch_table
 
 log = logging.getLogger("kinetic.operator")
 

@@ -11,9 +11,9 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from kinetic.retries import RetryPolicy, should_retry
-from kinetic.runtimes import REASON_UNKNOWN_RUNTIME, RuntimeTable
-from kinetic.status import (
+from kinetic.k8s.runtime_table import REASON_UNKNOWN_RUNTIME, RuntimeTable
+from kinetic.model.retry_policy import RetryPolicy, should_retry
+from kinetic.model.status import (
     REASON_LOST,
     REASON_RETRYING,
     JobStatus,
@@ -21,8 +21,7 @@ from kinetic.status import (
     parse_time,
     utcnow,
 )
-
-from .reconcile import DerivedStatus, derive_status
+from kinetic_operator.reconcile import DerivedStatus, derive_status
 
 TERMINAL = {s.value for s in JobStatus if s.is_terminal}
 REASON_STORE_NOT_SHARED = "StoreNotShared"
@@ -173,7 +172,7 @@ def _retry_patch(
     kj: dict[str, Any], job: dict | None, pods: list[dict], derived: DerivedStatus
 ) -> dict[str, Any] | None:
     """When this attempt failed and its retries allow another: the status that records it
-    and schedules the next (see kinetic.retries). None otherwise."""
+    and schedules the next (see kinetic.model.retry_policy). None otherwise."""
     status, spec = kj.get("status") or {}, kj["spec"]
     if derived.phase != JobStatus.FAILED.value or spec.get("cancel"):
         return None

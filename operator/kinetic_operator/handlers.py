@@ -21,16 +21,15 @@ from typing import Any
 
 import kopf
 
-from kinetic.k8s.job import OperatorConfig, attempt_of, build_job, store_is_shared
+from kinetic.k8s.job_manifest import OperatorConfig, attempt_of, build_job, store_is_shared
 from kinetic.k8s.kineticjob import secret_name
 from kinetic.k8s.names import GROUP, LABEL_JOB_ID, MANAGED_BY, PLURAL, VERSION
-from kinetic.k8s.service import build_service
-from kinetic.k8s.volumes import build_network_policy
-from kinetic.runtimes import RuntimeTable
-from kinetic.status import parse_time, utcnow
-
-from . import cluster, heartbeat, progress_server
-from .decisions import (
+from kinetic.k8s.pod_volumes import build_network_policy
+from kinetic.k8s.runtime_table import RuntimeTable
+from kinetic.k8s.service_manifest import build_service
+from kinetic.model.status import parse_time, utcnow
+from kinetic_operator import cluster, heartbeat, progress_server
+from kinetic_operator.decisions import (
     Action,
     attempt_number,
     decide,
@@ -38,7 +37,7 @@ from .decisions import (
     status_patch,
     transition_event,
 )
-from .reconcile import vanished
+from kinetic_operator.reconcile import vanished
 
 log = logging.getLogger("kinetic.operator")
 MANAGED = {"app.kubernetes.io/managed-by": MANAGED_BY}

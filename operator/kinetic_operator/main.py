@@ -15,7 +15,7 @@ def run(
     """Watch ``namespaces`` (all when empty) until interrupted."""
     import kopf
 
-    from . import handlers, heartbeat  # noqa: F401 - importing handlers registers them
+    from kinetic_operator import handlers, heartbeat  # noqa: F401 - importing handlers registers them
 
     heartbeat.configure(namespaces or [])  # the heartbeat Lease says what is served
 

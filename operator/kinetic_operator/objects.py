@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from kinetic.status import REASON_DEADLINE, REASON_LOST, REASON_OOM, format_time, parse_time
+from kinetic.model.status import REASON_DEADLINE, REASON_LOST, REASON_OOM, format_time, parse_time
 
 Obj = Mapping[str, Any]
 

@@ -25,9 +25,9 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from kinetic.k8s.job import PROGRESS_AUDIENCE, attempt_of
+from kinetic.k8s.job_manifest import PROGRESS_AUDIENCE, attempt_of
 from kinetic.k8s.names import LABEL_JOB_ID
-from kinetic.progress import MAX_REPORT_BYTES, validate_report
+from kinetic.wire.progress_record import MAX_REPORT_BYTES, validate_report
 
 log = logging.getLogger("kinetic.operator")
 

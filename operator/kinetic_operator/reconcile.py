@@ -54,8 +54,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from kinetic.k8s.termination import parse_termination_message, valid_result
-from kinetic.status import (
+from kinetic.model.status import (
     REASON_CANCELLED,
     REASON_DEADLINE,
     REASON_EXIT_CODE,
@@ -65,8 +64,8 @@ from kinetic.status import (
     JobStatus,
     utcnow,
 )
-
-from .objects import (
+from kinetic.wire.termination import parse_termination_message, valid_result
+from kinetic_operator.objects import (
     Obj,
     condition,
     container_statuses,

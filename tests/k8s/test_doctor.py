@@ -29,7 +29,7 @@ from kinetic_operator.heartbeat import Heartbeat, micro_time
 from kubernetes import client
 
 from kinetic.cli import main
-from kinetic.doctor import Check, check_cluster
+from kinetic.client.doctor import Check, check_cluster
 from kinetic.k8s.names import ANNOTATION_SERVED_NAMESPACES, GROUP, OPERATOR_LEASE, VERSION
 
 from .operator_proc import install_crd

@@ -140,7 +140,7 @@ def test_without_sshd_in_the_image_the_job_fails_fast(kube, namespace, control_p
 
 def test_ssh_into_a_job_on_the_cluster(kube, namespace, tmp_path):
     """The simulated node runs the pod on this machine, so its sshd listens here."""
-    from kinetic.sshd import SshUnavailable, find_program
+    from kinetic.job.sshd import SshUnavailable, find_program
 
     try:
         find_program("sshd")
@@ -193,9 +193,9 @@ def test_the_user_role_allows_exec_and_port_forward(kube, namespace):
 
 
 def _alice() -> tuple[str | None, str | None]:
-    from kinetic import config
+    from kinetic.spec import settings
 
-    return config.resolve("kubeconfig").value, config.resolve("context").value
+    return settings.resolve("kubeconfig").value, settings.resolve("context").value
 
 
 # -- exec and port-forward through the API server (the simulated node's kubelet endpoints) ------

@@ -11,7 +11,7 @@ from helpers import wait_for, wait_log
 from kubernetes import client
 
 import kinetic
-from kinetic.k8s.job import PROGRESS_AUDIENCE
+from kinetic.k8s.job_manifest import PROGRESS_AUDIENCE
 
 pytestmark = pytest.mark.k8s
 

@@ -1,0 +1,141 @@
+"""What every ``kinetic`` subcommand shares: the root group, exit codes, output helpers.
+
+Exit codes: 0 ok, 1 the job failed, 2 usage, 3 not found, 4 timed out. Errors are one line
+on stderr; ``--debug`` shows the traceback as well.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from datetime import datetime
+from typing import Any
+
+import click
+
+from kinetic.model.errors import (
+    InvalidJobIdError,
+    JobFailedError,
+    JobNotFoundError,
+    KineticError,
+    SpecError,
+)
+from kinetic.model.status import JobState, utcnow
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NOT_FOUND, EXIT_TIMEOUT = 0, 1, 2, 3, 4
+
+output_option = click.option(
+    "-o", "--output", type=click.Choice(["text", "json"]), default="text", help="Output format."
+)
+store_option = click.option(
+    "--store", envvar="KINETIC_STORE", default=None, help="Store URI (default: configured)."
+)
+
+
+class KineticGroup(click.Group):
+    """Turns Kinetic's errors into one line and an exit code (the traceback with --debug)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.Abort, click.ClickException):
+            raise
+        except Exception as exc:
+            if ctx.find_root().params.get("debug"):
+                traceback.print_exc()
+            code = _exit_code(exc)
+            if getattr(exc, "__notes__", None) or isinstance(exc, JobFailedError):
+                _print_failure(exc)  # the job's own failure, with its remote traceback
+            elif code != EXIT_FAILED or isinstance(exc, KineticError):
+                click.echo(f"error: {exc}", err=True)
+            else:
+                click.echo(f"error: {type(exc).__name__}: {exc}", err=True)
+            ctx.exit(code)
+
+
+def _exit_code(exc: BaseException) -> int:
+    if isinstance(exc, JobNotFoundError):
+        return EXIT_NOT_FOUND
+    if isinstance(exc, TimeoutError):
+        return EXIT_TIMEOUT
+    if isinstance(exc, SpecError | InvalidJobIdError):
+        return EXIT_USAGE
+    return EXIT_FAILED
+
+
+def _print_failure(exc: BaseException) -> None:
+    """A job's exception: its remote traceback (from the note), then the one-line error."""
+    for note in getattr(exc, "__notes__", []):
+        click.echo(note, err=True)
+    click.echo(f"error: {type(exc).__name__}: {exc}", err=True)
+
+
+@click.group(cls=KineticGroup)
+@click.option("--debug", is_flag=True, help="Show tracebacks of errors.")
+@click.version_option(package_name="kinetic")
+def main(debug: bool) -> None:
+    """Kinetic: run Python functions as detached jobs, locally or on Kubernetes."""
+
+
+@main.group(cls=KineticGroup)
+def jobs() -> None:
+    """Find, follow and control jobs."""
+
+
+# -- formatting helpers ----------------------------------------------------------------------
+def format_age(when: datetime | None) -> str:
+    if when is None:
+        return "-"
+    return format_seconds((utcnow() - when).total_seconds())
+
+
+def format_seconds(value: float | None) -> str:
+    """Like kubectl's ages: 45s, 3m5s, 2h7m, 4d3h."""
+    if value is None:
+        return "-"
+    total = int(value)
+    days, rest = divmod(total, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, seconds = divmod(rest, 60)
+    if days:
+        return f"{days}d{hours}h"
+    if hours:
+        return f"{hours}h{minutes}m"
+    if minutes:
+        return f"{minutes}m{seconds}s"
+    return f"{seconds}s"
+
+
+def format_progress(state: JobState) -> str:
+    if not state.progress:
+        return "-"
+    fraction = state.progress.get("fraction")
+    return f"{fraction * 100:.0f}%" if isinstance(fraction, int | float) else "-"
+
+
+def print_table(columns: list[str], rows: list[list[str]]) -> None:
+    if sys.stdout.isatty():
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(*columns, box=None, header_style="bold")
+        for row in rows:
+            table.add_row(*row)
+        Console().print(table)
+    else:
+        click.echo("\t".join(c.upper() for c in columns))
+        for row in rows:
+            click.echo("\t".join(row))
+
+
+def state_json(handle, state: JobState) -> dict[str, Any]:
+    data = state.to_dict()
+    data.update(job_id=handle.job_id, function=handle.function, backend=handle.backend)
+    data["store"] = handle.store
+    return data
+
+
+def attach_job(job_id: str, store: str | None):
+    from kinetic.client.listing import attach
+
+    return attach(job_id, store)

@@ -1,0 +1,185 @@
+"""``kinetic jobs list|status|logs|result|cancel|cleanup|outputs``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from kinetic.cli.app import (
+    attach_job,
+    format_age,
+    format_progress,
+    format_seconds,
+    jobs,
+    output_option,
+    print_table,
+    state_json,
+    store_option,
+)
+from kinetic.model.status import JobStatus
+
+
+# -- kinetic jobs … ------------------------------------------------------------------------------
+@jobs.command("list")
+@click.option("--status", type=click.Choice([s.value for s in JobStatus], case_sensitive=False))
+@click.option("--limit", type=click.IntRange(min=1), help="Show at most this many jobs.")
+@click.option("--namespace", "-n", help="Kubernetes: this namespace (default: configured).")
+@click.option("--all-namespaces", "-A", is_flag=True, help="Kubernetes: every namespace.")
+@store_option
+@output_option
+def list_cmd(status, limit, namespace, all_namespaces, store, output) -> None:
+    """Jobs newest first: the store's, or the cluster's KineticJobs (kubernetes backend)."""
+    from kinetic.client.listing import list_jobs
+
+    rows = list_jobs(
+        store=store, status=status, limit=limit, namespace=namespace, all_namespaces=all_namespaces
+    )
+    if output == "json":
+        click.echo(json.dumps([state_json(h, s) for h, s in rows], indent=2))
+        return
+    print_table(
+        ["id", "function", "status", "reason", "progress", "age", "duration", "backend"],
+        [
+            [
+                h.job_id,
+                h.function.rpartition(".")[2],
+                s.status.value,
+                s.reason or "-",
+                format_progress(s),
+                format_age(s.created),
+                format_seconds(s.duration),
+                h.backend,
+            ]
+            for h, s in rows
+        ],
+    )
+
+
+@jobs.command()
+@click.argument("job_id")
+@store_option
+@output_option
+def status(job_id: str, store: str | None, output: str) -> None:
+    """A job's status, reason and times."""
+    handle = attach_job(job_id, store)
+    state = handle.state()
+    if output == "json":
+        click.echo(json.dumps(state_json(handle, state), indent=2))
+        return
+    fields = [
+        ("id", handle.job_id),
+        ("function", handle.function),
+        ("status", state.status.value),
+        ("reason", state.reason or "-"),
+        ("message", state.message or "-"),
+        ("progress", format_progress(state)),
+        ("created", str(state.created or "-")),
+        ("started", str(state.started or "-")),
+        ("finished", str(state.finished or "-")),
+        ("duration", format_seconds(state.duration)),
+        ("exit code", "-" if state.exit_code is None else str(state.exit_code)),
+        ("attempts", str(state.attempts or "-")),
+        *[(f"attempt {r['attempt']}", _attempt_line(r)) for r in state.previous_attempts],
+        ("node", state.node or "-"),
+        ("backend", handle.backend),
+        ("store", handle.store),
+    ]
+    width = max(len(name) for name, _ in fields) + 2
+    for name, value in fields:
+        click.echo(f"{name + ':':<{width}}{value}")
+
+
+def _attempt_line(record: dict) -> str:
+    """An earlier attempt in one line: its reason, message and when it ended."""
+    text = record.get("reason") or "?"
+    if record.get("message"):
+        text += f": {record['message'].splitlines()[0][:120]}"
+    return text + (f" (ended {record['finished']})" if record.get("finished") else "")
+
+
+@jobs.command()
+@click.argument("job_id")
+@click.option("--tail", "tail_n", type=click.IntRange(min=1), help="Only the last N lines.")
+@click.option("--follow", "-f", is_flag=True, help="Keep printing output until the job ends.")
+@click.option("--attempt", type=click.IntRange(min=1), help="A retried job's Nth attempt.")
+@store_option
+def logs(job_id: str, tail_n: int | None, follow: bool, attempt: int | None, store) -> None:
+    """A job's output (stdout and stderr): its latest attempt's, unless --attempt."""
+    if tail_n and follow:
+        raise click.UsageError("--tail and --follow cannot be used together")
+    handle = attach_job(job_id, store)
+    if follow:
+        handle.logs(follow=True, attempt=attempt)
+    elif tail_n:
+        click.echo(handle.tail(tail_n, attempt=attempt), nl=False)
+    else:
+        click.echo(handle.logs(attempt=attempt), nl=False)
+
+
+@jobs.command()
+@click.argument("job_id")
+@click.option("--timeout", type=click.FloatRange(min=0), help="Give up after S seconds (exit 4).")
+@click.option(
+    "--cleanup/--no-cleanup", default=True, show_default=True, help="Remove the job on success."
+)
+@store_option
+@output_option
+def result(job_id: str, timeout: float | None, cleanup: bool, store: str | None, output: str):
+    """Wait for a job and print its return value (exit 1 with its traceback if it failed)."""
+    handle = attach_job(job_id, store)
+    value = handle.result(timeout=timeout, cleanup=cleanup)
+    if output == "json":
+        try:
+            text = json.dumps({"job_id": job_id, "value": value})
+        except TypeError:
+            text = json.dumps({"job_id": job_id, "value": None, "repr": repr(value)})
+        click.echo(text)
+    else:
+        click.echo(value if isinstance(value, str) else repr(value))
+
+
+@jobs.command()
+@click.argument("job_id")
+@click.option("--wait/--no-wait", default=True, show_default=True, help="Wait until it stopped.")
+@store_option
+@output_option
+def cancel(job_id: str, wait: bool, store: str | None, output: str) -> None:
+    """Stop a job; it ends CANCELLED with its logs and outputs kept."""
+    handle = attach_job(job_id, store)
+    state = handle.cancel(wait=wait)
+    if output == "json":
+        click.echo(json.dumps(state_json(handle, state), indent=2))
+    else:
+        click.echo(
+            f"{job_id}: {state.status.value}" + (f" ({state.reason})" if state.reason else "")
+        )
+
+
+@jobs.command()
+@click.argument("job_id")
+@click.option("--k8s/--no-k8s", default=True, show_default=True, help="Delete processes/objects.")
+@click.option("--gcs/--no-gcs", default=True, show_default=True, help="Delete stored artifacts.")
+@store_option
+def cleanup(job_id: str, k8s: bool, gcs: bool, store: str | None) -> None:
+    """Remove a job's resources and artifacts."""
+    handle = attach_job(job_id, store)
+    handle.cleanup(k8s=k8s, gcs=gcs)
+    click.echo(f"{job_id}: cleaned up")
+
+
+@jobs.command()
+@click.argument("job_id")
+@click.option("--download", "dest", type=click.Path(file_okay=False, path_type=Path))
+@store_option
+@output_option
+def outputs(job_id: str, dest: Path | None, store: str | None, output: str) -> None:
+    """List the files a job wrote to KINETIC_OUTPUT_DIR, or download them."""
+    handle = attach_job(job_id, store)
+    if dest is not None:
+        files = [str(p) for p in handle.download(dest)]
+        click.echo(json.dumps(files) if output == "json" else "\n".join(files))
+        return
+    names = handle.outputs()
+    click.echo(json.dumps(names) if output == "json" else "\n".join(names))

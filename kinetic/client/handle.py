@@ -1,0 +1,223 @@
+"""JobHandle: a small, JSON-serializable reference to a job that works from any machine."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+from kinetic.model.errors import JobNotFoundError
+from kinetic.model.status import JobState, JobStatus
+
+if TYPE_CHECKING:
+    from kinetic.backends.backend_contract import Backend
+    from kinetic.model.endpoint import Endpoint
+    from kinetic.store import Store
+
+_MISSING = object()
+
+
+@dataclass
+class JobHandle:
+    job_id: str
+    backend: str
+    store: str
+    function: str
+    created: str
+    name: str | None = None
+    spec: dict[str, Any] = field(default_factory=dict)
+    payload_sha256: str | None = None
+    command: list[str] | None = None  # set for kinetic.submit() jobs
+    extra: dict[str, Any] = field(default_factory=dict)  # backend-specific (namespace…)
+    # The collected value, so a second result() on this object returns it again.
+    _value: Any = field(default=_MISSING, repr=False, compare=False)
+
+    # -- serialization ------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "_value"
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> JobHandle:
+        """Build a handle, ignoring keys a newer Kinetic may have added."""
+        known = {f.name for f in dataclasses.fields(cls)} - {"_value"}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    @classmethod
+    def from_json(cls, text: str) -> JobHandle:
+        return cls.from_dict(json.loads(text))
+
+    # -- plumbing -------------------------------------------------------------------------
+    @property
+    def _backend(self) -> Backend:
+        from kinetic.backends import get_backend
+
+        return get_backend(self.backend)
+
+    @property
+    def _store(self) -> Store:
+        from kinetic.store import open_store
+
+        return open_store(self.store)
+
+    # -- status -----------------------------------------------------------------------------
+    def state(self) -> JobState:
+        """Everything known about the job now: status, reason, message, times, progress…"""
+        return self._backend.state(self)
+
+    def status(self) -> JobStatus:
+        return self.state().status
+
+    def wait(self, timeout: float | None = None) -> JobState:
+        """Block until the job ends; TimeoutError after ``timeout`` seconds (job untouched)."""
+        start = time.monotonic()
+        deadline = None if timeout is None else start + timeout
+        # A local record costs a file read to poll; a bucket or an API server, a request.
+        # Short jobs are common locally, so poll briskly for their first seconds.
+        local = self.backend == "local" and self.store.startswith("file:")
+        poll, most, brisk = (0.01, 0.5, 2.0) if local else (0.2, 2.0, 0.0)
+        while True:
+            state = self.state()
+            if state.status.is_terminal:
+                return state
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimeoutError(
+                    f"job {self.job_id} still {state.status.value} after {timeout}s; "
+                    "it keeps running (call result() again, or cancel())"
+                )
+            time.sleep(
+                poll if deadline is None else min(poll, max(0.0, deadline - time.monotonic()))
+            )
+            if time.monotonic() - start > brisk:
+                poll = min(poll * 1.5, most)
+
+    # -- logs -------------------------------------------------------------------------------
+    def _attempt(self, attempt: int | None, state: JobState | None = None) -> int:
+        """The attempt to read: the one asked for, else the one ``state`` is on, else the
+        latest with records in the store (retries keep each attempt's logs, result and
+        outputs apart; see kinetic.model.retry_policy). Without a state only the store is read, so
+        logs and outputs need no access to the backend (a cluster may be out of reach)."""
+        if attempt is not None:
+            if isinstance(attempt, bool) or not isinstance(attempt, int) or attempt < 1:
+                raise ValueError(f"attempt must be a number from 1, not {attempt!r}")
+            return attempt
+        if state is not None and state.attempts >= 1:
+            return state.attempts
+        from kinetic.store import layout
+
+        return layout.latest_attempt(self._store, self.job_id)
+
+    def logs(
+        self, follow: bool = False, file: TextIO | None = None, attempt: int | None = None
+    ) -> str | None:
+        """The job's output so far (its latest attempt's, or ``attempt``'s); with ``follow``
+        print it as it comes until the job ends, going on into any retry."""
+        from kinetic.client import log_reader as logs
+
+        if not follow:
+            return logs.read_text(self._store, self.job_id, self._attempt(attempt))
+        out = file or sys.stdout
+        for line in logs.follow(self, attempt=attempt):
+            out.write(line)
+            out.flush()
+        return None
+
+    def stream_logs(
+        self, follow: bool = True, offset: int = 0, attempt: int | None = None
+    ) -> Iterator[str]:
+        """Lines of output (with their newlines) as they are written."""
+        from kinetic.client import log_reader as logs
+
+        if follow:
+            return logs.follow(self, offset=offset, attempt=attempt)
+        text = logs.read_text(self._store, self.job_id, self._attempt(attempt))
+        return iter(text.splitlines(keepends=True))
+
+    def tail(self, n: int = 100, attempt: int | None = None) -> str:
+        """The last ``n`` lines of the job's output (its latest attempt's, or ``attempt``'s)."""
+        from kinetic.client import log_reader as logs
+
+        return logs.tail(self._store, self.job_id, n, self._attempt(attempt))
+
+    # -- result -----------------------------------------------------------------------------
+    def result(self, timeout: float | None = None, cleanup: bool = True) -> Any:
+        """The job's return value; re-raises its exception; TimeoutError leaves it running.
+
+        On success with ``cleanup`` the job's resources and artifacts are removed; the value
+        stays on this handle, so calling result() again returns it again. On failure every
+        artifact is kept.
+        """
+        if self._value is not _MISSING:
+            return self._value
+        from kinetic.client.results import collect
+
+        state = self.wait(timeout)
+        value = collect(self, state)
+        self._value = value
+        if cleanup:
+            self.cleanup()
+        return value
+
+    # -- control ----------------------------------------------------------------------------
+    def cancel(self, wait: bool = True, timeout: float | None = None) -> JobState:
+        """Stop the job; it ends CANCELLED with its logs and outputs kept."""
+        return self._backend.cancel(self, wait=wait, timeout=timeout)
+
+    def cleanup(self, k8s: bool = True, gcs: bool = True) -> None:
+        """Remove the job: its processes or cluster objects (``k8s``) and artifacts (``gcs``).
+
+        The flag names follow keras-team/kinetic: ``gcs`` means the store's artifacts,
+        whichever store holds them.
+        """
+        from kinetic.store import layout
+
+        if k8s:
+            self._backend.release(self)
+        if gcs:
+            self._store.delete_prefix(layout.job_prefix(self.job_id))
+
+    # -- network ----------------------------------------------------------------------------
+    def endpoints(self) -> dict[str, Endpoint]:
+        """Where each of the job's ports is reachable: name -> Endpoint (host, port, proto,
+        url for http). Locally this machine; on Kubernetes the job's Service (in-cluster
+        DNS name and ClusterIP; ``kinetic jobs port-forward`` reaches it from outside)."""
+        return self._backend.endpoints(self)
+
+    # -- outputs ----------------------------------------------------------------------------
+    def outputs(self, attempt: int | None = None) -> list[str]:
+        """Paths (relative to KINETIC_OUTPUT_DIR) of the files the job wrote there."""
+        from kinetic.client import downloads
+
+        return downloads.list_outputs(self._store, self.job_id, self._attempt(attempt))
+
+    def download(self, dest: str | Path, attempt: int | None = None) -> list[Path]:
+        """Fetch the job's outputs (its latest attempt's) into ``dest``; the files written."""
+        from kinetic.client import downloads
+
+        return downloads.download(self._store, self.job_id, Path(dest), self._attempt(attempt))
+
+    def __repr__(self) -> str:
+        return f"JobHandle(job_id={self.job_id!r}, backend={self.backend!r}, store={self.store!r})"
+
+
+def load_handle(job_id: str, store: str | None = None) -> JobHandle:
+    """The handle recorded for ``job_id`` in ``store`` (default: the configured store)."""
+    from kinetic.spec import settings
+    from kinetic.store import ObjectNotFound, layout, open_store
+
+    uri = settings.resolve("store", store).value
+    st = open_store(uri)
+    try:
+        data = st.read_bytes(layout.handle_key(job_id))
+    except ObjectNotFound:
+        raise JobNotFoundError(job_id, st.uri) from None
+    return JobHandle.from_json(data.decode())

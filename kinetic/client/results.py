@@ -1,0 +1,46 @@
+"""Turning a finished job into a value or a raised exception (keras-team/kinetic semantics)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from kinetic.model.errors import JobCancelledError, JobFailedError, JobNotFoundError
+from kinetic.model.status import JobState, JobStatus
+from kinetic.store import ObjectNotFound, layout
+from kinetic.wire.framing import load_framed
+from kinetic.wire.payload import ResultEnvelope, rebuild_exception
+
+if TYPE_CHECKING:
+    from kinetic.client.handle import JobHandle
+
+
+def read_envelope(handle: JobHandle, state: JobState) -> ResultEnvelope | None:
+    expected = handle._backend.expected_result_sha256(handle, state)
+    try:
+        key = layout.result_key(handle.job_id, handle._attempt(None, state))
+        return load_framed(handle._store, key, expected)
+    except ObjectNotFound:
+        return None
+
+
+def collect(handle: JobHandle, state: JobState) -> Any:
+    """The value of a SUCCEEDED job; otherwise raise what best explains the outcome."""
+    if state.status == JobStatus.CANCELLED:
+        raise JobCancelledError(handle.job_id)
+    envelope = read_envelope(handle, state)
+    if state.status == JobStatus.NOT_FOUND and envelope is None:
+        raise JobNotFoundError(handle.job_id, handle.store)
+    if envelope is not None and envelope.success and state.status != JobStatus.FAILED:
+        return envelope.value
+    if envelope is not None and not envelope.success:
+        if envelope.exception_type and envelope.reason != "ResultNotSerializable":
+            raise rebuild_exception(envelope, handle.job_id)
+        message = envelope.message
+        if handle.command:  # the end of its output says more than its exit code
+            from kinetic.client.log_reader import tail
+
+            last = tail(handle._store, handle.job_id, 20, handle._attempt(None, state))
+            message = f"{message}; its last lines:\n{last}"
+        raise JobFailedError(handle.job_id, envelope.reason, message, envelope.exit_code)
+    # A FAILED job never returns a value, even if a result was somehow written.
+    raise JobFailedError(handle.job_id, state.reason, state.message, state.exit_code)

@@ -1,0 +1,94 @@
+"""Submitting a job: the function behind ``f.run_async()``, ``f()`` and ``kinetic.submit()``.
+
+Validates the options, pickles the payload, records the job and starts it through its
+backend; nothing is left behind when any step before the start fails.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import string
+from collections.abc import Callable
+from typing import Any
+
+from kinetic.backends import get_backend
+from kinetic.client.handle import JobHandle
+from kinetic.client.pickling import client_fingerprint, frame_payload
+from kinetic.model.errors import JobExistsError, SpecError
+from kinetic.model.status import format_time, utcnow
+from kinetic.spec.job_spec import JobSpec
+from kinetic.store import layout, open_store
+from kinetic.wire.payload import Payload
+
+_ALPHABET = string.ascii_lowercase + string.digits
+
+
+def new_job_id(name: str) -> str:
+    """``{slug}-{8 random chars}``: readable in `kinetic jobs list`, valid as a k8s name."""
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:40].strip("-") or "job"
+    return f"{slug}-{''.join(secrets.choice(_ALPHABET) for _ in range(8))}"
+
+
+def function_name(fn: Callable[..., Any]) -> str:
+    return f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', repr(fn))}"
+
+
+def submit(
+    fn: Callable[..., Any] | None,
+    args: tuple,
+    kwargs: dict,
+    spec: JobSpec,
+    command: list[str] | None = None,
+) -> JobHandle:
+    """Serialize, record and start a job; nothing is created if any step before start fails."""
+    spec = spec.resolved()
+    backend = get_backend(spec.backend)
+    backend.check(spec)
+    store = open_store(spec.store)
+    client = client_fingerprint()
+    client["cwd"] = os.getcwd()
+    payload = Payload(fn, args, kwargs, spec.captured_env(), client, command, spec.file_contents())
+    framed = frame_payload(payload)
+    name = spec.name or (os.path.basename(command[0]) if command else getattr(fn, "__name__", ""))
+    handle = JobHandle(
+        job_id=new_job_id(name or "job"),
+        backend=backend.name,
+        store=store.uri,
+        function=f"command:{os.path.basename(command[0])}" if command else function_name(fn),
+        command=command,
+        created=format_time(utcnow()),
+        name=spec.name,
+        spec=spec.to_dict(),
+        payload_sha256=framed.digest.sha256,
+        extra=backend.handle_fields(spec),
+    )
+    try:
+        backend.submit(handle, spec, framed)
+    except JobExistsError:
+        framed.close()
+        raise  # another job's records: never touch them
+    except BaseException:
+        framed.close()
+        store.delete_prefix(layout.job_prefix(handle.job_id))  # it never started
+        raise
+    return handle
+
+
+def submit_command(command: list[str], **options: Any) -> JobHandle:
+    """Run ``command`` (a list: no shell) as a job; ``kinetic.submit``.
+
+    Takes the options of ``kinetic.run``. ``result()`` returns the exit code (0) on
+    success and raises JobFailedError with the code and the end of its output otherwise.
+    """
+    if (
+        not isinstance(command, list | tuple)
+        or not command
+        or not all(isinstance(c, str) and c for c in command)
+    ):
+        raise SpecError("command", command, "a non-empty list of strings, e.g. ['python', 'x.py']")
+    return submit(None, (), {}, JobSpec.from_options(**options), command=list(command))
+
+
+__all__ = ["new_job_id", "submit", "submit_command"]

@@ -1,0 +1,398 @@
+"""``python -m kinetic.job --store URI JOB_ID``: what runs inside a job.
+
+The runner is a small supervisor. It forks the *worker* (``worker.py``), which loads
+the payload, calls the function and writes the result envelope; the supervisor captures the worker's
+stdout/stderr at the file-descriptor level, streams them to the store's log (and echoes
+them), enforces the timeout and cancellation, keeps the output directory, and always
+writes a terminal record — even when the worker crashes, is killed, or never gets as far
+as the function. Forking (rather than starting a second interpreter) keeps a job's start
+cheap; giving the worker its own process group lets the supervisor stop it and anything
+it started without stopping itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import select
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+import time
+from datetime import datetime
+from pathlib import Path
+
+from kinetic.job.masking import Masker
+from kinetic.job.uploads import upload_dir
+from kinetic.job.worker import worker_main
+from kinetic.model.outcome import Outcome, conclude
+from kinetic.model.retry_policy import RetryPolicy, attempt_record, retry_at, should_retry
+from kinetic.model.status import (
+    REASON_CANCELLED,
+    REASON_RETRYING,
+    JobState,
+    JobStatus,
+    format_time,
+    parse_time,
+    utcnow,
+)
+from kinetic.store import Store, layout, open_store
+from kinetic.store.logsink import LogSink
+from kinetic.wire.progress_record import read_progress
+
+KUBERNETES_DEADLINE_BACKSTOP = 30.0
+TERMINATION_LOG = "/dev/termination-log"
+
+
+# -- the supervisor ----------------------------------------------------------------------------
+class Supervisor:
+    def __init__(self, store: Store, job_id: str):
+        self.store, self.job_id = store, job_id
+        self.stop_requested = False
+        self.backend = "local"
+        self.log_failed = False
+        self.oom_message: str | None = None
+
+    def _on_signal(self, signum, frame) -> None:
+        self.stop_requested = True
+
+    def note(self, text: str) -> None:
+        self._emit(self.masker.mask(f"[kinetic] {text}\n".encode()))
+
+    def write_state(self, state: JobState) -> None:
+        if self.backend == "kubernetes":
+            return  # there the operator records the state, in the KineticJob
+        self.store.write_bytes(layout.state_key(self.job_id), json.dumps(state.to_dict()).encode())
+
+    def run(self) -> int:
+        signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGINT, self._on_signal)
+        handle = json.loads(self.store.read_bytes(layout.handle_key(self.job_id)))
+        spec = handle.get("spec") or {}
+        self.backend = handle.get("backend", "local")
+        self.secrets = read_secrets(spec.get("secret_env_names") or [])
+        self.masker = Masker(list(self.secrets.values()))
+        # Set by the operator (each attempt is its own Job there) or by a client relaunching
+        # a lost job; locally the runner retries the job's own failures itself, below.
+        attempt = int(os.environ.get("KINETIC_ATTEMPT") or 1)
+        previous = self._previous_attempts(attempt)
+        policy = RetryPolicy.from_spec(spec)
+        start = parse_time(spec.get("start_at")) if attempt == 1 else _retry_time()
+        while True:
+            state = self.run_attempt(handle, spec, attempt, previous, start)
+            retry = self.backend == "local" and should_retry(policy, state.reason, previous)
+            if not retry or state.status != JobStatus.FAILED:
+                return self.finish(state)
+            previous.append(_record_of(state))
+            start = retry_at(policy, attempt, utcnow())
+            self.note(f"attempt {attempt} failed ({state.reason}); next at {format_time(start)}")
+            self.sink.close()  # this attempt's log is complete before the next one starts
+            attempt += 1
+
+    def _previous_attempts(self, attempt: int) -> list[dict]:
+        """A relaunched attempt continues the record the client wrote when it relaunched."""
+        if attempt <= 1:
+            return []
+        with contextlib.suppress(Exception):
+            record = json.loads(self.store.read_bytes(layout.state_key(self.job_id)))
+            return list(record.get("previous_attempts") or [])[: attempt - 1]
+        return []
+
+    def run_attempt(
+        self, handle: dict, spec: dict, attempt: int, previous: list[dict], start: datetime | None
+    ) -> JobState:
+        """Run the job once (after waiting until ``start``); its end, not yet recorded."""
+        from kinetic.system.procinfo import hostname
+
+        os.environ["KINETIC_ATTEMPT"] = str(attempt)  # the worker and the job inherit it
+        remote = not self.store.uri.startswith("file:")
+        prefix = layout.logs_prefix(self.job_id, attempt)
+        # Appended to, not overwritten: the same attempt may run again (a pod the Job
+        # controller replaced, a runner restarted by hand), and its lines stay.
+        written = self.store.log_end(prefix)
+        self.sink = LogSink(self.store, prefix, 1.0 if remote else 0.0, offset=written)
+        state = JobState(
+            JobStatus.RUNNING,
+            created=parse_time(handle.get("created")),
+            attempts=attempt,
+            previous_attempts=list(previous),
+            node=hostname(),
+        )
+        if not self._wait_until(start, state):
+            return self._final(state, Outcome(JobStatus.CANCELLED, REASON_CANCELLED,
+                                              "cancelled before it started"))  # fmt: skip
+        if previous:
+            last = previous[-1]
+            self.note(f"attempt {attempt}: attempt {last['attempt']} failed "
+                      f"({last.get('reason')}: {last.get('message')})")  # fmt: skip
+        state.started = utcnow()
+        self.write_state(state)
+        if self.backend == "local" and spec.get("accelerator", "cpu") != "cpu":
+            self.note(
+                f"accelerator {spec['accelerator']} requested: the local backend runs this job "
+                "on this machine as it is"
+            )
+        sshd = None
+        if spec.get("ssh"):
+            from kinetic.job.sshd import REASON_SSH_UNAVAILABLE, SshUnavailable, start_for_job
+
+            try:
+                sshd = start_for_job(spec)
+            except SshUnavailable as exc:  # fail fast: the function never runs
+                failed = Outcome(JobStatus.FAILED, REASON_SSH_UNAVAILABLE, str(exc))
+                return self._final(state, failed)
+            self.note(f"sshd is listening on port {sshd.port}")
+        workdir = Path(tempfile.mkdtemp(prefix=f"kinetic-{self.job_id}-"))
+        output_dir = workdir / "output"
+        output_dir.mkdir()
+        try:
+            return self._final(state, self.supervise(handle, spec, attempt, output_dir))
+        finally:
+            if sshd is not None:
+                sshd.stop()
+            shutil.rmtree(workdir, ignore_errors=True)
+
+    def _cancel_requested(self) -> bool:
+        return self.stop_requested or self.store.exists(layout.cancel_key(self.job_id))
+
+    def _wait_until(self, start: datetime | None, state: JobState) -> bool:
+        """Hold the attempt until ``start`` (its schedule, or its retry's backoff), PENDING
+        meanwhile; False if it is cancelled before."""
+        if start is None or start <= utcnow():
+            return not self._cancel_requested()
+        reason, message = "Scheduled", f"starts at {format_time(start)}"
+        if state.previous_attempts:
+            last = state.previous_attempts[-1]
+            reason = REASON_RETRYING
+            message = f"attempt {last['attempt']} failed ({last.get('reason')}); {message}"
+        waiting = dataclasses.replace(
+            state, status=JobStatus.PENDING, reason=reason, message=message
+        )
+        self.write_state(waiting)
+        check_every = 0.5 if self.store.uri.startswith("file:") else 5.0
+        last_check = 0.0
+        while (left := (start - utcnow()).total_seconds()) > 0:
+            if self.stop_requested:
+                return False
+            if time.monotonic() - last_check >= check_every:
+                last_check = time.monotonic()
+                if self._cancel_requested():
+                    return False
+            time.sleep(min(left, 0.1))
+        return not self._cancel_requested()
+
+    def supervise(self, handle: dict, spec: dict, attempt: int, output_dir: Path) -> Outcome:
+        out_r, out_w = os.pipe()
+        ctl_r, ctl_w = os.pipe()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:
+            os.close(out_r)
+            os.close(ctl_r)
+            os.environ.update(self.secrets)
+            worker_main(self.store.uri, self.job_id, handle, output_dir, out_w, ctl_w)
+        os.close(out_w)
+        os.close(ctl_w)
+        pump = threading.Thread(target=self._pump, args=(out_r,), daemon=True)
+        pump.start()
+        stop_reason, status = self._wait(pid, spec)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)  # whatever the job left running ends with it
+        pump.join(timeout=10)
+        with os.fdopen(ctl_r) as ctl:
+            text = ctl.read()
+        report = json.loads(text) if text else None
+        saved = self._keep_outputs(output_dir, attempt) if spec.get("upload", True) else None
+        exit_code = os.waitstatus_to_exitcode(status)
+        return conclude(spec, stop_reason, exit_code, report, saved, self.oom_message)
+
+    def _pump(self, fd: int) -> None:
+        """Copy the worker's output to the log and our stdout as it arrives."""
+        while chunk := os.read(fd, 65536):
+            self._emit(self.masker.feed(chunk))
+        self._emit(self.masker.flush())
+        os.close(fd)
+
+    def _emit(self, data: bytes) -> None:
+        if not data:
+            return
+        with contextlib.suppress(OSError):
+            os.write(1, data)
+        try:
+            self.sink.write(data)
+        except Exception as exc:
+            # Keep draining the pipe whatever the store does, or the job would block on a
+            # full pipe; the failure is said on our stderr (and in the pod's log) once.
+            if not self.log_failed:
+                self.log_failed = True
+                print(f"[kinetic] cannot write the job's log to the store: {exc}", file=sys.stderr)
+
+    def _wait(self, pid: int, spec: dict) -> tuple[str | None, int]:
+        timeout, grace = spec.get("timeout"), float(spec.get("grace_period", 30.0))
+        if self.backend == "kubernetes" and timeout:
+            # The Job's activeDeadlineSeconds enforces it and says so; this is a backstop in
+            # case the Job controller is late (1.20 only re-checks on Job events).
+            timeout += KUBERNETES_DEADLINE_BACKSTOP
+        start = time.monotonic()
+        deadline = start + timeout if timeout else None
+        pidfd = os.pidfd_open(pid) if hasattr(os, "pidfd_open") else None
+        remote = not self.store.uri.startswith("file:")
+        check_every, last_check = (5.0 if remote else 0.5), start
+        stop_reason, kill_at = None, None
+        memory_limit = None
+        if self.backend == "local" and spec.get("memory"):
+            # Imported only here: it costs a job's start some milliseconds otherwise.
+            from kinetic.job.limits import group_rss_bytes
+            from kinetic.spec.resources import memory_limit_bytes
+
+            memory_limit = memory_limit_bytes(spec)
+        while True:
+            waited, status = os.waitpid(pid, os.WNOHANG)
+            if waited == pid:
+                if pidfd is not None:
+                    os.close(pidfd)
+                return stop_reason, status
+            now = time.monotonic()
+            if stop_reason is None:
+                if not self.stop_requested and now - last_check >= check_every:
+                    last_check = now
+                    self.stop_requested = self._cancel_requested()
+                if self.stop_requested:
+                    stop_reason = "cancel"
+                elif deadline is not None and now >= deadline:
+                    stop_reason = "deadline"
+                elif memory_limit and (used := group_rss_bytes(pid)) > memory_limit:
+                    # As the kernel's OOM killer does on a node: no grace, no warning.
+                    self.oom_message = (
+                        f"the job used {used / 2**20:.0f} MiB, over its memory limit of "
+                        f"{spec['memory']['limit']}"
+                    )
+                    self.note(f"{self.oom_message}: killing it")
+                    with contextlib.suppress(ProcessLookupError, PermissionError):
+                        os.killpg(pid, signal.SIGKILL)
+                    stop_reason = "oom"
+                    continue
+                if stop_reason:
+                    what = (
+                        "cancel requested"
+                        if stop_reason == "cancel"
+                        else f"timeout of {timeout:g}s reached"
+                    )
+                    self.note(f"{what}: asking the job to stop (grace period {grace:g}s)")
+                    with contextlib.suppress(ProcessLookupError, PermissionError):
+                        os.killpg(pid, signal.SIGTERM)
+                    kill_at = now + grace
+            elif kill_at is not None and now >= kill_at:
+                self.note(f"the job did not stop within {grace:g}s: killing it")
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(pid, signal.SIGKILL)
+                kill_at = None
+            if pidfd is not None:
+                select.select([pidfd], [], [], 0.05 if memory_limit else 0.25)
+            else:
+                time.sleep(0.02)
+
+    def _keep_outputs(self, output_dir: Path, attempt: int) -> str | None:
+        try:
+            upload_dir(self.store, self.job_id, output_dir, attempt)
+        except Exception as exc:
+            return f"the job's outputs could not be saved: {exc}"
+        return None
+
+    def _final(self, state: JobState, outcome: Outcome) -> JobState:
+        return JobState(
+            outcome.status,
+            reason=outcome.reason,
+            message=outcome.message,
+            created=state.created,
+            started=_first_start(state),
+            finished=utcnow(),
+            attempts=state.attempts,
+            previous_attempts=state.previous_attempts,
+            exit_code=outcome.exit_code,
+            node=state.node,
+            progress=read_progress(self.store, self.job_id),
+            extra=outcome.extra,
+        )
+
+    def finish(self, final: JobState) -> int:
+        """Record the job's end; the process exits with the code this returns."""
+        self.sink.close()  # the log is complete before the record says the job ended
+        self.write_state(final)
+        write_termination_message(final)
+        if final.status == JobStatus.SUCCEEDED:
+            return 0
+        # The job's own code where it has one, so a pod's exit code says what the job's did.
+        code = final.exit_code
+        return code if isinstance(code, int) and 0 < code < 256 else 1
+
+
+def _first_start(state: JobState) -> datetime | None:
+    """A retried job started when its first attempt did (each attempt keeps its own)."""
+    first = next((r.get("started") for r in state.previous_attempts if r.get("started")), None)
+    return parse_time(first) or state.started
+
+
+def _record_of(state: JobState) -> dict:
+    return attempt_record(
+        state.attempts,
+        reason=state.reason,
+        message=state.message,
+        started=format_time(state.started),
+        finished=format_time(state.finished),
+        node=state.node,
+        exit_code=state.exit_code,
+    )
+
+
+def _retry_time() -> datetime | None:
+    """When a relaunched attempt may start (the client that relaunched it says)."""
+    return parse_time(os.environ.get("KINETIC_RETRY_AT") or None)
+
+
+def write_termination_message(state: JobState) -> None:
+    """Tell Kubernetes how the job ended (the operator reads it from the pod's status)."""
+    from kinetic.wire.termination import format_termination_message
+
+    path = os.environ.get("KINETIC_TERMINATION_LOG", TERMINATION_LOG)
+    if not os.path.exists(path) or not os.access(path, os.W_OK):
+        return
+    text = format_termination_message(
+        result=state.extra.get("result"),
+        reason=state.reason,
+        exception_type=state.extra.get("exception_type"),
+        message=state.message,
+    )
+    with contextlib.suppress(OSError), open(path, "w") as f:
+        f.write(text)
+
+
+def read_secrets(names: list[str]) -> dict[str, str]:
+    """Secret values: from our stdin (local backend) or our environment (a pod's Secret)."""
+    secrets: dict[str, str] = {}
+    if names and not sys.stdin.isatty():
+        text = sys.stdin.read()
+        secrets = json.loads(text) if text.strip() else {}
+    for name in names:
+        if name not in secrets and name in os.environ:
+            secrets[name] = os.environ[name]
+    return secrets
+
+
+USAGE = "usage: python -m kinetic.job --store URI JOB_ID"
+
+
+def main(argv: list[str] | None = None) -> int:
+    # No argparse: it costs ~15 ms of imports, and a job's start time is a product metric.
+    args = list(sys.argv[1:] if argv is None else argv)
+    if len(args) != 3 or args[0] != "--store":
+        print(USAGE, file=sys.stderr)
+        return 2
+    store_uri, job_id = args[1], args[2]
+    layout.validate_job_id(job_id)
+    return Supervisor(open_store(store_uri), job_id).run()

@@ -1,0 +1,199 @@
+"""The worker: the forked child of the runner that loads the payload, runs the function and
+writes the result envelope. It reports its outcome to the supervisor on a pipe; everything
+else about the job's life (logs, time limits, the terminal record) is the supervisor's.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from kinetic.job import context
+from kinetic.job.progress_writer import flush_progress
+from kinetic.model.errors import KineticError, SerializationError
+from kinetic.model.status import (
+    REASON_EXIT_CODE,
+    REASON_RESULT_NOT_SERIALIZABLE,
+    REASON_RUNNER_ERROR,
+    REASON_USER_ERROR,
+)
+from kinetic.store import Store, forget_stores, layout, open_store
+from kinetic.wire.framing import frame, load_framed, store_framed
+from kinetic.wire.payload import ResultEnvelope, failure_envelope
+
+
+def execute(store: Store, job_id: str, handle: dict[str, Any], output_dir: Path) -> dict:
+    """Load, set up, run, and record the result. Returns the outcome for the supervisor."""
+    phase, value = "load", None
+    try:
+        payload = load_framed(store, layout.payload_key(job_id), handle.get("payload_sha256"))
+        phase = "setup"
+        spec = handle.get("spec") or {}
+        os.environ.update(spec.get("env") or {})
+        os.environ.update(payload.captured_env)
+        if spec.get("ports"):
+            from kinetic.spec.ports import port_env
+
+            os.environ.update(port_env(spec["ports"]))
+        os.environ["KINETIC_JOB_ID"] = job_id
+        os.environ["KINETIC_OUTPUT_DIR"] = str(output_dir)
+        os.environ["KINETIC_STORE_URI"] = store.uri  # for report_progress()
+        cwd = payload.client.get("cwd")
+        if payload.files:
+            cwd = str(output_dir.parent / "work")
+            write_files(Path(cwd), payload.files)
+            os.chdir(cwd)
+        elif handle.get("backend") == "local" and cwd and os.path.isdir(cwd):
+            os.chdir(cwd)  # locally, relative paths mean what they meant to the caller
+        _record_session(spec, payload.captured_env)
+        if spec.get("cpu_cores"):
+            from kinetic.spec.resources import parse_cpu_cores
+
+            os.sched_setaffinity(0, parse_cpu_cores(spec["cpu_cores"]))  # children inherit it
+        phase = "run"
+        try:
+            if payload.command:
+                envelope = run_command(payload.command)
+            else:
+                value = payload.function(*payload.args, **payload.kwargs)
+                envelope = ResultEnvelope(True, value)
+        except SystemExit as exc:
+            if exc.code in (None, 0):
+                envelope = ResultEnvelope(True, None)
+            else:
+                envelope = failure_envelope(exc, phase, REASON_EXIT_CODE)
+                envelope.exit_code = exc.code if isinstance(exc.code, int) else 1
+                envelope.message = f"the job called sys.exit({exc.code!r})"
+    except BaseException as exc:
+        reason = REASON_USER_ERROR if phase == "run" else REASON_RUNNER_ERROR
+        envelope = failure_envelope(exc, phase, reason)
+        if phase != "run":
+            envelope.message = f"phase {phase} failed: {envelope.message}"
+    try:
+        framed = frame(envelope)
+    except SerializationError as exc:
+        envelope = ResultEnvelope(
+            False,
+            phase="serialize",
+            reason=REASON_RESULT_NOT_SERIALIZABLE,
+            message=f"the return value cannot be pickled ({exc.__cause__}): {repr(value)[:500]}",
+        )
+        framed = frame(envelope)
+    outcome = {
+        "success": envelope.success,
+        "phase": envelope.phase,
+        "reason": envelope.reason,
+        "message": envelope.message,
+        "exception_type": envelope.exception_type,
+        "exit_code": envelope.exit_code,
+    }
+    try:
+        # Each attempt has its own result: a retry must not trip over its predecessor's
+        # (write-once) exception envelope, and that evidence stays.
+        key = layout.result_key(job_id, context.attempt())
+        digest = store_framed(store, key, framed, if_absent=True)
+        outcome["result"] = {
+            "uri": f"{store.uri}/{key}",
+            "size": digest.size,
+            "sha256": digest.sha256,
+        }
+    except KineticError as exc:
+        outcome.update(
+            success=False,
+            phase="store_result",
+            reason=REASON_RUNNER_ERROR,
+            message=f"phase store_result failed: {exc}",
+        )
+    return outcome
+
+
+def _record_session(spec: dict[str, Any], captured: dict[str, str]) -> None:
+    """Record where the job runs and its plain env for `kinetic jobs shell` (local backend:
+    the file is this machine's, named by the runner's KINETIC_SESSION_FILE; secret values
+    are left out)."""
+    path = os.environ.pop("KINETIC_SESSION_FILE", None)
+    if not path:
+        return
+    from kinetic.spec.ports import port_env
+
+    env = {**(spec.get("env") or {}), **captured, **port_env(spec.get("ports") or [])}
+    for name in ("KINETIC_JOB_ID", "KINETIC_OUTPUT_DIR", "KINETIC_STORE_URI"):
+        env[name] = os.environ[name]
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump({"cwd": os.getcwd(), "env": env}, f)
+
+
+def _die_with_parent() -> None:
+    """If the supervisor is killed outright, take the worker down too (Linux)."""
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+def worker_main(
+    store_uri: str, job_id: str, handle: dict, output_dir: Path, out_fd: int, ctl_fd: int
+) -> None:
+    code = 1
+    try:
+        os.setpgid(0, 0)
+        _die_with_parent()
+        os.dup2(out_fd, 1)
+        os.dup2(out_fd, 2)
+        os.close(out_fd)
+        os.environ["PYTHONUNBUFFERED"] = "1"  # the job's Python children flush as they go
+        sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
+        sys.stderr.reconfigure(line_buffering=True)  # type: ignore[union-attr]
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        context.install_cancel_handler()
+        # Never share the parent's connections (a forked HTTP pool is not safe to reuse).
+        forget_stores()
+        outcome = execute(open_store(store_uri), job_id, handle, output_dir)
+        flush_progress()
+        with os.fdopen(ctl_fd, "w") as ctl:
+            ctl.write(json.dumps(outcome))
+        code = 0 if outcome["success"] else 1
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+    finally:
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        os._exit(code)
+
+
+def write_files(directory: Path, files: dict[str, tuple[bytes, int]]) -> None:
+    for name, (content, mode) in files.items():
+        path = directory / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+        path.chmod(mode)
+
+
+def run_command(command: list[str]) -> ResultEnvelope:
+    """Run a command with our stdout/stderr (the job's log); its exit code is the result."""
+    import subprocess
+
+    try:
+        code = subprocess.run(command, check=False).returncode
+    except OSError as exc:  # not found, not executable
+        return ResultEnvelope(
+            False, reason=REASON_EXIT_CODE, exit_code=127, phase="run",
+            message=f"cannot run {command[0]!r}: {exc.strerror}",
+        )  # fmt: skip
+    if code == 0:
+        return ResultEnvelope(True, 0)
+    return ResultEnvelope(
+        False, reason=REASON_EXIT_CODE, exit_code=code if code > 0 else 128 - code,
+        phase="run", message=f"command {command[0]!r} exited with code {code}",
+    )  # fmt: skip

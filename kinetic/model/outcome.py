@@ -1,0 +1,67 @@
+"""How an attempt ended, decided from what the runner saw. Pure: no I/O, easy to test."""
+
+from __future__ import annotations
+
+import signal
+from dataclasses import dataclass, field
+from typing import Any
+
+from kinetic.model.status import (
+    REASON_CANCELLED,
+    REASON_DEADLINE,
+    REASON_EXIT_CODE,
+    REASON_OOM,
+    JobStatus,
+)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: JobStatus
+    reason: str | None = None
+    message: str | None = None
+    exit_code: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def conclude(
+    spec: dict[str, Any],
+    stop_reason: str | None,
+    exit_code: int,
+    worker_report: dict | None,
+    outputs_error: str | None,
+    oom_message: str | None = None,
+) -> Outcome:
+    """``stop_reason`` is why the supervisor stopped the worker (cancel, deadline, oom) or
+    None; ``exit_code`` the worker's (negative: killed by that signal); ``worker_report``
+    what the worker said about its phases, if it got to say anything."""
+    if stop_reason == "cancel":
+        return Outcome(JobStatus.CANCELLED, REASON_CANCELLED, "cancelled", exit_code)
+    if stop_reason == "deadline":
+        message = f"the job ran past its timeout of {spec.get('timeout'):g}s"
+        return Outcome(JobStatus.FAILED, REASON_DEADLINE, message, exit_code)
+    if stop_reason == "oom":
+        return Outcome(JobStatus.FAILED, REASON_OOM, oom_message, 137)
+    if outputs_error:
+        return Outcome(JobStatus.FAILED, "OutputsNotSaved", outputs_error, exit_code)
+    if worker_report is not None:
+        extra = {
+            "phase": worker_report["phase"],
+            "exception_type": worker_report.get("exception_type"),
+        }
+        if "result" in worker_report:
+            extra["result"] = worker_report["result"]
+        if worker_report["success"]:
+            return Outcome(JobStatus.SUCCEEDED, None, None, 0, extra)
+        code = worker_report.get("exit_code") or exit_code or 1
+        return Outcome(
+            JobStatus.FAILED, worker_report["reason"], worker_report["message"], code, extra
+        )
+    if exit_code < 0:
+        sig = signal.Signals(-exit_code)
+        reason = "Killed" if sig == signal.SIGKILL else "Crashed"
+        hint = " (out of memory?)" if sig == signal.SIGKILL else ""
+        message = f"the job's process was killed by {sig.name}{hint}"
+        return Outcome(JobStatus.FAILED, reason, message, 128 - exit_code)
+    message = f"the job's process exited with code {exit_code} before finishing"
+    return Outcome(JobStatus.FAILED, REASON_EXIT_CODE, message, exit_code)

@@ -1,0 +1,130 @@
+"""Retrying failed attempts: which failures count, how many, and how long to wait. Pure.
+
+Two budgets, each of ``retries`` attempts, counted apart so a flaky node does not use up
+the retries a flaky function was given (and the other way round):
+
+* **infrastructure** failures — the job's code did nothing wrong: ``Evicted``,
+  ``Preempted``, ``Lost`` (the runner or its node vanished). Retried whenever ``retries``
+  is set.
+* **the job's own** failures — ``UserError`` (it raised), ``Error`` (a command's non-zero
+  exit), ``OOMKilled``, ``Killed``, ``Crashed``: retried only with ``retry_on_error=True``,
+  since running broken code again usually fails again (and may repeat side effects).
+
+Anything else is final: a cancel, a timeout (``DeadlineExceeded``: the timeout bounds each
+attempt, and a retry would not make it fit), a payload that cannot load, a refused spec.
+
+The wait before attempt ``n + 1`` is ``retry_backoff * 2 ** (n - 1)`` seconds, capped at
+``MAX_BACKOFF``: 10 s, 20 s, 40 s … by default.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from kinetic.model.errors import SpecError
+from kinetic.model.status import REASON_EXIT_CODE, REASON_LOST, REASON_OOM, REASON_USER_ERROR
+
+MAX_RETRIES = 20
+MAX_BACKOFF = 600.0
+DEFAULT_BACKOFF = 10.0
+
+INFRASTRUCTURE = "infrastructure"
+JOB_ERROR = "error"
+INFRASTRUCTURE_REASONS = frozenset({"Evicted", "Preempted", REASON_LOST})
+JOB_ERROR_REASONS = frozenset(
+    {REASON_USER_ERROR, REASON_EXIT_CODE, REASON_OOM, "Killed", "Crashed"}
+)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    retries: int = 0
+    backoff: float = DEFAULT_BACKOFF
+    on_error: bool = False
+
+    @classmethod
+    def from_spec(cls, spec: dict[str, Any]) -> RetryPolicy:
+        """From a JobSpec dict (``retries``, ``retry_backoff``, ``retry_on_error``)."""
+        return cls(
+            retries=int(spec.get("retries") or 0),
+            backoff=float(spec.get("retry_backoff", DEFAULT_BACKOFF)),
+            on_error=bool(spec.get("retry_on_error", False)),
+        )
+
+    @classmethod
+    def from_kineticjob(cls, spec: dict[str, Any]) -> RetryPolicy:
+        """From a KineticJob's spec (``retries``, ``retryBackoffSeconds``, ``retryOnError``)."""
+        return cls.from_spec(
+            {
+                "retries": spec.get("retries"),
+                "retry_backoff": spec.get("retryBackoffSeconds", DEFAULT_BACKOFF),
+                "retry_on_error": spec.get("retryOnError", False),
+            }
+        )
+
+    def delay(self, attempt: int) -> float:
+        """Seconds to wait after attempt ``attempt`` (1-based) failed."""
+        return min(self.backoff * 2 ** max(0, attempt - 1), MAX_BACKOFF)
+
+
+def failure_kind(reason: str | None) -> str | None:
+    """``INFRASTRUCTURE``, ``JOB_ERROR``, or None for a failure that is never retried."""
+    if reason in INFRASTRUCTURE_REASONS:
+        return INFRASTRUCTURE
+    if reason in JOB_ERROR_REASONS:
+        return JOB_ERROR
+    return None
+
+
+def should_retry(policy: RetryPolicy, reason: str | None, previous: list[dict]) -> bool:
+    """Whether an attempt that failed with ``reason`` gets another one.
+
+    ``previous`` holds the records of the attempts that failed before it (each with its
+    ``reason``), so each budget counts only its own kind.
+    """
+    kind = failure_kind(reason)
+    if kind is None or policy.retries <= 0 or (kind == JOB_ERROR and not policy.on_error):
+        return False
+    used = sum(failure_kind(r.get("reason")) == kind for r in previous)
+    return used < policy.retries
+
+
+def attempt_record(
+    attempt: int,
+    *,
+    reason: str | None,
+    message: str | None,
+    started: str | None,
+    finished: str | None,
+    node: str | None = None,
+    exit_code: int | None = None,
+) -> dict[str, Any]:
+    """How one attempt ended, as ``JobState.previous_attempts`` holds it (ISO times)."""
+    record = {
+        "attempt": attempt,
+        "reason": reason,
+        "message": message,
+        "started": started,
+        "finished": finished,
+        "node": node,
+        "exit_code": exit_code,
+    }
+    return {k: v for k, v in record.items() if v is not None}
+
+
+def retry_at(policy: RetryPolicy, attempt: int, now: datetime) -> datetime:
+    return now + timedelta(seconds=policy.delay(attempt))
+
+
+def check_retry_options(retries: object, backoff: object, on_error: object) -> tuple:
+    """Validated ``(retries, retry_backoff, retry_on_error)``."""
+    if isinstance(retries, bool) or not isinstance(retries, int) or not 0 <= retries <= MAX_RETRIES:
+        raise SpecError("retries", retries, f"an integer from 0 to {MAX_RETRIES}")
+    number = isinstance(backoff, int | float) and not isinstance(backoff, bool)
+    if not number or not 0 <= backoff <= MAX_BACKOFF:  # type: ignore[operator]
+        raise SpecError("retry_backoff", backoff, f"seconds from 0 to {MAX_BACKOFF:g}")
+    if not isinstance(on_error, bool):
+        raise SpecError("retry_on_error", on_error, "True or False")
+    return retries, float(backoff), on_error  # type: ignore[arg-type]
