@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import abc
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from kinetic.model.errors import BackendError
 from kinetic.model.status import JobState
 
 if TYPE_CHECKING:
-    from kinetic.client.handle import JobHandle
     from kinetic.model.endpoint import Endpoint
+    from kinetic.model.job_record import JobRecord
     from kinetic.spec.job_spec import JobSpec
     from kinetic.wire.framing import Framed
 
@@ -26,23 +27,23 @@ class Backend(abc.ABC):
         return {}
 
     @abc.abstractmethod
-    def submit(self, handle: JobHandle, spec: JobSpec, payload: Framed) -> None:
+    def submit(self, handle: JobRecord, spec: JobSpec, payload: Framed) -> None:
         """Record the job durably and start it; return once it is started."""
 
     @abc.abstractmethod
-    def state(self, handle: JobHandle) -> JobState: ...
+    def state(self, handle: JobRecord) -> JobState: ...
 
-    def states(self, handles: list[JobHandle]) -> list[JobState]:
+    def states(self, handles: list[JobRecord]) -> list[JobState]:
         """Many jobs' states; backends override this when they can do it in bulk."""
         return [self.state(h) for h in handles]
 
     @abc.abstractmethod
     def cancel(
-        self, handle: JobHandle, *, wait: bool = True, timeout: float | None = None
+        self, handle: JobRecord, *, wait: bool = True, timeout: float | None = None
     ) -> JobState:
         """Stop the job (CANCELLED), keeping its artifacts."""
 
-    def wait_stopped(self, handle: JobHandle, timeout: float | None, slack: float, poll: float):
+    def wait_stopped(self, handle: JobRecord, timeout: float | None, slack: float, poll: float):
         """After a cancel: wait for the end, by default the grace period plus ``slack``."""
         grace = float(handle.spec.get("grace_period", 30.0))
         deadline = time.monotonic() + (timeout if timeout is not None else grace + slack)
@@ -54,14 +55,29 @@ class Backend(abc.ABC):
         return self.state(handle)
 
     @abc.abstractmethod
-    def release(self, handle: JobHandle) -> None:
+    def release(self, handle: JobRecord) -> None:
         """Delete what the job holds besides its store artifacts (processes, cluster objects)."""
 
     @abc.abstractmethod
-    def endpoints(self, handle: JobHandle) -> dict[str, Endpoint]:
+    def endpoints(self, handle: JobRecord) -> dict[str, Endpoint]:
         """Where each of the job's ports is reachable, by port name."""
 
-    def expected_result_sha256(self, handle: JobHandle, state: JobState) -> str | None:
+    def list_jobs(
+        self, *, store: str, namespace: str | None = None, all_namespaces: bool = False
+    ) -> list[tuple[JobRecord, JobState]]:
+        """Jobs with their states, newest first, finished ones included. By default every
+        job recorded in ``store`` (whichever backend ran it); a backend with a listing of its
+        own (the cluster's KineticJobs) overrides this."""
+        from kinetic.backends.store_listing import store_rows
+
+        return store_rows(store)
+
+    def session(self, handle: JobRecord) -> dict[str, Any]:
+        """A running job's working directory and plain env (``{"cwd", "env"}``), for a shell
+        opened beside it. Backends whose jobs run elsewhere reach them through exec."""
+        raise BackendError(f"the {self.name} backend opens shells inside the job, not here")
+
+    def expected_result_sha256(self, handle: JobRecord, state: JobState) -> str | None:
         """The result digest an independent record vouches for, if the backend keeps one."""
         result = state.extra.get("result") or {}
         return result.get("sha256")

@@ -72,9 +72,9 @@ def list_runtimes(operator_namespace: str | None = None) -> RuntimeTable:
     """The cluster's runtime table for ``kinetic runtimes list``; BackendError if unreadable."""
     from kubernetes import client
 
-    from kinetic.backends.kubernetes import _api_client
+    from kinetic.backends.k8s_client import api_client
 
-    api = _api_client(settings.resolve("kubeconfig").value, settings.resolve("context").value)
+    api = api_client(settings.resolve("kubeconfig").value, settings.resolve("context").value)
     namespace = settings.resolve("operator_namespace", operator_namespace).value
     try:
         return fetch_table(api, namespace)

@@ -20,20 +20,28 @@ from kinetic.model.errors import BackendError
 from kinetic.model.status import JobStatus
 
 if TYPE_CHECKING:
-    from kinetic.client.handle import JobHandle
+    from kinetic.backends.kubernetes import KubernetesBackend
+    from kinetic.model.job_record import JobRecord
 
 RESIZE_CHANNEL = 4
 
 
-def _core(handle: JobHandle):
+def _backend() -> KubernetesBackend:
     from kinetic.backends import get_backend
+    from kinetic.backends.kubernetes import KubernetesBackend
 
-    return get_backend("kubernetes")._core(handle)  # type: ignore[attr-defined]
+    backend = get_backend("kubernetes")
+    assert isinstance(backend, KubernetesBackend)
+    return backend
 
 
-def running_pod(handle: JobHandle) -> str:
+def _core(handle: JobRecord):
+    return _backend().core_api(handle)
+
+
+def running_pod(handle: JobRecord) -> str:
     """The name of the job's running pod; BackendError saying why when there is none."""
-    state = handle.state()
+    state = _backend().state(handle)
     if state.status != JobStatus.RUNNING:
         why = f" ({state.reason}: {state.message})" if state.reason else ""
         raise BackendError(f"job {handle.job_id} is {state.status.value}{why}, not RUNNING")
@@ -73,7 +81,7 @@ def _why(exc: Exception) -> str:
 
 # -- port-forward ----------------------------------------------------------------------------
 def port_forward(
-    handle: JobHandle,
+    handle: JobRecord,
     port: int,
     local_port: int,
     *,
@@ -99,7 +107,7 @@ def port_forward(
             ).start()
 
 
-def _forward_one(handle: JobHandle, pod: str, port: int, conn: socket.socket) -> None:
+def _forward_one(handle: JobRecord, pod: str, port: int, conn: socket.socket) -> None:
     """One local connection: its own websocket to the pod's port (as kubectl does per
     connection), bytes copied both ways until either side closes."""
     from kubernetes.stream import portforward
@@ -141,7 +149,7 @@ def _pipe(a: Any, b: Any) -> None:
 
 
 # -- exec ------------------------------------------------------------------------------------
-def exec_in_job(handle: JobHandle, command: list[str]) -> int:
+def exec_in_job(handle: JobRecord, command: list[str]) -> int:
     """Run ``command`` in the job's container with our terminal (a TTY when stdin is one),
     returning its exit code."""
     from kubernetes.stream import stream

@@ -8,18 +8,18 @@ the operator alone writes.
 from __future__ import annotations
 
 import contextlib
-import functools
 from typing import Any
 
 from kinetic.backends.backend_contract import Backend
+from kinetic.backends.k8s_client import api_client, default_namespace
 from kinetic.backends.k8s_refs import check_references, check_store_overlap
-from kinetic.client.handle import JobHandle
 from kinetic.k8s.job_manifest import store_is_shared
 from kinetic.k8s.kineticjob import build_kineticjob, build_secret, secret_name
 from kinetic.k8s.names import GROUP, LABEL_MANAGED_BY, MANAGED_BY, PLURAL, VERSION
 from kinetic.k8s.service_manifest import service_name
 from kinetic.model.endpoint import Endpoint
 from kinetic.model.errors import BackendError, JobExistsError, JobNotFoundError, SpecError
+from kinetic.model.job_record import JobRecord
 from kinetic.model.retry_policy import attempt_record
 from kinetic.model.status import JobState, JobStatus, format_time, parse_time, utcnow
 from kinetic.spec import settings
@@ -28,36 +28,6 @@ from kinetic.store import layout, open_store
 from kinetic.wire.framing import Framed, store_framed
 
 PAGE_SIZE = 500
-
-
-@functools.lru_cache(maxsize=8)
-def _api_client(kubeconfig: str | None, context: str | None):
-    """A client from the kubeconfig (never modified) or the pod's in-cluster credentials."""
-    from kubernetes import client
-    from kubernetes import config as kconfig
-
-    try:
-        return kconfig.new_client_from_config(config_file=kubeconfig, context=context)
-    except (kconfig.ConfigException, FileNotFoundError, TypeError) as first:
-        try:
-            kconfig.load_incluster_config()
-            return client.ApiClient()
-        except kconfig.ConfigException:
-            raise BackendError(
-                f"no Kubernetes access: {first}. Point KUBECONFIG (or the kubeconfig setting) "
-                "at a cluster, or run inside a pod with a service account"
-            ) from None
-
-
-def _default_namespace(kubeconfig: str | None, context: str | None) -> str:
-    from kubernetes import config as kconfig
-
-    try:
-        contexts, current = kconfig.list_kube_config_contexts(config_file=kubeconfig)
-    except Exception:
-        return "default"
-    chosen = next((c for c in contexts if c["name"] == context), current) if context else current
-    return (chosen or {}).get("context", {}).get("namespace") or "default"
 
 
 def _api_error(exc: Exception, what: str) -> Exception:
@@ -83,14 +53,14 @@ class KubernetesBackend(Backend):
         context = extra.get("context") or settings.resolve("context").value
         return kubeconfig, context
 
-    def _custom(self, handle: JobHandle):
+    def _custom(self, handle: JobRecord):
         from kubernetes import client
 
-        return client.CustomObjectsApi(_api_client(*self._settings(handle.extra)))
+        return client.CustomObjectsApi(api_client(*self._settings(handle.extra)))
 
     def handle_fields(self, spec: JobSpec) -> dict:
         kubeconfig, context = self._settings({})
-        namespace = spec.namespace or _default_namespace(kubeconfig, context)
+        namespace = spec.namespace or default_namespace(kubeconfig, context)
         fields = {"namespace": namespace}
         if context:
             fields["context"] = context
@@ -116,10 +86,10 @@ class KubernetesBackend(Backend):
         check_store_overlap(spec, shared)
         if spec.runtime or spec.volumes:  # they name cluster objects: check that they exist
             namespace = self.handle_fields(spec)["namespace"]
-            check_references(_api_client(*self._settings({})), namespace, spec)
+            check_references(api_client(*self._settings({})), namespace, spec)
 
     # -- lifecycle ----------------------------------------------------------------------------
-    def submit(self, handle: JobHandle, spec: JobSpec, payload: Framed) -> None:
+    def submit(self, handle: JobRecord, spec: JobSpec, payload: Framed) -> None:
         store = open_store(handle.store)
         store.write_bytes(
             layout.handle_key(handle.job_id), handle.to_json().encode(), if_absent=True
@@ -147,14 +117,15 @@ class KubernetesBackend(Backend):
                 raise JobExistsError(f"a KineticJob named {handle.job_id} exists already") from None
             raise _api_error(exc, f"creating KineticJob {handle.job_id}") from None
 
-    def _core(self, handle: JobHandle):
+    def core_api(self, handle: JobRecord):
+        """The CoreV1Api for the cluster that holds ``handle``'s job."""
         from kubernetes import client
 
-        return client.CoreV1Api(_api_client(*self._settings(handle.extra)))
+        return client.CoreV1Api(api_client(*self._settings(handle.extra)))
 
-    def _create_secret(self, handle: JobHandle, body: dict) -> None:
+    def _create_secret(self, handle: JobRecord, body: dict) -> None:
         try:
-            self._core(handle).create_namespaced_secret(handle.extra["namespace"], body)
+            self.core_api(handle).create_namespaced_secret(handle.extra["namespace"], body)
         except Exception as exc:
             # Never echo the request: it holds the values.
             raise BackendError(
@@ -162,13 +133,13 @@ class KubernetesBackend(Backend):
                 f"{getattr(exc, 'status', '')} {getattr(exc, 'reason', type(exc).__name__)}"
             ) from None
 
-    def _delete_secret(self, handle: JobHandle) -> None:
+    def _delete_secret(self, handle: JobRecord) -> None:
         with contextlib.suppress(Exception):  # best effort: the job never started
-            self._core(handle).delete_namespaced_secret(
+            self.core_api(handle).delete_namespaced_secret(
                 secret_name(handle.job_id), handle.extra["namespace"]
             )
 
-    def _get(self, handle: JobHandle) -> dict | None:
+    def _get(self, handle: JobRecord) -> dict | None:
         try:
             return self._custom(handle).get_namespaced_custom_object(
                 GROUP, VERSION, handle.extra["namespace"], PLURAL, handle.job_id
@@ -180,7 +151,7 @@ class KubernetesBackend(Backend):
                 return None
             raise _api_error(exc, f"reading KineticJob {handle.job_id}") from None
 
-    def state(self, handle: JobHandle) -> JobState:
+    def state(self, handle: JobRecord) -> JobState:
         kj = self._get(handle)
         if kj is None:
             return JobState(JobStatus.NOT_FOUND, message="no KineticJob (cleaned up?)")
@@ -191,7 +162,7 @@ class KubernetesBackend(Backend):
             state.progress = read_progress(open_store(handle.store), handle.job_id)
         return state
 
-    def states(self, handles: list[JobHandle]) -> list[JobState]:
+    def states(self, handles: list[JobRecord]) -> list[JobState]:
         """One paginated, label-selected list per namespace instead of a GET per job."""
         found: dict[tuple[str, str], dict] = {}
         for namespace in {h.extra.get("namespace") for h in handles}:
@@ -207,20 +178,20 @@ class KubernetesBackend(Backend):
         ]
 
     def list_jobs(
-        self, namespace: str | None, all_namespaces: bool
-    ) -> list[tuple[JobHandle, JobState]]:
+        self, *, store: str, namespace: str | None = None, all_namespaces: bool = False
+    ) -> list[tuple[JobRecord, JobState]]:
         """The cluster's KineticJobs as (handle, state), newest first: a label-selected,
         paginated list in one namespace (default: the configured one) or in all."""
         fields = self.handle_fields(
             JobSpec(namespace=namespace or settings.resolve("namespace").value)
         )
-        probe = JobHandle("probe", self.name, "", "", "", extra=fields)
+        probe = JobRecord("probe", self.name, "", "", "", extra=fields)
         kjs = self.list_kineticjobs(probe, None if all_namespaces else fields["namespace"])
-        rows = [(handle_from_cr(kj, fields), state_from_cr(kj)) for kj in kjs]
+        rows = [(record_from_cr(kj, fields), state_from_cr(kj)) for kj in kjs]
         rows.sort(key=lambda row: row[0].created, reverse=True)
         return rows
 
-    def list_kineticjobs(self, handle: JobHandle, namespace: str | None) -> list[dict]:
+    def list_kineticjobs(self, handle: JobRecord, namespace: str | None) -> list[dict]:
         api, token, items = self._custom(handle), None, []
         selector = f"{LABEL_MANAGED_BY}={MANAGED_BY}"
         while True:
@@ -242,7 +213,7 @@ class KubernetesBackend(Backend):
                 return items
 
     def cancel(
-        self, handle: JobHandle, *, wait: bool = True, timeout: float | None = None
+        self, handle: JobRecord, *, wait: bool = True, timeout: float | None = None
     ) -> JobState:
         state = self.state(handle)
         if state.status == JobStatus.NOT_FOUND:
@@ -261,7 +232,7 @@ class KubernetesBackend(Backend):
         # Pods get the grace period plus the runner's shutdown time, then must be deleted.
         return self.wait_stopped(handle, timeout, slack=60.0, poll=0.25)
 
-    def endpoints(self, handle: JobHandle) -> dict[str, Endpoint]:
+    def endpoints(self, handle: JobRecord) -> dict[str, Endpoint]:
         """The job's Service: its in-cluster DNS name, and its ClusterIP once it exists."""
         ports = handle.spec.get("ports") or []
         if not ports:
@@ -269,14 +240,16 @@ class KubernetesBackend(Backend):
         namespace, name = handle.extra["namespace"], service_name(handle.job_id)
         cluster_ip = None
         try:
-            cluster_ip = self._core(handle).read_namespaced_service(name, namespace).spec.cluster_ip
+            cluster_ip = (
+                self.core_api(handle).read_namespaced_service(name, namespace).spec.cluster_ip
+            )
         except Exception as exc:
             if getattr(exc, "status", None) != 404:  # 404: the operator has not made it yet
                 raise _api_error(exc, f"reading Service {name}") from None
         host = f"{name}.{namespace}.svc"
         return {p["name"]: Endpoint(host, p["port"], p["proto"], cluster_ip) for p in ports}
 
-    def release(self, handle: JobHandle) -> None:
+    def release(self, handle: JobRecord) -> None:
         """Delete the KineticJob; the garbage collector removes its Job and pods."""
         try:
             self._custom(handle).delete_namespaced_custom_object(
@@ -288,10 +261,10 @@ class KubernetesBackend(Backend):
                 raise _api_error(exc, f"deleting KineticJob {handle.job_id}") from None
 
 
-def handle_from_cr(kj: dict, fields: dict[str, Any]) -> JobHandle:
+def record_from_cr(kj: dict, fields: dict[str, Any]) -> JobRecord:
     """A handle rebuilt from a KineticJob: enough for status, logs, result and control."""
     meta, spec = kj["metadata"], kj.get("spec") or {}
-    return JobHandle(
+    return JobRecord(
         job_id=meta["name"],
         backend="kubernetes",
         store=spec.get("store", ""),

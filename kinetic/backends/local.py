@@ -27,9 +27,9 @@ import sys
 from pathlib import Path
 
 from kinetic.backends.backend_contract import Backend
-from kinetic.client.handle import JobHandle
 from kinetic.model.endpoint import Endpoint
 from kinetic.model.errors import BackendError, JobExistsError, JobNotFoundError, SpecError
+from kinetic.model.job_record import JobRecord
 from kinetic.model.retry_policy import RetryPolicy, attempt_record, retry_at, should_retry
 from kinetic.model.status import (
     REASON_LOST,
@@ -89,7 +89,7 @@ class LocalBackend(Backend):
                 f"{taken[0].port} is in use here",
             )  # fmt: skip
 
-    def submit(self, handle: JobHandle, spec: JobSpec, payload: Framed) -> None:
+    def submit(self, handle: JobRecord, spec: JobSpec, payload: Framed) -> None:
         store = open_store(handle.store)
         store.write_bytes(
             layout.handle_key(handle.job_id), handle.to_json().encode(), if_absent=True
@@ -97,7 +97,7 @@ class LocalBackend(Backend):
         store_framed(store, layout.payload_key(handle.job_id), payload)
         _launch(store, handle, spec.secret_env)
 
-    def state(self, handle: JobHandle) -> JobState:
+    def state(self, handle: JobRecord) -> JobState:
         store = open_store(handle.store)
         record = read_json(store, layout.state_key(handle.job_id))
         if record is not None:
@@ -117,7 +117,7 @@ class LocalBackend(Backend):
             state.progress = read_progress(store, handle.job_id)
         return state
 
-    def _check_alive(self, store: Store, handle: JobHandle, state: JobState) -> JobState:
+    def _check_alive(self, store: Store, handle: JobRecord, state: JobState) -> JobState:
         attempt = max(1, state.attempts)
         launch = read_json(store, layout.launch_key(handle.job_id, attempt))
         if launch is None:
@@ -136,7 +136,7 @@ class LocalBackend(Backend):
             return JobState.from_dict(record)
         return self._mark_lost(store, handle, state, "the runner process died without a record")
 
-    def _mark_lost(self, store: Store, handle: JobHandle, state: JobState, why: str) -> JobState:
+    def _mark_lost(self, store: Store, handle: JobRecord, state: JobState, why: str) -> JobState:
         detail = _tail(runner_stderr_path(handle.job_id))
         why += f"; its last words: {detail}" if detail else ""
         if (relaunched := _relaunch(store, handle, state, why)) is not None:
@@ -159,7 +159,7 @@ class LocalBackend(Backend):
         return lost
 
     def cancel(
-        self, handle: JobHandle, *, wait: bool = True, timeout: float | None = None
+        self, handle: JobRecord, *, wait: bool = True, timeout: float | None = None
     ) -> JobState:
         store = open_store(handle.store)
         state = self.state(handle)
@@ -179,14 +179,14 @@ class LocalBackend(Backend):
             return self.state(handle)
         return self.wait_stopped(handle, timeout, slack=15.0, poll=0.1)
 
-    def release(self, handle: JobHandle) -> None:
+    def release(self, handle: JobRecord) -> None:
         state = self.state(handle)
         if not state.status.is_terminal:
             self.cancel(handle, wait=True)
         runner_stderr_path(handle.job_id).unlink(missing_ok=True)
         session_path(handle.job_id).unlink(missing_ok=True)
 
-    def endpoints(self, handle: JobHandle) -> dict[str, Endpoint]:
+    def endpoints(self, handle: JobRecord) -> dict[str, Endpoint]:
         """The job's ports are this machine's (or, with a store shared between machines,
         those of the machine whose runner started it)."""
         ports = handle.spec.get("ports") or []
@@ -199,7 +199,7 @@ class LocalBackend(Backend):
             host = launch["host"]
         return {p["name"]: Endpoint(host, p["port"], p["proto"]) for p in ports}
 
-    def session(self, handle: JobHandle) -> dict:
+    def session(self, handle: JobRecord) -> dict:
         """A running job's working directory and plain env, as its worker recorded them."""
         state = self.state(handle)
         if state.status != JobStatus.RUNNING:
@@ -220,7 +220,7 @@ class LocalBackend(Backend):
 
 
 def _launch(
-    store: Store, handle: JobHandle, secrets: dict[str, str], attempt: int = 1, at: str = ""
+    store: Store, handle: JobRecord, secrets: dict[str, str], attempt: int = 1, at: str = ""
 ) -> None:
     """Start the runner for ``attempt`` (not before ``at``) and record its identity."""
     err_path = runner_stderr_path(handle.job_id)
@@ -256,7 +256,7 @@ def _launch(
         store.write_bytes(key, json.dumps(identity.to_dict()).encode())
 
 
-def _relaunch(store: Store, handle: JobHandle, state: JobState, why: str) -> JobState | None:
+def _relaunch(store: Store, handle: JobRecord, state: JobState, why: str) -> JobState | None:
     """Start the next attempt of a job whose runner vanished, if its retries allow (an
     infrastructure failure: see kinetic.model.retry_policy). None when it is not retried."""
     policy = RetryPolicy.from_spec(handle.spec)

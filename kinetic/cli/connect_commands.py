@@ -9,6 +9,7 @@ import sys
 
 import click
 
+from kinetic.backends import get_backend
 from kinetic.cli.app import attach_job, jobs, output_option, store_option
 from kinetic.model.errors import BackendError
 
@@ -83,7 +84,7 @@ def shell(ctx: click.Context, job_id: str, command: tuple[str, ...], store: str 
         from kinetic.backends.k8s_stream import exec_in_job
 
         ctx.exit(exec_in_job(handle, list(command) or ["sh"]))
-    session = handle._backend.session(handle)  # type: ignore[attr-defined]
+    session = get_backend(handle.backend).session(handle)
     if handle.spec.get("secret_env_names"):
         names = ", ".join(handle.spec["secret_env_names"])
         click.echo(f"[kinetic] secret_env ({names}) is not set in this shell: its values "

@@ -209,7 +209,7 @@ def check_cluster(
     (settings, then the kubeconfig). ``group`` overrides the API group (tests)."""
     from kubernetes import client
 
-    from kinetic.backends.kubernetes import _api_client, _default_namespace
+    from kinetic.backends.k8s_client import api_client, default_namespace
     from kinetic.k8s.names import (
         ANNOTATION_SERVED_NAMESPACES,
         GROUP,
@@ -222,7 +222,7 @@ def check_cluster(
     group = group or GROUP
     kubeconfig = settings.resolve("kubeconfig", kubeconfig).value
     context = settings.resolve("context", context).value
-    namespace = settings.resolve("namespace", namespace).value or _default_namespace(
+    namespace = settings.resolve("namespace", namespace).value or default_namespace(
         kubeconfig, context
     )
     operator_ns = settings.resolve("operator_namespace", operator_namespace).value
@@ -232,7 +232,7 @@ def check_cluster(
 
     def reach() -> str:
         nonlocal api
-        api = _api_client(kubeconfig, context)
+        api = api_client(kubeconfig, context)
         host = api.configuration.host
         try:
             info = client.VersionApi(api).get_code(_request_timeout=REQUEST_TIMEOUT)

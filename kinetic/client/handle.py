@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import sys
 import time
 from collections.abc import Iterator
@@ -12,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from kinetic.model.errors import JobNotFoundError
+from kinetic.model.job_record import JobRecord
 from kinetic.model.status import JobState, JobStatus
 
 if TYPE_CHECKING:
@@ -22,39 +21,12 @@ if TYPE_CHECKING:
 _MISSING = object()
 
 
-@dataclass
-class JobHandle:
-    job_id: str
-    backend: str
-    store: str
-    function: str
-    created: str
-    name: str | None = None
-    spec: dict[str, Any] = field(default_factory=dict)
-    payload_sha256: str | None = None
-    command: list[str] | None = None  # set for kinetic.submit() jobs
-    extra: dict[str, Any] = field(default_factory=dict)  # backend-specific (namespace…)
+@dataclass(repr=False)
+class JobHandle(JobRecord):
+    """A job as the caller sees it: its record (handle.json) plus what can be done with it."""
+
     # The collected value, so a second result() on this object returns it again.
     _value: Any = field(default=_MISSING, repr=False, compare=False)
-
-    # -- serialization ------------------------------------------------------------------
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "_value"
-        }
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), sort_keys=True)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> JobHandle:
-        """Build a handle, ignoring keys a newer Kinetic may have added."""
-        known = {f.name for f in dataclasses.fields(cls)} - {"_value"}
-        return cls(**{k: v for k, v in data.items() if k in known})
-
-    @classmethod
-    def from_json(cls, text: str) -> JobHandle:
-        return cls.from_dict(json.loads(text))
 
     # -- plumbing -------------------------------------------------------------------------
     @property

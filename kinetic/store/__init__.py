@@ -51,7 +51,7 @@ def _open(uri: str) -> Store:
         from kinetic.store.gcs import GCSStore
 
         return GCSStore(uri)
-    from kinetic.store.local import LocalStore
+    from kinetic.store.file_store import LocalStore
 
     return LocalStore(Path(unquote(urlparse(uri).path)))
 

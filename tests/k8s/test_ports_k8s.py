@@ -179,9 +179,9 @@ def test_shell_and_port_forward_refuse_a_job_that_is_not_running(kube, namespace
 
 def test_the_user_role_allows_exec_and_port_forward(kube, namespace):
     """alice (bound to the chart's user role) may open both streams in her namespace."""
-    from kinetic.backends.kubernetes import _api_client
+    from kinetic.backends.k8s_client import api_client
 
-    api = client.AuthorizationV1Api(_api_client(*_alice()))
+    api = client.AuthorizationV1Api(api_client(*_alice()))
     for subresource in ("exec", "portforward"):
         for verb in ("get", "create"):
             review = api.create_self_subject_access_review(

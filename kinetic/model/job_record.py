@@ -1,0 +1,53 @@
+"""What ``handle.json`` holds: the record of a submitted job (pure data).
+
+The client writes it once at submission; every process that finds the job again reads it
+back (``kinetic.attach``, listings, the CLI). Backends take and return records; the
+caller's behaviour around a record (waiting, logs, results) is ``kinetic.client.handle``'s
+``JobHandle``, a subclass, so no backend ever builds a client object.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any, Self
+
+
+@dataclass
+class JobRecord:
+    job_id: str
+    backend: str
+    store: str
+    function: str  # "module.qualname", or "command:NAME" for kinetic.submit() jobs
+    created: str
+    name: str | None = None
+    spec: dict[str, Any] = field(default_factory=dict)  # JobSpec.to_dict(), as submitted
+    payload_sha256: str | None = None
+    command: list[str] | None = None  # set for kinetic.submit() jobs
+    extra: dict[str, Any] = field(default_factory=dict)  # backend-specific (namespace…)
+
+    @classmethod
+    def record_fields(cls) -> list[str]:
+        """The names that handle.json holds (a subclass's own state is not among them)."""
+        return [f.name for f in dataclasses.fields(JobRecord)]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.record_fields()}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Self:
+        """Build one, ignoring keys a newer Kinetic may have added."""
+        known = set(cls.record_fields())
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    @classmethod
+    def from_json(cls, text: str) -> Self:
+        return cls.from_dict(json.loads(text))
+
+    @classmethod
+    def from_record(cls, record: JobRecord) -> Self:
+        return cls.from_dict(record.to_dict())
