@@ -30,16 +30,9 @@ from kinetic.backends.backend_contract import Backend
 from kinetic.model.endpoint import Endpoint
 from kinetic.model.errors import BackendError, JobExistsError, JobNotFoundError, SpecError
 from kinetic.model.job_record import JobRecord
+from kinetic.model.reasons import Reason
 from kinetic.model.retry_policy import RetryPolicy, attempt_record, retry_at, should_retry
-from kinetic.model.status import (
-    REASON_LOST,
-    REASON_RETRYING,
-    JobState,
-    JobStatus,
-    format_time,
-    parse_time,
-    utcnow,
-)
+from kinetic.model.status import JobState, JobStatus, format_time, parse_time, utcnow
 from kinetic.spec.job_spec import JobSpec
 from kinetic.store import ObjectNotFound, Store, layout, open_store
 from kinetic.system.procinfo import ProcessIdentity
@@ -108,7 +101,7 @@ class LocalBackend(Backend):
             return JobState(JobStatus.NOT_FOUND, message="the job's records were cleaned up")
         else:
             state = JobState(
-                JobStatus.PENDING, reason="Starting", created=parse_time(handle.created)
+                JobStatus.PENDING, reason=Reason.STARTING, created=parse_time(handle.created)
             )
         state = self._check_alive(store, handle, state)
         if not state.status.is_terminal:  # a finished job's record holds its last report
@@ -145,7 +138,7 @@ class LocalBackend(Backend):
             why += "; not retried: its secret_env values are kept nowhere to start it again"
         lost = JobState(
             JobStatus.FAILED,
-            reason=REASON_LOST,
+            reason=Reason.LOST,
             message=why,
             created=state.created,
             started=state.started,
@@ -262,7 +255,7 @@ def _relaunch(store: Store, handle: JobRecord, state: JobState, why: str) -> Job
     policy = RetryPolicy.from_spec(handle.spec)
     if handle.spec.get("secret_env_names"):
         return None  # the values went to the lost runner's stdin and nowhere else
-    if not should_retry(policy, REASON_LOST, state.previous_attempts):
+    if not should_retry(policy, Reason.LOST, state.previous_attempts):
         return None
     attempt, now = max(1, state.attempts), utcnow()
     try:  # one relaunch, however many readers notice the loss at once
@@ -272,7 +265,7 @@ def _relaunch(store: Store, handle: JobRecord, state: JobState, why: str) -> Job
         return JobState.from_dict(json.loads(store.read_bytes(layout.state_key(handle.job_id))))
     record = attempt_record(
         attempt,
-        reason=REASON_LOST,
+        reason=Reason.LOST,
         message=why,
         started=format_time(state.started),
         finished=format_time(now),
@@ -281,8 +274,8 @@ def _relaunch(store: Store, handle: JobRecord, state: JobState, why: str) -> Job
     when = format_time(retry_at(policy, attempt, now))
     waiting = JobState(
         JobStatus.PENDING,
-        reason=REASON_RETRYING,
-        message=f"attempt {attempt} failed ({REASON_LOST}); starts at {when}",
+        reason=Reason.RETRYING,
+        message=f"attempt {attempt} failed ({Reason.LOST}); starts at {when}",
         created=state.created or parse_time(handle.created),
         attempts=attempt + 1,
         previous_attempts=[*state.previous_attempts, record],

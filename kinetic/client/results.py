@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from kinetic.model.errors import JobCancelledError, JobFailedError, JobNotFoundError
+from kinetic.model.reasons import Reason
 from kinetic.model.status import JobState, JobStatus
 from kinetic.store import ObjectNotFound, layout
 from kinetic.wire.framing import load_framed
@@ -33,7 +34,7 @@ def collect(handle: JobHandle, state: JobState) -> Any:
     if envelope is not None and envelope.success and state.status != JobStatus.FAILED:
         return envelope.value
     if envelope is not None and not envelope.success:
-        if envelope.exception_type and envelope.reason != "ResultNotSerializable":
+        if envelope.exception_type and envelope.reason != Reason.RESULT_NOT_SERIALIZABLE:
             raise rebuild_exception(envelope, handle.job_id)
         message = envelope.message
         if handle.command:  # the end of its output says more than its exit code

@@ -18,7 +18,6 @@ import tempfile
 import time
 from pathlib import Path
 
-REASON_SSH_UNAVAILABLE = "SshUnavailable"
 SSH_PORT = 2202
 # Where images put sshd when /usr/sbin is not on PATH (a non-root user's PATH often lacks it).
 SBIN_DIRS = ("/usr/sbin", "/usr/local/sbin", "/sbin")

@@ -30,16 +30,9 @@ from kinetic.job.masking import Masker
 from kinetic.job.uploads import upload_dir
 from kinetic.job.worker import worker_main
 from kinetic.model.outcome import Outcome, conclude
+from kinetic.model.reasons import Reason
 from kinetic.model.retry_policy import RetryPolicy, attempt_record, retry_at, should_retry
-from kinetic.model.status import (
-    REASON_CANCELLED,
-    REASON_RETRYING,
-    JobState,
-    JobStatus,
-    format_time,
-    parse_time,
-    utcnow,
-)
+from kinetic.model.status import JobState, JobStatus, format_time, parse_time, utcnow
 from kinetic.store import Store, layout, open_store
 from kinetic.store.logsink import LogSink
 from kinetic.wire.progress_record import read_progress
@@ -123,7 +116,7 @@ class Supervisor:
             node=hostname(),
         )
         if not self._wait_until(start, state):
-            return self._final(state, Outcome(JobStatus.CANCELLED, REASON_CANCELLED,
+            return self._final(state, Outcome(JobStatus.CANCELLED, Reason.CANCELLED,
                                               "cancelled before it started"))  # fmt: skip
         if previous:
             last = previous[-1]
@@ -138,12 +131,12 @@ class Supervisor:
             )
         sshd = None
         if spec.get("ssh"):
-            from kinetic.job.sshd import REASON_SSH_UNAVAILABLE, SshUnavailable, start_for_job
+            from kinetic.job.sshd import SshUnavailable, start_for_job
 
             try:
                 sshd = start_for_job(spec)
             except SshUnavailable as exc:  # fail fast: the function never runs
-                failed = Outcome(JobStatus.FAILED, REASON_SSH_UNAVAILABLE, str(exc))
+                failed = Outcome(JobStatus.FAILED, Reason.SSH_UNAVAILABLE, str(exc))
                 return self._final(state, failed)
             self.note(f"sshd is listening on port {sshd.port}")
         workdir = Path(tempfile.mkdtemp(prefix=f"kinetic-{self.job_id}-"))
@@ -164,10 +157,10 @@ class Supervisor:
         meanwhile; False if it is cancelled before."""
         if start is None or start <= utcnow():
             return not self._cancel_requested()
-        reason, message = "Scheduled", f"starts at {format_time(start)}"
+        reason, message = Reason.SCHEDULED, f"starts at {format_time(start)}"
         if state.previous_attempts:
             last = state.previous_attempts[-1]
-            reason = REASON_RETRYING
+            reason = Reason.RETRYING
             message = f"attempt {last['attempt']} failed ({last.get('reason')}); {message}"
         waiting = dataclasses.replace(
             state, status=JobStatus.PENDING, reason=reason, message=message

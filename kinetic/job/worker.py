@@ -16,12 +16,7 @@ from typing import Any
 from kinetic.job import context
 from kinetic.job.progress_writer import flush_progress
 from kinetic.model.errors import KineticError, SerializationError
-from kinetic.model.status import (
-    REASON_EXIT_CODE,
-    REASON_RESULT_NOT_SERIALIZABLE,
-    REASON_RUNNER_ERROR,
-    REASON_USER_ERROR,
-)
+from kinetic.model.reasons import Reason
 from kinetic.store import Store, forget_stores, layout, open_store
 from kinetic.wire.framing import frame, load_framed, store_framed
 from kinetic.wire.payload import ResultEnvelope, failure_envelope
@@ -66,11 +61,11 @@ def execute(store: Store, job_id: str, handle: dict[str, Any], output_dir: Path)
             if exc.code in (None, 0):
                 envelope = ResultEnvelope(True, None)
             else:
-                envelope = failure_envelope(exc, phase, REASON_EXIT_CODE)
+                envelope = failure_envelope(exc, phase, Reason.EXIT_CODE)
                 envelope.exit_code = exc.code if isinstance(exc.code, int) else 1
                 envelope.message = f"the job called sys.exit({exc.code!r})"
     except BaseException as exc:
-        reason = REASON_USER_ERROR if phase == "run" else REASON_RUNNER_ERROR
+        reason = Reason.USER_ERROR if phase == "run" else Reason.RUNNER_ERROR
         envelope = failure_envelope(exc, phase, reason)
         if phase != "run":
             envelope.message = f"phase {phase} failed: {envelope.message}"
@@ -80,7 +75,7 @@ def execute(store: Store, job_id: str, handle: dict[str, Any], output_dir: Path)
         envelope = ResultEnvelope(
             False,
             phase="serialize",
-            reason=REASON_RESULT_NOT_SERIALIZABLE,
+            reason=Reason.RESULT_NOT_SERIALIZABLE,
             message=f"the return value cannot be pickled ({exc.__cause__}): {repr(value)[:500]}",
         )
         framed = frame(envelope)
@@ -106,7 +101,7 @@ def execute(store: Store, job_id: str, handle: dict[str, Any], output_dir: Path)
         outcome.update(
             success=False,
             phase="store_result",
-            reason=REASON_RUNNER_ERROR,
+            reason=Reason.RUNNER_ERROR,
             message=f"phase store_result failed: {exc}",
         )
     return outcome
@@ -188,12 +183,12 @@ def run_command(command: list[str]) -> ResultEnvelope:
         code = subprocess.run(command, check=False).returncode
     except OSError as exc:  # not found, not executable
         return ResultEnvelope(
-            False, reason=REASON_EXIT_CODE, exit_code=127, phase="run",
+            False, reason=Reason.EXIT_CODE, exit_code=127, phase="run",
             message=f"cannot run {command[0]!r}: {exc.strerror}",
         )  # fmt: skip
     if code == 0:
         return ResultEnvelope(True, 0)
     return ResultEnvelope(
-        False, reason=REASON_EXIT_CODE, exit_code=code if code > 0 else 128 - code,
+        False, reason=Reason.EXIT_CODE, exit_code=code if code > 0 else 128 - code,
         phase="run", message=f"command {command[0]!r} exited with code {code}",
     )  # fmt: skip

@@ -19,7 +19,6 @@ from kinetic.spec.placement import RUNTIME_NAME
 
 CONFIGMAP = "kinetic-runtimes"
 KEY = "runtimes.json"
-REASON_UNKNOWN_RUNTIME = "UnknownRuntime"
 
 
 @dataclass(frozen=True)

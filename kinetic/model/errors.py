@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from kinetic.model.reasons import Reason
+
 
 class KineticError(Exception):
     """Base class of all Kinetic errors."""
@@ -73,7 +75,7 @@ class RemoteError(JobFailedError):
 
     def __init__(self, job_id: str, type_name: str, message: str, traceback: str):
         self.type_name, self.remote_message, self.remote_traceback = type_name, message, traceback
-        super().__init__(job_id, "UserError", f"{type_name}: {message}")
+        super().__init__(job_id, Reason.USER_ERROR, f"{type_name}: {message}")
 
 
 class JobCancelledError(KineticError):

@@ -6,13 +6,8 @@ import signal
 from dataclasses import dataclass, field
 from typing import Any
 
-from kinetic.model.status import (
-    REASON_CANCELLED,
-    REASON_DEADLINE,
-    REASON_EXIT_CODE,
-    REASON_OOM,
-    JobStatus,
-)
+from kinetic.model.reasons import Reason
+from kinetic.model.status import JobStatus
 
 
 @dataclass(frozen=True)
@@ -36,14 +31,14 @@ def conclude(
     None; ``exit_code`` the worker's (negative: killed by that signal); ``worker_report``
     what the worker said about its phases, if it got to say anything."""
     if stop_reason == "cancel":
-        return Outcome(JobStatus.CANCELLED, REASON_CANCELLED, "cancelled", exit_code)
+        return Outcome(JobStatus.CANCELLED, Reason.CANCELLED, "cancelled", exit_code)
     if stop_reason == "deadline":
         message = f"the job ran past its timeout of {spec.get('timeout'):g}s"
-        return Outcome(JobStatus.FAILED, REASON_DEADLINE, message, exit_code)
+        return Outcome(JobStatus.FAILED, Reason.DEADLINE, message, exit_code)
     if stop_reason == "oom":
-        return Outcome(JobStatus.FAILED, REASON_OOM, oom_message, 137)
+        return Outcome(JobStatus.FAILED, Reason.OOM, oom_message, 137)
     if outputs_error:
-        return Outcome(JobStatus.FAILED, "OutputsNotSaved", outputs_error, exit_code)
+        return Outcome(JobStatus.FAILED, Reason.OUTPUTS_NOT_SAVED, outputs_error, exit_code)
     if worker_report is not None:
         extra = {
             "phase": worker_report["phase"],
@@ -59,9 +54,9 @@ def conclude(
         )
     if exit_code < 0:
         sig = signal.Signals(-exit_code)
-        reason = "Killed" if sig == signal.SIGKILL else "Crashed"
+        reason = Reason.KILLED if sig == signal.SIGKILL else Reason.CRASHED
         hint = " (out of memory?)" if sig == signal.SIGKILL else ""
         message = f"the job's process was killed by {sig.name}{hint}"
         return Outcome(JobStatus.FAILED, reason, message, 128 - exit_code)
     message = f"the job's process exited with code {exit_code} before finishing"
-    return Outcome(JobStatus.FAILED, REASON_EXIT_CODE, message, exit_code)
+    return Outcome(JobStatus.FAILED, Reason.EXIT_CODE, message, exit_code)

@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from kinetic.model.errors import SpecError
-from kinetic.model.status import REASON_EXIT_CODE, REASON_LOST, REASON_OOM, REASON_USER_ERROR
+from kinetic.model.reasons import Reason
 
 MAX_RETRIES = 20
 MAX_BACKOFF = 600.0
@@ -32,9 +32,9 @@ DEFAULT_BACKOFF = 10.0
 
 INFRASTRUCTURE = "infrastructure"
 JOB_ERROR = "error"
-INFRASTRUCTURE_REASONS = frozenset({"Evicted", "Preempted", REASON_LOST})
+INFRASTRUCTURE_REASONS = frozenset({Reason.EVICTED, Reason.PREEMPTED, Reason.LOST})
 JOB_ERROR_REASONS = frozenset(
-    {REASON_USER_ERROR, REASON_EXIT_CODE, REASON_OOM, "Killed", "Crashed"}
+    {Reason.USER_ERROR, Reason.EXIT_CODE, Reason.OOM, Reason.KILLED, Reason.CRASHED}
 )
 
 

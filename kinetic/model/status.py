@@ -26,17 +26,6 @@ _TERMINAL = frozenset(
     {JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.NOT_FOUND}
 )
 
-# Reasons used by more than one module; free-form reasons are allowed too.
-REASON_USER_ERROR = "UserError"
-REASON_LOST = "Lost"
-REASON_DEADLINE = "DeadlineExceeded"
-REASON_OOM = "OOMKilled"
-REASON_CANCELLED = "Cancelled"
-REASON_RESULT_NOT_SERIALIZABLE = "ResultNotSerializable"
-REASON_RUNNER_ERROR = "RunnerError"
-REASON_EXIT_CODE = "Error"
-REASON_RETRYING = "Retrying"  # an attempt failed; the next one waits for its backoff
-
 
 def utcnow() -> datetime:
     return datetime.now(UTC)

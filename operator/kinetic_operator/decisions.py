@@ -11,21 +11,13 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from kinetic.k8s.runtime_table import REASON_UNKNOWN_RUNTIME, RuntimeTable
+from kinetic.k8s.runtime_table import RuntimeTable
+from kinetic.model.reasons import Reason
 from kinetic.model.retry_policy import RetryPolicy, should_retry
-from kinetic.model.status import (
-    REASON_LOST,
-    REASON_RETRYING,
-    JobStatus,
-    format_time,
-    parse_time,
-    utcnow,
-)
+from kinetic.model.status import JobStatus, format_time, parse_time, utcnow
 from kinetic_operator.reconcile import DerivedStatus, derive_status
 
 TERMINAL = {s.value for s in JobStatus if s.is_terminal}
-REASON_STORE_NOT_SHARED = "StoreNotShared"
-REASON_SCHEDULED = "Scheduled"
 
 
 @dataclass(frozen=True)
@@ -62,7 +54,7 @@ def decide(
         if not store_shared:
             return Action(
                 refuse=(
-                    REASON_STORE_NOT_SHARED,
+                    Reason.STORE_NOT_SHARED,
                     f"store {spec['store']} is not under the host path shared with the nodes "
                     "(chart value fileStore.hostPath); use a gs:// store or that path",
                 )
@@ -75,7 +67,7 @@ def decide(
         if spec.get("runtime"):  # checked now: the table may have changed since submission
             table = runtimes or RuntimeTable("the runtime table", problem="it was not read")
             if refusal := table.refusal(spec["runtime"]):
-                return Action(refuse=(REASON_UNKNOWN_RUNTIME, refusal))
+                return Action(refuse=(Reason.UNKNOWN_RUNTIME, refusal))
         return Action(create_job=True)
     return Action()
 
@@ -126,15 +118,15 @@ def status_patch(
             job_created=bool(previous.get("jobName")),
         )  # fmt: skip
         if action.lost:
-            derived = replace(derived, phase=JobStatus.FAILED.value, reason=REASON_LOST,
+            derived = replace(derived, phase=JobStatus.FAILED.value, reason=Reason.LOST,
                               message=action.lost, finished=format_time(utcnow()))  # fmt: skip
         retry = _retry_patch(kj, job, pods, derived)
         new = retry or derived.to_patch()
         if action.wait_until and new["phase"] == JobStatus.PENDING.value:
             if previous.get("previousAttempts"):  # waiting for a retry: say why
-                new.update(reason=REASON_RETRYING, message=previous.get("message"))
+                new.update(reason=Reason.RETRYING, message=previous.get("message"))
             else:
-                new.update(reason=REASON_SCHEDULED, message=f"starts at {action.wait_until}")
+                new.update(reason=Reason.SCHEDULED, message=f"starts at {action.wait_until}")
         if job is not None and not retry:
             new["jobName"] = job["metadata"]["name"]
             # The operator's attempt number, not the pods the Job shows: 1.20 replaces a
@@ -194,7 +186,7 @@ def _retry_patch(
     retry_at = format_time(now + timedelta(seconds=policy.delay(attempt)))
     return {
         "phase": JobStatus.PENDING.value,
-        "reason": REASON_RETRYING,
+        "reason": Reason.RETRYING,
         "message": f"attempt {attempt} failed ({derived.reason}); starts at {retry_at}",
         "attempts": attempt + 1,
         "previousAttempts": [*previous, {k: v for k, v in record.items() if v is not None}],

@@ -8,21 +8,21 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from kinetic.model.status import REASON_DEADLINE, REASON_LOST, REASON_OOM, format_time, parse_time
+from kinetic.model.reasons import Reason
+from kinetic.model.status import format_time, parse_time
 
 Obj = Mapping[str, Any]
 
-REASON_EVICTED, REASON_PREEMPTED = "Evicted", "Preempted"
 DISRUPTION_REASONS = {  # DisruptionTarget condition reason → ours (module docstring)
-    **dict.fromkeys(["PreemptionByScheduler", "PreemptionByKubeScheduler"], REASON_PREEMPTED),
-    **dict.fromkeys(["DeletionByTaintManager"], REASON_PREEMPTED),
-    **dict.fromkeys(["TerminationByKubelet", "EvictionByEvictionAPI"], REASON_EVICTED),
-    "DeletionByPodGC": REASON_LOST,
+    **dict.fromkeys(["PreemptionByScheduler", "PreemptionByKubeScheduler"], Reason.PREEMPTED),
+    **dict.fromkeys(["DeletionByTaintManager"], Reason.PREEMPTED),
+    **dict.fromkeys(["TerminationByKubelet", "EvictionByEvictionAPI"], Reason.EVICTED),
+    "DeletionByPodGC": Reason.LOST,
 }
 POD_STATUS_REASONS = {  # pod status.reason (all versions) → ours
-    **dict.fromkeys(["Evicted", "Shutdown", "Terminated", "NodeShutdown"], REASON_EVICTED),
-    "NodeLost": REASON_LOST,
-    "DeadlineExceeded": REASON_DEADLINE,
+    **dict.fromkeys(["Evicted", "Shutdown", "Terminated", "NodeShutdown"], Reason.EVICTED),
+    "NodeLost": Reason.LOST,
+    "DeadlineExceeded": Reason.DEADLINE,
 }
 
 
@@ -60,7 +60,7 @@ def disruption(pod: Obj) -> tuple[str, str | None] | None:
     """(reason, message) when the pod was pushed off its node rather than ending itself."""
     st = pod.get("status") or {}
     if (cond := condition(pod, "DisruptionTarget")) is not None:
-        reason = DISRUPTION_REASONS.get(cond.get("reason") or "", REASON_EVICTED)
+        reason = DISRUPTION_REASONS.get(cond.get("reason") or "", Reason.EVICTED)
         return reason, (cond.get("message") or st.get("message") or "").strip() or None
     if (reason := POD_STATUS_REASONS.get(st.get("reason") or "")) is not None:
         return reason, (st.get("message") or "").strip() or None
@@ -83,7 +83,7 @@ def deciding_container(pod: Obj) -> tuple[str | None, Obj]:
         and (not init or term.get("exitCode"))
     ]
     ended.sort(key=lambda item: item[0].endswith(" (init)"))  # app containers first
-    for pick in (lambda t: t.get("reason") == REASON_OOM, lambda t: t.get("exitCode"), bool):
+    for pick in (lambda t: t.get("reason") == Reason.OOM, lambda t: t.get("exitCode"), bool):
         for name, term in ended:
             if pick(term):
                 return name, term

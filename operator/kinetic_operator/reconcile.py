@@ -54,16 +54,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from kinetic.model.status import (
-    REASON_CANCELLED,
-    REASON_DEADLINE,
-    REASON_EXIT_CODE,
-    REASON_LOST,
-    REASON_OOM,
-    REASON_USER_ERROR,
-    JobStatus,
-    utcnow,
-)
+from kinetic.model.reasons import Reason
+from kinetic.model.status import JobStatus, utcnow
 from kinetic.wire.termination import parse_termination_message, valid_result
 from kinetic_operator.objects import (
     Obj,
@@ -81,8 +73,6 @@ from kinetic_operator.objects import (
 )
 
 MESSAGE_LIMIT = 2048  # keep the CR small; scheduler messages can be long
-REASON_SUSPENDED = "Suspended"
-REASON_CANCELLING, REASON_RETRYING, REASON_TERMINATING = "Cancelling", "Retrying", "Terminating"
 
 # Waiting reasons that mean "this will not start by itself": reported while pending.
 _PULL_PROBLEMS = {"ImagePullBackOff", "ErrImagePull", "ErrImageNeverPull", "InvalidImageName"}
@@ -175,7 +165,7 @@ def _derive(job: Obj | None, pods: list[Obj], job_created: bool) -> DerivedStatu
         if current is not None:  # the Job is gone or not seen yet: the pod's end is the end
             return _from_pod(current)
         if job_created:
-            return _status(JobStatus.FAILED, REASON_LOST, "the Job was deleted before it finished")
+            return _status(JobStatus.FAILED, Reason.LOST, "the Job was deleted before it finished")
         return _status(JobStatus.PENDING, None, "waiting for the operator to create the Job")
     jst, spec = job.get("status") or {}, job.get("spec")
     spec = spec if isinstance(spec, Mapping) else None
@@ -192,7 +182,7 @@ def _derive(job: Obj | None, pods: list[Obj], job_created: bool) -> DerivedStatu
         return _job_failure(_deadline_race(failed, job, spec), pods)
     if (spec or {}).get("suspend") or condition(job, "Suspended"):
         msg = (condition(job, "Suspended") or {}).get("message") or "Job suspended"
-        return _status(JobStatus.PENDING, REASON_SUSPENDED, msg)
+        return _status(JobStatus.PENDING, Reason.SUSPENDED, msg)
     if current is not None and phase_of(current) == "Failed":
         outcome = _from_pod(current)
         n_failed = max(jst.get("failed") or 0, sum(phase_of(p) == "Failed" for p in pods))
@@ -200,7 +190,7 @@ def _derive(job: Obj | None, pods: list[Obj], job_created: bool) -> DerivedStatu
             return outcome  # the controller has not written Failed yet; nothing will retry
         why = ": ".join(filter(None, [outcome.reason, outcome.message]))
         msg = f"attempt {n_failed} failed ({why}); retrying"
-        return replace(outcome, phase=JobStatus.PENDING, reason=REASON_RETRYING, message=msg)
+        return replace(outcome, phase=JobStatus.PENDING, reason=Reason.RETRYING, message=msg)
     if current is not None:
         return _from_pod(current)
     # No pods seen: the Job's counters. 1.20 has no `ready`, so an active pod counts as running.
@@ -236,7 +226,7 @@ def _deadline_race(cond: Obj, job: Obj, spec: Obj | None) -> Obj:
         return cond
     if at < start + timedelta(seconds=int(deadline)):
         return cond
-    return {**cond, "reason": REASON_DEADLINE, "message": "Job was active longer than "
+    return {**cond, "reason": Reason.DEADLINE, "message": "Job was active longer than "
             f"specified deadline ({deadline}s)"}  # fmt: skip
 
 
@@ -269,12 +259,12 @@ def _job_failure(cond: Obj, pods: list[Obj]) -> DerivedStatus:
     reason, finished = cond.get("reason") or "Failed", iso(cond.get("lastTransitionTime"))
     failed = [_from_pod(p) for p in pods if phase_of(p) == "Failed"]
     live = [p for p in pods if phase_of(p) not in ("Succeeded", "Failed")]
-    if reason == "BackoffLimitExceeded" and not failed and live:
+    if reason == Reason.BACKOFF_LIMIT_EXCEEDED and not failed and live:
         # The Job's verdict came before its pod's end reached us (separate watches): the
         # pod says why (Evicted or the job's own error), so wait for it rather than
         # record the count as the cause. Its event follows.
         return _from_pod(live[-1])
-    if failed and reason != REASON_DEADLINE:  # the pod's own end says more than the count
+    if failed and reason != Reason.DEADLINE:  # the pod's own end says more than the count
         return replace(failed[-1], finished=failed[-1].finished or finished)
     # No pod left, or the deadline killed it: its exit is a consequence, not the cause.
     keys = ("pod_name", "node_name", "exit_code") if failed else ()
@@ -302,10 +292,10 @@ def _finished_pod(pod: Obj) -> DerivedStatus:
         return _status(JobStatus.FAILED, *disrupted, **kw)
     if report and (report.reason or report.exception_type):
         msg = ": ".join(filter(None, [report.exception_type, report.message]))
-        return _status(JobStatus.FAILED, report.reason or REASON_USER_ERROR, msg, **kw)
-    if term.get("reason") == REASON_OOM:
+        return _status(JobStatus.FAILED, report.reason or Reason.USER_ERROR, msg, **kw)
+    if term.get("reason") == Reason.OOM:
         msg = f"container {name} ran out of memory and was killed (exit code {code})"
-        return _status(JobStatus.FAILED, REASON_OOM, msg, **kw)
+        return _status(JobStatus.FAILED, Reason.OOM, msg, **kw)
     for cond in st.get("conditions") or []:
         # e.g. Kueue's TerminationTarget: someone stopped the pod; say who, and why it waited.
         if cond.get("type", "").endswith("Target") and cond.get("status") == "True":
@@ -316,9 +306,9 @@ def _finished_pod(pod: Obj) -> DerivedStatus:
             return _status(JobStatus.FAILED, cond.get("reason") or cond["type"], msg, **kw)
     if code is not None:
         msg = f"container {name} exited with code {describe_exit(code)}"
-        return _status(JobStatus.FAILED, REASON_EXIT_CODE, f"{msg}: {text}" if text else msg, **kw)
+        return _status(JobStatus.FAILED, Reason.EXIT_CODE, f"{msg}: {text}" if text else msg, **kw)
     msg = st.get("message") or "the pod failed without a container exit status"
-    return _status(JobStatus.FAILED, st.get("reason") or REASON_EXIT_CODE, msg)
+    return _status(JobStatus.FAILED, st.get("reason") or Reason.EXIT_CODE, msg)
 
 
 def _live_pod(pod: Obj) -> DerivedStatus:
@@ -337,19 +327,23 @@ def _live_pod(pod: Obj) -> DerivedStatus:
     if (cond := unschedulable(pod)) is not None:
         return _status(JobStatus.PENDING, cond.get("reason"), cond.get("message"))
     if st.get("phase") == "Unknown":  # the node stopped reporting; container states are stale
-        return _status(JobStatus.RUNNING, st.get("reason") or "NodeUnreachable", st.get("message"))
+        return _status(
+            JobStatus.RUNNING, st.get("reason") or Reason.NODE_UNREACHABLE, st.get("message")
+        )
     if any(
         "running" in (cs.get("state") or {}) for init, cs in container_statuses(pod) if not init
     ):
         if meta(pod, "deletionTimestamp"):
-            return _status(JobStatus.RUNNING, REASON_TERMINATING, "the pod is being deleted")
+            return _status(JobStatus.RUNNING, Reason.TERMINATING, "the pod is being deleted")
         return _status(JobStatus.RUNNING, None, None)
     for _init, cs in container_statuses(pod):  # ContainerCreating, PodInitializing…
         if waiting := (cs.get("state") or {}).get("waiting"):
             return _status(JobStatus.PENDING, waiting.get("reason"), waiting.get("message"))
     if condition(pod, "PodScheduled"):
         node = (pod.get("spec") or {}).get("nodeName")
-        return _status(JobStatus.PENDING, "Scheduled", f"scheduled to {node}" if node else None)
+        return _status(
+            JobStatus.PENDING, Reason.SCHEDULED, f"scheduled to {node}" if node else None
+        )
     return _status(JobStatus.PENDING, None, None)
 
 
@@ -371,10 +365,10 @@ def _apply_cancel(
         running = any(_from_pod(p).phase == JobStatus.RUNNING for p in live)
         phase = JobStatus.RUNNING if running else JobStatus.PENDING
         msg = f"cancel requested; waiting for {len(live)} pod(s) to stop"
-        return replace(st, phase=phase, reason=REASON_CANCELLING, message=msg, finished=None)
+        return replace(st, phase=phase, reason=Reason.CANCELLING, message=msg, finished=None)
     ends = [t for p in pods for t in container_times(p, "finishedAt")]
     end = max(ends) if ends and at is not None and max(ends) >= at else now
-    st = replace(st, phase=JobStatus.CANCELLED, reason=REASON_CANCELLED, finished=iso(end))
+    st = replace(st, phase=JobStatus.CANCELLED, reason=Reason.CANCELLED, finished=iso(end))
     return replace(st, message="cancelled on request")
 
 

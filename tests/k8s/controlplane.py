@@ -35,6 +35,7 @@ import yaml
 from .binaries import ControlPlaneUnavailable, find_binaries
 
 ADMIN_TOKEN = "kinetic-admin-token"
+START_TRIES = 3  # see start()
 __all__ = ["ControlPlane", "ControlPlaneError", "ControlPlaneUnavailable", "find_binaries"]
 
 
@@ -105,14 +106,23 @@ class ControlPlane:
             raise ControlPlaneUnavailable("etcd not found (apt-get install etcd-server)")
         if not shutil.which("openssl"):
             raise ControlPlaneUnavailable("openssl not found")
-        self.dir = Path(tempfile.mkdtemp(prefix="kinetic-k8s-"))
-        atexit.register(self.stop)
-        try:
-            self._start(etcd_bin, time.monotonic() + timeout)
-        except BaseException:
-            self.stop()
-            raise
-        return self
+        # Free ports are picked before the components bind them, so on a busy machine
+        # another process can take one in between; that start fails, and a second try
+        # (new ports, new directory) is the cure.
+        for attempt in range(1, START_TRIES + 1):
+            self.dir = Path(tempfile.mkdtemp(prefix="kinetic-k8s-"))
+            atexit.register(self.stop)
+            try:
+                self._start(etcd_bin, time.monotonic() + timeout)
+                return self
+            except ControlPlaneError:
+                self.stop()
+                if attempt == START_TRIES:
+                    raise
+            except BaseException:
+                self.stop()
+                raise
+        raise AssertionError("unreachable")
 
     def _start(self, etcd_bin: str, deadline: float) -> None:
         assert self.dir and self.bin_dir

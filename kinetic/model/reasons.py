@@ -1,0 +1,47 @@
+"""Reason: why a job is in its phase — one vocabulary for the local state.json, the
+KineticJob's status, ``JobState.reason`` and the CLI.
+
+Kinetic's own reasons are written by the runner, the backends and the operator. Kubernetes
+reasons that Kinetic passes on unchanged (a pod waiting on ``ImagePullBackOff``, a pod
+``Unschedulable``) are members too, so the values a user sees are all listed here; a
+reason Kubernetes adds later still reaches ``JobState.reason`` as its plain string.
+A member is a ``str``: ``Reason.LOST == "Lost"`` and JSON carries the plain value.
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class Reason(enum.StrEnum):
+    # -- while waiting ------------------------------------------------------------------
+    STARTING = "Starting"  # recorded, the runner not yet reporting
+    SCHEDULED = "Scheduled"  # start_at not reached, or the pod is placed and starting
+    RETRYING = "Retrying"  # an attempt failed; the next one waits for its backoff
+    SUSPENDED = "Suspended"  # the Job is suspended (e.g. by a queue)
+    STORE_NOT_SHARED = "StoreNotShared"  # a file:// store the cluster's nodes cannot see
+    # -- stopping -----------------------------------------------------------------------
+    CANCELLING = "Cancelling"
+    TERMINATING = "Terminating"  # a pod being deleted that the Job controller will replace
+    # -- how a job ended ----------------------------------------------------------------
+    CANCELLED = "Cancelled"
+    USER_ERROR = "UserError"  # the function raised
+    EXIT_CODE = "Error"  # a command (or the runner) exited non-zero
+    RESULT_NOT_SERIALIZABLE = "ResultNotSerializable"
+    OUTPUTS_NOT_SAVED = "OutputsNotSaved"
+    DEADLINE = "DeadlineExceeded"  # the timeout
+    OOM = "OOMKilled"
+    KILLED = "Killed"  # SIGKILL from outside
+    CRASHED = "Crashed"  # another signal
+    LOST = "Lost"  # the runner or its pod vanished without a record
+    EVICTED = "Evicted"
+    PREEMPTED = "Preempted"
+    RUNNER_ERROR = "RunnerError"  # Kinetic's own code failed around the function
+    SSH_UNAVAILABLE = "SshUnavailable"
+    UNKNOWN_RUNTIME = "UnknownRuntime"
+    # -- Kubernetes' own, passed on --------------------------------------------------------
+    UNSCHEDULABLE = "Unschedulable"
+    IMAGE_PULL_BACKOFF = "ImagePullBackOff"
+    ERR_IMAGE_PULL = "ErrImagePull"
+    BACKOFF_LIMIT_EXCEEDED = "BackoffLimitExceeded"
+    NODE_UNREACHABLE = "NodeUnreachable"
