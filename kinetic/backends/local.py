@@ -19,6 +19,7 @@ the job's own failures (``retry_on_error``).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import signal
@@ -107,7 +108,7 @@ class LocalBackend(Backend):
         if not state.status.is_terminal:  # a finished job's record holds its last report
             from kinetic.wire.progress_record import read_progress
 
-            state.progress = read_progress(store, handle.job_id)
+            state = dataclasses.replace(state, progress=read_progress(store, handle.job_id))
         return state
 
     def _check_alive(self, store: Store, handle: JobRecord, state: JobState) -> JobState:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from kinetic.model.errors import JobNotFoundError
+from kinetic.model.errors import JobNotFoundError, SpecError
 from kinetic.model.job_record import JobRecord
 from kinetic.model.status import JobState, JobStatus
 
@@ -80,7 +80,7 @@ class JobHandle(JobRecord):
         logs and outputs need no access to the backend (a cluster may be out of reach)."""
         if attempt is not None:
             if isinstance(attempt, bool) or not isinstance(attempt, int) or attempt < 1:
-                raise ValueError(f"attempt must be a number from 1, not {attempt!r}")
+                raise SpecError("attempt", attempt, "a number from 1")
             return attempt
         if state is not None and state.attempts >= 1:
             return state.attempts

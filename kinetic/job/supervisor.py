@@ -33,6 +33,7 @@ from kinetic.model.outcome import Outcome, conclude
 from kinetic.model.reasons import Reason
 from kinetic.model.retry_policy import RetryPolicy, attempt_record, retry_at, should_retry
 from kinetic.model.status import JobState, JobStatus, format_time, parse_time, utcnow
+from kinetic.spec.job_spec import DEFAULT_ACCELERATOR, DEFAULT_GRACE_PERIOD
 from kinetic.store import Store, layout, open_store
 from kinetic.store.logsink import LogSink
 from kinetic.wire.progress_record import read_progress
@@ -122,9 +123,12 @@ class Supervisor:
             last = previous[-1]
             self.note(f"attempt {attempt}: attempt {last['attempt']} failed "
                       f"({last.get('reason')}: {last.get('message')})")  # fmt: skip
-        state.started = utcnow()
+        state = dataclasses.replace(state, started=utcnow())
         self.write_state(state)
-        if self.backend == "local" and spec.get("accelerator", "cpu") != "cpu":
+        if (
+            self.backend == "local"
+            and spec.get("accelerator", DEFAULT_ACCELERATOR) != DEFAULT_ACCELERATOR
+        ):
             self.note(
                 f"accelerator {spec['accelerator']} requested: the local backend runs this job "
                 "on this machine as it is"
@@ -226,7 +230,7 @@ class Supervisor:
                 print(f"[kinetic] cannot write the job's log to the store: {exc}", file=sys.stderr)
 
     def _wait(self, pid: int, spec: dict) -> tuple[str | None, int]:
-        timeout, grace = spec.get("timeout"), float(spec.get("grace_period", 30.0))
+        timeout, grace = spec.get("timeout"), float(spec.get("grace_period", DEFAULT_GRACE_PERIOD))
         if self.backend == "kubernetes" and timeout:
             # The Job's activeDeadlineSeconds enforces it and says so; this is a backstop in
             # case the Job controller is late (1.20 only re-checks on Job events).
