@@ -242,15 +242,22 @@ def huge_error(size):
     raise ValueError("x" * size)
 
 
-def lines_then_wait(path, timeout=60):
-    """20 lines, then 20 more once ``path`` exists."""
+def lines_then_wait(path, then=None, width=0, timeout=60):
+    """20 lines, then 20 more (``width`` dots longer) once ``path`` exists, then (if given)
+    wait for ``then``."""
+
+    def wait(p):
+        deadline = time.time() + timeout
+        while not os.path.exists(p) and time.time() < deadline:
+            time.sleep(0.05)
+
     for i in range(20):
         print(f"line {i}", flush=True)
-    deadline = time.time() + timeout
-    while not os.path.exists(path) and time.time() < deadline:
-        time.sleep(0.05)
+    wait(path)
     for i in range(20, 40):
-        print(f"line {i}", flush=True)
+        print(f"line {i}\n" + "." * width, flush=True)
+    if then:
+        wait(then)
     return "done"
 
 

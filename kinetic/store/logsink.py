@@ -23,8 +23,16 @@ RETRY_FIRST, RETRY_MOST = 0.5, 10.0  # backoff between attempts while the store 
 
 
 class LogSink:
-    def __init__(self, store: Store, prefix: str, interval: float = 0.0, offset: int = 0):
+    def __init__(
+        self,
+        store: Store,
+        prefix: str,
+        interval: float = 0.0,
+        offset: int = 0,
+        max_buffer: int = MAX_BUFFER,
+    ):
         self.store, self.prefix, self.interval = store, prefix, interval
+        self.max_buffer = max_buffer
         self.offset = offset
         self.dropped = 0  # bytes of output thrown away while the store refused them
         self.error: Exception | None = None  # the store's last refusal, while it lasts
@@ -47,12 +55,12 @@ class LogSink:
         """Take the job's output; never raises for the store's sake (see ``error``)."""
         with self._lock:
             self._buffer += data
-            if len(self._buffer) > MAX_BUFFER:  # keep the newest: the end says how it ended
-                cut = len(self._buffer) - MAX_BUFFER
+            if len(self._buffer) > self.max_buffer:  # keep the newest: the end says how it ended
+                cut = len(self._buffer) - self.max_buffer
                 del self._buffer[:cut]
                 self.dropped += cut
                 self._unreported += cut
-            flush_now = self.interval <= 0 or len(self._buffer) >= MAX_BUFFER
+            flush_now = self.interval <= 0 or len(self._buffer) >= self.max_buffer
             if flush_now and time.monotonic() >= self._retry_at:
                 self._try_flush_locked()
         if self.error is not None:
@@ -73,7 +81,7 @@ class LogSink:
         if self._unreported:
             note = (
                 f"[kinetic] {self._unreported} bytes of output were dropped here: the store "
-                f"refused writes for a while (the newest {MAX_BUFFER} bytes were kept)\n"
+                f"refused writes for a while (the newest {self.max_buffer} bytes were kept)\n"
             ).encode()
             self.store.append_log(self.prefix, self.offset, note)
             self.offset += len(note)
