@@ -12,7 +12,7 @@ import time
 
 import jobfns
 import pytest
-from helpers import wait_for, wait_log
+from helpers import unavailable, wait_for, wait_log
 
 import kinetic
 from kinetic import JobStatus
@@ -27,7 +27,7 @@ def small_store(tmp_path, monkeypatch):
         ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(root)], capture_output=True
     )
     if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+        unavailable(f"cannot mount a tmpfs here (needs root): {mounted.stderr.decode().strip()}")
     monkeypatch.setenv("KINETIC_STORE", root.as_uri())
     monkeypatch.setenv("KINETIC_STORE_PATIENCE", "3")  # how long the runner insists
     yield root

@@ -10,8 +10,7 @@ import sys
 import time
 
 import jobfns
-import pytest
-from helpers import wait_for, wait_log
+from helpers import unavailable, wait_for, wait_log
 
 import kinetic
 
@@ -30,8 +29,9 @@ def test_piped_follow_gives_each_bar_once(store_uri, python_env):
     assert job.logs().count("\r") >= 20  # the store keeps every update
 
 
-@pytest.mark.skipif(not shutil.which("tmux"), reason="tmux is not installed")
 def test_follow_on_a_terminal_redraws_the_bar(store_uri, python_env, tmp_path):
+    if not shutil.which("tmux"):
+        unavailable("tmux is not installed (Debian: apt-get install tmux)")
     job = kinetic.run()(jobfns.tqdm_bar).run_async(200, 0.1)  # ~20 s of bar
     wait_log(job, "training")
     session = f"kinetic-{job.job_id}"
