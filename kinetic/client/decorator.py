@@ -40,8 +40,15 @@ class RemoteFunction:
             handle.logs(follow=True)
             return handle.result()
         except KeyboardInterrupt:
-            print(f"\n[kinetic] interrupted: cancelling job {handle.job_id}", file=sys.stderr)
-            handle.cancel(wait=False)
+            # As Ctrl-C on a local program: the job is interrupted at once and ends
+            # CANCELLED, then KeyboardInterrupt is raised here. A second Ctrl-C stops waiting.
+            print(f"\n[kinetic] interrupted: cancelling job {handle.job_id}…", file=sys.stderr)
+            try:
+                state = handle.cancel(wait=True)
+                print(f"[kinetic] job {handle.job_id}: {state.status.value}", file=sys.stderr)
+            except KeyboardInterrupt:
+                print(f"[kinetic] not waiting; job {handle.job_id} is being cancelled",
+                      file=sys.stderr)  # fmt: skip
             raise
 
     def __reduce__(self):

@@ -98,8 +98,13 @@ class JobHandle(JobRecord):
         if not follow:
             return logs.read_text(self._store, self.job_id, self._attempt(attempt))
         out = file or sys.stdout
-        for line in logs.follow(self, attempt=attempt):
-            out.write(line)
+        if _is_terminal(out):  # shown as it comes: progress bars redraw in place
+            for text in logs.follow_raw(self, attempt=attempt):
+                out.write(text)
+                out.flush()
+            return None
+        for line in logs.follow(self, attempt=attempt):  # a pipe: each bar's final state
+            out.write(logs.collapse_line(line))
             out.flush()
         return None
 
@@ -179,6 +184,13 @@ class JobHandle(JobRecord):
 
     def __repr__(self) -> str:
         return f"JobHandle(job_id={self.job_id!r}, backend={self.backend!r}, store={self.store!r})"
+
+
+def _is_terminal(out: TextIO) -> bool:
+    try:
+        return out.isatty()
+    except (AttributeError, ValueError):
+        return False
 
 
 def load_handle(job_id: str, store: str | None = None) -> JobHandle:
