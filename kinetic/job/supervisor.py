@@ -77,7 +77,9 @@ class Supervisor:
         start = parse_time(spec.get("start_at")) if attempt == 1 else _retry_time()
         while True:
             state = self.run_attempt(handle, spec, attempt, previous, start)
-            retry = self.backend == "local" and should_retry(policy, state.reason, previous)
+            # On Kubernetes each attempt is its own Job (the operator retries); elsewhere the
+            # runner retries the job's own failures in place.
+            retry = self.backend != "kubernetes" and should_retry(policy, state.reason, previous)
             if not retry or state.status != JobStatus.FAILED:
                 return self.finish(state)
             previous.append(_record_of(state))
