@@ -41,7 +41,7 @@ from kinetic.backends.slurm_sbatch import (
     runner_command,
     sbatch_flags,
 )
-from kinetic.backends.slurm_status import RUNNING_STATES, combine
+from kinetic.backends.slurm_status import RUNNING_STATES, combine, needs_slurm
 from kinetic.model.endpoint import Endpoint
 from kinetic.model.errors import JobExistsError, JobNotFoundError, SpecError
 from kinetic.model.job_record import JobRecord
@@ -117,8 +117,10 @@ class SlurmBackend(Backend):
             store = open_store(handle.store)
             record = _record(store, handle.job_id)
             if record is not None and record.status.is_terminal:
-                found.append(record)
-                continue
+                cancelled = store.exists(layout.cancel_key(handle.job_id))
+                if not needs_slurm(record, cancelled):
+                    found.append(record)
+                    continue
             if record is None and not store.exists(layout.handle_key(handle.job_id)):
                 found.append(JobState(JobStatus.NOT_FOUND, message="the job was cleaned up"))
                 continue

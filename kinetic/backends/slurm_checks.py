@@ -26,11 +26,11 @@ def slurm_refusals(spec: dict[str, Any]) -> list[tuple[str, object, str]]:
         for option, why in _KUBERNETES_ONLY.items()
         if spec.get(option)
     ]
+    if spec.get("ssh"):
+        refused.append(("ssh", True, "False (use SLURM's srun --jobid=… --pty to reach a job)"))
     if spec.get("ports"):
         ports = ", ".join(f"{p['name']}:{p['port']}" for p in spec["ports"])
         refused.append(("ports", ports, "no ports: a SLURM job's ports are not published"))
-    if spec.get("ssh"):
-        refused.append(("ssh", True, "False (use SLURM's srun --jobid=… --pty to reach a job)"))
     if spec.get("cpu_cores"):
         refused.append(("cpu_cores", spec["cpu_cores"], "cpu=N (SLURM places the CPUs)"))
     if parse_accelerator(spec.get("accelerator") or "cpu").kind == "tpu":

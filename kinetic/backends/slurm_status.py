@@ -165,6 +165,13 @@ def slurm_outcome(job: SlurmJob, cancel_requested: bool) -> tuple[JobStatus, Rea
     return JobStatus.FAILED, Reason.LOST, text
 
 
+def needs_slurm(record: JobState, cancel_requested: bool) -> bool:
+    """Whether a terminal record from the runner may hide a cause only SLURM knows."""
+    if record.reason not in SIGNAL_VERDICTS or "slurm_state" in record.extra:
+        return False
+    return not (record.reason == Reason.CANCELLED and cancel_requested)
+
+
 def combine(
     record: JobState | None,
     job: SlurmJob | None,
@@ -175,13 +182,19 @@ def combine(
     """The job's state from the runner's record and SLURM's; True when it is a verdict the
     store does not hold yet (the caller records it, since SLURM will forget the job)."""
     if record is not None and record.status.is_terminal:
-        if job is None or job.state not in CAUSE_STATES or record.reason not in SIGNAL_VERDICTS:
+        if not needs_slurm(record, cancel_requested) or job is None:
             return record, False
-        if record.reason == Reason.CANCELLED and cancel_requested:
-            return record, False  # our own cancel, whatever came after it
+        if job.state in RUNNING_STATES:
+            # The runner has written its end, but SLURM, still ending the job, may yet say
+            # why its process was signalled (the OOM event is counted when the step ends).
+            message = f"its runner says {record.reason}; SLURM job {job.slurm_id} is ending"
+            ending = dataclasses.replace(record, status=JobStatus.RUNNING, finished=None)
+            return dataclasses.replace(ending, reason=Reason.TERMINATING, message=message), False
+        checked = dataclasses.replace(record, extra={**record.extra, "slurm_state": job.state})
+        if job.state not in CAUSE_STATES:
+            return checked, True  # SLURM agrees: recorded, so it is not asked again
         status, reason, message = slurm_outcome(job, cancel_requested)
-        ended = dataclasses.replace(record, status=status, reason=reason, message=message)
-        return ended, True
+        return dataclasses.replace(checked, status=status, reason=reason, message=message), True
     base = record or JobState(JobStatus.PENDING, created=parse_time(created))
     if job is None:
         message = "SLURM no longer knows the job and its runner left no final record"
