@@ -235,7 +235,7 @@ def _slurm_id(store: Store, handle: JobRecord, state: JobState) -> str | None:
     return None if launch is None else str(launch["slurm_job_id"])
 
 
-def _write_script() -> Path:
+def write_batch_script() -> Path:
     """The fixed batch script, written once per Kinetic home (sbatch copies it)."""
     path = slurm_home() / "kinetic-batch.sh"
     with contextlib.suppress(OSError):
@@ -262,7 +262,7 @@ def _start(
     store: Store, handle: JobRecord, secrets: dict[str, str], attempt: int = 1, at: str = ""
 ) -> str:
     """sbatch the runner for ``attempt`` (not before ``at``); record SLURM's job id."""
-    script = _write_script()
+    script = write_batch_script()
     stdin = _write_secrets(handle.job_id, secrets) if secrets else None
     output = output_path(handle.job_id, attempt)
     flags = sbatch_flags(

@@ -206,3 +206,12 @@ def test_options_slurm_cannot_honour_are_refused_before_anything_exists(
 def test_slurm_options_need_the_slurm_backend():
     with pytest.raises(kinetic.SpecError, match="backend='slurm'"):
         kinetic.run(backend="local", partition="gpu")
+
+
+def test_doctor_checks_slurm_and_the_store_from_a_compute_node(slurm, python_env):
+    env = {**python_env, "KINETIC_BACKEND": "slurm"}
+    done = subprocess.run([sys.executable, "-m", "kinetic.cli", "doctor"], env=env,
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "[ok  ] slurm controller" in done.stdout
+    assert "[ok  ] store from a compute node: SLURM job" in done.stdout
