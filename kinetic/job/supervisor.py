@@ -152,6 +152,8 @@ class Supervisor:
                 f"accelerator {spec['accelerator']} requested: the local backend runs this job "
                 "on this machine as it is"
             )
+        if self.backend == "local" and spec.get("spot"):
+            self.note("spot requested: ignored by the local backend (this machine is no spot VM)")
         sshd = None
         if spec.get("ssh"):
             from kinetic.job.sshd import SshUnavailable, start_for_job

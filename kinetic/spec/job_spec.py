@@ -16,7 +16,7 @@ from typing import Any
 from kinetic.model.errors import InvalidJobIdError, SpecError
 from kinetic.model.retry_policy import DEFAULT_BACKOFF, check_retry_options
 from kinetic.spec import settings
-from kinetic.spec.accelerators import parse_accelerator
+from kinetic.spec.accelerators import parse_accelerator, split_spot
 from kinetic.spec.placement import check_placement
 from kinetic.spec.ports import check_ports, check_public_key
 from kinetic.spec.resources import RESOURCE_OPTIONS, check_cpu_cores, check_resource
@@ -40,6 +40,7 @@ _NAMESPACE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 @dataclass(frozen=True)
 class JobSpec:
     accelerator: str = DEFAULT_ACCELERATOR
+    spot: bool = False  # kubernetes: on spot (preemptible) nodes; also "<accelerator>:spot"
     backend: str | None = None  # None: resolved from settings at submission
     store: str | None = None  # None: resolved from settings at submission
     name: str | None = None
@@ -75,11 +76,13 @@ class JobSpec:
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__  # frozen: normalise in place once, here
-        set_(
-            self,
-            "accelerator",
-            parse_accelerator(_require_str("accelerator", self.accelerator)).spec,
-        )
+        accelerator, suffixed = split_spot(self.accelerator)
+        set_(self, "accelerator", parse_accelerator(_require_str("accelerator", accelerator)).spec)
+        if not isinstance(self.spot, bool):
+            raise SpecError("spot", self.spot, "True or False")
+        set_(self, "spot", self.spot or suffixed)
+        if self.spot and self.backend == "slurm":
+            raise SpecError("spot", True, "False with backend='slurm' (it has no spot nodes)")
         if self.backend is not None:
             set_(self, "backend", _check_backend(self.backend))
         if self.store is not None:
