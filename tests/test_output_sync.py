@@ -170,3 +170,26 @@ def test_output_sync_none_copies_once_at_the_end(store_uri, tmp_path):
     assert job.result(timeout=60, cleanup=False) == (0, sum(range(4)))
     assert _stored_step(store, job.job_id) == 4
     assert time.time()  # nothing else to wait for
+
+
+def test_cli_resume_from_and_spot_on_the_local_backend(tmp_path):
+    import subprocess
+    import sys
+
+    write = "import kinetic; (kinetic.output_dir() / 'n.txt').write_text('41')"
+    first = subprocess.run(
+        [sys.executable, "-m", "kinetic.cli", "jobs", "submit", "--spot", "--follow", "--",
+         sys.executable, "-c", write],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert "spot requested: ignored by the local backend" in first.stdout
+    ((handle, _state),) = kinetic.list_jobs()
+    first_id = handle.job_id
+    read = ("import kinetic; n = int((kinetic.output_dir() / 'n.txt').read_text()); "
+            "print('resumed at', n + 1)")  # fmt: skip
+    second = subprocess.run(
+        [sys.executable, "-m", "kinetic.cli", "jobs", "submit", "--resume-from", first_id,
+         "--follow", "--", sys.executable, "-c", read],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert "resumed at 42" in second.stdout, second.stdout + second.stderr
