@@ -274,11 +274,12 @@ def tqdm_bar(steps, delay):
 CKPT_PAD = 256 * 1024  # a checkpoint big enough to be written in two halves
 
 
-def checkpointing(steps, delay, progress, hog_at=None):
+def checkpointing(steps, delay, progress, hog_at=None, stall_after=None):
     """Count ``steps`` steps, checkpointing after each to output_dir()/ckpt.json (written
     in two halves, a pause between: a kill can land mid-write) and resuming from it. Each
     step's progress goes to the file ``progress`` (outside the outputs). Attempt 1 hogs
-    memory mid-write at step ``hog_at``. Returns (first step of this attempt, total)."""
+    memory mid-write at step ``hog_at``, or stalls once step ``stall_after`` is written (a
+    test stops it there). Returns (first step of this attempt, total)."""
     ckpt = kinetic.output_dir() / "ckpt.json"
     state = json.loads(ckpt.read_text()) if ckpt.exists() else {"step": 0, "total": 0}
     start = state["step"]
@@ -298,4 +299,6 @@ def checkpointing(steps, delay, progress, hog_at=None):
             f.write(text[len(text) // 2 :])
         with open(progress, "a") as p:
             p.write(f"wrote {step + 1}\n")
+        if stall_after == step + 1 and kinetic.attempt() == 1:
+            time.sleep(600)
     return start, state["total"]
