@@ -25,12 +25,14 @@ def should_resume(spec: dict) -> bool:
 
 
 def sources(spec: dict, job_id: str, attempt: int) -> list[tuple[str, int]]:
-    """(job, attempt) whose outputs are layered, oldest first. Pure."""
+    """(job, attempt) whose outputs are layered, oldest first (0: all of that job's). Pure."""
     layers: list[tuple[str, int]] = []
     if spec.get("resume_from"):
         layers.append((spec["resume_from"], 0))  # 0: every attempt that job has
-    if attempt > 1 and should_resume(spec):
-        layers += [(job_id, n) for n in range(1, attempt)]
+    if should_resume(spec):
+        # This attempt's own outputs too: the same attempt runs again when its pod is
+        # replaced (Kubernetes' Job controller) or its runner relaunched.
+        layers += [(job_id, n) for n in range(1, attempt + 1)]
     return layers
 
 
@@ -80,7 +82,10 @@ def resume_into(
     layers = sources(spec, job_id, attempt)
     if not layers or not spec.get("upload", True):
         return {}
-    restored = restore(store, latest_outputs(store, layers), directory)
+    keys = latest_outputs(store, layers)
+    if not keys:
+        return {}  # a first attempt: nothing to say
+    restored = restore(store, keys, directory)
     whence = ", ".join(f"{j} attempt {n}" if n else j for j, n in layers)
     note(f"resuming: {len(restored)} output file(s) restored from {whence}")
     return restored
