@@ -13,6 +13,7 @@ import sysconfig
 from collections.abc import Iterator
 from pathlib import Path
 
+from kinetic.store import Store
 from kinetic.wire.framing import Framed, frame
 from kinetic.wire.payload import Payload
 
@@ -97,6 +98,7 @@ def _find_culprit(payload: Payload) -> str:
     return "the payload cannot be pickled"
 
 
-def frame_payload(payload: Payload) -> Framed:
+def frame_payload(payload: Payload, store: Store | None = None) -> Framed:
+    """The framed payload, written where ``store`` can adopt it without a copy if it can."""
     with _by_value(project_modules()):
-        return frame(payload, culprit=lambda: _find_culprit(payload))
+        return frame(payload, culprit=lambda: _find_culprit(payload), store=store)

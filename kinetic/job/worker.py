@@ -70,7 +70,7 @@ def execute(store: Store, job_id: str, handle: dict[str, Any], output_dir: Path)
         if phase != "run":
             envelope.message = f"phase {phase} failed: {envelope.message}"
     try:
-        framed = frame(envelope)
+        framed = frame(envelope, store=store)
     except SerializationError as exc:
         envelope = ResultEnvelope(
             False,
@@ -78,7 +78,7 @@ def execute(store: Store, job_id: str, handle: dict[str, Any], output_dir: Path)
             reason=Reason.RESULT_NOT_SERIALIZABLE,
             message=f"the return value cannot be pickled ({exc.__cause__}): {repr(value)[:500]}",
         )
-        framed = frame(envelope)
+        framed = frame(envelope, store=store)
     outcome = {
         "success": envelope.success,
         "phase": envelope.phase,
