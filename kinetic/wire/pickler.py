@@ -12,6 +12,7 @@ It is cloudpickle's, at protocol 5, with two differences:
 
 from __future__ import annotations
 
+import io
 import pickle
 import types
 from collections import ChainMap
@@ -63,3 +64,9 @@ def dump(obj: object, file: Any) -> None:
     """Pickle ``obj`` into ``file`` (protocol 5: big buffers are handed to ``file.write``
     as they are, without a copy)."""
     _pickler_class()(file, protocol=5).dump(obj)
+
+
+def dumps(obj: object) -> bytes:
+    buffer = io.BytesIO()
+    dump(obj, buffer)
+    return buffer.getvalue()
