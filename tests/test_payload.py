@@ -136,3 +136,27 @@ def test_tampered_payload_fails_in_load_phase():
     state = job.state()
     assert state.status == kinetic.JobStatus.FAILED and state.reason == "RunnerError"
     assert "phase load failed" in state.message
+
+
+def test_modules_imported_between_submissions_still_travel_by_value(tmp_path):
+    """Each module is judged once (submit cost does not grow with the caller's imports);
+    one imported after earlier submissions is judged then, and travels by value."""
+    project = tmp_path / "proj"
+    (project / "latelib").mkdir(parents=True)
+    (project / "latelib" / "__init__.py").write_text("def triple(x):\n    return 3 * x\n")
+    script = textwrap.dedent(
+        """
+        import sys, kinetic
+        import numpy  # a few hundred installed modules, judged at the first submission
+        print(kinetic.run()(abs).run_async(-2).result(timeout=60))
+        sys.path.insert(0, sys.argv[1])
+        import latelib
+        print(kinetic.run()(latelib.triple).run_async(5).result(timeout=60))
+        """
+    )
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    out = subprocess.run([sys.executable, "-c", script, str(project)], capture_output=True,
+                         text=True, cwd=elsewhere, check=False)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["2", "15"]
