@@ -38,3 +38,32 @@ def during_handling():
         raise OSError(errno.ENOENT, "no such file", "/data/x.csv")
     except OSError:
         raise DataValidationError("path", 1)  # noqa: B904 - the implicit context is the point
+
+
+class Credentials:
+    def __init__(self, token):
+        self.token = token
+
+    def __repr__(self):
+        return f"Credentials(token={self.token!r})"
+
+
+class LeakyError(Exception):
+    """Carries the secret in its message, its args and an attribute's object."""
+
+    def __init__(self, token):
+        super().__init__(f"login failed with token {token}")
+        self.credentials = Credentials(token)
+        self.token = token
+
+
+def leak_secret(name, kind):
+    import os
+
+    value = os.environ[name]
+    if kind == "runtime":
+        raise RuntimeError("token " + value)
+    try:
+        raise KeyError(value)
+    except KeyError as exc:
+        raise LeakyError(value) from exc
