@@ -120,3 +120,16 @@ def test_two_gigabytes_each_way(tmp_path):
     assert total.result(timeout=1800) == float(len(value))
     back = kinetic.run()(datafns.make_array).run_async(2 * 1024**3 + 1).result(timeout=1800)
     assert back.nbytes == 2 * 1024**3 + 1 and back[-1] == (2 * 1024**3) % 256
+
+
+def test_artifacts_of_the_first_framing_still_read(tmp_path):
+    """KINETIC1: the header, then the pickle alone (as earlier versions wrote it)."""
+    import hashlib
+    import pickle
+
+    body = pickle.dumps({"a": np.arange(5)}, protocol=5)
+    sha = hashlib.sha256(body).hexdigest()
+    store = open_store(tmp_path / "s")
+    store.write_bytes("jobs/x/result.pkl", b"KINETIC1 %s %d\n" % (sha.encode(), len(body)) + body)
+    back = load_framed(store, "jobs/x/result.pkl", sha)
+    assert np.array_equal(back["a"], np.arange(5))

@@ -1,8 +1,21 @@
 """Framing of what crosses the store between caller and job: payload.pkl and result.pkl.
 
-Both are *framed*: one header line carrying the body's SHA-256 and size, then the pickle.
-A reader verifies the digest before unpickling anything, so a truncated or tampered object
+Both are *framed*: one header line carrying the body's SHA-256 and size, then the body. A
+reader verifies the digest before unpickling anything, so a truncated or tampered object
 is refused instead of being half-loaded.
+
+The body (``KINETIC2``) is a table line, the pickle stream (protocol 5), then the big
+buffers the pickle refers to out of band (a NumPy array's or a DataFrame's data)::
+
+    KINETIC2 <sha256 of the body> <body size, 20 digits>\n
+    <pickle stream size> <buffer 1 size> <buffer 2 size> …\n
+    <pickle stream><buffer 1><buffer 2>…
+
+The writer copies nothing of a buffer: it goes from the value's memory to the file. The
+reader streams the pickle into a spool (bounded RAM) and each buffer straight into the
+memory the rebuilt value then uses, so neither side holds much more than the value; it
+is the reader's private copy that is verified and then unpickled. ``KINETIC1`` bodies
+(older writers: the pickle alone) are still read.
 """
 
 from __future__ import annotations
@@ -11,6 +24,7 @@ import contextlib
 import hashlib
 import os
 import pickle
+import shutil
 import tempfile
 import threading
 from collections.abc import Callable
@@ -18,10 +32,14 @@ from dataclasses import dataclass
 from typing import IO, Any, BinaryIO
 
 from kinetic.model.errors import IntegrityError, SerializationError
-from kinetic.store.store_contract import Digest, Store
+from kinetic.store.store_contract import CHUNK_SIZE, Digest, Store
 from kinetic.wire import pickler
 
-MAGIC = b"KINETIC1"
+MAGIC = b"KINETIC2"
+MAGIC_V1 = b"KINETIC1"  # the body is the pickle alone: read, no longer written
+# Buffers from this size on travel out of band; smaller ones stay in the pickle stream.
+OUT_OF_BAND_MIN = 1024 * 1024
+TABLE_LIMIT = 1024 * 1024  # a table line longer than this is not ours
 SPOOL_LIMIT = 32 * 1024 * 1024
 # The header is written before the body it describes, so it has a fixed width: the size is
 # zero-padded (readers parse it with int(), so older unpadded headers still read).
@@ -105,10 +123,26 @@ def frame(
     scratch = store.scratch_file() if store is not None else None
     file = scratch or tempfile.SpooledTemporaryFile(max_size=SPOOL_LIMIT)  # noqa: SIM115
     framed = Framed(file, Digest(0, ""), store if scratch else None)  # type: ignore[arg-type]
+    buffers: list[memoryview] = []
+
+    def out_of_band(buffer: pickle.PickleBuffer) -> bool:
+        view = buffer.raw()
+        if view.nbytes < OUT_OF_BAND_MIN:
+            return True  # in band: written into the stream (still without a copy)
+        buffers.append(view)
+        return False
+
     try:
-        file.write(b" " * HEADER_SIZE)  # the header's place, filled in once the body is known
-        writer = _BodyWriter(file)  # type: ignore[arg-type]
-        pickler.dump(obj, writer)
+        with tempfile.SpooledTemporaryFile(max_size=SPOOL_LIMIT) as stream:
+            pickler.dump(obj, stream, buffer_callback=out_of_band)
+            file.write(b" " * HEADER_SIZE)  # the header's place, filled in at the end
+            writer = _BodyWriter(file)  # type: ignore[arg-type]
+            sizes = [stream.tell()] + [b.nbytes for b in buffers]
+            writer.write(b" ".join(b"%d" % n for n in sizes) + b"\n")
+            stream.seek(0)
+            shutil.copyfileobj(stream, writer, CHUNK_SIZE)  # type: ignore[misc]
+        for view in buffers:
+            writer.write(view)
         digest = writer.digest()
         file.seek(0)
         file.write(_header(digest.sha256, digest.size))
@@ -121,34 +155,84 @@ def frame(
     return framed
 
 
-class _FrameVerifier:
-    """A write target that splits the header off and hashes the body as it arrives."""
+class _FrameReader:
+    """The write target of a download: splits the header off, hashes the body as it
+    arrives, and sorts it into the pickle stream (to ``spool``) and the out-of-band
+    buffers (into the memory the rebuilt value will use)."""
 
-    def __init__(self, body: IO[bytes]):
-        self.body = body
+    def __init__(self, spool: IO[bytes]):
+        self.spool = spool
         self.header = b""
-        self._in_header = True
+        self.magic = b""
+        self._pending = b""  # the table line, until its newline
         self._sha = hashlib.sha256()
         self.size = 0
+        self.stream_left = -1  # -1: the table line has not been read yet
+        self.buffers: list[bytearray] = []
+        self._index = 0  # the buffer being filled, and how far
+        self._filled = 0
 
-    def write(self, data: bytes) -> int:
-        n = len(data)
-        if self._in_header:
-            self.header += data
+    def write(self, data: Any) -> int:
+        view = memoryview(data).cast("B")
+        n = view.nbytes
+        if not self.magic:
+            self.header += bytes(view)
             if b"\n" not in self.header:
                 if len(self.header) > 200:
                     raise IntegrityError("not a Kinetic artifact: no header line")
                 return n
-            self.header, _, data = self.header.partition(b"\n")
-            self._in_header = False
-        self._sha.update(data)
-        self.size += len(data)
-        self.body.write(data)
+            self.header, _, rest = self.header.partition(b"\n")
+            self.magic = self.header[:8] or b"?"
+            view = memoryview(rest)
+        self._sha.update(view)
+        self.size += view.nbytes
+        if self.magic == MAGIC_V1:
+            self.spool.write(view)
+        elif self.magic == MAGIC:
+            self._take(view)
         return n
+
+    def _take(self, view: memoryview) -> None:
+        if self.stream_left < 0:
+            line, newline, rest = (self._pending + bytes(view)).partition(b"\n")
+            if not newline:
+                if len(line) > TABLE_LIMIT:
+                    raise IntegrityError("not a Kinetic artifact: no buffer table")
+                self._pending = line
+                return
+            self._pending = b""
+            try:
+                sizes = [int(x) for x in line.split(b" ")]
+            except ValueError:
+                raise IntegrityError("not a Kinetic artifact: a bad buffer table") from None
+            declared = int(self.header.split(b" ")[-1]) if self.header[-20:].isdigit() else -1
+            if not sizes or min(sizes) < 0 or len(line) + 1 + sum(sizes) != declared:
+                raise IntegrityError("not a Kinetic artifact: a bad buffer table")
+            self.stream_left = sizes[0]
+            # The memory the value's arrays will use, filled as the bytes arrive.
+            self.buffers = [bytearray(n) for n in sizes[1:]]
+            view = memoryview(rest)
+        if self.stream_left:
+            part = view[: self.stream_left]
+            self.spool.write(part)
+            self.stream_left -= part.nbytes
+            view = view[part.nbytes :]
+        while view.nbytes:
+            while self._index < len(self.buffers) and self._filled == len(
+                self.buffers[self._index]
+            ):
+                self._index, self._filled = self._index + 1, 0
+            if self._index == len(self.buffers):
+                raise IntegrityError("more data than its buffer table says")
+            buffer = self.buffers[self._index]
+            part = view[: len(buffer) - self._filled]
+            buffer[self._filled : self._filled + part.nbytes] = part
+            self._filled += part.nbytes
+            view = view[part.nbytes :]
 
     def verified(self, key: str, expected_sha256: str | None) -> None:
         parts = self.header.split(b" ")
-        if self._in_header or len(parts) != 3 or parts[0] != MAGIC:
+        if len(parts) != 3 or parts[0] not in (MAGIC, MAGIC_V1):
             raise IntegrityError(f"{key} is not a Kinetic artifact (bad header)")
         sha, size = parts[1].decode(), int(parts[2]) if parts[2].isdigit() else -1
         actual = self._sha.hexdigest()
@@ -162,17 +246,18 @@ class _FrameVerifier:
                 f"{key} has sha256={actual}, but the job recorded {expected_sha256}; "
                 "refusing to unpickle it"
             )
+        # (The sizes add up to the header's, which the content matched: all has arrived.)
 
 
 def load_framed(store: Store, key: str, expected_sha256: str | None = None) -> Any:
     """Download, verify, then unpickle an object written by ``frame``."""
-    with tempfile.SpooledTemporaryFile(max_size=SPOOL_LIMIT) as body:
-        verifier = _FrameVerifier(body)  # type: ignore[arg-type]
-        store.download(key, verifier)  # type: ignore[arg-type]
-        verifier.verified(key, expected_sha256)
-        body.seek(0)
+    with tempfile.SpooledTemporaryFile(max_size=SPOOL_LIMIT) as spool:
+        reader = _FrameReader(spool)  # type: ignore[arg-type]
+        store.download(key, reader)  # type: ignore[arg-type]
+        reader.verified(key, expected_sha256)
+        spool.seek(0)
         try:
-            return pickle.load(body)
+            return pickle.load(spool, buffers=reader.buffers)
         except Exception as exc:
             raise SerializationError(
                 f"{key} could not be unpickled here: {type(exc).__name__}: {exc}"

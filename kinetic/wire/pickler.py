@@ -16,6 +16,7 @@ import io
 import pickle
 import types
 from collections import ChainMap
+from collections.abc import Callable
 from typing import Any
 
 _DYNAMIC_CODE = "<dynamic-code>"
@@ -60,10 +61,11 @@ def _pickler_class() -> type:
 _PICKLER: type | None = None
 
 
-def dump(obj: object, file: Any) -> None:
-    """Pickle ``obj`` into ``file`` (protocol 5: big buffers are handed to ``file.write``
-    as they are, without a copy)."""
-    _pickler_class()(file, protocol=5).dump(obj)
+def dump(obj: object, file: Any, buffer_callback: Callable[[Any], Any] | None = None) -> None:
+    """Pickle ``obj`` into ``file`` at protocol 5: buffers (an array's data) are handed to
+    ``file.write`` as they are, without a copy, or to ``buffer_callback`` (out of band)
+    when it returns false for them."""
+    _pickler_class()(file, protocol=5, buffer_callback=buffer_callback).dump(obj)
 
 
 def dumps(obj: object) -> bytes:
