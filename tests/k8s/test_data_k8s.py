@@ -4,6 +4,8 @@ plane, the operator as a process, pods run by the simulated node."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import datafns
 import errorfns
@@ -60,4 +62,15 @@ def test_forged_result_after_cleanup_is_refused(kube):
     again = kinetic.attach(job.job_id)
     with pytest.raises(kinetic.IntegrityError, match="nothing outside the store vouches"):
         again.result(timeout=60)
-    assert again.result(timeout=60, verify=False) == "forged"  # the explicit opt-out
+    assert again.result(timeout=60, cleanup=False, verify=False) == "forged"  # the opt-out
+    refused = subprocess.run(
+        [sys.executable, "-m", "kinetic.cli", "jobs", "result", job.job_id, "--no-cleanup"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert refused.returncode != 0 and "vouches" in refused.stderr
+    opted = subprocess.run(
+        [sys.executable, "-m", "kinetic.cli", "jobs", "result", job.job_id, "--no-verify",
+         "--no-cleanup", "-o", "json"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert json.loads(opted.stdout)["value"] == "forged"
