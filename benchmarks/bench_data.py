@@ -151,7 +151,7 @@ def main() -> None:
         **{
             k: {f: round(v, 3) if isinstance(v, float) else v for f, v in r.items()}
             for k, r in results.items()
-        },  # fmt: skip
+        },
         "throughput_vs_save_load": {
             "argument": round(base / results["argument"]["total_s"], 2),
             "return": round(base / results["return"]["total_s"], 2),

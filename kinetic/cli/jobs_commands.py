@@ -154,6 +154,8 @@ def result(
 def cancel(job_id: str, wait: bool, store: str | None, output: str) -> None:
     """Stop a job; it ends CANCELLED with its logs and outputs kept."""
     handle = attach_job(job_id, store)
+    if wait:
+        _say_stopping(handle)
     state = handle.cancel(wait=wait)
     if output == "json":
         click.echo(json.dumps(state_json(handle, state), indent=2))
@@ -171,8 +173,24 @@ def cancel(job_id: str, wait: bool, store: str | None, output: str) -> None:
 def cleanup(job_id: str, k8s: bool, gcs: bool, store: str | None) -> None:
     """Remove a job's resources and artifacts."""
     handle = attach_job(job_id, store)
+    if k8s:
+        _say_stopping(handle)
     handle.cleanup(k8s=k8s, gcs=gcs)
     click.echo(f"{job_id}: cleaned up")
+
+
+def _say_stopping(handle) -> None:
+    """Before waiting for a running job to stop, say so (on stderr: stdout is the answer)."""
+    state = handle.state()
+    if state.status.is_terminal or state.status == JobStatus.NOT_FOUND:
+        return
+    grace = handle.spec.get("grace_period")
+    within = f" of {float(grace):g}s" if grace is not None else ""
+    click.echo(
+        f"{handle.job_id}: {state.status.value}; interrupting it and waiting for it to stop "
+        f"(killed if still running after its grace period{within})…",
+        err=True,
+    )
 
 
 @jobs.command()
