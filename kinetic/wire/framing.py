@@ -120,9 +120,6 @@ def frame(
     from the object's memory: in ``store``'s scratch space when it has one (a directory:
     the file then becomes the object by a rename, so a big value is written once), else a
     spooled file (small values stay in RAM, big ones spill to disk)."""
-    scratch = store.scratch_file() if store is not None else None
-    file = scratch or tempfile.SpooledTemporaryFile(max_size=SPOOL_LIMIT)  # noqa: SIM115
-    framed = Framed(file, Digest(0, ""), store if scratch else None)  # type: ignore[arg-type]
     buffers: list[memoryview] = []
 
     def out_of_band(buffer: pickle.PickleBuffer) -> bool:
@@ -132,26 +129,47 @@ def frame(
         buffers.append(view)
         return False
 
-    try:
-        with tempfile.SpooledTemporaryFile(max_size=SPOOL_LIMIT) as stream:
+    with tempfile.SpooledTemporaryFile(max_size=SPOOL_LIMIT) as stream:
+        try:
             pickler.dump(obj, stream, buffer_callback=out_of_band)
-            file.write(b" " * HEADER_SIZE)  # the header's place, filled in at the end
-            writer = _BodyWriter(file)  # type: ignore[arg-type]
-            sizes = [stream.tell()] + [b.nbytes for b in buffers]
-            writer.write(b" ".join(b"%d" % n for n in sizes) + b"\n")
-            stream.seek(0)
-            shutil.copyfileobj(stream, writer, CHUNK_SIZE)  # type: ignore[misc]
+        except Exception as exc:
+            detail = culprit() if culprit else f"{type(exc).__name__}: {exc}"
+            raise SerializationError(detail) from exc
+        if store is not None:
+            try:
+                scratch = store.scratch_file()
+                if scratch is not None:
+                    return _assemble(Framed(scratch, Digest(0, ""), store), stream, buffers)
+            except OSError:
+                # The store's disk refused it (full?): spool it elsewhere, and let the
+                # store's own upload say what is wrong with it.
+                pass
+        spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_LIMIT)  # noqa: SIM115
+        try:
+            return _assemble(Framed(spool, Digest(0, "")), stream, buffers)  # type: ignore[arg-type]
+        except OSError as exc:
+            raise SerializationError(f"cannot spool the pickled object: {exc}") from exc
+
+
+def _assemble(framed: Framed, stream: IO[bytes], buffers: list[memoryview]) -> Framed:
+    """Header, table, pickle stream and buffers into ``framed``'s file (closed on failure)."""
+    file = framed.file
+    try:
+        file.write(b" " * HEADER_SIZE)  # the header's place, filled in at the end
+        writer = _BodyWriter(file)
+        sizes = [stream.tell()] + [b.nbytes for b in buffers]
+        writer.write(b" ".join(b"%d" % n for n in sizes) + b"\n")
+        stream.seek(0)
+        shutil.copyfileobj(stream, writer, CHUNK_SIZE)  # type: ignore[misc]
         for view in buffers:
             writer.write(view)
-        digest = writer.digest()
+        framed.digest = writer.digest()
         file.seek(0)
-        file.write(_header(digest.sha256, digest.size))
+        file.write(_header(framed.digest.sha256, framed.digest.size))
         file.seek(0)
-    except Exception as exc:
+    except BaseException:
         framed.close()
-        detail = culprit() if culprit else f"{type(exc).__name__}: {exc}"
-        raise SerializationError(detail) from exc
-    framed.digest = digest
+        raise
     return framed
 
 
