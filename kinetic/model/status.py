@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, overload
 
 
 class JobStatus(enum.StrEnum):
@@ -31,6 +31,12 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+@overload
+def parse_time(value: str | datetime) -> datetime: ...
+@overload
+def parse_time(value: None) -> None: ...
+@overload
+def parse_time(value: str | datetime | None) -> datetime | None: ...
 def parse_time(value: str | datetime | None) -> datetime | None:
     if value is None or isinstance(value, datetime):
         return value
