@@ -43,6 +43,12 @@ def parse_time(value: str | datetime | None) -> datetime | None:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
+@overload
+def format_time(value: datetime) -> str: ...
+@overload
+def format_time(value: None) -> None: ...
+@overload
+def format_time(value: datetime | None) -> str | None: ...
 def format_time(value: datetime | None) -> str | None:
     return None if value is None else value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
