@@ -31,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -142,6 +143,18 @@ def _remove_kube_chains() -> None:
                     _sh(cmd, "-t", table, flag, chain, check=False)
 
 
+def _run_all(*steps: Callable[[], None]) -> None:
+    """Run every step, whatever happens in the ones before (even KeyboardInterrupt)."""
+    if not steps:
+        return
+    try:
+        steps[0]()
+    except Exception as exc:
+        print(f"realnode: {steps[0].__name__} failed: {exc}", file=sys.stderr)
+    finally:
+        _run_all(*steps[1:])
+
+
 class RealNode:
     """dockerd + control plane + kubelet + kube-proxy. After ``start()``: ``cp`` (the
     ``ControlPlane``), ``address`` (docker0's, the node's InternalIP), ``dir`` (logs)."""
@@ -186,19 +199,32 @@ class RealNode:
         return self
 
     def stop(self) -> None:
-        # kube-proxy first, then its chains; the kubelet, then the containers it left.
+        """Everything started, stopped; everything changed, restored. Each step runs even
+        when an earlier one failed or was interrupted: the kernel tunables always."""
+        _run_all(
+            self._stop_node, self._remove_containers, self._unmount_kubelet_root,
+            self._remove_kubepods_cgroups, self._stop_control_plane, self._stop_dockerd,
+            self._restore_sysctls, self._remove_dir,
+        )  # fmt: skip
+
+    def _stop_node(self) -> None:
+        # kube-proxy first, then its chains; the kubelet (its chains too).
         for name in ("kube-proxy", "kubelet"):
             self._terminate(name)
         if (self.node_bin / "kube-proxy").exists():
             _sh(str(self.node_bin / "kube-proxy"), "--cleanup", check=False)
-        _remove_kube_chains()  # what --cleanup leaves: its canaries
+        _remove_kube_chains()  # what --cleanup leaves: the canaries, the kubelet's chains
+
+    @staticmethod
+    def _remove_containers() -> None:
+        """The pods' containers: with the kubelet gone, nobody else removes them."""
         if shutil.which(DOCKER) and _sh(DOCKER, "info", check=False).returncode == 0:
             ids = _sh(DOCKER, "ps", "-aq", "--filter", "label=io.kubernetes.pod.name",
                       check=False).stdout.split()  # fmt: skip
             if ids:
                 _sh(DOCKER, "rm", "-f", "-v", *ids, check=False)
-        self._unmount_kubelet_root()
-        self._remove_kubepods_cgroups()
+
+    def _stop_control_plane(self) -> None:
         if self.dns:
             self.dns.stop()
             self.dns = None
@@ -208,10 +234,13 @@ class RealNode:
         if self.cp:
             self.cp.stop()
             self.cp = None
+
+    def _stop_dockerd(self) -> None:
         if self._started_dockerd:
             self._terminate("dockerd", wait=30)
             self._started_dockerd = False
-        self._restore_sysctls()
+
+    def _remove_dir(self) -> None:
         if self.dir and os.environ.get("KINETIC_K8S_KEEP") != "1":
             shutil.rmtree(self.dir, ignore_errors=True)
 
