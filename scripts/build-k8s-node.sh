@@ -33,8 +33,10 @@ HERE=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")" && pwd)
 REPO=$(dirname "$HERE")
 CACHE_ROOT=${KINETIC_K8S_CACHE:-$HOME/.cache/kinetic/k8s}
 NODE_BINARIES=(kubelet kube-proxy pause)
-APT_PACKAGES=(docker.io containerd runc iptables conntrack mmdebstrap busybox-static gcc
-    libc6-dev acl)
+# conntrack: kube-proxy; socat: the kubelet's dockershim port-forward (it runs socat in the
+# pod's network namespace through nsenter); acl: the file store's documented setup.
+APT_PACKAGES=(docker.io containerd runc iptables conntrack socat mmdebstrap busybox-static
+    gcc libc6-dev acl)
 DOCKER=${DOCKER:-/usr/bin/docker} # Debian's client, matching its dockerd
 PYTHON_VERSION=3.11               # operator/Dockerfile's default; bookworm's python3 too
 PAUSE_IMAGE=k8s.gcr.io/pause:3.2  # the tag kubelet 1.20's dockershim asks for

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import fcntl
 import os
 import shlex
 import shutil
@@ -54,6 +55,7 @@ IMAGE = "kinetic:dev"  # the kind guide's tag (docs/kubernetes.md)
 PAUSE_IMAGE = "k8s.gcr.io/pause:3.2"
 KUBELET_ROOT = Path("/var/lib/kinetic-realnode/kubelet")
 DOCKER = "/usr/bin/docker"
+LOCK_FILE = "/run/kinetic-realnode.lock"
 # Changed by the kubelet (it "protects" kernel defaults), kube-proxy (route_localnet) and
 # dockerd (ip_forward): restored on stop.
 SYSCTLS = (
@@ -167,11 +169,22 @@ class RealNode:
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self._sysctls: dict[str, str] = {}
         self._started_dockerd = False
+        self._lock: Any = None
         self.dns: ClusterDNS | None = None
         self._dns_api: Any = None
 
     # -- lifecycle ---------------------------------------------------------------------
     def start(self, timeout: float = 180) -> RealNode:
+        # One real node per machine: the kubelet's port, dockerd, iptables are shared.
+        self._lock = open(LOCK_FILE, "w")  # noqa: SIM115 - held until stop()
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._lock.close()
+            self._lock = None
+            raise RealNodeUnavailable(
+                f"another real node runs on this machine ({LOCK_FILE})"
+            ) from None
         self.dir = Path(tempfile.mkdtemp(prefix="kinetic-realnode-"))
         self._sysctls = self._read_sysctls()
         try:
@@ -204,8 +217,13 @@ class RealNode:
         _run_all(
             self._stop_node, self._remove_containers, self._unmount_kubelet_root,
             self._remove_kubepods_cgroups, self._stop_control_plane, self._stop_dockerd,
-            self._restore_sysctls, self._remove_dir,
+            self._restore_sysctls, self._remove_dir, self._unlock,
         )  # fmt: skip
+
+    def _unlock(self) -> None:
+        if self._lock:
+            self._lock.close()  # releases the flock
+            self._lock = None
 
     def _stop_node(self) -> None:
         # kube-proxy first, then its chains; the kubelet (its chains too).
@@ -303,6 +321,11 @@ class RealNode:
     def _start_kubelet(self) -> None:
         assert self.cp and self.dir and self.cp.kubeconfig
         KUBELET_ROOT.mkdir(parents=True, exist_ok=True)
+        # Ours uses cgroupfs; a dockerd of the machine's own (systemd's docker.service) may
+        # use systemd, and the kubelet must agree with it. (Only cgroupfs on cgroup v1 is
+        # tested.)
+        info = _sh(DOCKER, "info", "-f", "{{.CgroupDriver}}", check=False).stdout.strip()
+        driver = info if info in ("cgroupfs", "systemd") else "cgroupfs"
         # --oom-score-adj=0 and the patched constants: see build-k8s-node.sh.
         # Eviction and image GC thresholds out of the way: a busy CI disk must not evict
         # the tests' pods or delete the image built for them.
@@ -310,7 +333,7 @@ class RealNode:
             "kubelet",
             [str(self.node_bin / "kubelet"), f"--kubeconfig={self.cp.kubeconfig}",
              "--container-runtime=docker", "--docker-endpoint=unix:///var/run/docker.sock",
-             f"--pod-infra-container-image={PAUSE_IMAGE}", "--cgroup-driver=cgroupfs",
+             f"--pod-infra-container-image={PAUSE_IMAGE}", f"--cgroup-driver={driver}",
              f"--hostname-override={NODE_NAME}", f"--node-ip={self.address}",
              f"--address={self.address}", "--port=10250", "--read-only-port=0",
              "--healthz-bind-address=127.0.0.1", f"--healthz-port={free_ports(1)[0]}",

@@ -69,10 +69,14 @@ def test_the_chart_runs_the_operator_in_the_cluster(real_node, release, k8s):
     # the kubernetes Service: kopf is watching and renews its heartbeat Lease.
     mounts = [m.mount_path for m in pod.spec.containers[0].volume_mounts]
     assert "/var/run/secrets/kubernetes.io/serviceaccount" in mounts
-    lease = client.CoordinationV1Api(k8s).read_namespaced_lease(
-        "kinetic-operator", RELEASE_NAMESPACE
-    )
-    assert lease.spec.holder_identity, lease
+    leases = client.CoordinationV1Api(k8s)
+
+    def lease():
+        found = leases.list_namespaced_lease(RELEASE_NAMESPACE).items
+        return next((x for x in found if x.metadata.name == "kinetic-operator"), None)
+
+    held = wait_for(lease, timeout=WAIT, interval=1, what="the operator's heartbeat Lease")
+    assert held.spec.holder_identity, held
     assert "Traceback" not in operator_logs(real_node, 200)
 
 
@@ -203,4 +207,45 @@ def test_progress_through_the_in_cluster_operators_endpoint(user, namespace, rea
     # kube-proxy): a report that did not get through would say so in the job's log.
     assert "did not reach the cluster" not in job.logs()
     assert "no longer reach the cluster" not in job.logs()
+    assert job.cancel(timeout=WAIT).status == JobStatus.CANCELLED
+
+
+def test_shell_and_port_forward_through_the_real_kubelet(user, namespace, real_node):
+    """`kinetic jobs shell` and `port-forward`: the API server's pods/exec and
+    pods/portforward, streamed by the kubelet from the container (dockershim)."""
+    import re
+    import signal
+    import sys
+    import urllib.request
+
+    job = kinetic.run(ports=["web:8080/http"])(jobfns.serve_http).run_async(300)
+    wait_log(job, "serving", timeout=WAIT)
+    # The log (through the store) can be ahead of the KineticJob's phase.
+    wait_for(lambda: job.status() == JobStatus.RUNNING, timeout=WAIT, what="RUNNING")
+    script = 'echo "$(id -u)|$KINETIC_JOB_ID"; echo to-stderr >&2; exit 3'
+    out = subprocess.run(
+        [sys.executable, "-m", "kinetic.cli", "jobs", "shell", job.job_id, "--", "sh", "-c",
+         script], capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert out.returncode == 3, out
+    assert out.stdout == f"10001|{job.job_id}\n" and "to-stderr" in out.stderr
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kinetic.cli", "jobs", "port-forward", job.job_id, "web", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stderr
+        lines: list[str] = []
+        match = None
+        for _ in range(20):  # the test kubeconfig skips TLS checks: urllib3 warns first
+            lines.append(proc.stderr.readline())
+            if match := re.match(r"Forwarding from 127\.0\.0\.1:(\d+) -> web", lines[-1]):
+                break
+        assert match, lines
+        url = f"http://127.0.0.1:{match.group(1)}/"
+        with urllib.request.urlopen(url, timeout=60) as response:
+            assert response.read().decode() == f"hello from {job.job_id}"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(30)
     assert job.cancel(timeout=WAIT).status == JobStatus.CANCELLED
