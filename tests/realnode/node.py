@@ -174,7 +174,9 @@ class RealNode:
         self._dns_api: Any = None
 
     # -- lifecycle ---------------------------------------------------------------------
-    def start(self, timeout: float = 180) -> RealNode:
+    def start(self, timeout: float = 300) -> RealNode:
+        """``timeout`` for each of: dockerd, the control plane, the node Ready (the image
+        build in between has none of its own: minutes when cold on a busy machine)."""
         # One real node per machine: the kubelet's port, dockerd, iptables are shared.
         self._lock = open(LOCK_FILE, "w")  # noqa: SIM115 - held until stop()
         try:
@@ -188,8 +190,7 @@ class RealNode:
         self.dir = Path(tempfile.mkdtemp(prefix="kinetic-realnode-"))
         self._sysctls = self._read_sysctls()
         try:
-            deadline = time.monotonic() + timeout
-            self._start_dockerd(deadline)
+            self._start_dockerd(time.monotonic() + timeout)
             self.address = _docker0_address() or ""
             if not self.address:
                 raise RealNodeUnavailable("docker0 has no IPv4 address")
@@ -197,7 +198,7 @@ class RealNode:
             self.cp = ControlPlane(
                 bin_dir=self.cp_bin, manifests=[CHART_CRDS], address=self.address,
                 service_accounts=True,
-            ).start()  # fmt: skip
+            ).start(timeout)  # fmt: skip
             # kubectl's discovery cache predates the CRDs it applied: `kubectl get kj`
             # would not know the short name.
             shutil.rmtree(self.cp.dir / "kubectl-cache", ignore_errors=True)  # type: ignore[operator]
@@ -205,7 +206,7 @@ class RealNode:
             self.dns = ClusterDNS(self._dns_api, self.address).start()
             self._start_kubelet()
             self._start_kube_proxy()
-            self._wait_ready(deadline)
+            self._wait_ready(time.monotonic() + timeout)
         except BaseException:
             self.stop()
             raise
