@@ -144,7 +144,8 @@ class SlurmBackend(Backend):
             if verdict:
                 state = self._conclude(store, handle, state)
             found[i] = state
-        for i, (handle, known) in enumerate(zip(handles, found, strict=True)):
+        done: list[JobState] = []
+        for handle, known in zip(handles, found, strict=True):
             assert known is not None
             if known.status.is_terminal:
                 secrets_path(handle.job_id).unlink(missing_ok=True)  # never started: gone
@@ -152,8 +153,9 @@ class SlurmBackend(Backend):
                 from kinetic.wire.progress_record import read_progress
 
                 progress = read_progress(open_store(handle.store), handle.job_id)
-                found[i] = dataclasses.replace(known, progress=progress)
-        return found  # type: ignore[return-value]
+                known = dataclasses.replace(known, progress=progress)
+            done.append(known)
+        return done
 
     def _unlaunched(self, store: Store, handle: JobRecord, record: JobState | None) -> JobState:
         """No launch record for the current attempt: being submitted, or never started."""
@@ -177,11 +179,11 @@ class SlurmBackend(Backend):
             if relaunched is not None:
                 return relaunched
             if handle.spec.get("retries") and handle.spec.get("secret_env_names"):
-                message = (
-                    f"{state.message}; not retried: its secret_env values are kept nowhere "
-                    "to start it again"
+                state = dataclasses.replace(
+                    state,
+                    message=f"{state.message}; not retried: its secret_env values are kept "
+                    "nowhere to start it again",
                 )
-                state = dataclasses.replace(state, message=message)
         store.write_bytes(layout.state_key(handle.job_id), json.dumps(state.to_dict()).encode())
         return state
 

@@ -25,6 +25,20 @@ from kinetic.store.store_contract import (
 LOG_FILE = "output.log"
 
 
+def _umask() -> int:
+    """The process's umask, read without changing it (os.umask would race other threads)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)  # no /proc (macOS): set and restore
+    os.umask(mask)
+    return mask
+
+
 class LocalStore(Store):
     def __init__(self, root: str | os.PathLike[str]):
         self.root = Path(root).expanduser().resolve()
@@ -53,6 +67,10 @@ class LocalStore(Store):
             raise JobExistsError(f"{key} already exists in {self.uri}; refusing to overwrite it")
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
         try:
+            # mkstemp makes the file 0600; a store shared with jobs running as another uid
+            # (docs/kubernetes.md: default ACLs, whose mask follows these bits) needs the
+            # mode an ordinary open() would give.
+            os.fchmod(fd, 0o666 & ~_umask())
             with os.fdopen(fd, "wb") as f:
                 result = fill(f)
             if if_absent:

@@ -294,7 +294,11 @@ def _finished_pod(pod: Obj) -> DerivedStatus:
         return _status(JobStatus.SUCCEEDED, None, text, **kw)
     if disrupted is not None:  # pushed off the node: that is the story, not the exit code
         return _status(JobStatus.FAILED, *disrupted, **kw)
-    if report and (report.reason or report.exception_type):
+    # The kernel killed the job's process over the container's memory limit: the runner
+    # only saw a SIGKILL ("Killed"), the container runtime knows it was the OOM killer.
+    runner_saw_kill = not report or report.reason in (None, Reason.KILLED)
+    oom = term.get("reason") == Reason.OOM and runner_saw_kill
+    if report and (report.reason or report.exception_type) and not oom:
         msg = ": ".join(filter(None, [report.exception_type, report.message]))
         return _status(JobStatus.FAILED, report.reason or Reason.USER_ERROR, msg, **kw)
     if term.get("reason") == Reason.OOM:
