@@ -145,16 +145,16 @@ class SlurmBackend(Backend):
                 state = self._conclude(store, handle, state)
             found[i] = state
         done: list[JobState] = []
-        for handle, state in zip(handles, found, strict=True):
-            assert state is not None
-            if state.status.is_terminal:
+        for handle, known in zip(handles, found, strict=True):
+            assert known is not None
+            if known.status.is_terminal:
                 secrets_path(handle.job_id).unlink(missing_ok=True)  # never started: gone
-            elif state.status == JobStatus.RUNNING:
+            elif known.status == JobStatus.RUNNING:
                 from kinetic.wire.progress_record import read_progress
 
                 progress = read_progress(open_store(handle.store), handle.job_id)
-                state = dataclasses.replace(state, progress=progress)
-            done.append(state)
+                known = dataclasses.replace(known, progress=progress)
+            done.append(known)
         return done
 
     def _unlaunched(self, store: Store, handle: JobRecord, record: JobState | None) -> JobState:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import errno as errnos
 import os
@@ -132,7 +133,7 @@ class LocalStore(Store):
                 found.append(ObjectInfo(key, full.stat().st_size))
         return sorted(found, key=lambda o: o.key)
 
-    def list_children(self, prefix: str) -> list[str]:
+    def list_children(self, prefix: str) -> builtins.list[str]:
         try:
             with os.scandir(self._path(prefix)) as entries:
                 return sorted(e.name for e in entries if e.is_dir())

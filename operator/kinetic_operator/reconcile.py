@@ -115,7 +115,7 @@ class DerivedStatus:
     @classmethod
     def from_status(cls, status: Obj) -> DerivedStatus:
         """Read back a `.status` written by `to_patch` (unknown keys ignored)."""
-        values = {name: status.get(key) for name, key in _PATCH_KEYS.items()}
+        values: dict[str, Any] = {name: status.get(key) for name, key in _PATCH_KEYS.items()}
         values.update(phase=str(values["phase"] or JobStatus.PENDING.value))
         values.update(attempts=int(values["attempts"] or 0))
         return cls(**{**values, "result": valid_result(values["result"])})
@@ -284,7 +284,11 @@ def _finished_pod(pod: Obj) -> DerivedStatus:
     name, term = deciding_container(pod)
     report, text = parse_termination_message(term.get("message"))
     code, result = term.get("exitCode"), report.result if report else None
-    kw = {"exit_code": code, "result": result, "finished": iso(term.get("finishedAt"))}
+    kw: dict[str, Any] = {
+        "exit_code": code,
+        "result": result,
+        "finished": iso(term.get("finishedAt")),
+    }
     disrupted = disruption(pod)
     if phase_of(pod) == "Succeeded" and (disrupted is None or result is not None):
         return _status(JobStatus.SUCCEEDED, None, text, **kw)
