@@ -146,7 +146,7 @@ def frame(
                 pass
         spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_LIMIT)  # noqa: SIM115
         try:
-            return _assemble(Framed(spool, Digest(0, "")), stream, buffers)  # type: ignore[arg-type]
+            return _assemble(Framed(spool, Digest(0, "")), stream, buffers)
         except OSError as exc:
             raise SerializationError(f"cannot spool the pickled object: {exc}") from exc
 
@@ -160,7 +160,7 @@ def _assemble(framed: Framed, stream: IO[bytes], buffers: list[memoryview]) -> F
         sizes = [stream.tell()] + [b.nbytes for b in buffers]
         writer.write(b" ".join(b"%d" % n for n in sizes) + b"\n")
         stream.seek(0)
-        shutil.copyfileobj(stream, writer, CHUNK_SIZE)  # type: ignore[misc]
+        shutil.copyfileobj(stream, writer, CHUNK_SIZE)
         for view in buffers:
             writer.write(view)
         framed.digest = writer.digest()
@@ -270,7 +270,7 @@ class _FrameReader:
 def load_framed(store: Store, key: str, expected_sha256: str | None = None) -> Any:
     """Download, verify, then unpickle an object written by ``frame``."""
     with tempfile.SpooledTemporaryFile(max_size=SPOOL_LIMIT) as spool:
-        reader = _FrameReader(spool)  # type: ignore[arg-type]
+        reader = _FrameReader(spool)
         store.download(key, reader)  # type: ignore[arg-type]
         reader.verified(key, expected_sha256)
         spool.seek(0)

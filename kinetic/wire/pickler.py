@@ -24,10 +24,11 @@ _DYNAMIC_CODE = "<dynamic-code>"
 
 def _rebuild_memoryview(buffer: Any, fmt: str, shape: tuple[int, ...]) -> memoryview:
     view = memoryview(buffer)
-    return view.cast("B").cast(fmt, shape) if shape else view
+    # typeshed types cast() per literal format; the format here is the original view's.
+    return view.cast("B").cast(fmt, shape) if shape else view  # type: ignore[call-overload]
 
 
-def _memoryview_reduce(view: memoryview) -> tuple:
+def _memoryview_reduce(view: memoryview) -> tuple[Any, ...]:
     if view.c_contiguous:
         return _rebuild_memoryview, (pickle.PickleBuffer(view), view.format, view.shape)
     return _rebuild_memoryview, (view.tobytes(), view.format, view.shape)
@@ -42,13 +43,13 @@ def _pickler_class() -> type:
     import cloudpickle
     from cloudpickle import cloudpickle as impl
 
-    def code_reduce(code: types.CodeType) -> tuple:
+    def code_reduce(code: types.CodeType) -> tuple[Any, ...]:
         rebuild, args = impl._code_reduce(code)
         # co_filename is the one argument cloudpickle replaces; put the real one back.
         args = tuple(code.co_filename if a == _DYNAMIC_CODE else a for a in args)
         return rebuild, args
 
-    class Pickler(cloudpickle.Pickler):
+    class Pickler(cloudpickle.Pickler):  # type: ignore[misc]  # cloudpickle has no types
         dispatch_table = ChainMap(
             {types.CodeType: code_reduce, memoryview: _memoryview_reduce},
             cloudpickle.Pickler.dispatch_table,

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import importlib
 import pickle
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 CHAIN_LIMIT = 20  # causes/contexts recorded per exception (a loop of causes must end)
@@ -63,7 +63,7 @@ def _dumps(value: Any, secrets: list[bytes], mask: Callable[[str], str]) -> byte
 
 
 def record_exception(
-    exc: BaseException, mask: Callable[[str], str] = _no_mask, secrets: list[str] = ()
+    exc: BaseException, mask: Callable[[str], str] = _no_mask, secrets: Sequence[str] = ()
 ) -> dict[str, Any]:
     """The parts of ``exc`` and its chain that travel (see the module docstring)."""
     raw_secrets = [s.encode() for s in secrets if s]
@@ -123,17 +123,21 @@ def _loads(data: bytes | None, default: Any = None) -> Any:
         return default
 
 
-def _instantiate(cls: type, args: tuple, attributes: dict[str, Any]) -> BaseException:
+def _instantiate(
+    cls: type[BaseException], args: tuple[Any, ...], attributes: dict[str, Any]
+) -> BaseException:
     """An instance of ``cls`` with ``args`` and ``attributes``, without the class's own
     ``__init__`` (which may want other arguments than ``args``)."""
-    exc = cls.__new__(cls, *args)
+    exc: BaseException = cls.__new__(cls, *args)
     exc.args = args
     if attributes and hasattr(exc, "__dict__"):
         exc.__dict__.update(attributes)
     return exc
 
 
-def rebuild(record: dict[str, Any], fallback: Callable[[dict[str, Any]], BaseException]):
+def rebuild(
+    record: dict[str, Any], fallback: Callable[[dict[str, Any]], BaseException]
+) -> BaseException | None:
     """The exception ``record`` describes, its chain included; ``fallback(part)`` builds
     what stands in for a part whose class cannot be had here."""
 
@@ -141,9 +145,8 @@ def rebuild(record: dict[str, Any], fallback: Callable[[dict[str, Any]], BaseExc
         if not part:
             return None
         cls = _importable(part["type"]) or _loads(part.get("class"))
-        exc = _loads(part.get("instance"))  # a built-in's own pickling, if it has one
-        if not isinstance(exc, BaseException):
-            exc = None
+        loaded = _loads(part.get("instance"))  # a built-in's own pickling, if it has one
+        exc = loaded if isinstance(loaded, BaseException) else None
         if exc is None and isinstance(cls, type) and issubclass(cls, BaseException):
             args = _loads(part.get("args"), (part.get("message") or "",))
             attributes = {k: _loads(v) for k, v in (part.get("attributes") or {}).items()}
