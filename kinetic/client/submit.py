@@ -31,7 +31,7 @@ def new_job_id(name: str) -> str:
     return f"{slug}-{''.join(secrets.choice(_ALPHABET) for _ in range(8))}"
 
 
-def function_name(fn: Callable[..., Any]) -> str:
+def function_name(fn: object) -> str:
     return f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', repr(fn))}"
 
 
@@ -46,11 +46,12 @@ def submit(
     spec = spec.resolved()
     backend = get_backend(spec.backend)
     backend.check(spec)
+    assert spec.store is not None  # resolved() filled it in
     store = open_store(spec.store)
     client = client_fingerprint()
     client["cwd"] = os.getcwd()
     payload = Payload(fn, args, kwargs, spec.captured_env(), client, command, spec.file_contents())
-    framed = frame_payload(payload)
+    framed = frame_payload(payload, store)
     name = spec.name or (os.path.basename(command[0]) if command else getattr(fn, "__name__", ""))
     handle = JobHandle(
         job_id=new_job_id(name or "job"),

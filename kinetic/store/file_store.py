@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import errno as errnos
 import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 from kinetic.model.errors import JobExistsError, StorageError
 from kinetic.store.store_contract import (
@@ -22,6 +23,20 @@ from kinetic.store.store_contract import (
 )
 
 LOG_FILE = "output.log"
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it (os.umask would race other threads)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)  # no /proc (macOS): set and restore
+    os.umask(mask)
+    return mask
 
 
 class LocalStore(Store):
@@ -52,19 +67,47 @@ class LocalStore(Store):
             raise JobExistsError(f"{key} already exists in {self.uri}; refusing to overwrite it")
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
         try:
+            # mkstemp makes the file 0600; a store shared with jobs running as another uid
+            # (docs/kubernetes.md: default ACLs, whose mask follows these bits) needs the
+            # mode an ordinary open() would give.
+            os.fchmod(fd, 0o666 & ~_umask())
             with os.fdopen(fd, "wb") as f:
                 result = fill(f)
-            if if_absent:
-                # link() fails if the target exists: an atomic create-if-absent.
-                try:
-                    os.link(tmp, path)
-                except FileExistsError:
-                    raise JobExistsError(
-                        f"{key} already exists in {self.uri}; refusing to overwrite it"
-                    ) from None
-            else:
-                os.replace(tmp, path)
+            self._commit(tmp, path, key, if_absent=if_absent)
             return result
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+
+    def _commit(self, tmp: str, path: Path, key: str, *, if_absent: bool) -> None:
+        if if_absent:
+            # link() fails if the target exists: an atomic create-if-absent.
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                raise JobExistsError(
+                    f"{key} already exists in {self.uri}; refusing to overwrite it"
+                ) from None
+        else:
+            os.replace(tmp, path)
+
+    def scratch_file(self) -> BinaryIO:
+        # At the root, named like every temp file here: listings never show it.
+        self.root.mkdir(parents=True, exist_ok=True)
+        scratch = tempfile.NamedTemporaryFile(dir=self.root, prefix=".tmp-", delete=False)  # noqa: SIM115
+        return cast(BinaryIO, scratch)  # adopt() takes it by its .name
+
+    def adopt(self, key: str, file: BinaryIO, *, if_absent: bool = False) -> None:
+        tmp = file.name
+        file.close()
+        path = self._path(key)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if if_absent and path.exists():
+                raise JobExistsError(
+                    f"{key} already exists in {self.uri}; refusing to overwrite it"
+                )
+            self._commit(tmp, path, key, if_absent=if_absent)
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
@@ -114,7 +157,7 @@ class LocalStore(Store):
                 found.append(ObjectInfo(key, full.stat().st_size))
         return sorted(found, key=lambda o: o.key)
 
-    def list_children(self, prefix: str) -> list[str]:
+    def list_children(self, prefix: str) -> builtins.list[str]:
         try:
             with os.scandir(self._path(prefix)) as entries:
                 return sorted(e.name for e in entries if e.is_dir())
