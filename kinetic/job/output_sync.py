@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO, cast
 
 from kinetic.store import Store, layout
 
@@ -117,7 +118,7 @@ def send(store: Store, key: str, path: Path, expected: FileStat | None = None) -
         found = FileStat.of(os.fstat(f.fileno()))
         if expected is not None and found != expected:
             raise FileChanged("the file changed since it was judged complete")
-        store.upload(key, _SteadyReader(f, found))
+        store.upload(key, cast(BinaryIO, _SteadyReader(f, found)))  # it reads: all upload asks
     return found
 
 
