@@ -66,13 +66,16 @@ def read_json(store: Store, key: str) -> dict | None:
 class LocalBackend(Backend):
     name = "local"
 
-    def check(self, spec: JobSpec) -> None:
+    def check_options(self, spec: JobSpec) -> None:
         from kinetic.backends.local_checks import placement_refusals, resource_refusals
 
         data = spec.to_dict()
         if refused := resource_refusals(data) + placement_refusals(data):
             option, value, instead = refused[0]
             raise SpecError(option, value, f"the local backend cannot honour it; use {instead}")
+
+    def check(self, spec: JobSpec) -> None:
+        self.check_options(spec)
         from kinetic.backends.local_checks import ports_in_use
 
         if taken := ports_in_use(spec.ports):

@@ -33,9 +33,10 @@ def list_cmd(status, limit, namespace, all_namespaces, store, output) -> None:
     """Jobs newest first: the store's, or the cluster's KineticJobs (kubernetes backend)."""
     from kinetic.client.listing import list_jobs
 
-    rows = list_jobs(
+    handles = list_jobs(
         store=store, status=status, limit=limit, namespace=namespace, all_namespaces=all_namespaces
     )
+    rows = [(h, h.listed_state) for h in handles]
     if output == "json":
         click.echo(json.dumps([state_json(h, s) for h, s in rows], indent=2))
         return
@@ -44,7 +45,7 @@ def list_cmd(status, limit, namespace, all_namespaces, store, output) -> None:
         [
             [
                 h.job_id,
-                h.function.rpartition(".")[2],
+                h.func_name,
                 s.status.value,
                 s.reason or "-",
                 format_progress(s),
