@@ -46,7 +46,7 @@ def test_refused_when_decorating_and_submitting(store_uri, options, option, show
 def test_messages_say_what_would_be_accepted():
     with pytest.raises(SpecError, match="did you mean 2048Mi"):
         kinetic.run(memory=2048)
-    with pytest.raises(SpecError, match="not in the past .*it is now"):
+    with pytest.raises(SpecError, match=r"not in the past .*it is now"):
         kinetic.run(start_at="2001-01-01T00:00:00Z")
     with pytest.raises(SpecError, match="did you mean 'l4'"):
         kinetic.run(accelerator="l44")
