@@ -6,7 +6,9 @@ finds them):
 * ``handle.json``  written first, write-once;
 * ``payload.pkl``  then the payload;
 * ``launch.json``  the runner's process identity, written right after it is started
-                   (per attempt: a retried job's later ones under ``attempts/N/``);
+                   (per attempt: a retried job's later ones under ``attempts/N/``); the
+                   first one commits the submission: a job without it (nor a state.json)
+                   is an unfinished submission, never shown and collected after a minute;
 * ``state.json``   the runner's own record of its phase (RUNNING … terminal);
 * ``cancel.json``  a cancel request, which the runner polls for.
 
@@ -86,6 +88,10 @@ class LocalBackend(Backend):
             )  # fmt: skip
 
     def submit(self, handle: JobRecord, spec: JobSpec, payload: Framed) -> None:
+        """All or nothing: handle.json (write-once: an id collision stops here), the
+        payload, the runner, its secrets, then launch.json, the commit. Until the commit
+        the job is invisible (NOT_FOUND, unlisted); a runner started before the client
+        died commits it itself (kinetic.job.launch_claim)."""
         store = open_store(handle.store)
         store.write_bytes(
             layout.handle_key(handle.job_id), handle.to_json().encode(), if_absent=True
@@ -116,6 +122,8 @@ class LocalBackend(Backend):
     def _check_alive(self, store: Store, handle: JobRecord, state: JobState) -> JobState:
         attempt = max(1, state.attempts)
         launch = read_json(store, layout.launch_key(handle.job_id, attempt))
+        if launch is None and state.attempts == 0:
+            return _uncommitted(store, handle)
         if launch is None:
             # A relaunched attempt's clock starts when the one before it was found lost.
             earlier = state.previous_attempts[-1].get("finished") if attempt > 1 else None
@@ -250,6 +258,17 @@ def _launch(
     if identity is not None:
         key = layout.launch_key(handle.job_id, attempt)
         store.write_bytes(key, json.dumps(identity.to_dict()).encode())
+
+
+def _uncommitted(store: Store, handle: JobRecord) -> JobState:
+    """A job whose submission never reached its commit (launch.json): its client died
+    part-way. It is not a job anyone was given a handle for, so it is not shown; once it
+    is old enough that no submission can still be finishing it, its records are deleted."""
+    created = parse_time(handle.created)
+    if created is not None and (utcnow() - created).total_seconds() > LAUNCH_GRACE:
+        store.delete_prefix(layout.job_prefix(handle.job_id))
+        return JobState(JobStatus.NOT_FOUND, message="an unfinished submission (collected)")
+    return JobState(JobStatus.NOT_FOUND, message="being submitted (not started yet)")
 
 
 def _relaunch(store: Store, handle: JobRecord, state: JobState, why: str) -> JobState | None:

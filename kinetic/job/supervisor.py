@@ -26,6 +26,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+from kinetic.job.launch_claim import claim_launch, submission_complete
 from kinetic.job.masking import Masker
 from kinetic.job.uploads import upload_dir
 from kinetic.job.worker import worker_main
@@ -49,6 +50,13 @@ class Supervisor:
         self.backend = "local"
         self.log_failed = False
         self.oom_message: str | None = None
+        self.launch_claimed = False
+
+    def _claim_launch(self) -> None:
+        """Locally, record this runner's launch if its client died before doing so."""
+        if self.backend == "local" and not self.launch_claimed:
+            self.launch_claimed = True
+            claim_launch(self.store, self.job_id, int(os.environ.get("KINETIC_ATTEMPT") or 1))
 
     def _on_signal(self, signum, frame) -> None:
         self.stop_requested = True
@@ -67,7 +75,14 @@ class Supervisor:
         handle = json.loads(self.store.read_bytes(layout.handle_key(self.job_id)))
         spec = handle.get("spec") or {}
         self.backend = handle.get("backend", "local")
-        self.secrets = read_secrets(spec.get("secret_env_names") or [])
+        names = spec.get("secret_env_names") or []
+        try:
+            self.secrets = read_secrets(names)
+        except ValueError:  # cut short: the submitting client died while handing them over
+            self.secrets = {}
+        # A submission that never finished leaves no trace (see kinetic.job.launch_claim).
+        if self.backend == "local" and not submission_complete(names, self.secrets):
+            return 0
         self.masker = Masker(list(self.secrets.values()))
         # Set by the operator (each attempt is its own Job there) or by a client relaunching
         # a lost job; locally the runner retries the job's own failures itself, below.
@@ -166,6 +181,7 @@ class Supervisor:
             state, status=JobStatus.PENDING, reason=reason, message=message
         )
         self.write_state(waiting)
+        self._claim_launch()  # while it waits: no delay to the job's start
         check_every = 0.5 if self.store.uri.startswith("file:") else 5.0
         last_check = 0.0
         while (left := (start - utcnow()).total_seconds()) > 0:
@@ -193,6 +209,7 @@ class Supervisor:
         os.close(ctl_w)
         pump = threading.Thread(target=self._pump, args=(out_r,), daemon=True)
         pump.start()
+        self._claim_launch()  # once the worker runs: no delay to the job's start
         stop_reason, status = self._wait(pid, spec)
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pid, signal.SIGKILL)  # whatever the job left running ends with it
