@@ -107,7 +107,7 @@ class LocalBackend(Backend):
             if state.status.is_terminal:
                 return state
         elif not store.exists(layout.handle_key(handle.job_id)):
-            return JobState(JobStatus.NOT_FOUND, message="the job's records were cleaned up")
+            return _cleaned_up(store, handle.job_id)
         else:
             state = JobState(
                 JobStatus.PENDING, reason=Reason.STARTING, created=parse_time(handle.created)
@@ -258,6 +258,16 @@ def _launch(
     if identity is not None:
         key = layout.launch_key(handle.job_id, attempt)
         store.write_bytes(key, json.dumps(identity.to_dict()).encode())
+
+
+def _cleaned_up(store: Store, job_id: str) -> JobState:
+    """NOT_FOUND, saying when the job was cleaned up if its tombstone says so."""
+    when = None
+    with contextlib.suppress(ObjectNotFound, ValueError):
+        when = json.loads(store.read_bytes(layout.tombstone_key(job_id))).get("cleaned_up")
+    message = f"the job was cleaned up at {when}" if when else "the job's records were cleaned up"
+    return JobState(JobStatus.NOT_FOUND, reason=Reason.CLEANED_UP if when else None,
+                    message=message, finished=parse_time(when))  # fmt: skip
 
 
 def _uncommitted(store: Store, handle: JobRecord) -> JobState:

@@ -196,7 +196,16 @@ class JobHandle(JobRecord):
         if k8s:
             self._backend.release(self)
         if gcs:
-            self._store.delete_prefix(layout.job_prefix(self.job_id))
+            import json
+
+            from kinetic.model.status import format_time, utcnow
+
+            store = self._store
+            store.delete_prefix(layout.job_prefix(self.job_id))
+            # A tombstone, so "no such job" can say when it went rather than nothing.
+            stone = {"job_id": self.job_id, "function": self.function,
+                     "cleaned_up": format_time(utcnow())}  # fmt: skip
+            store.write_bytes(layout.tombstone_key(self.job_id), json.dumps(stone).encode())
 
     # -- network ----------------------------------------------------------------------------
     def endpoints(self) -> dict[str, Endpoint]:
@@ -269,5 +278,17 @@ def load_handle(job_id: str, store: str | None = None) -> JobHandle:
     try:
         data = st.read_bytes(layout.handle_key(job_id))
     except ObjectNotFound:
-        raise JobNotFoundError(job_id, st.uri) from None
+        raise JobNotFoundError(job_id, st.uri, cleaned_up_at(st, job_id)) from None
     return JobHandle.from_json(data.decode())
+
+
+def cleaned_up_at(store: Store, job_id: str) -> str | None:
+    """When ``job_id`` was cleaned up, if the store kept its tombstone."""
+    import json
+
+    from kinetic.store import ObjectNotFound, layout
+
+    try:
+        return json.loads(store.read_bytes(layout.tombstone_key(job_id))).get("cleaned_up")
+    except (ObjectNotFound, ValueError):
+        return None

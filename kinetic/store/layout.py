@@ -86,3 +86,11 @@ def logs_prefix(job_id: str, attempt: int = 1) -> str:
 
 def output_prefix(job_id: str, attempt: int = 1) -> str:
     return f"{attempt_prefix(job_id, attempt)}/output"
+
+
+CLEANED = "cleaned"
+
+
+def tombstone_key(job_id: str) -> str:
+    """What remains of a cleaned-up job: when it went (outside its prefix, which is gone)."""
+    return f"{CLEANED}/{validate_job_id(job_id)}.json"
