@@ -3,10 +3,25 @@
 from __future__ import annotations
 
 import getpass
+import os
 import subprocess
 import time
 
+import pytest
+
 from kinetic import JobStatus
+
+# How long a test watches for something that must NOT happen (a renewal, a second Job…)
+# before asserting it did not: long enough for it to have happened several times over.
+QUIET_PERIOD = 1.0
+
+
+def unavailable(reason: str) -> None:
+    """A test's prerequisite is missing: skip saying why, except under ``CI=true``, where
+    CI must run every test and a missing prerequisite is a failure."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"unavailable in CI: {reason}")
+    pytest.skip(reason)
 
 
 def wait_for(predicate, timeout=30.0, interval=0.05, what="condition"):

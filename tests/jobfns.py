@@ -217,3 +217,54 @@ def report_as(job_id, attempt=1):
         token = f.read().strip()
     body = {"job_id": job_id, "attempt": attempt, "report": {"fraction": 0.99}}
     return post_report(os.environ["KINETIC_PROGRESS_URL"], token, body)
+
+
+def ticker(n, delay=0.1):
+    """An ordinary loop that never asks whether it is cancelled."""
+    try:
+        for i in range(n):
+            print(f"tick {i}", flush=True)
+            time.sleep(delay)
+    finally:
+        print("finally ran", flush=True)
+    return n
+
+
+def spawn_child(seconds):
+    """Start a process that would outlive the job, and say its pid."""
+    child = subprocess.Popen(["sleep", str(seconds)])
+    print(f"child {child.pid}", flush=True)
+    time.sleep(seconds)
+    return child.pid
+
+
+def huge_error(size):
+    raise ValueError("x" * size)
+
+
+def lines_then_wait(path, then=None, width=0, timeout=60):
+    """20 lines, then 20 more (``width`` dots longer) once ``path`` exists, then (if given)
+    wait for ``then``."""
+
+    def wait(p):
+        deadline = time.time() + timeout
+        while not os.path.exists(p) and time.time() < deadline:
+            time.sleep(0.05)
+
+    for i in range(20):
+        print(f"line {i}", flush=True)
+    wait(path)
+    for i in range(20, 40):
+        print(f"line {i}\n" + "." * width, flush=True)
+    if then:
+        wait(then)
+    return "done"
+
+
+def tqdm_bar(steps, delay):
+    from tqdm import tqdm
+
+    for _ in tqdm(range(steps), desc="training", ascii=True, mininterval=0):
+        time.sleep(delay)
+    print("after the bar", flush=True)
+    return steps

@@ -39,4 +39,6 @@ def test_bad_reports_are_refused_and_outside_a_job_nothing_happens():
         kinetic.report_progress(1.5)
     with pytest.raises(ValueError, match="JSON"):
         kinetic.report_progress(0.5, model=object())
+    with pytest.raises(kinetic.KineticError):
+        kinetic.report_progress(-1)
     kinetic.report_progress(0.5)  # not in a job: a no-op

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 import yaml
+from helpers import unavailable
 
 try:
     from kinetic_operator import reconcile
@@ -49,7 +50,7 @@ _StringTimes.yaml_implicit_resolvers = {
 
 def load(name: str) -> Any:
     if not OBJECTS.is_dir():
-        pytest.skip(f"no k8s object dumps at {OBJECTS} (set KINETIC_K8S_OBJECTS)")
+        unavailable(f"no k8s object dumps at {OBJECTS} (set KINETIC_K8S_OBJECTS)")
     text = (OBJECTS / name).read_text()
     return json.loads(text) if name.endswith(".json") else yaml.load(text, Loader=_StringTimes)
 
@@ -233,7 +234,7 @@ def feed(mode: str, obj: Any, **kw: Any) -> DerivedStatus:
 
 def test_every_dump_has_an_expectation() -> None:
     if not OBJECTS.is_dir():
-        pytest.skip(f"no k8s object dumps at {OBJECTS} (set KINETIC_K8S_OBJECTS)")
+        unavailable(f"no k8s object dumps at {OBJECTS} (set KINETIC_K8S_OBJECTS)")
     dumps = {p.name for p in OBJECTS.iterdir() if p.suffix in (".json", ".yaml")}
     assert dumps == set(EXPECTED)
 
@@ -361,7 +362,7 @@ def test_gke_gpu_pod_matches_our_scheduling() -> None:
 def test_yaml_datetimes_are_accepted() -> None:
     # yaml.safe_load turns unquoted times into datetimes; the result must be the same.
     if not OBJECTS.is_dir():
-        pytest.skip(f"no k8s object dumps at {OBJECTS}")
+        unavailable(f"no k8s object dumps at {OBJECTS} (set KINETIC_K8S_OBJECTS)")
     raw = yaml.safe_load((OBJECTS / "01-pod-succeeded-bare-pod-2018.yaml").read_text())
     assert derive_status(None, [raw]) == feed("pod", load("01-pod-succeeded-bare-pod-2018.yaml"))
 

@@ -29,7 +29,7 @@ def test_start_at_is_validated_and_normalized():
 
 
 def test_nothing_runs_early(store_uri):
-    start = soon(2.5)
+    start = soon(8)  # far enough ahead to see it waiting on a loaded machine
     job = kinetic.run(start_at=start)(jobfns.job_identity).run_async()
     state = wait_for(lambda: (s := job.state()).reason == "Scheduled" and s, what="Scheduled")
     assert state.status == JobStatus.PENDING and state.started is None

@@ -72,6 +72,8 @@ def test_decorator_rejects_what_cannot_work():
 
     with pytest.raises(TypeError, match=r"asyncio\.run"):
         kinetic.run()(coro)
+    with pytest.raises(kinetic.SpecError):  # every refusal is a KineticError too
+        kinetic.run(42)
 
 
 @pytest.mark.parametrize("job_id", ["../x", "a/b", "", "UPPER", "-x", "x" * 64])

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from kinetic.model.errors import BackendError
 from kinetic.model.status import JobState
+from kinetic.spec.job_spec import DEFAULT_GRACE_PERIOD
 
 if TYPE_CHECKING:
     from kinetic.model.endpoint import Endpoint
@@ -50,7 +51,7 @@ class Backend(abc.ABC):
 
     def wait_stopped(self, handle: JobRecord, timeout: float | None, slack: float, poll: float):
         """After a cancel: wait for the end, by default the grace period plus ``slack``."""
-        grace = float(handle.spec.get("grace_period", 30.0))
+        grace = float(handle.spec.get("grace_period", DEFAULT_GRACE_PERIOD))
         deadline = time.monotonic() + (timeout if timeout is not None else grace + slack)
         while time.monotonic() < deadline:
             state = self.state(handle)

@@ -8,6 +8,7 @@ the operator alone writes.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from typing import Any
 
 from kinetic.backends.backend_contract import Backend
@@ -23,7 +24,7 @@ from kinetic.model.job_record import JobRecord
 from kinetic.model.retry_policy import attempt_record
 from kinetic.model.status import JobState, JobStatus, format_time, parse_time, utcnow
 from kinetic.spec import settings
-from kinetic.spec.job_spec import JobSpec
+from kinetic.spec.job_spec import DEFAULT_GRACE_PERIOD, JobSpec
 from kinetic.store import layout, open_store
 from kinetic.wire.framing import Framed, store_framed
 
@@ -162,7 +163,8 @@ class KubernetesBackend(Backend):
         if state.progress is None:  # the job's latest report, from the store
             from kinetic.wire.progress_record import read_progress
 
-            state.progress = read_progress(open_store(handle.store), handle.job_id)
+            progress = read_progress(open_store(handle.store), handle.job_id)
+            state = dataclasses.replace(state, progress=progress)
         return state
 
     def states(self, handles: list[JobRecord]) -> list[JobState]:
@@ -273,7 +275,10 @@ def record_from_cr(kj: dict, fields: dict[str, Any]) -> JobRecord:
         store=spec.get("store", ""),
         function=spec.get("function", ""),
         created=meta.get("creationTimestamp", ""),
-        spec={"grace_period": spec.get("gracePeriodSeconds", 30), "ports": spec.get("ports", [])},
+        spec={
+            "grace_period": spec.get("gracePeriodSeconds", DEFAULT_GRACE_PERIOD),
+            "ports": spec.get("ports", []),
+        },
         payload_sha256=spec.get("payloadSha256"),
         extra={**fields, "namespace": meta.get("namespace")},
     )

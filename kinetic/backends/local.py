@@ -21,6 +21,7 @@ the job's own failures (``retry_on_error``).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import signal
@@ -30,7 +31,13 @@ from pathlib import Path
 
 from kinetic.backends.backend_contract import Backend
 from kinetic.model.endpoint import Endpoint
-from kinetic.model.errors import BackendError, JobExistsError, JobNotFoundError, SpecError
+from kinetic.model.errors import (
+    BackendError,
+    JobExistsError,
+    JobNotFoundError,
+    SpecError,
+    StorageError,
+)
 from kinetic.model.job_record import JobRecord
 from kinetic.model.reasons import Reason
 from kinetic.model.retry_policy import RetryPolicy, attempt_record, retry_at, should_retry
@@ -38,6 +45,7 @@ from kinetic.model.status import JobState, JobStatus, format_time, parse_time, u
 from kinetic.spec.job_spec import JobSpec
 from kinetic.store import ObjectNotFound, Store, layout, open_store
 from kinetic.system.procinfo import ProcessIdentity
+from kinetic.system.sweep import kill_session
 from kinetic.wire.framing import Framed, store_framed
 
 # A runner that has not recorded its launch this long after submission never started.
@@ -116,7 +124,7 @@ class LocalBackend(Backend):
         if not state.status.is_terminal:  # a finished job's record holds its last report
             from kinetic.wire.progress_record import read_progress
 
-            state.progress = read_progress(store, handle.job_id)
+            state = dataclasses.replace(state, progress=read_progress(store, handle.job_id))
         return state
 
     def _check_alive(self, store: Store, handle: JobRecord, state: JobState) -> JobState:
@@ -138,9 +146,15 @@ class LocalBackend(Backend):
         record = read_json(store, layout.state_key(handle.job_id))
         if record is not None and JobStatus(record["status"]).is_terminal:
             return JobState.from_dict(record)
+        # Nothing it started may outlive it: its session is the job (kinetic.system.sweep).
+        if identity.start.isdigit():
+            kill_session(identity.pid, int(identity.start))
         return self._mark_lost(store, handle, state, "the runner process died without a record")
 
     def _mark_lost(self, store: Store, handle: JobRecord, state: JobState, why: str) -> JobState:
+        """The verdict on a job whose runner is gone without a record in the store."""
+        if (ended := self._ended_anyway(store, handle, state)) is not None:
+            return ended
         detail = _tail(runner_stderr_path(handle.job_id))
         why += f"; its last words: {detail}" if detail else ""
         if (relaunched := _relaunch(store, handle, state, why)) is not None:
@@ -158,9 +172,38 @@ class LocalBackend(Backend):
             previous_attempts=state.previous_attempts,
             node=state.node,
         )
-        # Record the verdict so every reader (and other machines) agrees from now on.
-        store.write_bytes(layout.state_key(handle.job_id), json.dumps(lost.to_dict()).encode())
+        _record_verdict(store, handle, lost)
         return lost
+
+    def _ended_anyway(self, store: Store, handle: JobRecord, state: JobState) -> JobState | None:
+        """A gone runner's job that is not lost: one the runner recorded on its stderr
+        because the store refused the record, or one we were asked to cancel (stopped
+        before it could say so: a cancel right after submission)."""
+        from kinetic.model.last_words import parse_last_words
+
+        text = ""
+        with contextlib.suppress(OSError):
+            text = runner_stderr_path(handle.job_id).read_text(errors="replace")
+        if (record := parse_last_words(text)) is not None:
+            ended = JobState.from_dict(record)
+            if ended.status.is_terminal and ended.attempts >= state.attempts:
+                _record_verdict(store, handle, ended)
+                return ended
+        if not store.exists(layout.cancel_key(handle.job_id)):
+            return None
+        cancelled = JobState(
+            JobStatus.CANCELLED,
+            reason=Reason.CANCELLED,
+            message="cancelled; the runner stopped before it could record it",
+            created=state.created or parse_time(handle.created),
+            started=state.started,
+            finished=utcnow(),
+            attempts=max(1, state.attempts),
+            previous_attempts=state.previous_attempts,
+            node=state.node,
+        )
+        _record_verdict(store, handle, cancelled)
+        return cancelled
 
     def cancel(
         self, handle: JobRecord, *, wait: bool = True, timeout: float | None = None
@@ -295,6 +338,8 @@ def _relaunch(store: Store, handle: JobRecord, state: JobState, why: str) -> Job
         store.write_bytes(claim, json.dumps({"at": format_time(now)}).encode(), if_absent=True)
     except JobExistsError:
         return JobState.from_dict(json.loads(store.read_bytes(layout.state_key(handle.job_id))))
+    except StorageError:
+        return None  # a store that refuses the claim cannot hold the next attempt either
     record = attempt_record(
         attempt,
         reason=Reason.LOST,
@@ -315,6 +360,13 @@ def _relaunch(store: Store, handle: JobRecord, state: JobState, why: str) -> Job
     store.write_bytes(layout.state_key(handle.job_id), json.dumps(waiting.to_dict()).encode())
     _launch(store, handle, {}, attempt + 1, when or "")
     return waiting
+
+
+def _record_verdict(store: Store, handle: JobRecord, state: JobState) -> None:
+    """Record a verdict so every reader (and other machines) agrees from now on; a store
+    that refuses it still gets the same verdict from the next reader."""
+    with contextlib.suppress(StorageError):
+        store.write_bytes(layout.state_key(handle.job_id), json.dumps(state.to_dict()).encode())
 
 
 def _tail(path: Path, limit: int = 500) -> str:

@@ -149,6 +149,8 @@ def result(job_id: str, timeout: float | None, cleanup: bool, store: str | None,
 def cancel(job_id: str, wait: bool, store: str | None, output: str) -> None:
     """Stop a job; it ends CANCELLED with its logs and outputs kept."""
     handle = attach_job(job_id, store)
+    if wait:
+        _say_stopping(handle)
     state = handle.cancel(wait=wait)
     if output == "json":
         click.echo(json.dumps(state_json(handle, state), indent=2))
@@ -179,7 +181,10 @@ def cleanup(job_id, finished, older_than, status, k8s, gcs, store) -> None:
     if not finished and (older_than or status):
         raise click.UsageError("--older-than and --status go with --finished")
     if job_id:
-        attach_job(job_id, store).cleanup(k8s=k8s, gcs=gcs)
+        handle = attach_job(job_id, store)
+        if k8s:
+            _say_stopping(handle)
+        handle.cleanup(k8s=k8s, gcs=gcs)
         click.echo(f"{job_id}: cleaned up")
         return
     from kinetic.client.listing import list_jobs
@@ -214,6 +219,20 @@ def finished_before(state, age: float | None) -> bool:
         return True
     ended = state.finished or state.created
     return ended is not None and (utcnow() - ended).total_seconds() > age
+
+
+def _say_stopping(handle) -> None:
+    """Before waiting for a running job to stop, say so (on stderr: stdout is the answer)."""
+    state = handle.state()
+    if state.status.is_terminal or state.status == JobStatus.NOT_FOUND:
+        return
+    grace = handle.spec.get("grace_period")
+    within = f" of {float(grace):g}s" if grace is not None else ""
+    click.echo(
+        f"{handle.job_id}: {state.status.value}; interrupting it and waiting for it to stop "
+        f"(killed if still running after its grace period{within})…",
+        err=True,
+    )
 
 
 @jobs.command()

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 from kinetic.client.handle import JobHandle
+from kinetic.model.errors import SpecError
 from kinetic.spec.job_spec import JobSpec
 
 P = ParamSpec("P")
@@ -46,8 +47,15 @@ class RemoteFunction(Generic[P, R]):
             handle.logs(follow=True)
             return handle.result()
         except KeyboardInterrupt:
-            print(f"\n[kinetic] interrupted: cancelling job {handle.job_id}", file=sys.stderr)
-            handle.cancel(wait=False)
+            # As Ctrl-C on a local program: the job is interrupted at once and ends
+            # CANCELLED, then KeyboardInterrupt is raised here. A second Ctrl-C stops waiting.
+            print(f"\n[kinetic] interrupted: cancelling job {handle.job_id}…", file=sys.stderr)
+            try:
+                state = handle.cancel(wait=True)
+                print(f"[kinetic] job {handle.job_id}: {state.status.value}", file=sys.stderr)
+            except KeyboardInterrupt:
+                print(f"[kinetic] not waiting; job {handle.job_id} is being cancelled",
+                      file=sys.stderr)  # fmt: skip
             raise
 
     def __reduce__(self):
@@ -63,22 +71,27 @@ class RemoteFunction(Generic[P, R]):
 def _check_callable(fn: object) -> None:
     if isinstance(fn, classmethod | staticmethod):
         kind = type(fn).__name__
-        raise TypeError(
-            f"@kinetic.run cannot wrap a {kind} object: apply @kinetic.run to a plain "
-            f"function (put it below @{kind}, or decorate a module-level function)"
-        )
+        raise SpecError(
+            "function", fn,
+            f"a plain function: @kinetic.run cannot wrap a {kind} object (put it below "
+            f"@{kind}, or decorate a module-level function)",
+        )  # fmt: skip
     if not callable(fn):
-        raise TypeError(f"@kinetic.run needs a function, got {type(fn).__name__} {fn!r}")
+        raise SpecError(
+            "function", fn, f"a callable: @kinetic.run needs a function, not a {type(fn).__name__}"
+        )
     if inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn):
-        raise TypeError(
-            f"@kinetic.run cannot run async function {fn.__qualname__}: wrap it in a plain "
-            "function that calls asyncio.run(...)"
-        )
+        raise SpecError(
+            "function", fn.__qualname__,
+            "a plain function: @kinetic.run cannot run an async function; wrap it in a "
+            "plain function that calls asyncio.run(...)",
+        )  # fmt: skip
     if inspect.isgeneratorfunction(fn):
-        raise TypeError(
-            f"@kinetic.run cannot run generator function {fn.__qualname__}: its result would "
-            "be a generator, which cannot travel back; return a list instead"
-        )
+        raise SpecError(
+            "function", fn.__qualname__,
+            "a plain function: @kinetic.run cannot run a generator function (its result "
+            "would be a generator, which cannot travel back); return a list instead",
+        )  # fmt: skip
 
 
 @overload

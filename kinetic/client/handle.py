@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from kinetic.model.errors import JobNotFoundError
+from kinetic.model.errors import JobNotFoundError, SpecError
 from kinetic.model.job_record import JobRecord
 from kinetic.model.status import JobState, JobStatus
 
@@ -114,7 +114,7 @@ class JobHandle(JobRecord):
         logs and outputs need no access to the backend (a cluster may be out of reach)."""
         if attempt is not None:
             if isinstance(attempt, bool) or not isinstance(attempt, int) or attempt < 1:
-                raise ValueError(f"attempt must be a number from 1, not {attempt!r}")
+                raise SpecError("attempt", attempt, "a number from 1")
             return attempt
         if state is not None and state.attempts >= 1:
             return state.attempts
@@ -132,8 +132,13 @@ class JobHandle(JobRecord):
         if not follow:
             return logs.read_text(self._store, self.job_id, self._attempt(attempt))
         out = file or sys.stdout
-        for line in logs.follow(self, attempt=attempt):
-            out.write(line)
+        if _is_terminal(out):  # shown as it comes: progress bars redraw in place
+            for text in logs.follow_raw(self, attempt=attempt):
+                out.write(text)
+                out.flush()
+            return None
+        for line in logs.follow(self, attempt=attempt):  # a pipe: each bar's final state
+            out.write(logs.collapse_line(line))
             out.flush()
         return None
 
@@ -266,6 +271,13 @@ def _shared_collection(store: str, job_id: str) -> Iterator[_Collection]:
             shared.users -= 1
             if shared.users == 0:
                 _collections.pop(key, None)
+
+
+def _is_terminal(out: TextIO) -> bool:
+    try:
+        return out.isatty()
+    except (AttributeError, ValueError):
+        return False
 
 
 def load_handle(job_id: str, store: str | None = None) -> JobHandle:

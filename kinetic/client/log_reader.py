@@ -62,19 +62,15 @@ def _poll_interval(store: Store) -> float:
     return 0.1 if store.uri.startswith("file:") else 0.5
 
 
-def follow(handle: JobHandle, offset: int = 0, attempt: int | None = None) -> Iterator[LogLine]:
-    """Yield lines as the job writes them, until it ends and its log is drained.
-
-    Without ``attempt`` it follows the current attempt and, when the job is retried, goes
-    on with the next one's log (``offset`` applies to the first attempt followed).
-    """
+def _follow_data(
+    handle: JobHandle, offset: int, attempt: int | None
+) -> Iterator[tuple[bytes, int, bool]]:
+    """(bytes as they are written, their attempt, whether that attempt's log is complete),
+    until the job ends; the log's raw bytes, so a terminal can show them as they come."""
     store = handle._store
     pinned = attempt is not None
     attempt = attempt if pinned else max(1, handle.state().attempts)
     interval = _poll_interval(store)
-    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-    pending = b""  # bytes of an unfinished line
-    line_start = offset
     failures = 0
     while True:
         # Read the state first: if it is terminal (or a later attempt began), everything
@@ -91,19 +87,57 @@ def follow(handle: JobHandle, offset: int = 0, attempt: int | None = None) -> It
                 raise
             time.sleep(min(2.0**failures, 10.0))
             continue
+        if data or finished:
+            yield data, attempt, finished
+        if finished:
+            if not moved_on:
+                return
+            attempt, offset = state.attempts, 0
+            continue
+        if not data:
+            time.sleep(interval)
+
+
+def follow(handle: JobHandle, offset: int = 0, attempt: int | None = None) -> Iterator[LogLine]:
+    """Yield lines as the job writes them, until it ends and its log is drained.
+
+    Without ``attempt`` it follows the current attempt and, when the job is retried, goes
+    on with the next one's log (``offset`` applies to the first attempt followed).
+    """
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    pending = b""  # bytes of an unfinished line
+    line_start = offset
+    for data, number, finished in _follow_data(handle, offset, attempt):
         pending += data
         while (cut := pending.find(b"\n")) >= 0:
             raw, pending = pending[: cut + 1], pending[cut + 1 :]
             line_start += len(raw)
-            yield LogLine(decoder.decode(raw), line_start, attempt)
+            yield LogLine(decoder.decode(raw), line_start, number)
         if finished:
             if pending:
                 text = decoder.decode(pending, final=True)
-                yield LogLine(text, line_start + len(pending), attempt)
-            if not moved_on:
-                return
-            attempt, offset, line_start, pending = state.attempts, 0, 0, b""
+                yield LogLine(text, line_start + len(pending), number)
+            line_start, pending = 0, b""
             decoder.reset()
-            continue
-        if not data:
-            time.sleep(interval)
+
+
+def follow_raw(handle: JobHandle, attempt: int | None = None) -> Iterator[str]:
+    """The job's output as it comes, unfinished lines included: for a terminal, where a
+    progress bar's ``\r`` updates redraw it in place."""
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    for data, _number, finished in _follow_data(handle, 0, attempt):
+        if text := decoder.decode(data, final=finished):
+            yield text
+        if finished:
+            decoder.reset()
+
+
+def collapse_line(line: str) -> str:
+    """A line as a terminal would leave it: what follows its last carriage return (a
+    progress bar's final state), so a pipe or a file gets one line per bar."""
+    body = line.rstrip("\r\n")
+    if "\r" not in body:
+        return line
+    end = line[len(body) :].replace("\r", "")
+    last = next((part for part in reversed(body.split("\r")) if part), "")
+    return last + end

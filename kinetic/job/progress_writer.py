@@ -15,6 +15,7 @@ import os
 import threading
 
 from kinetic.job.context import job_id
+from kinetic.model.errors import SpecError
 from kinetic.store import layout
 
 _progress_lock = threading.Lock()
@@ -37,15 +38,13 @@ def report_progress(fraction: float, message: str | None = None, **metrics: obje
         or not isinstance(fraction, int | float)
         or not 0 <= fraction <= 1
     ):
-        raise ValueError(
-            f"report_progress: fraction must be a number from 0 to 1, got {fraction!r}"
-        )
+        raise SpecError("report_progress fraction", fraction, "a number from 0 to 1")
     record = {"fraction": float(fraction), "message": message, "metrics": metrics,
               "updated": format_time(utcnow())}  # fmt: skip
     try:
         json.dumps(record)
     except TypeError as exc:
-        raise ValueError(f"report_progress: metrics must be JSON values ({exc})") from None
+        raise SpecError("report_progress metrics", metrics, f"JSON values ({exc})") from None
     if not job_id() or not os.environ.get("KINETIC_STORE_URI"):
         return
     global _progress_latest, _progress_writer

@@ -16,7 +16,6 @@ import contextlib
 import dataclasses
 import json
 import os
-import select
 import shutil
 import signal
 import sys
@@ -28,18 +27,20 @@ from pathlib import Path
 
 from kinetic.job.launch_claim import claim_launch, submission_complete
 from kinetic.job.masking import Masker
+from kinetic.job.records import record_end, say, write_state
 from kinetic.job.uploads import upload_dir
+from kinetic.job.watch import watch_worker
 from kinetic.job.worker import worker_main
 from kinetic.model.outcome import Outcome, conclude
 from kinetic.model.reasons import Reason
 from kinetic.model.retry_policy import RetryPolicy, attempt_record, retry_at, should_retry
 from kinetic.model.status import JobState, JobStatus, format_time, parse_time, utcnow
+from kinetic.model.worker_report import MAX_REPORT_BYTES, WorkerReport
+from kinetic.spec.job_spec import DEFAULT_ACCELERATOR
 from kinetic.store import Store, layout, open_store
 from kinetic.store.logsink import LogSink
+from kinetic.system.sweep import kill_session
 from kinetic.wire.progress_record import read_progress
-
-KUBERNETES_DEADLINE_BACKSTOP = 30.0
-TERMINATION_LOG = "/dev/termination-log"
 
 
 # -- the supervisor ----------------------------------------------------------------------------
@@ -49,7 +50,6 @@ class Supervisor:
         self.stop_requested = False
         self.backend = "local"
         self.log_failed = False
-        self.oom_message: str | None = None
         self.launch_claimed = False
 
     def _claim_launch(self) -> None:
@@ -65,13 +65,17 @@ class Supervisor:
         self._emit(self.masker.mask(f"[kinetic] {text}\n".encode()))
 
     def write_state(self, state: JobState) -> None:
+        """A non-terminal record: best effort (a store that refuses it must not stop the job;
+        the terminal record is retried, in ``finish``)."""
         if self.backend == "kubernetes":
             return  # there the operator records the state, in the KineticJob
-        self.store.write_bytes(layout.state_key(self.job_id), json.dumps(state.to_dict()).encode())
+        write_state(self.store, self.job_id, state)
 
     def run(self) -> int:
+        stopped_early = self.stop_requested
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
+        self.stop_requested = stopped_early
         handle = json.loads(self.store.read_bytes(layout.handle_key(self.job_id)))
         spec = handle.get("spec") or {}
         self.backend = handle.get("backend", "local")
@@ -91,7 +95,18 @@ class Supervisor:
         policy = RetryPolicy.from_spec(spec)
         start = parse_time(spec.get("start_at")) if attempt == 1 else _retry_time()
         while True:
-            state = self.run_attempt(handle, spec, attempt, previous, start)
+            try:
+                state = self.run_attempt(handle, spec, attempt, previous, start)
+            except Exception as exc:  # our own failure: the job still gets its record
+                import traceback
+
+                traceback.print_exc()
+                state = self._final(
+                    JobState(JobStatus.RUNNING, created=parse_time(handle.get("created")),
+                             attempts=attempt, previous_attempts=list(previous)),
+                    Outcome(JobStatus.FAILED, Reason.RUNNER_ERROR,
+                            f"the runner failed: {type(exc).__name__}: {exc}"),
+                )  # fmt: skip
             retry = self.backend == "local" and should_retry(policy, state.reason, previous)
             if not retry or state.status != JobStatus.FAILED:
                 return self.finish(state)
@@ -121,7 +136,9 @@ class Supervisor:
         prefix = layout.logs_prefix(self.job_id, attempt)
         # Appended to, not overwritten: the same attempt may run again (a pod the Job
         # controller replaced, a runner restarted by hand), and its lines stay.
-        written = self.store.log_end(prefix)
+        written = 0
+        with contextlib.suppress(Exception):  # an unreadable store: its log starts afresh
+            written = self.store.log_end(prefix)
         self.sink = LogSink(self.store, prefix, 1.0 if remote else 0.0, offset=written)
         state = JobState(
             JobStatus.RUNNING,
@@ -137,9 +154,12 @@ class Supervisor:
             last = previous[-1]
             self.note(f"attempt {attempt}: attempt {last['attempt']} failed "
                       f"({last.get('reason')}: {last.get('message')})")  # fmt: skip
-        state.started = utcnow()
+        state = dataclasses.replace(state, started=utcnow())
         self.write_state(state)
-        if self.backend == "local" and spec.get("accelerator", "cpu") != "cpu":
+        if (
+            self.backend == "local"
+            and spec.get("accelerator", DEFAULT_ACCELERATOR) != DEFAULT_ACCELERATOR
+        ):
             self.note(
                 f"accelerator {spec['accelerator']} requested: the local backend runs this job "
                 "on this machine as it is"
@@ -205,21 +225,38 @@ class Supervisor:
             os.close(ctl_r)
             os.environ.update(self.secrets)
             worker_main(self.store.uri, self.job_id, handle, output_dir, out_w, ctl_w)
+        # The worker does this too: whichever runs first, a stop signal finds its group.
+        with contextlib.suppress(OSError):
+            os.setpgid(pid, pid)
         os.close(out_w)
         os.close(ctl_w)
         pump = threading.Thread(target=self._pump, args=(out_r,), daemon=True)
         pump.start()
+        # Read the report while the worker runs: one too big for the pipe must not block it.
+        report_bytes = bytearray()
+        reader = threading.Thread(target=_drain, args=(ctl_r, report_bytes), daemon=True)
+        reader.start()
         self._claim_launch()  # once the worker runs: no delay to the job's start
-        stop_reason, status = self._wait(pid, spec)
+        end = watch_worker(
+            pid, spec, backend=self.backend, remote=not self.store.uri.startswith("file:"),
+            cancel_requested=self._stop_wanted, note=self.note,
+        )  # fmt: skip
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pid, signal.SIGKILL)  # whatever the job left running ends with it
+        if os.getsid(0) == os.getpid():  # the local runner leads its session: all of it is ours
+            kill_session(os.getpid())
         pump.join(timeout=10)
-        with os.fdopen(ctl_r) as ctl:
-            text = ctl.read()
-        report = json.loads(text) if text else None
+        reader.join(timeout=10)
+        report = WorkerReport.from_bytes(bytes(report_bytes))
         saved = self._keep_outputs(output_dir, attempt) if spec.get("upload", True) else None
-        exit_code = os.waitstatus_to_exitcode(status)
-        return conclude(spec, stop_reason, exit_code, report, saved, self.oom_message)
+        exit_code = os.waitstatus_to_exitcode(end.status)
+        return conclude(spec, end.stop_reason, exit_code, report, saved, end.oom_message)
+
+    def _stop_wanted(self, ask_store: bool) -> bool:
+        if not self.stop_requested and ask_store:
+            with contextlib.suppress(Exception):  # an unreachable store is asked again later
+                self.stop_requested = self._cancel_requested()
+        return self.stop_requested
 
     def _pump(self, fd: int) -> None:
         """Copy the worker's output to the log and our stdout as it arrives."""
@@ -233,79 +270,11 @@ class Supervisor:
             return
         with contextlib.suppress(OSError):
             os.write(1, data)
-        try:
-            self.sink.write(data)
-        except Exception as exc:
-            # Keep draining the pipe whatever the store does, or the job would block on a
-            # full pipe; the failure is said on our stderr (and in the pod's log) once.
-            if not self.log_failed:
-                self.log_failed = True
-                print(f"[kinetic] cannot write the job's log to the store: {exc}", file=sys.stderr)
-
-    def _wait(self, pid: int, spec: dict) -> tuple[str | None, int]:
-        timeout, grace = spec.get("timeout"), float(spec.get("grace_period", 30.0))
-        if self.backend == "kubernetes" and timeout:
-            # The Job's activeDeadlineSeconds enforces it and says so; this is a backstop in
-            # case the Job controller is late (1.20 only re-checks on Job events).
-            timeout += KUBERNETES_DEADLINE_BACKSTOP
-        start = time.monotonic()
-        deadline = start + timeout if timeout else None
-        pidfd = os.pidfd_open(pid) if hasattr(os, "pidfd_open") else None
-        remote = not self.store.uri.startswith("file:")
-        check_every, last_check = (5.0 if remote else 0.5), start
-        stop_reason, kill_at = None, None
-        memory_limit = None
-        if self.backend == "local" and spec.get("memory"):
-            # Imported only here: it costs a job's start some milliseconds otherwise.
-            from kinetic.job.limits import group_rss_bytes
-            from kinetic.spec.resources import memory_limit_bytes
-
-            memory_limit = memory_limit_bytes(spec)
-        while True:
-            waited, status = os.waitpid(pid, os.WNOHANG)
-            if waited == pid:
-                if pidfd is not None:
-                    os.close(pidfd)
-                return stop_reason, status
-            now = time.monotonic()
-            if stop_reason is None:
-                if not self.stop_requested and now - last_check >= check_every:
-                    last_check = now
-                    self.stop_requested = self._cancel_requested()
-                if self.stop_requested:
-                    stop_reason = "cancel"
-                elif deadline is not None and now >= deadline:
-                    stop_reason = "deadline"
-                elif memory_limit and (used := group_rss_bytes(pid)) > memory_limit:
-                    # As the kernel's OOM killer does on a node: no grace, no warning.
-                    self.oom_message = (
-                        f"the job used {used / 2**20:.0f} MiB, over its memory limit of "
-                        f"{spec['memory']['limit']}"
-                    )
-                    self.note(f"{self.oom_message}: killing it")
-                    with contextlib.suppress(ProcessLookupError, PermissionError):
-                        os.killpg(pid, signal.SIGKILL)
-                    stop_reason = "oom"
-                    continue
-                if stop_reason:
-                    what = (
-                        "cancel requested"
-                        if stop_reason == "cancel"
-                        else f"timeout of {timeout:g}s reached"
-                    )
-                    self.note(f"{what}: asking the job to stop (grace period {grace:g}s)")
-                    with contextlib.suppress(ProcessLookupError, PermissionError):
-                        os.killpg(pid, signal.SIGTERM)
-                    kill_at = now + grace
-            elif kill_at is not None and now >= kill_at:
-                self.note(f"the job did not stop within {grace:g}s: killing it")
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(pid, signal.SIGKILL)
-                kill_at = None
-            if pidfd is not None:
-                select.select([pidfd], [], [], 0.05 if memory_limit else 0.25)
-            else:
-                time.sleep(0.02)
+        self.sink.write(data)  # never raises: it keeps a bounded buffer and retries
+        if self.sink.error is not None and not self.log_failed:
+            # Said once on our stderr (and in the pod's log); the log itself says it later.
+            self.log_failed = True
+            say(f"cannot write the job's log to the store, retrying: {self.sink.error}")
 
     def _keep_outputs(self, output_dir: Path, attempt: int) -> str | None:
         try:
@@ -326,20 +295,34 @@ class Supervisor:
             previous_attempts=state.previous_attempts,
             exit_code=outcome.exit_code,
             node=state.node,
-            progress=read_progress(self.store, self.job_id),
+            progress=_progress(self.store, self.job_id),
             extra=outcome.extra,
         )
 
     def finish(self, final: JobState) -> int:
         """Record the job's end; the process exits with the code this returns."""
-        self.sink.close()  # the log is complete before the record says the job ended
-        self.write_state(final)
-        write_termination_message(final)
+        final = record_end(self.store, self.job_id, final, self.sink,
+                           local=self.backend != "kubernetes")  # fmt: skip
         if final.status == JobStatus.SUCCEEDED:
             return 0
         # The job's own code where it has one, so a pod's exit code says what the job's did.
         code = final.exit_code
         return code if isinstance(code, int) and 0 < code < 256 else 1
+
+
+def _drain(fd: int, into: bytearray) -> None:
+    """Read ``fd`` to its end, keeping at most MAX_REPORT_BYTES (+1, to tell it was over)."""
+    with os.fdopen(fd, "rb") as f:
+        while chunk := f.read(65536):
+            if len(into) <= MAX_REPORT_BYTES:
+                into += chunk[: MAX_REPORT_BYTES + 1 - len(into)]
+
+
+def _progress(store: Store, job_id: str):
+    try:
+        return read_progress(store, job_id)
+    except Exception:  # the job's last report is a nicety; its record is not
+        return None
 
 
 def _first_start(state: JobState) -> datetime | None:
@@ -365,23 +348,6 @@ def _retry_time() -> datetime | None:
     return parse_time(os.environ.get("KINETIC_RETRY_AT") or None)
 
 
-def write_termination_message(state: JobState) -> None:
-    """Tell Kubernetes how the job ended (the operator reads it from the pod's status)."""
-    from kinetic.wire.termination import format_termination_message
-
-    path = os.environ.get("KINETIC_TERMINATION_LOG", TERMINATION_LOG)
-    if not os.path.exists(path) or not os.access(path, os.W_OK):
-        return
-    text = format_termination_message(
-        result=state.extra.get("result"),
-        reason=state.reason,
-        exception_type=state.extra.get("exception_type"),
-        message=state.message,
-    )
-    with contextlib.suppress(OSError), open(path, "w") as f:
-        f.write(text)
-
-
 def read_secrets(names: list[str]) -> dict[str, str]:
     """Secret values: from our stdin (local backend) or our environment (a pod's Secret)."""
     secrets: dict[str, str] = {}
@@ -397,7 +363,9 @@ def read_secrets(names: list[str]) -> dict[str, str]:
 USAGE = "usage: python -m kinetic.job --store URI JOB_ID"
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, early_stops: list | None = None) -> int:
+    """``early_stops``: stop signals that came before the supervisor's handler was in place
+    (kinetic.job.__main__ catches them from its first line)."""
     # No argparse: it costs ~15 ms of imports, and a job's start time is a product metric.
     args = list(sys.argv[1:] if argv is None else argv)
     if len(args) != 3 or args[0] != "--store":
@@ -405,4 +373,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     store_uri, job_id = args[1], args[2]
     layout.validate_job_id(job_id)
-    return Supervisor(open_store(store_uri), job_id).run()
+    stops: list[int] = early_stops if early_stops is not None else []
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda signum, frame: stops.append(signum))
+    supervisor = Supervisor(open_store(store_uri), job_id)
+    supervisor.stop_requested = bool(stops)
+    return supervisor.run()

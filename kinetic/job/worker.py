@@ -6,6 +6,7 @@ else about the job's life (logs, time limits, the terminal record) is the superv
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import signal
@@ -15,14 +16,20 @@ from typing import Any
 
 from kinetic.job import context
 from kinetic.job.progress_writer import flush_progress
-from kinetic.model.errors import KineticError, SerializationError
+from kinetic.model.errors import (
+    JobExistsError,
+    KineticError,
+    SerializationError,
+    StorageError,
+)
 from kinetic.model.reasons import Reason
+from kinetic.model.worker_report import WorkerReport
 from kinetic.store import Store, forget_stores, layout, open_store
 from kinetic.wire.framing import frame, load_framed, store_framed
 from kinetic.wire.payload import ResultEnvelope, failure_envelope
 
 
-def execute(store: Store, job_id: str, handle: dict[str, Any], output_dir: Path) -> dict:
+def execute(store: Store, job_id: str, handle: dict[str, Any], output_dir: Path) -> WorkerReport:
     """Load, set up, run, and record the result. Returns the outcome for the supervisor."""
     phase, value = "load", None
     try:
@@ -52,14 +59,22 @@ def execute(store: Store, job_id: str, handle: dict[str, Any], output_dir: Path)
             os.sched_setaffinity(0, parse_cpu_cores(spec["cpu_cores"]))  # children inherit it
         phase = "run"
         try:
-            if payload.command:
-                envelope = run_command(payload.command)
-            else:
-                # Not the runner's command line: argv[0] names the function, as a script's
-                # names the script.
-                sys.argv = [getattr(payload.function, "__name__", "job")]
-                value = payload.function(*payload.args, **payload.kwargs)
-                envelope = ResultEnvelope(True, value)
+            try:
+                context.function_running(True)
+                if payload.command:
+                    envelope = run_command(payload.command)
+                else:
+                    # Not the runner's command line: argv[0] names the function, as a
+                    # script's names the script.
+                    sys.argv = [getattr(payload.function, "__name__", "job")]
+                    value = payload.function(*payload.args, **payload.kwargs)
+                    envelope = ResultEnvelope(True, value)
+            finally:
+                context.function_running(False)
+        except context.JobInterrupted:
+            # Stopped by us (cancel, timeout): the supervisor says so; no result to store,
+            # and nothing that a result() elsewhere would mistake for a Ctrl-C of its own.
+            return WorkerReport(False, phase="run", message="interrupted", cancel_seen=True)
         except SystemExit as exc:
             if exc.code in (None, 0):
                 envelope = ResultEnvelope(True, None)
@@ -82,32 +97,31 @@ def execute(store: Store, job_id: str, handle: dict[str, Any], output_dir: Path)
             message=f"the return value cannot be pickled ({exc.__cause__}): {repr(value)[:500]}",
         )
         framed = frame(envelope)
-    outcome = {
-        "success": envelope.success,
-        "phase": envelope.phase,
-        "reason": envelope.reason,
-        "message": envelope.message,
-        "exception_type": envelope.exception_type,
-        "exit_code": envelope.exit_code,
-    }
+    report = WorkerReport(
+        success=envelope.success,
+        phase=envelope.phase,
+        reason=envelope.reason,
+        message=envelope.message,
+        exception_type=envelope.exception_type,
+        exit_code=envelope.exit_code,
+        cancel_seen=context.cancel_seen(),
+    )
     try:
         # Each attempt has its own result: a retry must not trip over its predecessor's
         # (write-once) exception envelope, and that evidence stays.
         key = layout.result_key(job_id, context.attempt())
         digest = store_framed(store, key, framed, if_absent=True)
-        outcome["result"] = {
-            "uri": f"{store.uri}/{key}",
-            "size": digest.size,
-            "sha256": digest.sha256,
-        }
+        where = {"uri": f"{store.uri}/{key}", "size": digest.size, "sha256": digest.sha256}
+        return dataclasses.replace(report, result=where)
     except KineticError as exc:
-        outcome.update(
+        refused = isinstance(exc, StorageError) and not isinstance(exc, JobExistsError)
+        return dataclasses.replace(
+            report,
             success=False,
             phase="store_result",
-            reason=Reason.RUNNER_ERROR,
+            reason=Reason.STORE_UNAVAILABLE if refused else Reason.RUNNER_ERROR,
             message=f"phase store_result failed: {exc}",
         )
-    return outcome
 
 
 def _record_session(spec: dict[str, Any], captured: dict[str, str]) -> None:
@@ -154,11 +168,13 @@ def worker_main(
         context.install_cancel_handler()
         # Never share the parent's connections (a forked HTTP pool is not safe to reuse).
         forget_stores()
-        outcome = execute(open_store(store_uri), job_id, handle, output_dir)
+        report = execute(open_store(store_uri), job_id, handle, output_dir)
         flush_progress()
-        with os.fdopen(ctl_fd, "w") as ctl:
-            ctl.write(json.dumps(outcome))
-        code = 0 if outcome["success"] else 1
+        # The supervisor reads the pipe as we write (and the report is bounded), so this
+        # never blocks for long whatever the exception's size.
+        with os.fdopen(ctl_fd, "wb") as ctl:
+            ctl.write(report.to_bytes())
+        code = 0 if report.success else 1
     except BaseException:
         import traceback
 

@@ -23,6 +23,7 @@ from kinetic.k8s.pod_volumes import pod_volumes
 from kinetic.k8s.runtime_table import RuntimeTable
 from kinetic.k8s.service_manifest import container_ports
 from kinetic.spec.accelerators import LabelMap, k8s_scheduling, parse_accelerator
+from kinetic.spec.job_spec import DEFAULT_ACCELERATOR, DEFAULT_GRACE_PERIOD
 
 # The runner needs a moment after SIGTERM to record the outcome and flush logs.
 RUNNER_SHUTDOWN_SECONDS = 10
@@ -120,7 +121,7 @@ def build_job(
     job_id = meta["name"]
     labels = {**SELECTOR, LABEL_JOB_ID: job_id, LABEL_ATTEMPT: str(attempt)}
     scheduling = k8s_scheduling(
-        parse_accelerator(spec.get("accelerator", "cpu")),
+        parse_accelerator(spec.get("accelerator", DEFAULT_ACCELERATOR)),
         LabelMap.from_mapping(config.accelerator_labels),
     )
     env = [{"name": e["name"], "value": e.get("value", "")} for e in spec.get("env", [])]
@@ -155,7 +156,7 @@ def build_job(
     pod_spec: dict[str, Any] = {
         "restartPolicy": "Never",
         "containers": [container],
-        "terminationGracePeriodSeconds": int(spec.get("gracePeriodSeconds", 30))
+        "terminationGracePeriodSeconds": int(spec.get("gracePeriodSeconds", DEFAULT_GRACE_PERIOD))
         + RUNNER_SHUTDOWN_SECONDS,
     }
     if config.service_account or config.progress_url:

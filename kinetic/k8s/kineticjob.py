@@ -8,6 +8,7 @@ from kinetic.k8s.names import API_VERSION, KIND, LABEL_JOB_ID, SELECTOR
 from kinetic.k8s.pod_resources import k8s_resources
 from kinetic.k8s.pod_volumes import cr_volumes
 from kinetic.model.retry_policy import DEFAULT_BACKOFF
+from kinetic.spec.job_spec import DEFAULT_ACCELERATOR, DEFAULT_GRACE_PERIOD
 
 
 def build_kineticjob(
@@ -23,8 +24,8 @@ def build_kineticjob(
         "function": function,
         "store": store,
         "payloadSha256": payload_sha256,
-        "accelerator": spec.get("accelerator", "cpu"),
-        "gracePeriodSeconds": int(spec.get("grace_period", 30)),
+        "accelerator": spec.get("accelerator", DEFAULT_ACCELERATOR),
+        "gracePeriodSeconds": int(spec.get("grace_period", DEFAULT_GRACE_PERIOD)),
     }
     if spec.get("image"):
         body["image"] = spec["image"]

@@ -9,8 +9,12 @@ class KineticError(Exception):
     """Base class of all Kinetic errors."""
 
 
-class SpecError(KineticError, ValueError):
-    """A job option is invalid. Raised before anything is created."""
+class SpecError(KineticError, ValueError, TypeError):
+    """A job option or an argument is invalid. Raised before anything is created.
+
+    It is both a ValueError and a TypeError, so code that guards a call with either (as it
+    would for a plain Python function given a bad value or a wrong kind) still catches it.
+    """
 
     def __init__(self, option: str, value: object, accepted: str):
         self.option, self.value, self.accepted = option, value, accepted

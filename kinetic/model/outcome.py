@@ -8,6 +8,7 @@ from typing import Any
 
 from kinetic.model.reasons import Reason
 from kinetic.model.status import JobStatus
+from kinetic.model.worker_report import WorkerReport
 
 
 @dataclass(frozen=True)
@@ -23,14 +24,18 @@ def conclude(
     spec: dict[str, Any],
     stop_reason: str | None,
     exit_code: int,
-    worker_report: dict | None,
+    worker_report: WorkerReport | None,
     outputs_error: str | None,
     oom_message: str | None = None,
 ) -> Outcome:
     """``stop_reason`` is why the supervisor stopped the worker (cancel, deadline, oom) or
     None; ``exit_code`` the worker's (negative: killed by that signal); ``worker_report``
     what the worker said about its phases, if it got to say anything."""
-    if stop_reason == "cancel":
+    report = worker_report
+    finished_first = report is not None and report.success and not report.cancel_seen
+    if stop_reason == "cancel" and not finished_first:
+        # (A function that returned before the cancel reached it succeeded: its result
+        # is stored, and stays collectable.)
         return Outcome(JobStatus.CANCELLED, Reason.CANCELLED, "cancelled", exit_code)
     if stop_reason == "deadline":
         message = f"the job ran past its timeout of {spec.get('timeout'):g}s"
@@ -39,19 +44,14 @@ def conclude(
         return Outcome(JobStatus.FAILED, Reason.OOM, oom_message, 137)
     if outputs_error:
         return Outcome(JobStatus.FAILED, Reason.OUTPUTS_NOT_SAVED, outputs_error, exit_code)
-    if worker_report is not None:
-        extra = {
-            "phase": worker_report["phase"],
-            "exception_type": worker_report.get("exception_type"),
-        }
-        if "result" in worker_report:
-            extra["result"] = worker_report["result"]
-        if worker_report["success"]:
+    if report is not None:
+        extra = {"phase": report.phase, "exception_type": report.exception_type}
+        if report.result is not None:
+            extra["result"] = report.result
+        if report.success:
             return Outcome(JobStatus.SUCCEEDED, None, None, 0, extra)
-        code = worker_report.get("exit_code") or exit_code or 1
-        return Outcome(
-            JobStatus.FAILED, worker_report["reason"], worker_report["message"], code, extra
-        )
+        code = report.exit_code or exit_code or 1
+        return Outcome(JobStatus.FAILED, report.reason, report.message, code, extra)
     if exit_code < 0:
         sig = signal.Signals(-exit_code)
         reason = Reason.KILLED if sig == signal.SIGKILL else Reason.CRASHED

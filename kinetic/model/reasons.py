@@ -39,6 +39,7 @@ class Reason(enum.StrEnum):
     PREEMPTED = "Preempted"
     RUNNER_ERROR = "RunnerError"  # Kinetic's own code failed around the function
     SSH_UNAVAILABLE = "SshUnavailable"
+    STORE_UNAVAILABLE = "StoreUnavailable"  # the store refused the job's records (read-only, full…)
     UNKNOWN_RUNTIME = "UnknownRuntime"
     # -- Kubernetes' own, passed on --------------------------------------------------------
     UNSCHEDULABLE = "Unschedulable"

@@ -66,7 +66,7 @@ class RetryPolicy:
 
     def delay(self, attempt: int) -> float:
         """Seconds to wait after attempt ``attempt`` (1-based) failed."""
-        return min(self.backoff * 2 ** max(0, attempt - 1), MAX_BACKOFF)
+        return float(min(self.backoff * 2 ** max(0, attempt - 1), MAX_BACKOFF))
 
 
 def failure_kind(reason: str | None) -> str | None:
@@ -78,7 +78,7 @@ def failure_kind(reason: str | None) -> str | None:
     return None
 
 
-def should_retry(policy: RetryPolicy, reason: str | None, previous: list[dict]) -> bool:
+def should_retry(policy: RetryPolicy, reason: str | None, previous: list[dict[str, Any]]) -> bool:
     """Whether an attempt that failed with ``reason`` gets another one.
 
     ``previous`` holds the records of the attempts that failed before it (each with its
@@ -118,7 +118,9 @@ def retry_at(policy: RetryPolicy, attempt: int, now: datetime) -> datetime:
     return now + timedelta(seconds=policy.delay(attempt))
 
 
-def check_retry_options(retries: object, backoff: object, on_error: object) -> tuple:
+def check_retry_options(
+    retries: object, backoff: object, on_error: object
+) -> tuple[int, float, bool]:
     """Validated ``(retries, retry_backoff, retry_on_error)``."""
     if isinstance(retries, bool) or not isinstance(retries, int) or not 0 <= retries <= MAX_RETRIES:
         raise SpecError("retries", retries, f"an integer from 0 to {MAX_RETRIES}")

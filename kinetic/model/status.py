@@ -41,9 +41,10 @@ def format_time(value: datetime | None) -> str | None:
     return None if value is None else value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-@dataclass
+@dataclass(frozen=True)
 class JobState:
-    """Everything known about a job at one moment. Backends build it; nothing mutates it."""
+    """Everything known about a job at one moment. Backends build it; nothing mutates it
+    (frozen: a changed view is a new value, ``dataclasses.replace(state, …)``)."""
 
     status: JobStatus
     reason: str | None = None

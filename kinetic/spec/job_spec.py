@@ -24,6 +24,10 @@ from kinetic.spec.resources import RESOURCE_OPTIONS, check_cpu_cores, check_reso
 BACKENDS = ("local", "kubernetes")
 MAX_TIMEOUT = 7 * 24 * 3600
 MAX_GRACE = 3600
+# The one place each default is written: the JobSpec fields below, and readers of a stored
+# spec (handle.json, a KineticJob) that fall back to them, use these names.
+DEFAULT_GRACE_PERIOD = 30.0  # seconds between the stop signal and the kill
+DEFAULT_ACCELERATOR = "cpu"
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
 _ENV_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\*?\Z|^\*\Z")
 _NAMESPACE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\Z")
@@ -31,14 +35,14 @@ _NAMESPACE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\Z")
 
 @dataclass(frozen=True)
 class JobSpec:
-    accelerator: str = "cpu"
+    accelerator: str = DEFAULT_ACCELERATOR
     backend: str | None = None  # None: resolved from settings at submission
     store: str | None = None  # None: resolved from settings at submission
     name: str | None = None
     env: dict[str, str] = field(default_factory=dict)
     capture_env: tuple[str, ...] = ()
     timeout: float | None = None
-    grace_period: float = 30.0
+    grace_period: float = DEFAULT_GRACE_PERIOD
     namespace: str | None = None
     image: str | None = None
     cpu: Any = None  # a quantity, or {"request": q, "limit": q}; see kinetic.spec.resources

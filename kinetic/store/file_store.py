@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno as errnos
 import os
 import shutil
 import tempfile
@@ -38,6 +40,12 @@ class LocalStore(Store):
 
     def _atomic_write(self, key: str, fill, *, if_absent: bool):
         """Write through a temp file in the same directory so readers never see a partial file."""
+        try:
+            return self._atomic_write_unchecked(key, fill, if_absent=if_absent)
+        except OSError as exc:  # read-only, full, gone: a KineticError naming path and errno
+            raise _refused(exc, self._path(key)) from exc
+
+    def _atomic_write_unchecked(self, key: str, fill, *, if_absent: bool):
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         if if_absent and path.exists():
@@ -124,13 +132,25 @@ class LocalStore(Store):
     # Locally a log is one file that only grows, so a byte offset is a natural cursor.
     def append_log(self, prefix: str, offset: int, data: bytes) -> None:
         path = self._path(f"{prefix}/{LOG_FILE}")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("ab") as f:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            f = path.open("ab", buffering=0)
+        except OSError as exc:
+            raise _refused(exc, path) from exc
+        with f:
             if f.tell() != offset:
                 raise StorageError(
                     f"log {path} is {f.tell()} bytes long, but the writer expected {offset}"
                 )
-            f.write(data)
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[f.write(view) :]
+            except OSError as exc:
+                # Take back a partial append, so the writer's retry lands at its offset.
+                with contextlib.suppress(OSError):
+                    f.truncate(offset)
+                raise _refused(exc, path) from exc
 
     def log_end(self, prefix: str) -> int:
         try:
@@ -146,3 +166,8 @@ class LocalStore(Store):
         except (FileNotFoundError, NotADirectoryError):
             return b"", offset
         return data, offset + len(data)
+
+
+def _refused(exc: OSError, path: Path) -> StorageError:
+    code = errnos.errorcode.get(exc.errno or 0, str(exc.errno))
+    return StorageError(f"the store refused a write to {path}: {code} ({exc.strerror or exc})")

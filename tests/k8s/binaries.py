@@ -16,10 +16,13 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BUILD_SCRIPT = REPO_ROOT / "scripts" / "build-k8s-control-plane.sh"
+BUILD_HEARTBEAT = 30.0  # seconds between "still building" lines
 K8S_BINARIES = ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
 
 
@@ -82,9 +85,24 @@ def find_binaries(build: bool | None = None) -> Path:
     )
     tail: collections.deque[str] = collections.deque(maxlen=30)
     assert proc.stderr and proc.stdout
-    for line in proc.stderr:
-        sys.stderr.write(line)
-        tail.append(line)
+    started = time.monotonic()
+    done = threading.Event()
+
+    def heartbeat() -> None:  # `make` can be silent for minutes: say it is still going
+        while not done.wait(BUILD_HEARTBEAT):
+            sys.stderr.write(
+                f"[build-k8s] still building ({time.monotonic() - started:.0f} s so far; "
+                "about 5 min on 2 cores the first time)\n"
+            )
+            sys.stderr.flush()
+
+    threading.Thread(target=heartbeat, daemon=True).start()
+    try:
+        for line in proc.stderr:
+            sys.stderr.write(line)
+            tail.append(line)
+    finally:
+        done.set()
     out = proc.stdout.read()
     if proc.wait() != 0:
         raise ControlPlaneUnavailable(

@@ -273,3 +273,13 @@ def test_progress_from_a_pod(kube, tmp_path):
     wait_for(lambda: (p := job.state().progress) and p["fraction"] == 0.5, what="50%")
     flag.touch()
     assert job.result(timeout=60, cleanup=False) == "ok"
+
+
+def test_cancel_interrupts_a_plain_loop_in_a_pod(kube, namespace):
+    job = kinetic.run(grace_period=30)(jobfns.ticker).run_async(6000)
+    wait_log(job, "tick 2", timeout=60)
+    started = time.monotonic()
+    assert job.cancel().status == JobStatus.CANCELLED
+    assert time.monotonic() - started < 25  # interrupted, well before the 30 s grace period
+    text = job.logs()
+    assert "finally ran" in text and "killing it" not in text

@@ -12,15 +12,10 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from chart_support import (
-    CRD_FILE,
     GROUP,
     MALFORMED,
     MALFORMED_SERVER_ONLY,
@@ -29,7 +24,6 @@ from chart_support import (
     kinetic_job,
     malformed_job,
     minimal_job,
-    render,
 )
 from helpers import wait_for
 from kubernetes import client
@@ -38,20 +32,6 @@ from kubernetes.client.exceptions import ApiException
 from kinetic.k8s.names import OPERATOR_LEASE
 
 pytestmark = pytest.mark.k8s
-
-
-@pytest.fixture(scope="module")
-def crd_installed(control_plane) -> None:
-    control_plane.kubectl("apply", "-f", str(CRD_FILE))
-    control_plane.kubectl(
-        "wait", "--for=condition=Established", "--timeout=60s", "crd/kineticjobs.kinetic.dev"
-    )
-    # Established comes a moment before discovery serves the new resource to clients.
-    wait_for(
-        lambda: "kineticjobs" in control_plane.kubectl("api-resources", check=False).stdout,
-        timeout=30,
-        what="discovery to list kineticjobs",
-    )
 
 
 def custom(api: Any) -> client.CustomObjectsApi:
@@ -193,31 +173,6 @@ def test_kubectl_columns_short_name_and_category(control_plane, k8s, namespace, 
 
 
 # -- the chart's RBAC ----------------------------------------------------------------------
-
-
-@pytest.fixture
-def install_chart(control_plane, tmp_path) -> Iterator[Callable[..., str]]:
-    """Apply the rendered chart (its Deployment as a server-side dry run) under a fresh
-    release name; returns the release's full name. Cluster-scoped objects are removed after."""
-    files: list[Path] = []
-
-    def install(namespace: str, values: dict[str, Any] | None = None) -> str:
-        release = f"t{uuid.uuid4().hex[:6]}"
-        objects = render(values, name=release, namespace=namespace)
-        workloads = [o for o in objects if o["kind"] == "Deployment"]
-        others = [o for o in objects if o["kind"] != "Deployment"]
-        applied = tmp_path / f"{release}.yaml"
-        applied.write_text(yaml.safe_dump_all(others))
-        files.append(applied)
-        control_plane.kubectl("apply", "-f", str(applied))
-        dry = tmp_path / f"{release}-dry-run.yaml"
-        dry.write_text(yaml.safe_dump_all(workloads))
-        control_plane.kubectl("apply", "--dry-run=server", "-f", str(dry))
-        return f"{release}-kinetic"
-
-    yield install
-    for path in files:
-        control_plane.kubectl("delete", "--ignore-not-found", "--wait=false", "-f", str(path))
 
 
 def can(

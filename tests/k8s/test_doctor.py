@@ -13,45 +13,23 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
-from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
-from chart_support import render
 from click.testing import CliRunner
-from helpers import wait_for
+from helpers import QUIET_PERIOD, wait_for
 from kinetic_operator import heartbeat
 from kinetic_operator.heartbeat import Heartbeat, micro_time
 from kubernetes import client
 
 from kinetic.cli import main
 from kinetic.client.doctor import Check, check_cluster
-from kinetic.k8s.names import ANNOTATION_SERVED_NAMESPACES, GROUP, OPERATOR_LEASE, VERSION
-
-from .operator_proc import install_crd
+from kinetic.k8s.names import ANNOTATION_SERVED_NAMESPACES, GROUP, OPERATOR_LEASE
 
 pytestmark = pytest.mark.k8s
 
 CHECKS = ["cluster", "CRD", "operator", "kineticjobs access", "pod logs access"]
-
-
-@pytest.fixture(scope="module")
-def crd_installed(control_plane) -> None:
-    with control_plane.api_client() as api:
-        install_crd(api)
-
-        def served() -> bool:
-            try:
-                client.CustomObjectsApi(api).get_api_resources(GROUP, VERSION)
-                return True
-            except client.ApiException:
-                return False
-
-        wait_for(served, timeout=30, what="discovery to serve kinetic.dev/v1alpha1")
 
 
 @pytest.fixture(autouse=True)
@@ -59,26 +37,6 @@ def no_settings(monkeypatch) -> None:
     """Only the arguments count: no kubeconfig or namespace from this machine's settings."""
     for name in ("KINETIC_KUBECONFIG", "KINETIC_OPERATOR_NAMESPACE", "KUBECONFIG"):
         monkeypatch.delenv(name, raising=False)
-
-
-@pytest.fixture
-def install_chart(control_plane, tmp_path) -> Iterator[Callable[..., str]]:
-    """Apply the rendered chart's RBAC and ServiceAccounts (not its Deployment: nothing runs
-    its image here) under a fresh release name; returns the release's full name."""
-    files: list[Path] = []
-
-    def install(namespace: str, values: dict[str, Any] | None = None) -> str:
-        release = f"d{uuid.uuid4().hex[:6]}"
-        objects = render(values, name=release, namespace=namespace)
-        path = tmp_path / f"{release}.yaml"
-        path.write_text(yaml.safe_dump_all([o for o in objects if o["kind"] != "Deployment"]))
-        files.append(path)
-        control_plane.kubectl("apply", "-f", str(path))
-        return f"{release}-kinetic"
-
-    yield install
-    for path in files:  # the cluster-scoped objects; the namespace takes the rest
-        control_plane.kubectl("delete", "--ignore-not-found", "--wait=false", "-f", str(path))
 
 
 def service_account(control_plane, k8s, namespace: str, name: str, role: str | None = None):
@@ -345,7 +303,7 @@ def test_heartbeat_renews_the_lease_with_the_charts_rbac(
         assert beat.beats >= 2
         assert renewed.spec.acquire_time == first.spec.acquire_time  # the same holder
         stopped = read_lease(k8s, namespace).spec.renew_time
-        time.sleep(1.0)  # five periods: a running heartbeat would have renewed it
+        time.sleep(QUIET_PERIOD)  # five periods: a running heartbeat would have renewed it
         assert read_lease(k8s, namespace).spec.renew_time == stopped
 
         # A heartbeat that does not know what is served removes a stale claim.

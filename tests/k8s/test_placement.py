@@ -16,7 +16,7 @@ from kubernetes import client
 import kinetic
 from kinetic import JobStatus
 
-from .cluster_fixtures import bind_user, chart_release
+from .cluster_fixtures import bind_user
 from .simnode import mount_namespaces_available
 
 pytestmark = pytest.mark.k8s
@@ -37,11 +37,9 @@ def release_namespace() -> str:
 
 
 @pytest.fixture(scope="module")
-def release(control_plane, tmp_path_factory):
+def release_values() -> dict:
     """The chart's objects with a runtime table (and so the chart's ConfigMap)."""
-    workdir = tmp_path_factory.mktemp("release")
-    with chart_release(control_plane, workdir, "kpl", RELEASE_NAMESPACE, {"runtimes": RUNTIMES}):
-        yield "kpl-kinetic"
+    return {"runtimes": RUNTIMES}
 
 
 @pytest.fixture
