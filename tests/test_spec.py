@@ -17,7 +17,7 @@ def f(x):
     [
         ({"accelerator": "quantum-9000"}, "accelerator"),
         ({"accelerator": "l4x3"}, "accelerator"),
-        ({"backend": "slurm"}, "backend"),
+        ({"backend": "nomad"}, "backend"),
         ({"timeout": 0}, "timeout"),
         ({"timeout": -5}, "timeout"),
         ({"timeout": 8 * 24 * 3600}, "timeout"),

@@ -1,4 +1,4 @@
-"""Backends run jobs: ``local`` (detached processes here) and ``kubernetes``."""
+"""Backends run jobs: ``local`` (detached processes here), ``kubernetes`` and ``slurm``."""
 
 from __future__ import annotations
 
@@ -20,4 +20,8 @@ def get_backend(name: str) -> Backend:
         from kinetic.backends.kubernetes import KubernetesBackend
 
         return KubernetesBackend()
-    raise SpecError("backend", name, "one of local, kubernetes")
+    if name == "slurm":
+        from kinetic.backends.slurm import SlurmBackend
+
+        return SlurmBackend()
+    raise SpecError("backend", name, "one of local, kubernetes, slurm")

@@ -37,7 +37,8 @@ def config_cmd(output: str) -> None:
     "(default: when the backend setting is kubernetes).",
 )
 def doctor(store: str | None, cluster: bool | None) -> None:
-    """Check that the configured store works end to end (and the cluster, for kubernetes)."""
+    """Check that the configured store works end to end (and the cluster, for kubernetes;
+    SLURM and a probe job, for slurm)."""
     from kinetic.client.doctor import check_cluster, check_store
 
     def show(checks) -> bool:
@@ -51,6 +52,10 @@ def doctor(store: str | None, cluster: bool | None) -> None:
         cluster = settings.resolve("backend").value == "kubernetes"
     if cluster:
         ok = show(check_cluster()) and ok
+    if settings.resolve("backend").value == "slurm":
+        from kinetic.client.slurm_doctor import check_slurm
+
+        ok = show(check_slurm(settings.resolve("store", store).value)) and ok
     if not ok:
         sys.exit(EXIT_FAILED)
 

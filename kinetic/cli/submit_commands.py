@@ -10,7 +10,9 @@ from kinetic.cli.app import jobs, output_option, store_option
 
 
 @jobs.command(context_settings={"ignore_unknown_options": True})
-@click.option("--backend", type=click.Choice(["local", "kubernetes"]), help="Where it runs.")
+@click.option(
+    "--backend", type=click.Choice(["local", "kubernetes", "slurm"]), help="Where it runs."
+)
 @click.option("--accelerator", default="cpu", show_default=True, help="cpu, l4, v5litepod-8…")
 @click.option("--name", help="A name; the job id starts with it.")
 @click.option("--timeout", type=float, help="Seconds before it is stopped (DeadlineExceeded).")
@@ -28,6 +30,7 @@ from kinetic.cli.app import jobs, output_option, store_option
 @click.option("--volume", "volumes", multiple=True, metavar="CLAIM:/PATH[:ro]",
               help="Mount a PersistentVolumeClaim (repeat); NAME=SIZE[:/PATH] for scratch "
                    "space in memory.")  # fmt: skip
+@click.option("--partition", help="The SLURM partition (backend slurm).")
 @click.option("--network", help="Only pods of this network may reach the job (kubernetes).")
 @click.option(
     "--port",

@@ -107,7 +107,9 @@ class Supervisor:
                     Outcome(JobStatus.FAILED, Reason.RUNNER_ERROR,
                             f"the runner failed: {type(exc).__name__}: {exc}"),
                 )  # fmt: skip
-            retry = self.backend == "local" and should_retry(policy, state.reason, previous)
+            # On Kubernetes each attempt is its own Job (the operator retries); elsewhere the
+            # runner retries the job's own failures in place.
+            retry = self.backend != "kubernetes" and should_retry(policy, state.reason, previous)
             if not retry or state.status != JobStatus.FAILED:
                 return self.finish(state)
             previous.append(_record_of(state))

@@ -18,6 +18,7 @@ class Reason(enum.StrEnum):
     STARTING = "Starting"  # recorded, the runner not yet reporting
     SCHEDULED = "Scheduled"  # start_at not reached, or the pod is placed and starting
     RETRYING = "Retrying"  # an attempt failed; the next one waits for its backoff
+    QUEUED = "Queued"  # waiting in a scheduler's queue (SLURM's reason in the message)
     SUSPENDED = "Suspended"  # the Job is suspended (e.g. by a queue)
     STORE_NOT_SHARED = "StoreNotShared"  # a file:// store the cluster's nodes cannot see
     # -- stopping -----------------------------------------------------------------------

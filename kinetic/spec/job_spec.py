@@ -20,8 +20,9 @@ from kinetic.spec.accelerators import parse_accelerator
 from kinetic.spec.placement import check_placement
 from kinetic.spec.ports import check_ports, check_public_key
 from kinetic.spec.resources import RESOURCE_OPTIONS, check_cpu_cores, check_resource
+from kinetic.spec.slurm_options import check_partition, check_slurm_options
 
-BACKENDS = ("local", "kubernetes")
+BACKENDS = ("local", "kubernetes", "slurm")
 MAX_TIMEOUT = 7 * 24 * 3600
 MAX_GRACE = 3600
 # The one place each default is written: the JobSpec fields below, and readers of a stored
@@ -61,6 +62,8 @@ class JobSpec:
     ports: Any = ()  # Port, dict or "name:port/proto" items; kept as a tuple of Port
     ssh: bool = False  # adds Port("ssh", 2202) and runs sshd with ssh_public_key
     ssh_public_key: str | None = None  # key text or a .pub path; kept as the key text
+    partition: str | None = None  # slurm: the partition (also slurm={"partition": …})
+    slurm: Any = None  # slurm: account, qos, constraint, gpu_type, python, flags
     # Values never leave this object in serialized form: to_dict() keeps only the names.
     secret_env: dict[str, str] = field(default_factory=dict, repr=False)
 
@@ -105,6 +108,10 @@ class JobSpec:
             set_(self, option, value)
         set_(self, "ports", check_ports(self.ports, self.ssh))
         set_(self, "ssh_public_key", check_public_key(self.ssh_public_key, self.ssh))
+        set_(self, "partition", check_partition(self.partition))
+        set_(self, "slurm", check_slurm_options(self.slurm, self.partition))
+        if self.slurm and self.backend not in (None, "slurm"):
+            raise SpecError("slurm", self.slurm, "backend='slurm' (SLURM options need it)")
 
     @classmethod
     def from_options(cls, **options: Any) -> JobSpec:
@@ -218,7 +225,9 @@ def _check_capture(value: object) -> tuple[str, ...]:
     return tuple(items)
 
 
-def _check_seconds(option: str, value: object, upper: float, allow_none: bool = False):
+def _check_seconds(
+    option: str, value: object, upper: float, allow_none: bool = False
+) -> float | None:
     if value is None and allow_none:
         return None
     ok = isinstance(value, int | float) and not isinstance(value, bool)

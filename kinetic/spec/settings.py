@@ -33,7 +33,7 @@ def _default_store() -> str:
 # name -> (default factory, help)
 SETTINGS: dict[str, tuple[Any, str]] = {
     "store": (_default_store, "where job artifacts live: file:///path or gs://bucket/prefix"),
-    "backend": (lambda: "local", "where jobs run: local or kubernetes"),
+    "backend": (lambda: "local", "where jobs run: local, kubernetes or slurm"),
     "namespace": (lambda: None, "kubernetes namespace (default: the kubeconfig context's)"),
     "context": (lambda: None, "kubeconfig context (default: the current context)"),
     "kubeconfig": (lambda: None, "kubeconfig file (default: $KUBECONFIG or ~/.kube/config)"),
@@ -41,6 +41,10 @@ SETTINGS: dict[str, tuple[Any, str]] = {
     "file_store_host_path": (
         lambda: None,
         "host path shared with the cluster's nodes, for file:// stores on kubernetes",
+    ),
+    "slurm_gpu_types": (
+        lambda: None,
+        "slurm: GRES type per accelerator, e.g. 'a100=a100_40g,l4=' (empty: untyped gpu:N)",
     ),
     "operator_namespace": (
         lambda: "kinetic",
