@@ -36,7 +36,7 @@ def list_cmd(status, limit, namespace, all_namespaces, store, output) -> None:
     handles = list_jobs(
         store=store, status=status, limit=limit, namespace=namespace, all_namespaces=all_namespaces
     )
-    rows = [(h, h.listed_state) for h in handles]
+    rows = [(h, h.listed_state) for h in handles if h.listed_state is not None]
     if output == "json":
         click.echo(json.dumps([state_json(h, s) for h, s in rows], indent=2))
         return

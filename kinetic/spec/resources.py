@@ -54,11 +54,7 @@ def _check_quantity(option: str, value: object) -> str:
         raise SpecError(option, value, "a quantity greater than zero")
     if option != "cpu" and amount < 1:
         raise SpecError(option, value, "at least one byte (did you mean Mi or M, not m?)")
-    if (
-        option != "cpu"
-        and amount < BARE_BYTES_FLOOR
-        and _QUANTITY.match(text.strip())["suffix"] is None
-    ):
+    if option != "cpu" and amount < BARE_BYTES_FLOOR and not _has_unit(text):
         # A bare number is bytes to Kubernetes: memory=2048 would be killed at once (OOM).
         raise SpecError(
             option, value,
@@ -66,6 +62,11 @@ def _check_quantity(option: str, value: object) -> str:
             f"did you mean {text.strip()}Mi?",
         )  # fmt: skip
     return text.strip()
+
+
+def _has_unit(text: str) -> bool:
+    found = _QUANTITY.match(text.strip())
+    return bool(found and found["suffix"])
 
 
 def check_resource(option: str, value: object) -> dict[str, str] | None:
