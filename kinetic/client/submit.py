@@ -51,7 +51,7 @@ def submit(
     client = client_fingerprint()
     client["cwd"] = os.getcwd()
     payload = Payload(fn, args, kwargs, spec.captured_env(), client, command, spec.file_contents())
-    framed = frame_payload(payload)
+    framed = frame_payload(payload, store)
     name = spec.name or (os.path.basename(command[0]) if command else getattr(fn, "__name__", ""))
     handle = JobHandle(
         job_id=new_job_id(name or "job"),
