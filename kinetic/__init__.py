@@ -9,6 +9,9 @@
     job = train.run_async(3)      # returns a JobHandle at once
     kinetic.attach(job.job_id)    # from anywhere that reaches the store
 
+    for j in kinetic.list_jobs():   # newest first: JobHandles, with the state listed
+        print(j.job_id, j.func_name, j.status().value)
+
 Attributes are imported lazily so that ``import kinetic`` stays fast.
 """
 
@@ -67,6 +70,8 @@ if TYPE_CHECKING:
 def __getattr__(name: str) -> Any:
     if name == "submit":  # the public name of kinetic.client.submit.submit_command
         return importlib.import_module("kinetic.client.submit").submit_command
+    if name == "job_status":  # keras-team/kinetic's module of JobStatus
+        return importlib.import_module("kinetic.job_status")
     if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'kinetic' has no attribute {name!r}")

@@ -145,7 +145,7 @@ def test_cleanup_gives_not_found(store_uri):
     job.wait(60)
     job.cleanup()
     assert job.status() == JobStatus.NOT_FOUND
-    assert job.job_id not in [h.job_id for h, _ in kinetic.list_jobs()]
+    assert job.job_id not in [h.job_id for h in kinetic.list_jobs()]
 
 
 def test_outputs_kept_on_success_and_failure(store_uri, tmp_path):
@@ -240,7 +240,7 @@ def test_attach_list_and_caller_exit_from_other_processes(store_uri, tmp_path):
     collector = textwrap.dedent(
         f"""
         import kinetic
-        ids = [h.job_id for h, s in kinetic.list_jobs()]
+        ids = [h.job_id for h in kinetic.list_jobs()]
         assert {job_id!r} in ids, ids
         job = kinetic.attach({job_id!r})
         print(job.result(timeout=60, cleanup=False))
@@ -259,7 +259,12 @@ def test_list_jobs_newest_first_with_filters(store_uri):
     first.wait(60)
     second.wait(60)
     rows = kinetic.list_jobs()
-    assert [h.job_id for h, _ in rows] == [second.job_id, first.job_id]
+    assert [h.job_id for h in rows] == [second.job_id, first.job_id]
+    assert [h.listed_state.status for h in rows] == [JobStatus.FAILED, JobStatus.SUCCEEDED]
     failed = kinetic.list_jobs(status="failed")
-    assert [h.job_id for h, _ in failed] == [second.job_id]
+    assert [h.job_id for h in failed] == [second.job_id]
     assert len(kinetic.list_jobs(limit=1)) == 1
+    with pytest.raises(TypeError):  # filters are keyword-only: "FAILED" is not a store
+        kinetic.list_jobs("FAILED")
+    with pytest.raises(kinetic.SpecError, match="DONE"):
+        kinetic.list_jobs(status="DONE")

@@ -185,7 +185,7 @@ def test_cli_resume_from_and_spot_on_the_local_backend(tmp_path):
         capture_output=True, text=True, check=True,
     )  # fmt: skip
     assert "spot requested: ignored by the local backend" in first.stdout
-    ((handle, _state),) = kinetic.list_jobs()
+    (handle,) = kinetic.list_jobs()
     first_id = handle.job_id
     read = ("import kinetic; n = int((kinetic.output_dir() / 'n.txt').read_text()); "
             "print('resumed at', n + 1)")  # fmt: skip

@@ -53,10 +53,18 @@ def test_resources_reach_the_kineticjob():
 
 
 @pytest.mark.parametrize("options", [{"cpu": "2"}, {"ephemeral_storage": "1Gi"}])
-def test_local_backend_refuses_what_it_cannot_honour(options, tmp_path):
-    fn = kinetic.run(**options)(jobfns.add)  # valid options...
+def test_local_backend_refuses_what_it_cannot_honour(options, tmp_path, monkeypatch):
+    # The backend is known when decorating (configured, or given): refused there.
     with pytest.raises(SpecError, match="local backend cannot honour"):
-        fn.run_async(1, 2)  # ...that this backend refuses before creating anything
+        kinetic.run(**options)(jobfns.add)
+    with pytest.raises(SpecError, match="local backend cannot honour"):
+        kinetic.run(backend="local", **options)(jobfns.add)
+    # Configured to kubernetes when decorating, local by the call: refused at submission.
+    monkeypatch.setenv("KINETIC_BACKEND", "kubernetes")
+    fn = kinetic.run(**options)(jobfns.add)
+    monkeypatch.setenv("KINETIC_BACKEND", "local")
+    with pytest.raises(SpecError, match="local backend cannot honour"):
+        fn.run_async(1, 2)  # before creating anything
     assert kinetic.list_jobs() == []
 
 

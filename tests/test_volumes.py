@@ -116,10 +116,15 @@ def test_a_runtime_keeps_the_configured_default_image_out(monkeypatch):
         ({"network": "team-a"}, "network"),
     ],
 )
-def test_local_backend_refuses_them_before_creating_anything(options, option):
-    fn = kinetic.run(**options)(jobfns.add)  # valid options...
+def test_local_backend_refuses_them_before_creating_anything(options, option, monkeypatch):
+    with pytest.raises(SpecError) as info:  # valid options the local backend cannot honour:
+        kinetic.run(**options)(jobfns.add)  # refused when decorating (the backend is known)
+    assert info.value.option == option
+    monkeypatch.setenv("KINETIC_BACKEND", "kubernetes")
+    fn = kinetic.run(**options)(jobfns.add)
+    monkeypatch.setenv("KINETIC_BACKEND", "local")  # local only by the time of the call:
     with pytest.raises(SpecError) as info:
-        fn.run_async(1, 2)  # ...that the local backend cannot honour
+        fn.run_async(1, 2)  # refused at submission, before anything is created
     assert info.value.option == option
     assert "local backend cannot honour it" in str(info.value)
     assert "backend='kubernetes'" in str(info.value)

@@ -24,8 +24,13 @@ class Backend(abc.ABC):
     # opts out (see expected_result_sha256 and kinetic.client.results).
     vouches_for_results: bool = False
 
-    def check(self, spec: JobSpec) -> None:  # noqa: B027 - optional hook
-        """Refuse, before anything is created, a spec this backend cannot honour."""
+    def check_options(self, spec: JobSpec) -> None:  # noqa: B027 - optional hook
+        """Refuse options this backend can never honour: a check of the spec alone (no
+        I/O), so it runs when a function is decorated as well as at submission."""
+
+    def check(self, spec: JobSpec) -> None:
+        """Refuse, before anything is created, a spec this backend cannot honour now."""
+        self.check_options(spec)
 
     def handle_fields(self, spec: JobSpec) -> dict:
         """Backend-specific fields recorded in the handle (e.g. the namespace)."""

@@ -72,12 +72,15 @@ class KubernetesBackend(Backend):
             fields["kubeconfig"] = kubeconfig
         return fields
 
-    def check(self, spec: JobSpec) -> None:
+    def check_options(self, spec: JobSpec) -> None:
         if spec.cpu_cores:
             raise SpecError(
                 "cpu_cores", spec.cpu_cores,
                 "nothing on kubernetes (pods cannot pick cores); set cpu='2' instead",
             )  # fmt: skip
+
+    def check(self, spec: JobSpec) -> None:
+        self.check_options(spec)
         shared = settings.resolve("file_store_host_path").value
         if not store_is_shared(spec.store or "", shared):
             raise SpecError(

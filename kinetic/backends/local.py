@@ -6,7 +6,9 @@ finds them):
 * ``handle.json``  written first, write-once;
 * ``payload.pkl``  then the payload;
 * ``launch.json``  the runner's process identity, written right after it is started
-                   (per attempt: a retried job's later ones under ``attempts/N/``);
+                   (per attempt: a retried job's later ones under ``attempts/N/``); the
+                   first one commits the submission: a job without it (nor a state.json)
+                   is an unfinished submission, never shown and collected after a minute;
 * ``state.json``   the runner's own record of its phase (RUNNING … terminal);
 * ``cancel.json``  a cancel request, which the runner polls for.
 
@@ -74,13 +76,16 @@ def read_json(store: Store, key: str) -> dict | None:
 class LocalBackend(Backend):
     name = "local"
 
-    def check(self, spec: JobSpec) -> None:
+    def check_options(self, spec: JobSpec) -> None:
         from kinetic.backends.local_checks import placement_refusals, resource_refusals
 
         data = spec.to_dict()
         if refused := resource_refusals(data) + placement_refusals(data):
             option, value, instead = refused[0]
             raise SpecError(option, value, f"the local backend cannot honour it; use {instead}")
+
+    def check(self, spec: JobSpec) -> None:
+        self.check_options(spec)
         from kinetic.backends.local_checks import ports_in_use
 
         if taken := ports_in_use(spec.ports):
@@ -91,6 +96,10 @@ class LocalBackend(Backend):
             )  # fmt: skip
 
     def submit(self, handle: JobRecord, spec: JobSpec, payload: Framed) -> None:
+        """All or nothing: handle.json (write-once: an id collision stops here), the
+        payload, the runner, its secrets, then launch.json, the commit. Until the commit
+        the job is invisible (NOT_FOUND, unlisted); a runner started before the client
+        died commits it itself (kinetic.job.launch_claim)."""
         store = open_store(handle.store)
         store.write_bytes(
             layout.handle_key(handle.job_id), handle.to_json().encode(), if_absent=True
@@ -106,7 +115,7 @@ class LocalBackend(Backend):
             if state.status.is_terminal:
                 return state
         elif not store.exists(layout.handle_key(handle.job_id)):
-            return JobState(JobStatus.NOT_FOUND, message="the job's records were cleaned up")
+            return _cleaned_up(store, handle.job_id)
         else:
             state = JobState(
                 JobStatus.PENDING, reason=Reason.STARTING, created=parse_time(handle.created)
@@ -121,6 +130,8 @@ class LocalBackend(Backend):
     def _check_alive(self, store: Store, handle: JobRecord, state: JobState) -> JobState:
         attempt = max(1, state.attempts)
         launch = read_json(store, layout.launch_key(handle.job_id, attempt))
+        if launch is None and state.attempts == 0:
+            return _uncommitted(store, handle)
         if launch is None:
             # A relaunched attempt's clock starts when the one before it was found lost.
             earlier = state.previous_attempts[-1].get("finished") if attempt > 1 else None
@@ -290,6 +301,27 @@ def _launch(
     if identity is not None:
         key = layout.launch_key(handle.job_id, attempt)
         store.write_bytes(key, json.dumps(identity.to_dict()).encode())
+
+
+def _cleaned_up(store: Store, job_id: str) -> JobState:
+    """NOT_FOUND, saying when the job was cleaned up if its tombstone says so."""
+    when = None
+    with contextlib.suppress(ObjectNotFound, ValueError):
+        when = json.loads(store.read_bytes(layout.tombstone_key(job_id))).get("cleaned_up")
+    message = f"the job was cleaned up at {when}" if when else "the job's records were cleaned up"
+    return JobState(JobStatus.NOT_FOUND, reason=Reason.CLEANED_UP if when else None,
+                    message=message, finished=parse_time(when))  # fmt: skip
+
+
+def _uncommitted(store: Store, handle: JobRecord) -> JobState:
+    """A job whose submission never reached its commit (launch.json): its client died
+    part-way. It is not a job anyone was given a handle for, so it is not shown; once it
+    is old enough that no submission can still be finishing it, its records are deleted."""
+    created = parse_time(handle.created)
+    if created is not None and (utcnow() - created).total_seconds() > LAUNCH_GRACE:
+        store.delete_prefix(layout.job_prefix(handle.job_id))
+        return JobState(JobStatus.NOT_FOUND, message="an unfinished submission (collected)")
+    return JobState(JobStatus.NOT_FOUND, message="being submitted (not started yet)")
 
 
 def _relaunch(store: Store, handle: JobRecord, state: JobState, why: str) -> JobState | None:

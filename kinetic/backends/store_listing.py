@@ -7,7 +7,7 @@ whichever backend runs them.
 from __future__ import annotations
 
 from kinetic.model.job_record import JobRecord
-from kinetic.model.status import JobState
+from kinetic.model.status import JobState, JobStatus
 from kinetic.store import ObjectNotFound, layout, open_store
 
 
@@ -30,4 +30,7 @@ def store_rows(uri: str) -> list[tuple[JobRecord, JobState]]:
     for name, group in by_backend.items():
         for r, s in zip(group, get_backend(name).states(group), strict=True):
             states[r.job_id] = s
-    return [(r, states[r.job_id]) for r in records]
+    # NOT_FOUND: deleted while listing, or a submission not committed (never shown).
+    return [
+        (r, states[r.job_id]) for r in records if states[r.job_id].status != JobStatus.NOT_FOUND
+    ]

@@ -6,6 +6,7 @@ on stderr; ``--debug`` shows the traceback as well.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import traceback
 from datetime import datetime
@@ -40,6 +41,9 @@ class KineticGroup(click.Group):
             return super().invoke(ctx)
         except (click.exceptions.Exit, click.Abort, click.ClickException):
             raise
+        except BrokenPipeError:  # `kinetic jobs list | head`: the reader has what it wanted
+            _silence_stdout()
+            ctx.exit(EXIT_OK)
         except Exception as exc:
             if ctx.find_root().params.get("debug"):
                 traceback.print_exc()
@@ -51,6 +55,16 @@ class KineticGroup(click.Group):
             else:
                 click.echo(f"error: {type(exc).__name__}: {exc}", err=True)
             ctx.exit(code)
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's final flush into the closed pipe
+    does not print an error of its own."""
+    import os
+
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
 
 
 def _exit_code(exc: BaseException) -> int:

@@ -33,9 +33,10 @@ def list_cmd(status, limit, namespace, all_namespaces, store, output) -> None:
     """Jobs newest first: the store's, or the cluster's KineticJobs (kubernetes backend)."""
     from kinetic.client.listing import list_jobs
 
-    rows = list_jobs(
+    handles = list_jobs(
         store=store, status=status, limit=limit, namespace=namespace, all_namespaces=all_namespaces
     )
+    rows = [(h, h.listed_state) for h in handles if h.listed_state is not None]
     if output == "json":
         click.echo(json.dumps([state_json(h, s) for h, s in rows], indent=2))
         return
@@ -44,7 +45,7 @@ def list_cmd(status, limit, namespace, all_namespaces, store, output) -> None:
         [
             [
                 h.job_id,
-                h.function.rpartition(".")[2],
+                h.func_name,
                 s.status.value,
                 s.reason or "-",
                 format_progress(s),
@@ -165,18 +166,65 @@ def cancel(job_id: str, wait: bool, store: str | None, output: str) -> None:
         )
 
 
+FINISHED = [JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED]
+
+
 @jobs.command()
-@click.argument("job_id")
+@click.argument("job_id", required=False)
+@click.option("--finished", is_flag=True, help="Every finished job (instead of one JOB_ID).")
+@click.option(
+    "--older-than", metavar="AGE", help="With --finished: ended before AGE ago (7d, 12h, 30m)."
+)
+@click.option("--status", type=click.Choice([s.value for s in FINISHED], case_sensitive=False),
+              help="With --finished: only jobs that ended so.")  # fmt: skip
 @click.option("--k8s/--no-k8s", default=True, show_default=True, help="Delete processes/objects.")
 @click.option("--gcs/--no-gcs", default=True, show_default=True, help="Delete stored artifacts.")
 @store_option
-def cleanup(job_id: str, k8s: bool, gcs: bool, store: str | None) -> None:
-    """Remove a job's resources and artifacts."""
-    handle = attach_job(job_id, store)
-    if k8s:
-        _say_stopping(handle)
-    handle.cleanup(k8s=k8s, gcs=gcs)
-    click.echo(f"{job_id}: cleaned up")
+def cleanup(job_id, finished, older_than, status, k8s, gcs, store) -> None:
+    """Remove a job's resources and artifacts, or (--finished) every finished job's."""
+    if bool(job_id) == finished:
+        raise click.UsageError("give a JOB_ID or --finished (not both)")
+    if not finished and (older_than or status):
+        raise click.UsageError("--older-than and --status go with --finished")
+    if job_id:
+        handle = attach_job(job_id, store)
+        if k8s:
+            _say_stopping(handle)
+        handle.cleanup(k8s=k8s, gcs=gcs)
+        click.echo(f"{job_id}: cleaned up")
+        return
+    from kinetic.client.listing import list_jobs
+
+    age = parse_age(older_than) if older_than else None
+    chosen = [h for h in list_jobs(store=store, status=status)
+              if finished_before(h.listed_state, age)]  # fmt: skip
+    for handle in chosen:
+        handle.cleanup(k8s=k8s, gcs=gcs)
+    click.echo(f"removed {len(chosen)} finished job{'s' if len(chosen) != 1 else ''}")
+
+
+def parse_age(text: str) -> float:
+    """Seconds from "7d", "12h", "30m", "45s" (or a combination, "1d12h")."""
+    import re
+
+    units = {"d": 86400, "h": 3600, "m": 60, "s": 1}
+    parts = re.findall(r"(\d+)([dhms])", text.strip())
+    if not parts or "".join(n + u for n, u in parts) != text.strip():
+        raise click.BadParameter(f"{text!r}: an age such as 7d, 12h, 30m or 1d12h",
+                                 param_hint="--older-than")  # fmt: skip
+    return float(sum(int(n) * units[u] for n, u in parts))
+
+
+def finished_before(state, age: float | None) -> bool:
+    """A finished job, which ended more than ``age`` seconds ago (any time when None)."""
+    from kinetic.model.status import utcnow
+
+    if state is None or state.status not in FINISHED:
+        return False
+    if age is None:
+        return True
+    ended = state.finished or state.created
+    return ended is not None and (utcnow() - ended).total_seconds() > age
 
 
 def _say_stopping(handle) -> None:

@@ -6,11 +6,14 @@ import functools
 import inspect
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 from kinetic.client.handle import JobHandle
 from kinetic.model.errors import SpecError
 from kinetic.spec.job_spec import JobSpec
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 def _unpickle_function(data: bytes) -> Callable[..., Any]:
@@ -19,21 +22,25 @@ def _unpickle_function(data: bytes) -> Callable[..., Any]:
     return cloudpickle.loads(data)
 
 
-class RemoteFunction:
-    """A function that runs as a job. Pickles as the plain function it wraps."""
+class RemoteFunction(Generic[P, R]):
+    """A function that runs as a job. Pickles as the plain function it wraps.
 
-    def __init__(self, fn: Callable[..., Any], spec: JobSpec):
+    Typed like the function: ``train(3)`` is whatever ``train`` returns, to a type checker
+    as at run time; ``train.run_async(3)`` is a JobHandle.
+    """
+
+    def __init__(self, fn: Callable[P, R], spec: JobSpec):
         _check_callable(fn)
         self.fn, self.spec = fn, spec
         functools.update_wrapper(self, fn)
 
-    def run_async(self, *args: Any, **kwargs: Any) -> JobHandle:
+    def run_async(self, *args: P.args, **kwargs: P.kwargs) -> JobHandle:
         """Start the job and return its handle once it is durably recorded and started."""
         from kinetic.client.submit import submit
 
         return submit(self.fn, args, kwargs, self.spec)
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         """Run the job, showing its output live, and return its value (or raise its error)."""
         handle = self.run_async(*args, **kwargs)
         try:
@@ -87,7 +94,15 @@ def _check_callable(fn: object) -> None:
         )  # fmt: skip
 
 
-def run(fn: Callable[..., Any] | None = None, /, **options: Any):
+@overload
+def run(fn: Callable[P, R], /) -> RemoteFunction[P, R]: ...
+
+
+@overload
+def run(fn: None = None, /, **options: Any) -> Callable[[Callable[P, R]], RemoteFunction[P, R]]: ...
+
+
+def run(fn: Callable[P, R] | None = None, /, **options: Any) -> Any:
     """Decorate a function so it runs as a job.
 
     Options (all validated here, before anything runs): ``accelerator`` ("cpu", "l4",
@@ -101,6 +116,17 @@ def run(fn: Callable[..., Any] | None = None, /, **options: Any):
     Use as ``@kinetic.run`` or ``@kinetic.run(accelerator="l4", timeout=3600)``.
     """
     spec = JobSpec.from_options(**options)
+    _check_for_backend(spec)
     if fn is not None:
         return RemoteFunction(fn, spec)
     return lambda f: RemoteFunction(f, spec)
+
+
+def _check_for_backend(spec: JobSpec) -> None:
+    """Refuse now an option the backend (given, or configured) can never honour, rather
+    than at the first call. Checks that depend on the moment (a port in use, a cluster
+    object) wait for submission, where they run again with the rest."""
+    from kinetic.backends import get_backend
+    from kinetic.spec import settings
+
+    get_backend(settings.resolve("backend", spec.backend).value).check_options(spec)

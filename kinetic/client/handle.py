@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -27,6 +29,16 @@ class JobHandle(JobRecord):
 
     # The collected value, so a second result() on this object returns it again.
     _value: Any = field(default=_MISSING, repr=False, compare=False)
+    # The state read when the job was listed (kinetic.list_jobs), so a listing costs no
+    # request per job; status() and state() always ask again.
+    listed_state: JobState | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def func_name(self) -> str:
+        """The function's name ("train"), or "command:NAME" for kinetic.submit() jobs."""
+        if self.function.startswith("command:"):
+            return self.function
+        return self.function.rpartition(".")[2]
 
     # -- plumbing -------------------------------------------------------------------------
     @property
@@ -49,8 +61,29 @@ class JobHandle(JobRecord):
     def status(self) -> JobStatus:
         return self.state().status
 
-    def wait(self, timeout: float | None = None) -> JobState:
-        """Block until the job ends; TimeoutError after ``timeout`` seconds (job untouched)."""
+    def wait(self, timeout: float | None = None, *, progress: bool | None = None) -> JobState:
+        """Block until the job ends; TimeoutError after ``timeout`` seconds (job untouched).
+
+        While it blocks, a live line shows the job's status, elapsed time and progress:
+        ``progress=None`` shows it where someone watches (Jupyter, or a terminal, from the
+        main thread), True always, False never. It is erased when the wait ends."""
+        from kinetic.client.display import live_display
+
+        display = None
+        try:
+            for state in self._poll(timeout):
+                if state.status.is_terminal:
+                    return state
+                if display is None:
+                    display = live_display(self, progress)
+                display.update(state)
+        finally:
+            if display is not None:
+                display.close()
+        raise AssertionError("unreachable: _poll ends with a terminal state or TimeoutError")
+
+    def _poll(self, timeout: float | None) -> Iterator[JobState]:
+        """The job's states until a terminal one; TimeoutError after ``timeout`` seconds."""
         start = time.monotonic()
         deadline = None if timeout is None else start + timeout
         # A local record costs a file read to poll; a bucket or an API server, a request.
@@ -59,8 +92,9 @@ class JobHandle(JobRecord):
         poll, most, brisk = (0.01, 0.5, 2.0) if local else (0.2, 2.0, 0.0)
         while True:
             state = self.state()
+            yield state
             if state.status.is_terminal:
-                return state
+                return
             if deadline is not None and time.monotonic() >= deadline:
                 raise TimeoutError(
                     f"job {self.job_id} still {state.status.value} after {timeout}s; "
@@ -143,12 +177,19 @@ class JobHandle(JobRecord):
             return self._value
         from kinetic.client.results import collect
 
-        state = self.wait(timeout)
-        value = collect(self, state, verify)
-        self._value = value
-        if cleanup:
-            self.cleanup()
-        return value
+        # Callers of one job in this process (threads, separate handles) share one
+        # collection: the first collects and cleans up, the others get its value rather
+        # than a job deleted under them.
+        with _shared_collection(self.store, self.job_id) as shared:
+            state = self.wait(timeout)
+            with shared.lock:
+                if shared.value is _MISSING and self._value is _MISSING:
+                    shared.value = collect(self, state, verify)
+                    if cleanup:
+                        self.cleanup()
+                if self._value is _MISSING:
+                    self._value = shared.value
+        return self._value
 
     # -- control ----------------------------------------------------------------------------
     def cancel(self, wait: bool = True, timeout: float | None = None) -> JobState:
@@ -166,7 +207,16 @@ class JobHandle(JobRecord):
         if k8s:
             self._backend.release(self)
         if gcs:
-            self._store.delete_prefix(layout.job_prefix(self.job_id))
+            import json
+
+            from kinetic.model.status import format_time, utcnow
+
+            store = self._store
+            store.delete_prefix(layout.job_prefix(self.job_id))
+            # A tombstone, so "no such job" can say when it went rather than nothing.
+            stone = {"job_id": self.job_id, "function": self.function,
+                     "cleaned_up": format_time(utcnow())}  # fmt: skip
+            store.write_bytes(layout.tombstone_key(self.job_id), json.dumps(stone).encode())
 
     # -- network ----------------------------------------------------------------------------
     def endpoints(self) -> dict[str, Endpoint]:
@@ -189,7 +239,44 @@ class JobHandle(JobRecord):
         return downloads.download(self._store, self.job_id, Path(dest), self._attempt(attempt))
 
     def __repr__(self) -> str:
-        return f"JobHandle(job_id={self.job_id!r}, backend={self.backend!r}, store={self.store!r})"
+        # No I/O: a repr is printed by debuggers and logs, which must never block on a store.
+        return f"<JobHandle {self.job_id} {self.func_name} ({self.backend})>"
+
+    def _repr_html_(self) -> str:
+        """Jupyter's display of a handle: its live state (one read)."""
+        from kinetic.client.display import handle_html
+
+        return handle_html(self)
+
+
+class _Collection:
+    """One job's result, shared by every caller in this process while any is collecting."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.value: Any = _MISSING
+        self.users = 0
+
+
+_collections: dict[tuple[str, str], _Collection] = {}
+_collections_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def _shared_collection(store: str, job_id: str) -> Iterator[_Collection]:
+    """The collection of ``job_id`` while this caller needs it; forgotten (and its value
+    released) when the last caller is done, so a process keeps no results it handed out."""
+    key = (store, job_id)
+    with _collections_lock:
+        shared = _collections.setdefault(key, _Collection())
+        shared.users += 1
+    try:
+        yield shared
+    finally:
+        with _collections_lock:
+            shared.users -= 1
+            if shared.users == 0:
+                _collections.pop(key, None)
 
 
 def _is_terminal(out: TextIO) -> bool:
@@ -209,5 +296,17 @@ def load_handle(job_id: str, store: str | None = None) -> JobHandle:
     try:
         data = st.read_bytes(layout.handle_key(job_id))
     except ObjectNotFound:
-        raise JobNotFoundError(job_id, st.uri) from None
+        raise JobNotFoundError(job_id, st.uri, cleaned_up_at(st, job_id)) from None
     return JobHandle.from_json(data.decode())
+
+
+def cleaned_up_at(store: Store, job_id: str) -> str | None:
+    """When ``job_id`` was cleaned up, if the store kept its tombstone."""
+    import json
+
+    from kinetic.store import ObjectNotFound, layout
+
+    try:
+        return json.loads(store.read_bytes(layout.tombstone_key(job_id))).get("cleaned_up")
+    except (ObjectNotFound, ValueError):
+        return None

@@ -1,10 +1,15 @@
-"""Finding jobs from any process: ``kinetic.attach()`` and ``kinetic.list_jobs()``."""
+"""Finding jobs from any process: ``kinetic.attach()`` and ``kinetic.list_jobs()``.
+
+The caller's side of a listing: the backend (or the store) returns records with their
+states; each becomes a JobHandle carrying the state read then (``listed_state``).
+"""
 
 from __future__ import annotations
 
 from kinetic.backends import get_backend
 from kinetic.client.handle import JobHandle, load_handle
-from kinetic.model.status import JobState, JobStatus
+from kinetic.model.errors import SpecError
+from kinetic.model.status import JobStatus
 from kinetic.spec import settings
 from kinetic.store import layout
 
@@ -15,28 +20,44 @@ def attach(job_id: str, store: str | None = None) -> JobHandle:
     return load_handle(job_id, store)
 
 
+def parse_status_filter(status: JobStatus | str | None) -> JobStatus | None:
+    """The status to keep, from a JobStatus or its name in any case; None keeps all."""
+    if status is None or isinstance(status, JobStatus):
+        return status
+    if isinstance(status, str) and status.strip().upper() in JobStatus.__members__:
+        return JobStatus(status.strip().upper())
+    raise SpecError("status", status, f"one of {', '.join(s.value for s in JobStatus)}")
+
+
 def list_jobs(
+    *,
     store: str | None = None,
     status: JobStatus | str | None = None,
     limit: int | None = None,
-    *,
     backend: str | None = None,
     namespace: str | None = None,
     all_namespaces: bool = False,
-) -> list[tuple[JobHandle, JobState]]:
-    """Jobs with their states, newest first, finished ones included.
+) -> list[JobHandle]:
+    """Jobs newest first, finished ones included, as handles.
 
-    With the kubernetes backend (argument or setting): the cluster's KineticJobs in
-    ``namespace`` (default: the configured one) or in all namespaces. Otherwise: every job
-    recorded in the store.
+    Each handle's ``listed_state`` is its state when listed (the listing reads every state
+    in bulk); ``status()`` asks again. With the kubernetes backend (argument or setting):
+    the cluster's KineticJobs in ``namespace`` (default: the configured one) or in all
+    namespaces. Otherwise: every job recorded in the store. Filters are keyword-only.
     """
+    wanted = parse_status_filter(status)
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise SpecError("limit", limit, "a whole number from 1, or None for every job")
     chosen = get_backend(settings.resolve("backend", backend).value)
     records = chosen.list_jobs(
         store=settings.resolve("store", store).value,
         namespace=namespace,
         all_namespaces=all_namespaces,
     )
-    rows = [(JobHandle.from_record(r), s) for r, s in records]
-    wanted = JobStatus(status.upper() if isinstance(status, str) else status) if status else None
-    rows = [r for r in rows if wanted is None or r[1].status == wanted]
-    return rows[:limit] if limit else rows
+    handles = []
+    for record, state in records:
+        if wanted is None or state.status == wanted:
+            handle = JobHandle.from_record(record)
+            handle.listed_state = state
+            handles.append(handle)
+    return handles[:limit] if limit else handles

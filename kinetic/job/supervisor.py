@@ -25,6 +25,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+from kinetic.job.launch_claim import claim_launch, submission_complete
 from kinetic.job.masking import Masker
 from kinetic.job.output_keeper import OutputKeeper
 from kinetic.job.records import record_end, say, write_state
@@ -51,6 +52,13 @@ class Supervisor:
         self.stop_requested = False
         self.backend = "local"
         self.log_failed = False
+        self.launch_claimed = False
+
+    def _claim_launch(self) -> None:
+        """Locally, record this runner's launch if its client died before doing so."""
+        if self.backend == "local" and not self.launch_claimed:
+            self.launch_claimed = True
+            claim_launch(self.store, self.job_id, int(os.environ.get("KINETIC_ATTEMPT") or 1))
 
     def _on_signal(self, signum, frame) -> None:
         self.stop_requested = True
@@ -73,7 +81,14 @@ class Supervisor:
         handle = json.loads(self.store.read_bytes(layout.handle_key(self.job_id)))
         spec = handle.get("spec") or {}
         self.backend = handle.get("backend", "local")
-        self.secrets = read_secrets(spec.get("secret_env_names") or [])
+        names = spec.get("secret_env_names") or []
+        try:
+            self.secrets = read_secrets(names)
+        except ValueError:  # cut short: the submitting client died while handing them over
+            self.secrets = {}
+        # A submission that never finished leaves no trace (see kinetic.job.launch_claim).
+        if self.backend == "local" and not submission_complete(names, self.secrets):
+            return 0
         self.masker = Masker(list(self.secrets.values()))
         # Set by the operator (each attempt is its own Job there) or by a client relaunching
         # a lost job; locally the runner retries the job's own failures itself, below.
@@ -194,6 +209,7 @@ class Supervisor:
             state, status=JobStatus.PENDING, reason=reason, message=message
         )
         self.write_state(waiting)
+        self._claim_launch()  # while it waits: no delay to the job's start
         check_every = 0.5 if self.store.uri.startswith("file:") else 5.0
         last_check = 0.0
         while (left := (start - utcnow()).total_seconds()) > 0:
@@ -232,6 +248,7 @@ class Supervisor:
         reader.start()
         keeper = OutputKeeper(self.store, self.job_id, attempt, output_dir, spec, pid,
                               self.note, restored)  # fmt: skip
+        self._claim_launch()  # once the worker runs: no delay to the job's start
         end = watch_worker(
             pid, spec, backend=self.backend, remote=not self.store.uri.startswith("file:"),
             cancel_requested=self._stop_wanted, note=self.note, before_signal=keeper.before_signal,

@@ -69,6 +69,9 @@ def execute(store: Store, job_id: str, handle: dict[str, Any], output_dir: Path)
                 if payload.command:
                     envelope = run_command(payload.command)
                 else:
+                    # Not the runner's command line: argv[0] names the function, as a
+                    # script's names the script.
+                    sys.argv = [getattr(payload.function, "__name__", "job")]
                     value = payload.function(*payload.args, **payload.kwargs)
                     envelope = ResultEnvelope(True, value)
             finally:

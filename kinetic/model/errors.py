@@ -48,9 +48,11 @@ class InvalidJobIdError(KineticError, ValueError):
 class JobNotFoundError(KineticError, LookupError):
     """No record of the job exists (never created, or cleaned up)."""
 
-    def __init__(self, job_id: str, where: str = ""):
-        self.job_id = job_id
+    def __init__(self, job_id: str, where: str = "", cleaned_up: str | None = None):
+        self.job_id, self.cleaned_up = job_id, cleaned_up
         suffix = f" in {where}" if where else ""
+        if cleaned_up:  # what the store remembers of a removed job (its tombstone)
+            suffix += f": it was cleaned up at {cleaned_up}"
         super().__init__(f"no job {job_id!r}{suffix}")
 
 

@@ -26,6 +26,7 @@ class Reason(enum.StrEnum):
     TERMINATING = "Terminating"  # a pod being deleted that the Job controller will replace
     # -- how a job ended ----------------------------------------------------------------
     CANCELLED = "Cancelled"
+    CLEANED_UP = "CleanedUp"  # removed by result() or cleanup; a tombstone says when
     USER_ERROR = "UserError"  # the function raised
     EXIT_CODE = "Error"  # a command (or the runner) exited non-zero
     RESULT_NOT_SERIALIZABLE = "ResultNotSerializable"

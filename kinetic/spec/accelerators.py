@@ -114,8 +114,8 @@ _TPU_FAMILIES: dict[str, _TpuFamily] = {
     ),
 }
 _TPU_FAMILY_ALIASES = {"v5e": "v5e", "v5litepod": "v5e", "v6e": "v6e", "v4": "v4", "v5p": "v5p"}
-_TPU_RE = re.compile(r"^(?:tpu-?)?(v5e|v5litepod|v6e|v4|v5p)-(\d+)$")
-_GPU_COUNT_RE = re.compile(r"^(.+?)x(\d+)$")
+_TPU_RE = re.compile(r"^(?:tpu-?)?(v5e|v5litepod|v6e|v4|v5p)-(\d+)\Z")
+_GPU_COUNT_RE = re.compile(r"^(.+?)x(\d+)\Z")
 
 
 @dataclass(frozen=True)
@@ -165,6 +165,20 @@ def _known_text() -> str:
     )
 
 
+def _suggestion(text: str) -> str:
+    """'did you mean X? ' for the closest known name or alias, or '' when none is close."""
+    import difflib
+
+    base = _GPU_COUNT_RE.match(text)
+    stem, suffix = (base[1], f"x{base[2]}") if base else (text, "")
+    names = ["cpu", *known_accelerators(), *_GPU_ALIASES]
+    close = difflib.get_close_matches(stem, names, n=1, cutoff=0.6)
+    if not close:
+        return ""
+    guess = close[0] + (suffix if close[0] in _GPU_ALIASES else "")
+    return f"did you mean {guess!r}? "
+
+
 def _single_host_chips(fam: _TpuFamily) -> list[int]:
     return [c for c in fam.topologies if c <= fam.max_chips_per_host]
 
@@ -188,7 +202,7 @@ def _parse_gpu(value: str, text: str) -> Accelerator:
     if name is None and (m := _GPU_COUNT_RE.match(text)) is not None:
         name, count = _GPU_ALIASES.get(m[1]), int(m[2])
     if name is None:
-        raise SpecError("accelerator", value, _known_text())
+        raise SpecError("accelerator", value, _suggestion(text) + _known_text())
     allowed = _GPUS[name][1]
     if count not in allowed:
         raise SpecError(

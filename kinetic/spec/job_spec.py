@@ -32,9 +32,9 @@ DEFAULT_GRACE_PERIOD = 30.0  # seconds between the stop signal and the kill
 DEFAULT_ACCELERATOR = "cpu"
 DEFAULT_OUTPUT_SYNC = 10.0  # seconds from an output file's last change to the store
 MAX_OUTPUT_SYNC = 3600
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_ENV_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\*?$|^\*$")
-_NAMESPACE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
+_ENV_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\*?\Z|^\*\Z")
+_NAMESPACE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\Z")
 
 
 @dataclass(frozen=True)
@@ -225,7 +225,11 @@ def _check_env(value: object, option: str = "env") -> dict[str, str]:
         if isinstance(item, bool) or not isinstance(item, str | int | float):
             shown = "<hidden>" if option == "secret_env" else item
             raise SpecError(f"{option}[{key!r}]", shown, "a string (or a number, kept as text)")
-        checked[key] = str(item)
+        text = str(item)
+        if "\x00" in text:  # execve() cannot carry it: the job would fail in its setup
+            shown = "<hidden>" if option == "secret_env" else item
+            raise SpecError(f"{option}[{key!r}]", shown, "text without NUL characters ('\\x00')")
+        checked[key] = text
     return checked
 
 
@@ -256,6 +260,9 @@ def _check_seconds(
 
 
 MAX_START_DELAY = 365 * 24 * 3600
+# A start time this far in the past is still "now": the caller's clock, or the time spent
+# between computing it and submitting.
+START_AT_SLACK = 60.0
 
 
 def _check_start_at(value: object) -> str | None:
@@ -275,8 +282,15 @@ def _check_start_at(value: object) -> str | None:
     if not isinstance(value, datetime):
         raise SpecError("start_at", value, accepted)
     when = value if value.tzinfo else value.astimezone()  # naive: local time
-    if (when - utcnow()).total_seconds() > MAX_START_DELAY:
+    ahead = (when - utcnow()).total_seconds()
+    if ahead > MAX_START_DELAY:
         raise SpecError("start_at", value, accepted)
+    if ahead < -START_AT_SLACK:  # most likely a typo (a year, a zone): do not run at once
+        raise SpecError(
+            "start_at", format_time(when),
+            f"a time not in the past (it is now {format_time(utcnow())}); "
+            "omit start_at to start at once",
+        )  # fmt: skip
     return format_time(when)
 
 

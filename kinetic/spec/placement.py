@@ -20,9 +20,9 @@ from typing import Any
 from kinetic.model.errors import SpecError
 from kinetic.spec.resources import quantity_value
 
-_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\Z")
 # The chart's rule for runtime names (values.schema.json): "py3.12", "torch_2-cuda12".
-RUNTIME_NAME = re.compile(r"^[A-Za-z0-9][-A-Za-z0-9_.]{0,62}$")
+RUNTIME_NAME = re.compile(r"^[A-Za-z0-9][-A-Za-z0-9_.]{0,62}\Z")
 VOLUMES_ACCEPTED = (
     "a list of 'claim:/abs/path' or 'claim:/abs/path:ro' (an existing PersistentVolumeClaim) "
     "and {'name': …, 'size': '1Gi', 'type': 'memory', 'path': '/abs/path'} (scratch in memory)"

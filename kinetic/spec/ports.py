@@ -23,8 +23,8 @@ PROTOCOLS = ("tcp", "udp", "http")
 SSH_PORT = 2202
 MIN_PORT, MAX_PORT = 8002, 65535
 MAX_NAME = 15  # a Kubernetes container port name (IANA service name) has at most 15
-_NAME = re.compile(r"^[a-z]+[0-9]*$")
-_TEXT = re.compile(r"^(?P<name>[^:/]+):(?P<port>[^:/]+)(/(?P<proto>[^:/]+))?$")
+_NAME = re.compile(r"^[a-z]+[0-9]*\Z")
+_TEXT = re.compile(r"^(?P<name>[^:/]+):(?P<port>[^:/]+)(/(?P<proto>[^:/]+))?\Z")
 _PUBLIC_KEY = re.compile(
     r"^(ssh-(ed25519|rsa|dss)|ecdsa-sha2-nistp(256|384|521)|sk-(ssh-ed25519|ecdsa-sha2-nistp256)"
     r"@openssh\.com) [A-Za-z0-9+/]+={0,3}( [^\n]*)?$"
@@ -47,7 +47,11 @@ class Port:
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not _NAME.match(self.name):
-            raise SpecError("ports", self.name, "a port name matching ^[a-z]+[0-9]*$")
+            raise SpecError(
+                "ports",
+                self.name,
+                "a port name of lowercase letters, then digits (e.g. http, grpc2)",
+            )
         if len(self.name) > MAX_NAME:
             raise SpecError("ports", self.name, f"a port name of at most {MAX_NAME} characters")
         number = self.port

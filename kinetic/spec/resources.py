@@ -17,13 +17,15 @@ from typing import Any
 from kinetic.model.errors import SpecError
 
 _QUANTITY = re.compile(
-    r"^(?P<num>[0-9]+(\.[0-9]*)?|\.[0-9]+)(?P<suffix>[KMGTPE]i|[mkMGTPE]|[eE][+-]?[0-9]+)?$"
+    r"^(?P<num>[0-9]+(\.[0-9]*)?|\.[0-9]+)(?P<suffix>[KMGTPE]i|[mkMGTPE]|[eE][+-]?[0-9]+)?\Z"
 )
 _BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
 _DECIMAL = {"m": Decimal("0.001"), "": Decimal(1), "k": Decimal(10**3), "M": Decimal(10**6),
             "G": Decimal(10**9), "T": Decimal(10**12), "P": Decimal(10**15),
             "E": Decimal(10**18)}  # fmt: skip
 ACCEPTED = "a Kubernetes quantity such as 2, 500m, 512Mi or 4Gi, or {'request': …, 'limit': …}"
+# Below this, a byte count without a unit is surely a slip for Mi (no job fits in 1 MiB).
+BARE_BYTES_FLOOR = 2**20
 RESOURCE_OPTIONS = {"cpu": "cpu", "memory": "memory", "ephemeral_storage": "ephemeral-storage"}
 
 
@@ -52,7 +54,19 @@ def _check_quantity(option: str, value: object) -> str:
         raise SpecError(option, value, "a quantity greater than zero")
     if option != "cpu" and amount < 1:
         raise SpecError(option, value, "at least one byte (did you mean Mi or M, not m?)")
+    if option != "cpu" and amount < BARE_BYTES_FLOOR and not _has_unit(text):
+        # A bare number is bytes to Kubernetes: memory=2048 would be killed at once (OOM).
+        raise SpecError(
+            option, value,
+            f"a quantity with a unit: {text.strip()} means {text.strip()} bytes; "
+            f"did you mean {text.strip()}Mi?",
+        )  # fmt: skip
     return text.strip()
+
+
+def _has_unit(text: str) -> bool:
+    found = _QUANTITY.match(text.strip())
+    return bool(found and found["suffix"])
 
 
 def check_resource(option: str, value: object) -> dict[str, str] | None:

@@ -14,11 +14,12 @@ JOBS = "jobs"
 
 # Job ids become Kubernetes object names and label values, so they follow RFC 1123 labels:
 # that also keeps them free of '/', '..' and anything else that could leave the store.
-_JOB_ID = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+# fullmatch, not match with '$': '$' also matches before a trailing newline ("job-1\n").
+_JOB_ID = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 
 
 def validate_job_id(job_id: object) -> str:
-    if not isinstance(job_id, str) or not _JOB_ID.match(job_id):
+    if not isinstance(job_id, str) or not _JOB_ID.fullmatch(job_id):
         raise InvalidJobIdError(
             f"invalid job id {job_id!r}: job ids are 1-63 lowercase letters, digits and '-', "
             "starting and ending with a letter or digit (as `kinetic jobs list` shows them)"
@@ -85,3 +86,11 @@ def logs_prefix(job_id: str, attempt: int = 1) -> str:
 
 def output_prefix(job_id: str, attempt: int = 1) -> str:
     return f"{attempt_prefix(job_id, attempt)}/output"
+
+
+CLEANED = "cleaned"
+
+
+def tombstone_key(job_id: str) -> str:
+    """What remains of a cleaned-up job: when it went (outside its prefix, which is gone)."""
+    return f"{CLEANED}/{validate_job_id(job_id)}.json"

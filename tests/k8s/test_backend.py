@@ -33,7 +33,7 @@ def test_value_logs_attach_list(kube, namespace, operator):
     assert job.tail(1) == "epoch 2\n"
     again = kinetic.attach(job.job_id)
     assert again.result(cleanup=False) == {"final_loss": 0.123}
-    assert [h.job_id for h, s in kinetic.list_jobs()] == [job.job_id]
+    assert [h.job_id for h in kinetic.list_jobs()] == [job.job_id]
 
 
 def test_kubectl_tells_the_same_story(kube, namespace, control_plane):
@@ -254,15 +254,21 @@ def test_list_jobs_in_a_namespace_or_all(kube, namespace, control_plane, monkeyp
     job = kinetic.run()(jobfns.add).run_async(1, 1)
     job.wait(60)
     rows = kinetic.list_jobs()  # the configured namespace, from the cluster
-    assert [(h.job_id, s.status) for h, s in rows] == [(job.job_id, JobStatus.SUCCEEDED)]
-    assert rows[0][0].result(cleanup=False) == 2  # a handle rebuilt from the KineticJob works
+    assert [(h.job_id, h.listed_state.status) for h in rows] == [(job.job_id, JobStatus.SUCCEEDED)]
+    # keras-team/kinetic's snippet, unchanged: handles with func_name and a live status()
+    for j in kinetic.list_jobs():
+        print(f"{j.job_id}  {j.func_name}  {j.status().value}")
+    assert (rows[0].func_name, rows[0].status()) == ("add", JobStatus.SUCCEEDED)
+    assert rows[0].result(cleanup=False) == 2  # a handle rebuilt from the KineticJob works
     assert kinetic.list_jobs(status="FAILED") == []
+    with pytest.raises(TypeError):  # filters are keyword-only: no silent misreading
+        kinetic.list_jobs("FAILED")
     with pytest.raises(kinetic.BackendError, match="forbidden"):  # alice: her namespace only
         kinetic.list_jobs(all_namespaces=True)
     monkeypatch.setenv("KINETIC_KUBECONFIG", str(control_plane.kubeconfig))  # an admin
     everywhere = kinetic.list_jobs(all_namespaces=True)
-    assert job.job_id in [h.job_id for h, _ in everywhere]
-    assert {h.extra["namespace"] for h, _ in everywhere if h.job_id == job.job_id} == {namespace}
+    assert job.job_id in [h.job_id for h in everywhere]
+    assert {h.extra["namespace"] for h in everywhere if h.job_id == job.job_id} == {namespace}
 
 
 def test_progress_from_a_pod(kube, tmp_path):

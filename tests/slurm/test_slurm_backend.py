@@ -62,7 +62,7 @@ def test_logs_follow_and_attach_and_list_from_another_process(slurm, tmp_path, p
     script = textwrap.dedent(f"""
         import json, kinetic
         job = kinetic.attach({job.job_id!r})
-        rows = [(h.job_id, h.backend, s.status.value) for h, s in kinetic.list_jobs()]
+        rows = [(h.job_id, h.backend, h.listed_state.status.value) for h in kinetic.list_jobs()]
         print(json.dumps({{"status": job.status().value, "rows": rows}}))
     """)
     out = subprocess.run([sys.executable, "-c", script], env=python_env, capture_output=True,
