@@ -47,8 +47,8 @@ def submit(
     backend = get_backend(spec.backend)
     backend.check(spec)
     store = open_store(spec.store)
-    client = client_fingerprint()
-    client["cwd"] = os.getcwd()
+    versions = client_fingerprint()
+    client = {**versions, "cwd": os.getcwd()}
     payload = Payload(fn, args, kwargs, spec.captured_env(), client, command, spec.file_contents())
     framed = frame_payload(payload)
     name = spec.name or (os.path.basename(command[0]) if command else getattr(fn, "__name__", ""))
@@ -63,6 +63,7 @@ def submit(
         spec=spec.to_dict(),
         payload_sha256=framed.digest.sha256,
         extra=backend.handle_fields(spec),
+        client=versions,
     )
     try:
         backend.submit(handle, spec, framed)

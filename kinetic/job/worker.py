@@ -21,19 +21,21 @@ from kinetic.model.errors import (
     KineticError,
     SerializationError,
     StorageError,
+    VersionSkewError,
 )
 from kinetic.model.reasons import Reason
 from kinetic.model.worker_report import WorkerReport
 from kinetic.store import Store, forget_stores, layout, open_store
 from kinetic.wire.framing import frame, load_framed, store_framed
-from kinetic.wire.payload import ResultEnvelope, failure_envelope
+from kinetic.wire.payload import Payload, ResultEnvelope, failure_envelope
+from kinetic.wire.version_skew import explain_load_failure, fingerprint, skew_problem
 
 
 def execute(store: Store, job_id: str, handle: dict[str, Any], output_dir: Path) -> WorkerReport:
     """Load, set up, run, and record the result. Returns the outcome for the supervisor."""
     phase, value = "load", None
     try:
-        payload = load_framed(store, layout.payload_key(job_id), handle.get("payload_sha256"))
+        payload = load_payload(store, job_id, handle)
         phase = "setup"
         spec = handle.get("spec") or {}
         os.environ.update(spec.get("env") or {})
@@ -81,8 +83,12 @@ def execute(store: Store, job_id: str, handle: dict[str, Any], output_dir: Path)
                 envelope.message = f"the job called sys.exit({exc.code!r})"
     except BaseException as exc:
         reason = Reason.USER_ERROR if phase == "run" else Reason.RUNNER_ERROR
+        if isinstance(exc, VersionSkewError):
+            reason = Reason.VERSION_SKEW
         envelope = failure_envelope(exc, phase, reason)
-        if phase != "run":
+        if isinstance(exc, VersionSkewError):
+            envelope.message = str(exc)  # already says both sides and what to do
+        elif phase != "run":
             envelope.message = f"phase {phase} failed: {envelope.message}"
     try:
         framed = frame(envelope)
@@ -119,6 +125,19 @@ def execute(store: Store, job_id: str, handle: dict[str, Any], output_dir: Path)
             reason=Reason.STORE_UNAVAILABLE if refused else Reason.RUNNER_ERROR,
             message=f"phase store_result failed: {exc}",
         )
+
+
+def load_payload(store: Store, job_id: str, handle: dict[str, Any]) -> Payload:
+    """The payload, refused with VersionSkewError when this interpreter cannot load it."""
+    client, here = handle.get("client") or {}, fingerprint()
+    if not handle.get("command") and (problem := skew_problem(client, here)):
+        raise VersionSkewError(problem)  # a command's payload holds no bytecode
+    try:
+        return load_framed(store, layout.payload_key(job_id), handle.get("payload_sha256"))
+    except SerializationError as exc:
+        if explained := explain_load_failure(client, here, str(exc)):
+            raise VersionSkewError(explained) from exc
+        raise
 
 
 def _record_session(spec: dict[str, Any], captured: dict[str, str]) -> None:

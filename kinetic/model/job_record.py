@@ -26,6 +26,9 @@ class JobRecord:
     payload_sha256: str | None = None
     command: list[str] | None = None  # set for kinetic.submit() jobs
     extra: dict[str, Any] = field(default_factory=dict)  # backend-specific (namespace…)
+    # The submitter's Python, cloudpickle and Kinetic versions (kinetic.wire.version_skew),
+    # outside the pickle so the job can judge them before it unpickles anything.
+    client: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def record_fields(cls) -> list[str]:
