@@ -151,6 +151,8 @@ class Supervisor:
                 f"accelerator {spec['accelerator']} requested: the local backend runs this job "
                 "on this machine as it is"
             )
+        if failed := self._prepare_environment(spec):
+            return self._final(state, failed)
         sshd = None
         if spec.get("ssh"):
             from kinetic.job.sshd import SshUnavailable, start_for_job
@@ -170,6 +172,18 @@ class Supervisor:
             if sshd is not None:
                 sshd.stop()
             shutil.rmtree(workdir, ignore_errors=True)
+
+    def _prepare_environment(self, spec: dict) -> Outcome | None:
+        """requirements=: the cached environment, or built now (kinetic.job.environment)."""
+        from kinetic.job.environment import DependencyInstallFailed, prepare
+
+        try:
+            env = prepare(spec, self.store, self.backend, self.secrets, self.note)
+        except DependencyInstallFailed as exc:
+            return Outcome(JobStatus.FAILED, Reason.DEPENDENCY_INSTALL_FAILED, str(exc))
+        if env is not None:
+            os.environ.update(env.variables())  # the worker inherits them: activate()
+        return None
 
     def _cancel_requested(self) -> bool:
         return self.stop_requested or self.store.exists(layout.cancel_key(self.job_id))

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from kinetic.job import context
+from kinetic.job.environment import activate
 from kinetic.job.progress_writer import flush_progress
 from kinetic.model.errors import (
     JobExistsError,
@@ -35,6 +36,7 @@ def execute(store: Store, job_id: str, handle: dict[str, Any], output_dir: Path)
     """Load, set up, run, and record the result. Returns the outcome for the supervisor."""
     phase, value = "load", None
     try:
+        activate()  # requirements=: the environment's packages before the payload's imports
         payload = load_payload(store, job_id, handle)
         phase = "setup"
         spec = handle.get("spec") or {}

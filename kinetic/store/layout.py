@@ -85,3 +85,21 @@ def logs_prefix(job_id: str, attempt: int = 1) -> str:
 
 def output_prefix(job_id: str, attempt: int = 1) -> str:
     return f"{attempt_prefix(job_id, attempt)}/output"
+
+
+# -- environments (requirements=) and projects (working_dir=), shared by every job -----------
+ENVS = "envs"
+
+
+def env_archive_key(key: str) -> str:
+    """A packed environment (kinetic.job.env_pack), built once by the first job needing it."""
+    return f"{ENVS}/{key}.tar.gz"
+
+
+def env_meta_key(key: str) -> str:
+    return f"{ENVS}/{key}.json"
+
+
+def env_lock_key(key: str) -> str:
+    """Held (write-once) by the job building ``key``: two jobs never build it at once."""
+    return f"{ENVS}/{key}.lock"

@@ -1,0 +1,179 @@
+"""requirements=: a job's packages installed once into a cached environment layered on the
+image's interpreter, offline (wheels built here, --find-links, --no-index), with real
+runner processes."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+from wheel_support import build_wheel
+
+import kinetic
+from kinetic import JobStatus
+from kinetic.job.environment import find_uv, install_commands, key_of
+from kinetic.model.errors import SpecError
+from kinetic.spec.job_spec import JobSpec
+from kinetic.spec.requirements import (
+    environment_key,
+    find_project_requirements,
+    normalize_lines,
+    read_requirements_file,
+)
+from kinetic.system import env_cache
+
+
+def use_package(name: str) -> dict:
+    """Runs in the job: the wheel's value, where it came from, and that kinetic still imports."""
+    import importlib
+
+    import kinetic.job.context  # noqa: F401  (the image's packages stay importable)
+
+    module = importlib.import_module(name)
+    return {"value": module.VALUE, "file": module.__file__, "venv": os.environ.get("VIRTUAL_ENV")}
+
+
+def read_relative(path: str) -> str:
+    return Path(path).read_text()
+
+
+@pytest.fixture
+def wheels(tmp_path) -> Path:
+    directory = tmp_path / "wheels"
+    build_wheel(directory, "kinwheel-a", "1.0", requires=["kinwheel-b>=2"])
+    build_wheel(directory, "kinwheel-b", "2.1")
+    return directory
+
+
+def offline(wheels: Path, *requirements: str) -> list[str]:
+    return [*requirements, "--no-index", f"--find-links={wheels}"]
+
+
+# -- the option ------------------------------------------------------------------------------
+def test_lines_are_normalized_and_options_kept(tmp_path):
+    lines = normalize_lines(
+        ["Scikit_Learn == 1.5.2", "# a comment", "-f wheels", "--index-url=https://x/${TOKEN}/",
+         "kinetic>=0.1", 'foo; python_version < "3.12"', "--no-index"], tmp_path, "requirements",
+    )  # fmt: skip
+    assert lines == (
+        "scikit-learn==1.5.2",
+        f"--find-links {tmp_path / 'wheels'}",
+        "--index-url https://x/${TOKEN}/",
+        'foo; python_version < "3.12"',
+        "--no-index",
+    )  # fmt: skip  (kinetic itself: the image's copy runs the job)
+
+
+@pytest.mark.parametrize("bad", [["-e ."], ["--pre"], ["!!"], "no-such-file.txt", 3])
+def test_bad_requirements_are_refused_at_decoration(bad):
+    with pytest.raises(SpecError, match="requirements"):
+        kinetic.run(requirements=bad)
+
+
+def test_requirements_file_with_include_and_relative_find_links(tmp_path):
+    (tmp_path / "base.txt").write_text("pandas>=2  # pinned later\n")
+    (tmp_path / "req.txt").write_text("-r base.txt\nnumpy==2.0 \\\n  ; sys_platform=='linux'\n"
+                                      "--find-links wheels\n")  # fmt: skip
+    assert read_requirements_file(tmp_path / "req.txt") == (
+        "pandas>=2",
+        "numpy==2.0; sys_platform=='linux'",
+        f"--find-links {tmp_path / 'wheels'}",
+    )
+
+
+def test_auto_finds_requirements_txt_then_pyproject(tmp_path):
+    project = tmp_path / "proj"
+    (project / "src" / "pkg").mkdir(parents=True)
+    (project / ".git").mkdir()
+    (project / "pyproject.toml").write_text(
+        '[project]\nname = "p"\ndependencies = ["Requests>=2", "kinetic"]\n'
+    )
+    assert find_project_requirements(project / "src" / "pkg") == ("requests>=2",)
+    (project / "requirements.txt").write_text("rich\n")
+    assert find_project_requirements(project / "src") == ("rich",)
+    with pytest.raises(SpecError, match=r"requirements\.txt or a pyproject\.toml"):
+        find_project_requirements(tmp_path / "elsewhere")
+
+
+def test_key_ignores_requirement_order_but_not_options():
+    a = environment_key(["a==1", "b==2", "--no-index"], "cpython-3.11", "linux-x86_64")
+    assert a == environment_key(["b==2", "a==1", "--no-index"], "cpython-3.11", "linux-x86_64")
+    assert a != environment_key(["a==1", "b==2"], "cpython-3.11", "linux-x86_64")
+    assert a != environment_key(["a==1", "b==2", "--no-index"], "cpython-3.12", "linux-x86_64")
+
+
+def test_private_index_credentials_are_expanded_only_in_the_job(tmp_path):
+    lines = ["pkg", "--index-url https://u:${TOKEN}@pypi.example/simple"]
+    uv_argv = install_commands(tmp_path / "e", lines, "uv", {"TOKEN": "s3cret"})[1]
+    assert "https://u:s3cret@pypi.example/simple" in uv_argv
+    pip_argv = install_commands(tmp_path / "e", lines, None, {"TOKEN": "s3cret"})[1]
+    assert "--ignore-installed" in pip_argv and "https://u:s3cret@pypi.example/simple" in pip_argv
+    spec = JobSpec(requirements=lines, secret_env={"TOKEN": "s3cret"})
+    assert "s3cret" not in str(spec.to_dict())
+
+
+# -- jobs ------------------------------------------------------------------------------------
+def test_job_imports_an_installed_wheel_and_the_second_reuses_it(store_uri, wheels):
+    if find_uv() is None:
+        pytest.skip("uv is not installed: test_pip_builds_when_uv_is_absent covers pip")
+    reqs = offline(wheels, "kinwheel-a==1.0")
+    job = kinetic.run(requirements=reqs)(use_package).run_async("kinwheel_b")
+    found = job.result(timeout=120, cleanup=False)
+    assert found["value"] == "kinwheel-b-2.1"  # a dependency of the requirement, installed too
+    root = env_cache.cache_root()
+    assert found["file"].startswith(str(root)) and found["venv"].startswith(str(root))
+    assert "installing 1 requirement(s) with uv" in job.logs()
+    again = kinetic.run(requirements=reqs)(use_package).run_async("kinwheel_a")
+    assert again.result(timeout=60, cleanup=False)["value"] == "kinwheel-a-1.0"
+    assert "cached" in again.logs() and "installing" not in again.logs()
+    [entry] = env_cache.entries(root)
+    assert entry.key == key_of(list(JobSpec(requirements=reqs).requirements))
+
+
+def test_pip_builds_when_uv_is_absent(wheels, monkeypatch):
+    monkeypatch.setenv("KINETIC_INSTALLER", "pip")  # the runner inherits it
+    job = kinetic.run(requirements=offline(wheels, "kinwheel-a"))(use_package).run_async(
+        "kinwheel_a"
+    )
+    assert job.result(timeout=180, cleanup=False)["value"] == "kinwheel-a-1.0"
+    assert "with pip" in job.logs()
+
+
+def test_two_jobs_at_once_build_the_environment_once(wheels):
+    reqs = offline(wheels, "kinwheel-b")
+    jobs = [kinetic.run(requirements=reqs)(use_package).run_async("kinwheel_b") for _ in "ab"]
+    assert [j.result(timeout=180, cleanup=False)["value"] for j in jobs] == ["kinwheel-b-2.1"] * 2
+    logs = [j.logs() for j in jobs]
+    assert sum("installing" in text for text in logs) == 1, logs
+    assert sum("cached" in text for text in logs) == 1, logs
+
+
+def test_install_failure_ends_dependency_install_failed(wheels):
+    job = kinetic.run(requirements=offline(wheels, "kinwheel-missing==9"))(use_package)
+    handle = job.run_async("x")
+    with pytest.raises(kinetic.JobFailedError, match="kinwheel-missing"):
+        handle.result(timeout=180, cleanup=False)
+    state = handle.state()
+    assert state.status == JobStatus.FAILED and state.reason == "DependencyInstallFailed"
+    assert "installing the requirements failed" in state.message
+    assert env_cache.entries(env_cache.cache_root()) == []  # nothing half-built is kept
+
+
+def test_auto_requirements_from_a_temporary_project(tmp_path, wheels, monkeypatch):
+    project = tmp_path / "project"
+    (project / "notebooks").mkdir(parents=True)
+    (project / ".git").mkdir()
+    (project / "requirements.txt").write_text(
+        f"kinwheel-a\n--no-index\n--find-links {os.path.relpath(wheels, project)}\n"
+    )
+    monkeypatch.chdir(project / "notebooks")
+    job = kinetic.run(requirements="auto")(use_package).run_async("kinwheel_a")
+    assert job.result(timeout=180, cleanup=False)["value"] == "kinwheel-a-1.0"
+    assert job.spec["requirements"] == ["kinwheel-a", "--no-index", f"--find-links {wheels}"]
+
+
+def test_a_job_without_requirements_runs_in_the_image_as_before():
+    job = kinetic.run()(sys.version.__class__)  # any plain callable
+    assert job("x") == "x"
