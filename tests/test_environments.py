@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from envfns import use_package
 from wheel_support import build_wheel
 
 import kinetic
@@ -23,20 +24,6 @@ from kinetic.spec.requirements import (
     read_requirements_file,
 )
 from kinetic.system import env_cache
-
-
-def use_package(name: str) -> dict:
-    """Runs in the job: the wheel's value, where it came from, and that kinetic still imports."""
-    import importlib
-
-    import kinetic.job.context  # noqa: F401  (the image's packages stay importable)
-
-    module = importlib.import_module(name)
-    return {"value": module.VALUE, "file": module.__file__, "venv": os.environ.get("VIRTUAL_ENV")}
-
-
-def read_relative(path: str) -> str:
-    return Path(path).read_text()
 
 
 @pytest.fixture

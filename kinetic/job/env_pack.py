@@ -3,7 +3,7 @@
 Where it sits: kinetic.job.environment.prepare calls ``build_or_fetch`` on a pod whose
 node-local cache lacks the environment. The store holds ``envs/KEY.tar.gz`` and its
 ``envs/KEY.json`` (kinetic.store.layout); the first job to need a key takes the write-once
-``envs/KEY.lock``, builds, packs and uploads, then releases it; jobs that find the lock
+``envs/locks/KEY``, builds, packs and uploads, then releases it; jobs that find the lock
 held wait for the archive, so two jobs never build the same environment at once. A lock
 older than STALE_LOCK (a builder that died) is taken over. A failed build releases the lock
 and leaves nothing behind, so the next job tries again.
@@ -39,7 +39,8 @@ def build_or_fetch(
     note: Callable[[str], None],
 ) -> None:
     """Leave ``env.path`` complete: unpacked from the store, or built here and published."""
-    archive, lock = layout.env_archive_key(env.key), layout.env_lock_key(env.key)
+    archive, lock_prefix = layout.env_archive_key(env.key), layout.env_lock_prefix(env.key)
+    lock = f"{lock_prefix}/owner.json"
     waiting_said = False
     while True:
         if store.exists(archive):
@@ -53,7 +54,7 @@ def build_or_fetch(
         except JobExistsError:
             if _stale(store, lock):
                 note(f"environment {env.key[:12]}: taking over a stale build lock")
-                store.delete_prefix(lock)
+                store.delete_prefix(lock_prefix)
                 continue
             if not waiting_said:
                 note(f"environment {env.key[:12]}: another job is building it; waiting")
@@ -69,7 +70,7 @@ def build_or_fetch(
             return
         finally:
             with contextlib.suppress(Exception):  # a lock left behind goes stale in time
-                store.delete_prefix(lock)
+                store.delete_prefix(lock_prefix)
 
 
 def _stale(store: Store, lock: str) -> bool:

@@ -100,6 +100,7 @@ def env_meta_key(key: str) -> str:
     return f"{ENVS}/{key}.json"
 
 
-def env_lock_key(key: str) -> str:
-    """Held (write-once) by the job building ``key``: two jobs never build it at once."""
-    return f"{ENVS}/{key}.lock"
+def env_lock_prefix(key: str) -> str:
+    """Held by the job building ``key`` (its write-once ``owner.json``): two jobs never
+    build it at once. A prefix, so ``delete_prefix`` releases it on either store."""
+    return f"{ENVS}/locks/{key}"
