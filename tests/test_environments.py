@@ -164,3 +164,79 @@ def test_auto_requirements_from_a_temporary_project(tmp_path, wheels, monkeypatc
 def test_a_job_without_requirements_runs_in_the_image_as_before():
     job = kinetic.run()(sys.version.__class__)  # any plain callable
     assert job("x") == "x"
+
+
+# -- the store-packed path, on both stores (the cluster test runs it in pods) ----------------
+def test_two_builders_at_once_build_once_and_the_other_unpacks(store_uri, tmp_path):
+    import threading
+
+    from kinetic.job.env_pack import build_or_fetch
+    from kinetic.job.environment import Environment
+    from kinetic.model.status import format_time, utcnow
+    from kinetic.store import layout, open_store
+
+    store = open_store(store_uri)
+    builds, notes = [], []
+    release = threading.Event()
+
+    def build_into(env: Environment):
+        def build():
+            builds.append(env.path)
+            release.wait(30)  # the other builder arrives while this one holds the lock
+            (env.path / "bin").mkdir(parents=True)
+            (env.path / "bin" / "tool").write_text(f"#!{env.path}/bin/python\n")
+            (env.path / "lib").mkdir()
+            (env.path / "lib" / "data.txt").write_text("built")
+
+        return build
+
+    meta = {"key": "k" * 32, "created": format_time(utcnow())}
+    envs = [Environment("k" * 32, tmp_path / name / ("k" * 32)) for name in ("a", "b")]
+    threads = [
+        threading.Thread(target=build_or_fetch, args=(store, env, meta, build_into(env),
+                                                      notes.append))
+        for env in envs
+    ]  # fmt: skip
+    threads[0].start()
+    from helpers import wait_for
+
+    wait_for(lambda: builds, what="the first build to start")
+    threads[1].start()
+    wait_for(lambda: any("waiting" in n for n in notes), what="the second to wait")
+    release.set()
+    for t in threads:
+        t.join(60)
+    assert len(builds) == 1 and builds[0] == envs[0].path
+    assert (envs[1].path / "lib" / "data.txt").read_text() == "built"
+    assert (envs[1].path / "bin" / "tool").read_text() == f"#!{envs[1].path}/bin/python\n"
+    assert not store.list(layout.env_lock_prefix("k" * 32))  # released
+
+    from kinetic.client.environments import find_environment, list_environments, prune
+
+    [row] = find_environment(list_environments(store.uri), "kkkk")
+    assert row["where"] == "store" and row["path"].endswith("env.tar.gz")
+    assert prune(store.uri, 30 * 86400) == []  # built just now
+    assert [r["key"] for r in prune(store.uri, None)] == ["k" * 32]
+    assert not store.exists(layout.env_archive_key("k" * 32))
+
+
+def test_envs_cli_lists_shows_and_prunes_the_local_cache(wheels):
+    import json
+    import subprocess
+
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "kinetic.cli", "envs", *args, "--local-only"],
+                              capture_output=True, text=True, timeout=60)  # fmt: skip
+
+    job = kinetic.run(requirements=offline(wheels, "kinwheel-b"))(use_package)
+    assert job("kinwheel_b")["value"] == "kinwheel-b-2.1"
+    [row] = json.loads(cli("list", "-o", "json").stdout)
+    assert row["where"] == "local" and row["requirements"][0] == "kinwheel-b" and row["size"] > 0
+    assert "kinwheel-b" in cli("list").stdout
+    shown = cli("show", row["key"][:8])
+    assert shown.returncode == 0 and json.loads(shown.stdout)["key"] == row["key"]
+    assert cli("show", "ffffffff").returncode == 3
+    assert "nothing to prune" in cli("prune", "--older-than", "30d").stderr
+    assert cli("prune", "--older-than", "soon").returncode == 2
+    assert f"removed {row['key']}" in cli("prune").stdout
+    assert json.loads(cli("list", "-o", "json").stdout) == []

@@ -1,8 +1,8 @@
 """A job's environment shared through the store (Kubernetes): built once, unpacked after.
 
 Where it sits: kinetic.job.environment.prepare calls ``build_or_fetch`` on a pod whose
-node-local cache lacks the environment. The store holds ``envs/KEY.tar.gz`` and its
-``envs/KEY.json`` (kinetic.store.layout); the first job to need a key takes the write-once
+node-local cache lacks the environment. The store holds ``envs/KEY/env.tar.gz`` and its
+``env.json`` (kinetic.store.layout); the first job to need a key takes the write-once
 ``envs/locks/KEY``, builds, packs and uploads, then releases it; jobs that find the lock
 held wait for the archive, so two jobs never build the same environment at once. A lock
 older than STALE_LOCK (a builder that died) is taken over. A failed build releases the lock

@@ -91,16 +91,23 @@ def output_prefix(job_id: str, attempt: int = 1) -> str:
 ENVS = "envs"
 
 
-def env_archive_key(key: str) -> str:
+def env_prefix(key: str) -> str:
     """A packed environment (kinetic.job.env_pack), built once by the first job needing it."""
-    return f"{ENVS}/{key}.tar.gz"
+    return f"{ENVS}/{key}"
+
+
+def env_archive_key(key: str) -> str:
+    return f"{env_prefix(key)}/env.tar.gz"
 
 
 def env_meta_key(key: str) -> str:
-    return f"{ENVS}/{key}.json"
+    return f"{env_prefix(key)}/env.json"
+
+
+ENV_LOCKS = "locks"
 
 
 def env_lock_prefix(key: str) -> str:
     """Held by the job building ``key`` (its write-once ``owner.json``): two jobs never
     build it at once. A prefix, so ``delete_prefix`` releases it on either store."""
-    return f"{ENVS}/locks/{key}"
+    return f"{ENVS}/{ENV_LOCKS}/{key}"
