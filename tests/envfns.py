@@ -19,3 +19,13 @@ def use_package(name: str) -> dict:
 def read_relative(path: str) -> dict:
     """A project file read by a relative path, and where the job ran."""
     return {"text": Path(path).read_text(), "cwd": os.getcwd()}
+
+
+def project_view() -> dict:
+    """What a job sees of its project copy: a relative read, a listing, an import by name."""
+    import importlib
+
+    listing = sorted(str(p) for p in Path("..").rglob("*") if p.is_file())
+    helper = importlib.import_module("projhelper")
+    return {"config": Path("../configs/train.yaml").read_text(), "cwd": os.getcwd(),
+            "listing": listing, "helper": helper.NAME}  # fmt: skip

@@ -17,6 +17,7 @@ from typing import Any
 from kinetic.job import context
 from kinetic.job.environment import activate
 from kinetic.job.progress_writer import flush_progress
+from kinetic.job.project_copy import unpack_project
 from kinetic.model.errors import (
     JobExistsError,
     KineticError,
@@ -50,8 +51,12 @@ def execute(store: Store, job_id: str, handle: dict[str, Any], output_dir: Path)
         os.environ["KINETIC_OUTPUT_DIR"] = str(output_dir)
         os.environ["KINETIC_STORE_URI"] = store.uri  # for report_progress()
         cwd = payload.client.get("cwd")
-        if payload.files:
-            cwd = str(output_dir.parent / "work")
+        work = output_dir.parent / "work"
+        if project := payload.client.get("project"):  # working_dir=: the job runs in a copy
+            cwd = str(unpack_project(store, project, work))
+        elif payload.files:
+            cwd = str(work)
+        if project or payload.files:
             write_files(Path(cwd), payload.files)
             os.chdir(cwd)
         elif handle.get("backend") == "local" and cwd and os.path.isdir(cwd):

@@ -19,6 +19,7 @@ from kinetic.spec import settings
 from kinetic.spec.accelerators import parse_accelerator
 from kinetic.spec.placement import check_placement
 from kinetic.spec.ports import check_ports, check_public_key
+from kinetic.spec.project_files import check_working_dir
 from kinetic.spec.requirements import check_requirements, resolve_requirements
 from kinetic.spec.resources import RESOURCE_OPTIONS, check_cpu_cores, check_resource
 from kinetic.spec.slurm_options import check_partition, check_slurm_options
@@ -65,6 +66,7 @@ class JobSpec:
     ssh_public_key: str | None = None  # key text or a .pub path; kept as the key text
     partition: str | None = None  # slurm: the partition (also slurm={"partition": …})
     slurm: Any = None  # slurm: account, qos, constraint, gpu_type, python, flags
+    working_dir: Any = None  # a directory shipped with the job, which runs in its copy
     requirements: Any = None  # [lines], a requirements file, or "auto"; see spec.requirements
     # Values never leave this object in serialized form: to_dict() keeps only the names.
     secret_env: dict[str, str] = field(default_factory=dict, repr=False)
@@ -101,6 +103,7 @@ class JobSpec:
         set_(self, "start_at", _check_start_at(self.start_at))
         set_(self, "files", _check_files(self.files))
         set_(self, "requirements", check_requirements(self.requirements))
+        set_(self, "working_dir", check_working_dir(self.working_dir))
         retry = check_retry_options(self.retries, self.retry_backoff, self.retry_on_error)
         set_(self, "retries", retry[0])
         set_(self, "retry_backoff", retry[1])

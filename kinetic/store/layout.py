@@ -111,3 +111,11 @@ def env_lock_prefix(key: str) -> str:
     """Held by the job building ``key`` (its write-once ``owner.json``): two jobs never
     build it at once. A prefix, so ``delete_prefix`` releases it on either store."""
     return f"{ENVS}/{ENV_LOCKS}/{key}"
+
+
+PROJECTS = "projects"
+
+
+def project_key(sha256: str) -> str:
+    """A project's files (working_dir=), stored once per content hash."""
+    return f"{PROJECTS}/{sha256}/project.tar.gz"

@@ -51,3 +51,20 @@ def test_an_install_failure_on_the_cluster(kube, namespace, tmp_path):
     assert "kinwheel-absent" in (state.message or "")
     store = open_store(job.store)
     assert not store.list(layout.ENVS)  # no archive, and the lock released
+
+
+def test_working_dir_ships_the_project_to_the_pod(kube, namespace, tmp_path, monkeypatch):
+    from envfns import project_view
+
+    root = tmp_path / "proj"
+    (root / "configs").mkdir(parents=True)
+    (root / "notebooks").mkdir()
+    (root / "configs" / "train.yaml").write_text("lr: 0.3\n")
+    (root / "projhelper.py").write_text("NAME = 'on the pod'\n")
+    (root / ".kineticignore").write_text("secret.txt\n")
+    (root / "secret.txt").write_text("not shipped")
+    monkeypatch.chdir(root / "notebooks")
+    job = kinetic.run(working_dir="..")(project_view).run_async()
+    seen = job.result(timeout=120, cleanup=False)
+    assert seen["config"] == "lr: 0.3\n" and seen["helper"] == "on the pod"
+    assert not any(p.endswith("secret.txt") for p in seen["listing"])
