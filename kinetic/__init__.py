@@ -30,6 +30,7 @@ from kinetic.model.errors import (
     SerializationError,
     SpecError,
     StorageError,
+    VersionSkewError,
 )
 from kinetic.model.status import JobState, JobStatus
 
@@ -92,6 +93,7 @@ __all__ = [
     "SerializationError",
     "SpecError",
     "StorageError",
+    "VersionSkewError",
     "attach",
     "attempt",
     "cancel_event",
