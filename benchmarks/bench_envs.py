@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from wheel_support import build_wheel  # noqa: E402
+from wheel_support import build_wheel
 
 
 def noop():
