@@ -32,6 +32,9 @@ def test_an_evicted_attempt_is_retried(kube, namespace, sim_node, control_plane,
         str(marker)
     )
     wait_for(marker.exists, timeout=60, what="attempt 1 to run")
+    # An eviction kills at once: what the runner has not flushed yet (at most a second's
+    # output) would go with it, so evict only once attempt 1's line is in the store.
+    wait_for(lambda: "this is attempt 1" in job.logs(attempt=1), timeout=60, what="its log")
     (pod,) = pods_of(kube, namespace, job.job_id)
     assert pod.metadata.labels["kinetic.dev/attempt"] == "1"
     sim_node.worker(namespace, pod.metadata.name).evict("The node was low on resource: memory.")
