@@ -240,3 +240,30 @@ def test_envs_cli_lists_shows_and_prunes_the_local_cache(wheels):
     assert cli("prune", "--older-than", "soon").returncode == 2
     assert f"removed {row['key']}" in cli("prune").stdout
     assert json.loads(cli("list", "-o", "json").stdout) == []
+
+
+def test_a_cancel_stops_a_build_that_hangs():
+    """An index that never answers: the cancel reaches the installer, the job ends CANCELLED."""
+    import socket
+    import threading
+
+    from helpers import wait_log
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    held = []
+    threading.Thread(target=lambda: [held.append(server.accept()) for _ in range(8)],
+                     daemon=True).start()  # fmt: skip
+    index = f"http://127.0.0.1:{server.getsockname()[1]}/simple"
+    job = kinetic.run(requirements=["kinwheel-slow", f"--index-url={index}"])(use_package)
+    handle = job.run_async("x")
+    try:
+        wait_log(handle, "installing 1 requirement", timeout=60)
+        handle.cancel()
+        state = handle.state()
+        assert state.status == JobStatus.CANCELLED, state
+        assert "environment was being built" in state.message
+        assert env_cache.entries(env_cache.cache_root()) == []
+    finally:
+        server.close()

@@ -37,8 +37,12 @@ def build_or_fetch(
     meta: dict[str, Any],
     build: Callable[[], None],
     note: Callable[[str], None],
+    cancelled: Callable[[], bool] = lambda: False,
 ) -> None:
-    """Leave ``env.path`` complete: unpacked from the store, or built here and published."""
+    """Leave ``env.path`` complete: unpacked from the store, or built here and published;
+    InstallCancelled when the job is cancelled while it waits for another's build."""
+    from kinetic.job.environment import InstallCancelled
+
     archive, lock_prefix = layout.env_archive_key(env.key), layout.env_lock_prefix(env.key)
     lock = f"{lock_prefix}/owner.json"
     waiting_said = False
@@ -59,6 +63,8 @@ def build_or_fetch(
             if not waiting_said:
                 note(f"environment {env.key[:12]}: another job is building it; waiting")
                 waiting_said = True
+            if cancelled():
+                raise InstallCancelled("cancelled while waiting for its environment") from None
             time.sleep(POLL_SECONDS)
             continue
         try:

@@ -39,6 +39,13 @@ class DependencyInstallFailed(KineticError):
     """The installer refused the requirements; the message is its own output's end."""
 
 
+class InstallCancelled(KineticError):
+    """The job was cancelled while its environment was being built or awaited."""
+
+
+CANCEL_CHECK_SECONDS = 2.0  # how often a build asks whether the job was cancelled
+
+
 @dataclass(frozen=True)
 class Environment:
     key: str
@@ -71,8 +78,10 @@ def prepare(
     backend: str,
     secrets: Mapping[str, str],
     note: Callable[[str], None],
+    cancelled: Callable[[], bool] = lambda: False,
 ) -> Environment | None:
-    """The job's environment, ready (None when it asks for no requirements)."""
+    """The job's environment, ready (None when it asks for no requirements).
+    ``cancelled()`` is asked every few seconds while it is built or awaited."""
     lines = list(spec.get("requirements") or [])
     if not lines:
         return None
@@ -88,9 +97,10 @@ def prepare(
         if backend == "kubernetes":
             from kinetic.job.env_pack import build_or_fetch
 
-            build_or_fetch(store, env, meta, lambda: build(env, lines, secrets, note), note)
+            build_or_fetch(store, env, meta, lambda: build(env, lines, secrets, note, cancelled),
+                           note, cancelled)  # fmt: skip
         else:
-            build(env, lines, secrets, note)
+            build(env, lines, secrets, note, cancelled)
         env_cache.mark_ready(root, key, {**meta, "path": str(env.path)})
     return env
 
@@ -143,26 +153,69 @@ def _expand(text: str, environ: Mapping[str, str]) -> str:
 
 
 def build(
-    env: Environment, lines: list[str], secrets: Mapping[str, str], note: Callable[[str], None]
+    env: Environment,
+    lines: list[str],
+    secrets: Mapping[str, str],
+    note: Callable[[str], None],
+    cancelled: Callable[[], bool] = lambda: False,
 ) -> None:
     """Build the environment in place (its scripts name its path); DependencyInstallFailed
-    with the installer's output when it cannot."""
+    with the installer's output when it cannot, InstallCancelled when the job is cancelled."""
     shutil.rmtree(env.path, ignore_errors=True)  # a half-built one from a killed job
     uv = find_uv() if os.environ.get("KINETIC_INSTALLER") != "pip" else None
     note(f"environment {env.key[:12]}: installing {len(split_lines(lines)[1])} requirement(s) "
          f"with {'uv' if uv else 'pip'}")  # fmt: skip
     environ = {**os.environ, **secrets}
     for argv in install_commands(env.path, lines, uv, environ):
-        done = subprocess.run(argv, capture_output=True, text=True, env=environ, check=False)
-        if done.returncode != 0:
-            output = (done.stdout + done.stderr).strip().splitlines()
-            tail = "\n".join(output[-MESSAGE_LINES:]) or f"exit code {done.returncode}"
+        code, output = _run(argv, environ, cancelled)
+        if code is None:
+            shutil.rmtree(env.path, ignore_errors=True)
+            raise InstallCancelled("cancelled while its environment was being built")
+        if code != 0:
+            lines_out = output.strip().splitlines()
+            tail = "\n".join(lines_out[-MESSAGE_LINES:]) or f"exit code {code}"
             shutil.rmtree(env.path, ignore_errors=True)
             raise DependencyInstallFailed(
                 f"installing the requirements failed ({os.path.basename(argv[0])} exited "
-                f"with code {done.returncode}):\n{_mask(tail, secrets)}"
+                f"with code {code}):\n{_mask(tail, secrets)}"
             )
     note(f"environment {env.key[:12]}: built in {env.path}")
+
+
+def _run(
+    argv: list[str], environ: Mapping[str, str], cancelled: Callable[[], bool]
+) -> tuple[int | None, str]:
+    """(exit code, output); (None, output) when the job was cancelled meanwhile."""
+    import tempfile
+    import time
+
+    with tempfile.TemporaryFile("w+") as out:  # a file: a chatty installer never blocks
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=environ,
+                                stdin=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+        last_check = time.monotonic()
+        while True:
+            try:
+                code: int | None = proc.wait(timeout=0.2)
+                break
+            except subprocess.TimeoutExpired:
+                if time.monotonic() - last_check >= CANCEL_CHECK_SECONDS:
+                    last_check = time.monotonic()
+                    if cancelled():
+                        _kill_group(proc)
+                        code = None
+                        break
+        out.seek(0)
+        return code, out.read()
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    import signal
+
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)  # the installer and what it started
+    except OSError:
+        proc.kill()
+    proc.wait()
 
 
 def _mask(text: str, secrets: Mapping[str, str]) -> str:

@@ -175,12 +175,15 @@ class Supervisor:
 
     def _prepare_environment(self, spec: dict) -> Outcome | None:
         """requirements=: the cached environment, or built now (kinetic.job.environment)."""
-        from kinetic.job.environment import DependencyInstallFailed, prepare
+        from kinetic.job.environment import DependencyInstallFailed, InstallCancelled, prepare
 
         try:
-            env = prepare(spec, self.store, self.backend, self.secrets, self.note)
+            env = prepare(spec, self.store, self.backend, self.secrets, self.note,
+                          cancelled=lambda: self._stop_wanted(True))  # fmt: skip
         except DependencyInstallFailed as exc:
             return Outcome(JobStatus.FAILED, Reason.DEPENDENCY_INSTALL_FAILED, str(exc))
+        except InstallCancelled as exc:
+            return Outcome(JobStatus.CANCELLED, Reason.CANCELLED, str(exc))
         if env is not None:
             os.environ.update(env.variables())  # the worker inherits them: activate()
         return None
