@@ -38,9 +38,11 @@ def free_port() -> int:
 class GCSEmulator:
     """A fake-gcs-server process. ``url`` is what STORAGE_EMULATOR_HOST should be."""
 
-    def __init__(self, port: int | None = None):
+    def __init__(self, port: int | None = None, host: str = "127.0.0.1"):
+        """``host``: where it listens (the real-node tests: docker0's address, for pods)."""
         self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.host = host
+        self.url = f"http://{host}:{self.port}"
         self.process: subprocess.Popen | None = None
         self._log = tempfile.NamedTemporaryFile(prefix="fake-gcs-", suffix=".log", delete=False)  # noqa: SIM115
 
@@ -55,7 +57,7 @@ class GCSEmulator:
             [
                 str(self.binary()),
                 *("-scheme", "http", "-backend", "memory", "-log-level", "warn"),
-                *("-host", "127.0.0.1", "-port", str(self.port), "-external-url", self.url),
+                *("-host", self.host, "-port", str(self.port), "-external-url", self.url),
             ],
             stdin=subprocess.DEVNULL,
             stdout=self._log,

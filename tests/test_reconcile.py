@@ -531,6 +531,22 @@ def test_oom_and_signals_120() -> None:
     assert (st.reason, st.message) == ("Error", "container job exited with code 137, SIGKILL")
 
 
+def test_the_kernels_oom_kill_wins_over_the_runners_sigkill() -> None:
+    # On a real node the kernel kills the job's process, not the runner: the runner reports
+    # a SIGKILL, the container runtime says OOMKilled (found on the real node, tests/realnode).
+    killed = format_termination_message(
+        reason="Killed", message="the job's process was killed by SIGKILL (out of memory?)"
+    )
+    state = terminated(137, message=killed, reason="OOMKilled")
+    st = derive_status(None, [pod120(phase="Failed", state=state)])
+    assert (st.phase, st.reason, st.exit_code) == ("FAILED", "OOMKilled", 137)
+    # A job that failed on its own terms keeps its reason, even if something went OOM.
+    error = format_termination_message(reason="UserError", exception_type="MemoryError")
+    state = terminated(1, message=error, reason="OOMKilled")
+    st = derive_status(None, [pod120(phase="Failed", state=state)])
+    assert (st.reason, st.message) == ("UserError", "MemoryError")
+
+
 def test_deadline_exceeded_120() -> None:
     job = job120(failed=1)
     job["status"]["conditions"] = [

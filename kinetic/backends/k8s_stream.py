@@ -62,7 +62,7 @@ def running_pod(handle: JobRecord) -> str:
     if not running:
         raise BackendError(f"job {handle.job_id} has no running pod (yet)")
     preferred = state.extra.get("pod")
-    return preferred if preferred in running else running[0]
+    return preferred if isinstance(preferred, str) and preferred in running else running[0]
 
 
 def _why(exc: Exception) -> str:

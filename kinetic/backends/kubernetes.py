@@ -166,15 +166,15 @@ class KubernetesBackend(Backend):
 
     def states(self, handles: list[JobRecord]) -> list[JobState]:
         """One paginated, label-selected list per namespace instead of a GET per job."""
-        found: dict[tuple[str, str], dict] = {}
+        found: dict[tuple[str | None, str], dict[str, Any]] = {}
         for namespace in {h.extra.get("namespace") for h in handles}:
             sample = next(h for h in handles if h.extra.get("namespace") == namespace)
             for kj in self.list_kineticjobs(sample, namespace):
                 found[(namespace, kj["metadata"]["name"])] = kj
         missing = JobState(JobStatus.NOT_FOUND, message="no KineticJob (cleaned up?)")
         return [
-            state_from_cr(kj)
-            if (kj := found.get((h.extra.get("namespace"), h.job_id)))
+            state_from_cr(cr)
+            if (cr := found.get((h.extra.get("namespace"), h.job_id)))
             else missing
             for h in handles
         ]

@@ -28,6 +28,7 @@ are relaunched by the reader who notices them, as a new SLURM job for the next a
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import sys
@@ -143,15 +144,18 @@ class SlurmBackend(Backend):
             if verdict:
                 state = self._conclude(store, handle, state)
             found[i] = state
-        for handle, state in zip(handles, found, strict=True):
-            assert state is not None
-            if state.status.is_terminal:
+        done: list[JobState] = []
+        for handle, known in zip(handles, found, strict=True):
+            assert known is not None
+            if known.status.is_terminal:
                 secrets_path(handle.job_id).unlink(missing_ok=True)  # never started: gone
-            elif state.status == JobStatus.RUNNING:
+            elif known.status == JobStatus.RUNNING:
                 from kinetic.wire.progress_record import read_progress
 
-                state.progress = read_progress(open_store(handle.store), handle.job_id)
-        return found  # type: ignore[return-value]
+                progress = read_progress(open_store(handle.store), handle.job_id)
+                known = dataclasses.replace(known, progress=progress)
+            done.append(known)
+        return done
 
     def _unlaunched(self, store: Store, handle: JobRecord, record: JobState | None) -> JobState:
         """No launch record for the current attempt: being submitted, or never started."""
@@ -169,15 +173,16 @@ class SlurmBackend(Backend):
     def _conclude(self, store: Store, handle: JobRecord, state: JobState) -> JobState:
         """Record a verdict the store lacks (SLURM will forget the job), or retry it."""
         if state.finished is None:
-            state.finished = utcnow()
+            state = dataclasses.replace(state, finished=utcnow())
         if state.status == JobStatus.FAILED:
             relaunched = _relaunch(store, handle, state)
             if relaunched is not None:
                 return relaunched
             if handle.spec.get("retries") and handle.spec.get("secret_env_names"):
-                state.message = (
-                    f"{state.message}; not retried: its secret_env values are kept nowhere "
-                    "to start it again"
+                state = dataclasses.replace(
+                    state,
+                    message=f"{state.message}; not retried: its secret_env values are kept "
+                    "nowhere to start it again",
                 )
         store.write_bytes(layout.state_key(handle.job_id), json.dumps(state.to_dict()).encode())
         return state

@@ -75,13 +75,13 @@ def _check_callable(fn: object) -> None:
         )
     if inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn):
         raise SpecError(
-            "function", fn.__qualname__,
+            "function", getattr(fn, "__qualname__", repr(fn)),
             "a plain function: @kinetic.run cannot run an async function; wrap it in a "
             "plain function that calls asyncio.run(...)",
         )  # fmt: skip
     if inspect.isgeneratorfunction(fn):
         raise SpecError(
-            "function", fn.__qualname__,
+            "function", getattr(fn, "__qualname__", repr(fn)),
             "a plain function: @kinetic.run cannot run a generator function (its result "
             "would be a generator, which cannot travel back); return a list instead",
         )  # fmt: skip

@@ -12,6 +12,7 @@ the API server what you may do; they create nothing).
 
 from __future__ import annotations
 
+import functools
 import os
 import secrets
 import socket
@@ -326,11 +327,14 @@ def check_cluster(
         resource, _, subresource = resource.partition("/")
         attributes = {"namespace": namespace, "verb": verb, "group": api_group}
         attributes |= {"resource": resource, "subresource": subresource or None}
+        # The client serializes dict bodies as they are (its annotations say the V1 model
+        # only), and the API server always fills in a review's status (the model says
+        # Optional, as for every field).
         review = client.AuthorizationV1Api(api).create_self_subject_access_review(
-            {"spec": {"resourceAttributes": {k: v for k, v in attributes.items() if v}}},
+            {"spec": {"resourceAttributes": {k: v for k, v in attributes.items() if v}}},  # type: ignore[arg-type]
             _request_timeout=REQUEST_TIMEOUT,
         )
-        return bool(review.status.allowed)
+        return bool(review.status.allowed)  # type: ignore[union-attr]
 
     def access(rules: list[tuple[str, str, tuple[str, ...]]]) -> str:
         granted: list[str] = []
@@ -352,5 +356,5 @@ def check_cluster(
 
     for name, rules in ACCESS.items():
         resolved = [(group if g is None else g, resource, verbs) for g, resource, verbs in rules]
-        checks.append(_run_check(name, lambda rules=resolved: access(rules)))
+        checks.append(_run_check(name, functools.partial(access, resolved)))
     return checks

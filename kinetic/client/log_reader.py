@@ -69,7 +69,7 @@ def _follow_data(
     until the job ends; the log's raw bytes, so a terminal can show them as they come."""
     store = handle._store
     pinned = attempt is not None
-    attempt = attempt if pinned else max(1, handle.state().attempts)
+    attempt = attempt if attempt is not None else max(1, handle.state().attempts)
     interval = _poll_interval(store)
     failures = 0
     while True:

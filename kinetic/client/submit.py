@@ -32,7 +32,7 @@ def new_job_id(name: str) -> str:
     return f"{slug}-{''.join(secrets.choice(_ALPHABET) for _ in range(8))}"
 
 
-def function_name(fn: Callable[..., Any]) -> str:
+def function_name(fn: object) -> str:
     return f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', repr(fn))}"
 
 
@@ -47,6 +47,7 @@ def submit(
     spec = spec.resolved()
     backend = get_backend(spec.backend)
     backend.check(spec)
+    assert spec.store is not None  # resolved() filled it in
     store = open_store(spec.store)
     versions = client_fingerprint()
     client = {**versions, "cwd": os.getcwd()}

@@ -21,7 +21,9 @@ def cr_volumes(volumes: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
     return out
 
 
-def pod_volumes(cr: list[dict[str, Any]]) -> tuple[list[dict], list[dict]]:
+def pod_volumes(
+    cr: list[dict[str, Any]],
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(pod volumes, container volumeMounts) for the KineticJob's ``spec.volumes``."""
     volumes, mounts = [], []
     for v in cr:

@@ -10,15 +10,16 @@ finds the runner gone (kinetic.backends.local) takes it from there instead of sa
 from __future__ import annotations
 
 import json
+from typing import Any
 
 MARK = "[kinetic] final record: "
 
 
-def format_last_words(record: dict) -> str:
+def format_last_words(record: dict[str, Any]) -> str:
     return MARK + json.dumps(record) + "\n"
 
 
-def parse_last_words(text: str) -> dict | None:
+def parse_last_words(text: str) -> dict[str, Any] | None:
     """The last final record in ``text`` (a runner's stderr), or None."""
     at = text.rfind(MARK)
     if at < 0:

@@ -45,7 +45,7 @@ def conclude(
     if outputs_error:
         return Outcome(JobStatus.FAILED, Reason.OUTPUTS_NOT_SAVED, outputs_error, exit_code)
     if report is not None:
-        extra = {"phase": report.phase, "exception_type": report.exception_type}
+        extra: dict[str, Any] = {"phase": report.phase, "exception_type": report.exception_type}
         if report.result is not None:
             extra["result"] = report.result
         if report.success:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, overload
 
 
 class JobStatus(enum.StrEnum):
@@ -31,12 +31,24 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+@overload
+def parse_time(value: str | datetime) -> datetime: ...
+@overload
+def parse_time(value: None) -> None: ...
+@overload
+def parse_time(value: str | datetime | None) -> datetime | None: ...
 def parse_time(value: str | datetime | None) -> datetime | None:
     if value is None or isinstance(value, datetime):
         return value
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
+@overload
+def format_time(value: datetime) -> str: ...
+@overload
+def format_time(value: None) -> None: ...
+@overload
+def format_time(value: datetime | None) -> str | None: ...
 def format_time(value: datetime | None) -> str | None:
     return None if value is None else value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 

@@ -230,7 +230,9 @@ def _check_capture(value: object) -> tuple[str, ...]:
     return tuple(items)
 
 
-def _check_seconds(option: str, value: object, upper: float, allow_none: bool = False):
+def _check_seconds(
+    option: str, value: object, upper: float, allow_none: bool = False
+) -> float | None:
     if value is None and allow_none:
         return None
     ok = isinstance(value, int | float) and not isinstance(value, bool)

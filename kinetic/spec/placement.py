@@ -114,7 +114,7 @@ def _claim_from_text(text: str) -> dict[str, Any]:
     return _claim({"type": "claim", "claim": claim, "path": path, "read_only": read_only}, text)
 
 
-def _claim(item: dict, shown: object = None) -> dict[str, Any]:
+def _claim(item: dict[str, Any], shown: object = None) -> dict[str, Any]:
     shown = item if shown is None else shown
     unknown = set(item) - {"type", "name", "claim", "path", "read_only"}
     if unknown:
@@ -134,7 +134,7 @@ def _claim(item: dict, shown: object = None) -> dict[str, Any]:
     return {"type": "claim", "name": claim, "claim": claim, "path": path, "read_only": read_only}
 
 
-def _memory(item: dict) -> dict[str, Any]:
+def _memory(item: dict[str, Any]) -> dict[str, Any]:
     unknown = set(item) - {"type", "name", "size", "path"}
     if unknown:
         raise SpecError("volumes", item, f"memory keys type, name, size, path, not {unknown}")
@@ -144,17 +144,18 @@ def _memory(item: dict) -> dict[str, Any]:
     _check_name(name, item)
     size = item.get("size")
     text = str(size) if isinstance(size, int) and not isinstance(size, bool) else size
+    stripped = text.strip() if isinstance(text, str) else None
     try:
-        amount = quantity_value(text.strip()) if isinstance(text, str) else None
+        amount = quantity_value(stripped) if stripped is not None else None
     except (ValueError, InvalidOperation):
         amount = None
-    if amount is None or amount < 1:
+    if stripped is None or amount is None or amount < 1:
         raise SpecError(
             "volumes", item, f"a 'size' that is a Kubernetes quantity such as 512Mi or 2Gi, "
             f"not {size!r}",
         )  # fmt: skip
     path = _check_path(item.get("path", f"/mnt/{name}"), item)
-    return {"type": "memory", "name": name, "size": text.strip(), "path": path}
+    return {"type": "memory", "name": name, "size": stripped, "path": path}
 
 
 def _check_name(name: str, shown: object) -> None:

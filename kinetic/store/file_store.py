@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import errno as errnos
 import os
@@ -22,6 +23,20 @@ from kinetic.store.store_contract import (
 )
 
 LOG_FILE = "output.log"
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it (os.umask would race other threads)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)  # no /proc (macOS): set and restore
+    os.umask(mask)
+    return mask
 
 
 class LocalStore(Store):
@@ -52,6 +67,10 @@ class LocalStore(Store):
             raise JobExistsError(f"{key} already exists in {self.uri}; refusing to overwrite it")
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
         try:
+            # mkstemp makes the file 0600; a store shared with jobs running as another uid
+            # (docs/kubernetes.md: default ACLs, whose mask follows these bits) needs the
+            # mode an ordinary open() would give.
+            os.fchmod(fd, 0o666 & ~_umask())
             with os.fdopen(fd, "wb") as f:
                 result = fill(f)
             if if_absent:
@@ -114,7 +133,7 @@ class LocalStore(Store):
                 found.append(ObjectInfo(key, full.stat().st_size))
         return sorted(found, key=lambda o: o.key)
 
-    def list_children(self, prefix: str) -> list[str]:
+    def list_children(self, prefix: str) -> builtins.list[str]:
         try:
             with os.scandir(self._path(prefix)) as entries:
                 return sorted(e.name for e in entries if e.is_dir())

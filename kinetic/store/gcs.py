@@ -18,6 +18,7 @@ set, the client talks to that emulator anonymously — the same code path otherw
 from __future__ import annotations
 
 import base64
+import builtins
 import hashlib
 import io
 import mimetypes
@@ -50,6 +51,8 @@ from kinetic.store.gcs_uri import parse_gs_uri
 from kinetic.store.store_contract import Digest, ObjectInfo, ObjectNotFound, Store
 
 if TYPE_CHECKING:
+    from google.auth.credentials import Credentials
+    from google.auth.transport.requests import AuthorizedSession
     from google.cloud.storage import Bucket, Client
 
 __all__ = ["GCSSettings", "GCSStore", "parse_gs_uri"]
@@ -75,7 +78,7 @@ class GCSStore(Store):
         self._lock = threading.Lock()
         self._bucket: Bucket | None = None
         self._endpoint = DEFAULT_ENDPOINT
-        self._session = None
+        self._session: AuthorizedSession | None = None
         self._principal: str | None = None
         self._bucket_ok = False
         self._pool: ThreadPoolExecutor | None = None
@@ -94,7 +97,7 @@ class GCSStore(Store):
             from google.auth.credentials import AnonymousCredentials
 
             endpoint = endpoint if "://" in endpoint else f"http://{endpoint}"
-            credentials = AnonymousCredentials()
+            credentials: Credentials = AnonymousCredentials()
             # An emulator needs no credentials; a project name is required but unused.
             client = storage.Client(
                 project="kinetic-emulator",
@@ -274,6 +277,8 @@ class GCSStore(Store):
             )
             digest = StreamDigest()
             progress = Progress(f"download {key}", meta.size)
+            # self.bucket (above) made the client, and the session with it.
+            assert self._session is not None
             try:
                 stream_download(
                     self._session,
@@ -314,7 +319,7 @@ class GCSStore(Store):
         _, blobs = self._iter(base, "list")
         return sorted((ObjectInfo(b.name[cut:], b.size or 0) for b in blobs), key=lambda o: o.key)
 
-    def list_children(self, prefix: str) -> list[str]:
+    def list_children(self, prefix: str) -> builtins.list[str]:
         base = self._dir(prefix)
         it, _ = self._iter(base, "list", delimiter="/")
         return sorted(p[len(base) :].rstrip("/") for p in it.prefixes)
@@ -364,7 +369,7 @@ class GCSStore(Store):
     def log_end(self, prefix: str) -> int:
         return self._logs.end(prefix.strip("/"))
 
-    def _list_chunks(self, prefix: str, start: int) -> list[tuple[int, int]]:
+    def _list_chunks(self, prefix: str, start: int) -> builtins.list[tuple[int, int]]:
         base = self._dir(prefix)
         _, blobs = self._iter(base, "list", start_offset=base + chunk_name(start))
         chunks = []

@@ -19,6 +19,8 @@ from kinetic.store.store_contract import Digest
 if TYPE_CHECKING:
     import requests
     from google.api_core.retry import Retry
+    from rich.progress import Progress as RichProgress
+    from rich.progress import TaskID
 
 BLOCK = 4 * 1024 * 1024
 DOWNLOAD_BLOCK = 1024 * 1024
@@ -209,8 +211,8 @@ class Progress:
         self.stream = stream if stream is not None else sys.stderr
         self.done = 0
         self._shown = 0
-        self._bar = None
-        self._task = None
+        self._bar: RichProgress | None = None
+        self._task: TaskID | None = None
         isatty = getattr(self.stream, "isatty", None)
         self.enabled = bool(isatty and isatty())
         if self.enabled and total is not None and total > PROGRESS_THRESHOLD:
@@ -248,11 +250,13 @@ class Progress:
                 self._start()
             return
         if self.done - self._shown >= 1024 * 1024 or (self.total and self.done >= self.total):
+            assert self._task is not None  # set with the bar
             self._bar.update(self._task, completed=self.done)
             self._shown = self.done
 
     def close(self) -> None:
         if self._bar is not None:
+            assert self._task is not None  # set with the bar
             self._bar.update(self._task, completed=self.done)
             self._bar.stop()
             self._bar = None

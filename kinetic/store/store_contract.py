@@ -13,6 +13,7 @@ off, on either store, without a line lost or repeated.
 from __future__ import annotations
 
 import abc
+import builtins
 import hashlib
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -110,7 +111,7 @@ class Store(abc.ABC):
         """Every object under ``prefix`` (recursively), sorted by key."""
 
     @abc.abstractmethod
-    def list_children(self, prefix: str) -> list[str]:
+    def list_children(self, prefix: str) -> builtins.list[str]:
         """The immediate 'directory' names under ``prefix`` (like ``ls``)."""
 
     @abc.abstractmethod

@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 from dataclasses import asdict, dataclass
+from typing import Any
 
 
 @functools.cache
@@ -72,11 +73,11 @@ class ProcessIdentity:
             return None
         return cls(pid, stat[1], hostname(), boot_id())
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> ProcessIdentity:
+    def from_dict(cls, data: dict[str, Any]) -> ProcessIdentity:
         return cls(int(data["pid"]), str(data["start"]), str(data["host"]), str(data["boot"]))
 
     @property

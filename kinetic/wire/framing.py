@@ -13,10 +13,13 @@ import pickle
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import IO, Any, BinaryIO
+from typing import IO, TYPE_CHECKING, Any, BinaryIO
 
 from kinetic.model.errors import IntegrityError, SerializationError
 from kinetic.store.store_contract import Digest, HashingWriter, Store
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
 
 MAGIC = b"KINETIC1"
 SPOOL_LIMIT = 32 * 1024 * 1024
@@ -31,9 +34,10 @@ class _ChainReader(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer) -> int:
+    def readinto(self, buffer: WriteableBuffer) -> int:
         while self._parts:
-            n = self._parts[0].readinto(buffer)  # type: ignore[attr-defined]
+            # IO[bytes] does not declare readinto; BytesIO and the spooled file have it.
+            n: int | None = self._parts[0].readinto(buffer)  # type: ignore[attr-defined]
             if n:
                 return n
             self._parts.pop(0)
@@ -50,7 +54,7 @@ class Framed:
     def reader(self) -> BinaryIO:
         self.body.seek(0)
         header = b"%s %s %d\n" % (MAGIC, self.digest.sha256.encode(), self.digest.size)
-        return io.BufferedReader(_ChainReader(header, self.body), 1024 * 1024)  # type: ignore[return-value]
+        return io.BufferedReader(_ChainReader(header, self.body), 1024 * 1024)
 
     def close(self) -> None:
         self.body.close()
@@ -63,12 +67,12 @@ def frame(obj: object, *, culprit: Callable[[], str] | None = None) -> Framed:
     body = tempfile.SpooledTemporaryFile(max_size=SPOOL_LIMIT)  # noqa: SIM115 - returned open
     writer = HashingWriter(body)  # type: ignore[arg-type]
     try:
-        cloudpickle.dump(obj, writer, protocol=pickle.HIGHEST_PROTOCOL)  # type: ignore[arg-type]
+        cloudpickle.dump(obj, writer, protocol=pickle.HIGHEST_PROTOCOL)
     except Exception as exc:
         body.close()
         detail = culprit() if culprit else f"{type(exc).__name__}: {exc}"
         raise SerializationError(detail) from exc
-    return Framed(body, writer.digest())  # type: ignore[arg-type]
+    return Framed(body, writer.digest())
 
 
 class _FrameVerifier:
@@ -117,7 +121,7 @@ class _FrameVerifier:
 def load_framed(store: Store, key: str, expected_sha256: str | None = None) -> Any:
     """Download, verify, then unpickle an object written by ``frame``."""
     with tempfile.SpooledTemporaryFile(max_size=SPOOL_LIMIT) as body:
-        verifier = _FrameVerifier(body)  # type: ignore[arg-type]
+        verifier = _FrameVerifier(body)
         store.download(key, verifier)  # type: ignore[arg-type]
         verifier.verified(key, expected_sha256)
         body.seek(0)

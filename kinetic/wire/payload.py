@@ -17,7 +17,7 @@ from typing import Any
 @dataclass
 class Payload:
     function: Callable[..., Any] | None
-    args: tuple = ()
+    args: tuple[Any, ...] = ()
     kwargs: dict[str, Any] = field(default_factory=dict)
     # Values captured from the caller's environment (capture_env); kept out of handle.json.
     captured_env: dict[str, str] = field(default_factory=dict)

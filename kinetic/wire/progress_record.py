@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any
+from typing import Any, TypeGuard
 
 from kinetic.model.errors import KineticError
 from kinetic.store import Store, layout
 
 
-def read_progress(store: Store, job: str) -> dict | None:
+def read_progress(store: Store, job: str) -> dict[str, Any] | None:
     """A job's latest report, if it made one."""
     try:
-        return json.loads(store.read_bytes(layout.progress_key(job)))
+        progress: dict[str, Any] = json.loads(store.read_bytes(layout.progress_key(job)))
+        return progress
     except (KineticError, ValueError):
         return None
 
@@ -41,7 +42,9 @@ def validate_report(raw: Any) -> dict[str, Any] | None:
     message = raw.get("message")
     if isinstance(message, str) and message:
         report["message"] = message if len(message) <= MAX_MESSAGE else message[:199] + "…"
-    metrics = raw.get("metrics") if isinstance(raw.get("metrics"), dict) else {}
+    metrics = raw.get("metrics")
+    if not isinstance(metrics, dict):
+        metrics = {}
     numeric = [
         (k, v)
         for k, v in metrics.items()
@@ -57,5 +60,5 @@ def validate_report(raw: Any) -> dict[str, Any] | None:
     return report
 
 
-def _number(value: Any) -> bool:
+def _number(value: Any) -> TypeGuard[int | float]:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)

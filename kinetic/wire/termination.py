@@ -56,7 +56,7 @@ def format_termination_message(
     message: str | None = None,
 ) -> str:
     """The runner's side of the contract: JSON that always fits the kubelet's 4 KiB."""
-    data = {"result": dict(result) if result else None, "reason": reason}
+    data: dict[str, Any] = {"result": dict(result) if result else None, "reason": reason}
     data.update(exception_type=exception_type, message=message)
     text = json.dumps(data)
     while (excess := len(text.encode()) - TERMINATION_MESSAGE_LIMIT) > 0 and data["message"]:

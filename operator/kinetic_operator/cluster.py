@@ -41,7 +41,8 @@ def create_job(namespace: str, body: dict[str, Any]) -> bool:
             return False  # created by this process; the watch has not shown it yet
         _created.add(key)
     try:
-        client.BatchV1Api(connect()).create_namespaced_job(namespace, body)
+        # The client serializes dict bodies as they are; its annotations say V1Job only.
+        client.BatchV1Api(connect()).create_namespaced_job(namespace, body)  # type: ignore[arg-type]
         return True
     except ApiException as exc:
         if exc.status == 409:
@@ -54,7 +55,8 @@ def create_job(namespace: str, body: dict[str, Any]) -> bool:
 def create_service(namespace: str, body: dict[str, Any]) -> None:
     """Create the job's Service; one that exists already is the job's (same name, owner)."""
     try:
-        client.CoreV1Api(connect()).create_namespaced_service(namespace, body)
+        # The client serializes dict bodies as they are; its annotations say V1Service only.
+        client.CoreV1Api(connect()).create_namespaced_service(namespace, body)  # type: ignore[arg-type]
     except ApiException as exc:
         if exc.status != 409:
             raise
@@ -96,7 +98,11 @@ def ensure_network_policy(body: dict[str, Any]) -> None:
     """Create a job network's NetworkPolicy unless it exists (shared by its jobs)."""
     meta = body["metadata"]
     try:
-        client.NetworkingV1Api(connect()).create_namespaced_network_policy(meta["namespace"], body)
+        # The client serializes dict bodies as they are; its annotations say V1NetworkPolicy.
+        client.NetworkingV1Api(connect()).create_namespaced_network_policy(
+            meta["namespace"],
+            body,  # type: ignore[arg-type]
+        )
         log.info("network %s/%s: created NetworkPolicy", meta["namespace"], meta["name"])
     except ApiException as exc:
         if exc.status != 409:

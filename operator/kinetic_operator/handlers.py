@@ -92,24 +92,29 @@ def _sync_for_progress(key: tuple[str, str]) -> None:
         sync(*key, *_indexes)
 
 
+# kopf passes every handler all of its keyword arguments; its protocols (IndexingFn,
+# WatchingFn) ask a handler to declare them all, with namespace Optional. These handlers take
+# the ones they use, by name (the resources are namespaced), hence the ignores below.
+
+
 # -- indexes: the operator's picture of the cluster, kept current by the watches ---------------
-@kopf.index(GROUP, VERSION, PLURAL)
+@kopf.index(GROUP, VERSION, PLURAL)  # type: ignore[arg-type]  # kopf's handler protocol
 def kineticjobs(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict:
     return {(namespace, name): dict(body)}
 
 
-@kopf.index("batch", "v1", "jobs", labels=MANAGED)
+@kopf.index("batch", "v1", "jobs", labels=MANAGED)  # type: ignore[arg-type]  # kopf's handler protocol
 def jobs(namespace: str, labels: kopf.Labels, body: kopf.Body, **_: Any) -> dict:
     return {(namespace, labels.get(LABEL_JOB_ID)): dict(body)}
 
 
-@kopf.index("", "v1", "pods", labels=MANAGED)
+@kopf.index("", "v1", "pods", labels=MANAGED)  # type: ignore[arg-type]  # kopf's handler protocol
 def pods(namespace: str, labels: kopf.Labels, body: kopf.Body, **_: Any) -> dict:
     return {(namespace, labels.get(LABEL_JOB_ID)): dict(body)}
 
 
 # -- events: every change to a job's objects re-syncs that job ----------------------------------
-@kopf.on.event(GROUP, VERSION, PLURAL)
+@kopf.on.event(GROUP, VERSION, PLURAL)  # type: ignore[arg-type]  # kopf's handler protocol
 def kineticjob_changed(event: dict, namespace: str, name: str, **kw: Any) -> None:
     _keep_indexes(kw)
     if event.get("type") == "DELETED":
@@ -119,13 +124,13 @@ def kineticjob_changed(event: dict, namespace: str, name: str, **kw: Any) -> Non
         sync(namespace, name, kw["kineticjobs"], kw["jobs"], kw["pods"])
 
 
-@kopf.on.event("batch", "v1", "jobs", labels=MANAGED)
+@kopf.on.event("batch", "v1", "jobs", labels=MANAGED)  # type: ignore[arg-type]  # kopf's handler protocol
 def job_changed(namespace: str, labels: kopf.Labels, **kw: Any) -> None:
     _keep_indexes(kw)
     sync(namespace, labels.get(LABEL_JOB_ID), kw["kineticjobs"], kw["jobs"], kw["pods"])
 
 
-@kopf.on.event("", "v1", "pods", labels=MANAGED)
+@kopf.on.event("", "v1", "pods", labels=MANAGED)  # type: ignore[arg-type]  # kopf's handler protocol
 def pod_changed(event: dict, namespace: str, labels: kopf.Labels, **kw: Any) -> None:
     _keep_indexes(kw)
     deleted = event.get("object") if event.get("type") == "DELETED" else None

@@ -113,8 +113,11 @@ class Heartbeat:
                 "spec": {**spec, "acquireTime": now},
             }
             try:
+                # The client serializes dict bodies as they are; its annotations say V1Lease.
                 coord.create_namespaced_lease(
-                    self.namespace, body, _request_timeout=REQUEST_TIMEOUT
+                    self.namespace,
+                    body,  # type: ignore[arg-type]
+                    _request_timeout=REQUEST_TIMEOUT,
                 )
             except ApiException as again:
                 if again.status != 409:  # created meanwhile: the next beat renews it

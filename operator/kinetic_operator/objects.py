@@ -62,8 +62,8 @@ def disruption(pod: Obj) -> tuple[str, str | None] | None:
     if (cond := condition(pod, "DisruptionTarget")) is not None:
         reason = DISRUPTION_REASONS.get(cond.get("reason") or "", Reason.EVICTED)
         return reason, (cond.get("message") or st.get("message") or "").strip() or None
-    if (reason := POD_STATUS_REASONS.get(st.get("reason") or "")) is not None:
-        return reason, (st.get("message") or "").strip() or None
+    if (pushed := POD_STATUS_REASONS.get(st.get("reason") or "")) is not None:
+        return pushed, (st.get("message") or "").strip() or None
     return None
 
 

@@ -115,7 +115,7 @@ class DerivedStatus:
     @classmethod
     def from_status(cls, status: Obj) -> DerivedStatus:
         """Read back a `.status` written by `to_patch` (unknown keys ignored)."""
-        values = {name: status.get(key) for name, key in _PATCH_KEYS.items()}
+        values: dict[str, Any] = {name: status.get(key) for name, key in _PATCH_KEYS.items()}
         values.update(phase=str(values["phase"] or JobStatus.PENDING.value))
         values.update(attempts=int(values["attempts"] or 0))
         return cls(**{**values, "result": valid_result(values["result"])})
@@ -284,13 +284,21 @@ def _finished_pod(pod: Obj) -> DerivedStatus:
     name, term = deciding_container(pod)
     report, text = parse_termination_message(term.get("message"))
     code, result = term.get("exitCode"), report.result if report else None
-    kw = {"exit_code": code, "result": result, "finished": iso(term.get("finishedAt"))}
+    kw: dict[str, Any] = {
+        "exit_code": code,
+        "result": result,
+        "finished": iso(term.get("finishedAt")),
+    }
     disrupted = disruption(pod)
     if phase_of(pod) == "Succeeded" and (disrupted is None or result is not None):
         return _status(JobStatus.SUCCEEDED, None, text, **kw)
     if disrupted is not None:  # pushed off the node: that is the story, not the exit code
         return _status(JobStatus.FAILED, *disrupted, **kw)
-    if report and (report.reason or report.exception_type):
+    # The kernel killed the job's process over the container's memory limit: the runner
+    # only saw a SIGKILL ("Killed"), the container runtime knows it was the OOM killer.
+    runner_saw_kill = not report or report.reason in (None, Reason.KILLED)
+    oom = term.get("reason") == Reason.OOM and runner_saw_kill
+    if report and (report.reason or report.exception_type) and not oom:
         msg = ": ".join(filter(None, [report.exception_type, report.message]))
         return _status(JobStatus.FAILED, report.reason or Reason.USER_ERROR, msg, **kw)
     if term.get("reason") == Reason.OOM:

@@ -81,13 +81,22 @@ class ControlPlane:
         bin_dir: str | Path | None = None,
         build: bool | None = None,
         manifests: Sequence[str | Path] = (),
+        address: str = "127.0.0.1",
+        service_accounts: bool = False,
     ) -> None:
         """``manifests`` (files or dirs) are applied before the controller-manager starts,
         so that its garbage collector watches their CRDs from the start (see
-        ``wait_for_garbage_collector``)."""
+        ``wait_for_garbage_collector``).
+
+        For a real node (tests/realnode): ``address``, where the API server listens and
+        which it advertises as the ``kubernetes`` Service's endpoint (one pods can reach);
+        ``service_accounts``, the ServiceAccount admission plugin on and the API server's
+        CA in the token Secrets (``--root-ca-file``), so pods get a token and a CA."""
         self.bin_dir: Path | None = Path(bin_dir) if bin_dir else None
         self._build = build
         self._manifests = [Path(m) for m in manifests]
+        self.address = address
+        self._service_accounts = service_accounts
         self.dir: Path | None = None
         self.server = ""
         self.kubeconfig: Path | None = None
@@ -147,23 +156,26 @@ class ControlPlane:
         self._openssl("rsa", "-in", str(sa_key), "-pubout", "-out", str(sa_pub))
         (d / "tokens.csv").write_text(f'{ADMIN_TOKEN},admin,1,"system:masters"\n')
         (d / "certs").mkdir()
+        # Without service accounts, the ServiceAccount admission plugin would block pods
+        # until token volumes exist; the simulated node mounts none.
+        extra = [] if self._service_accounts else ["--disable-admission-plugins=ServiceAccount"]
+        if self.address != "127.0.0.1":
+            extra.append(f"--advertise-address={self.address}")
         self._spawn(
             "kube-apiserver",
             [str(b / "kube-apiserver"), f"--etcd-servers={etcd_url}",
-             f"--secure-port={p['apiserver']}", "--bind-address=127.0.0.1",
+             f"--secure-port={p['apiserver']}", f"--bind-address={self.address}",
              f"--cert-dir={d / 'certs'}", f"--token-auth-file={d / 'tokens.csv'}",
              "--service-account-issuer=https://kubernetes.default.svc",
              f"--service-account-key-file={sa_pub}",
              f"--service-account-signing-key-file={sa_key}",
              "--service-cluster-ip-range=10.96.0.0/16", "--authorization-mode=RBAC",
-             # The ServiceAccount admission plugin would block pods until token volumes
-             # exist; the simulated node mounts none.
-             "--disable-admission-plugins=ServiceAccount",
+             *extra,
              # Simulated nodes' hostnames don't resolve; their kubelet endpoint is loopback.
              "--kubelet-preferred-address-types=InternalIP",
              "--profiling=false"],
         )  # fmt: skip
-        self.server = f"https://127.0.0.1:{p['apiserver']}"
+        self.server = f"https://{self.address}:{p['apiserver']}"
         self.kubeconfig = self._write_kubeconfig(d / "admin.kubeconfig", ADMIN_TOKEN, "default")
         self._wait_http("kube-apiserver", f"{self.server}/healthz", deadline)
         self._wait_http("kube-apiserver", f"{self.server}/readyz", deadline)
@@ -184,6 +196,9 @@ class ControlPlane:
             [str(b / "kube-controller-manager"), *common, f"--secure-port={p['kcm']}",
              "--controllers=*", f"--service-account-private-key-file={sa_key}",
              f"--cert-dir={d / 'certs'}",
+             # The API server's self-signed bundle (its cert, then its CA), made at start.
+             *([f"--root-ca-file={d / 'certs' / 'apiserver.crt'}"]
+               if self._service_accounts else []),
              # -v=2 logs the garbage collector's discovery syncs (wait_for_garbage_collector).
              "-v=2"],
         )  # fmt: skip
