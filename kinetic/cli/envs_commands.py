@@ -25,7 +25,7 @@ def _store(store: str | None, local_only: bool) -> str | None:
     return settings.resolve("store", store).value
 
 
-def _size(n: int) -> str:
+def _size(n: float) -> str:
     for unit in ("B", "KB", "MB", "GB"):
         if n < 1024 or unit == "GB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"

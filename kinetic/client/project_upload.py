@@ -56,7 +56,7 @@ def _upload(store: Store, key: str, manifest: Manifest) -> bool:
                 tar.add(manifest.root / name, arcname=name, recursive=False)
         packed.seek(0)
         try:
-            store.upload(key, packed, if_absent=True)  # type: ignore[arg-type]
+            store.upload(key, packed, if_absent=True)
         except JobExistsError:
             return False  # another submission of the same content stored it meanwhile
     return True

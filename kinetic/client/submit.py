@@ -50,7 +50,7 @@ def submit(
     assert spec.store is not None  # resolved() filled it in
     store = open_store(spec.store)
     versions = client_fingerprint()
-    client = {**versions, "cwd": os.getcwd()}
+    client: dict[str, Any] = {**versions, "cwd": os.getcwd()}
     if spec.working_dir:
         client["project"] = ship_project(store, spec.working_dir, os.getcwd())
     payload = Payload(fn, args, kwargs, spec.captured_env(), client, command, spec.file_contents())

@@ -96,7 +96,7 @@ def publish(store: Store, env: Environment, meta: dict[str, Any]) -> None:
         meta["archive_size"] = packed.tell()
         store.write_bytes(layout.env_meta_key(env.key), json.dumps(meta).encode())
         packed.seek(0)
-        store.upload(layout.env_archive_key(env.key), packed)  # type: ignore[arg-type]
+        store.upload(layout.env_archive_key(env.key), packed)
 
 
 def fetch(store: Store, env: Environment) -> None:
@@ -109,7 +109,7 @@ def fetch(store: Store, env: Environment) -> None:
     with contextlib.suppress(Exception):
         built_at = json.loads(store.read_bytes(layout.env_meta_key(env.key))).get("path")
     with tempfile.TemporaryFile() as packed:
-        store.download(layout.env_archive_key(env.key), packed)  # type: ignore[arg-type]
+        store.download(layout.env_archive_key(env.key), packed)
         packed.seek(0)
         with tarfile.open(fileobj=packed, mode="r:gz") as tar:
             # Our own archive; "tar" keeps the venv's absolute link to the interpreter.

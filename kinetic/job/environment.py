@@ -115,7 +115,7 @@ def _meta(key: str, lines: list[str]) -> dict[str, Any]:
 def find_uv() -> str | None:
     """uv (from PyPI's ``uv`` package or the PATH), or None: pip is used instead."""
     try:
-        import uv  # type: ignore[import-not-found]
+        import uv
 
         return uv.find_uv_bin()
     except (ImportError, FileNotFoundError):

@@ -22,7 +22,7 @@ def unpack_project(store: Store, project: dict[str, Any], into: Path) -> Path:
     """Unpack into ``into``; returns the directory to run in."""
     into.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryFile() as packed:
-        store.download(project["key"], packed)  # type: ignore[arg-type]
+        store.download(project["key"], packed)
         packed.seek(0)
         with tarfile.open(fileobj=packed, mode="r:gz") as tar:
             tar.extractall(into, filter="data")  # plain files only: nothing outside ``into``

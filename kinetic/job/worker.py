@@ -51,14 +51,13 @@ def execute(store: Store, job_id: str, handle: dict[str, Any], output_dir: Path)
         os.environ["KINETIC_OUTPUT_DIR"] = str(output_dir)
         os.environ["KINETIC_STORE_URI"] = store.uri  # for report_progress()
         cwd = payload.client.get("cwd")
-        work = output_dir.parent / "work"
-        if project := payload.client.get("project"):  # working_dir=: the job runs in a copy
-            cwd = str(unpack_project(store, project, work))
-        elif payload.files:
-            cwd = str(work)
+        project = payload.client.get("project")
         if project or payload.files:
-            write_files(Path(cwd), payload.files)
-            os.chdir(cwd)
+            # working_dir=: the job runs in its copy; files= are written where it runs.
+            work = output_dir.parent / "work"
+            run_in = unpack_project(store, project, work) if project else work
+            write_files(run_in, payload.files)
+            os.chdir(run_in)
         elif handle.get("backend") == "local" and cwd and os.path.isdir(cwd):
             os.chdir(cwd)  # locally, relative paths mean what they meant to the caller
         _record_session(spec, payload.captured_env)
@@ -73,7 +72,9 @@ def execute(store: Store, job_id: str, handle: dict[str, Any], output_dir: Path)
                 if payload.command:
                     envelope = run_command(payload.command)
                 else:
-                    value = payload.function(*payload.args, **payload.kwargs)
+                    function = payload.function
+                    assert function is not None  # a job without a command has one
+                    value = function(*payload.args, **payload.kwargs)
                     envelope = ResultEnvelope(True, value)
             finally:
                 context.function_running(False)

@@ -48,9 +48,10 @@ def locked(root: Path, key: str) -> Iterator[None]:
 def ready(root: Path, key: str) -> dict[str, Any] | None:
     """The environment's metadata when it is complete, else None."""
     try:
-        return json.loads((root / key / MARKER).read_text())
+        meta = json.loads((root / key / MARKER).read_text())
     except (OSError, ValueError):
         return None
+    return meta if isinstance(meta, dict) else None
 
 
 def mark_ready(root: Path, key: str, meta: dict[str, Any]) -> None:
