@@ -14,18 +14,22 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tarfile
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kinetic.model.errors import JobExistsError
+from kinetic.model.errors import JobExistsError, KineticError
 from kinetic.store import Store, layout
 
 if TYPE_CHECKING:
     from kinetic.job.environment import Environment
+
+
+class InstallCancelled(KineticError):
+    """The job was cancelled while its environment was being built or awaited."""
+
 
 POLL_SECONDS = 1.0
 STALE_LOCK = 3600.0  # seconds: no build takes an hour; its builder is gone
@@ -41,8 +45,6 @@ def build_or_fetch(
 ) -> None:
     """Leave ``env.path`` complete: unpacked from the store, or built here and published;
     InstallCancelled when the job is cancelled while it waits for another's build."""
-    from kinetic.job.environment import InstallCancelled
-
     archive, lock_prefix = layout.env_archive_key(env.key), layout.env_lock_prefix(env.key)
     lock = f"{lock_prefix}/owner.json"
     waiting_said = False
@@ -89,6 +91,8 @@ def _stale(store: Store, lock: str) -> bool:
 
 def publish(store: Store, env: Environment, meta: dict[str, Any]) -> None:
     """The metadata first, the archive last: a job that sees the archive finds both."""
+    import tarfile  # here: a job without requirements= never pays for the import
+
     meta = {**meta, "path": str(env.path)}
     with tempfile.TemporaryFile() as packed:
         with tarfile.open(fileobj=packed, mode="w:gz", compresslevel=1) as tar:
@@ -102,6 +106,7 @@ def publish(store: Store, env: Environment, meta: dict[str, Any]) -> None:
 def fetch(store: Store, env: Environment) -> None:
     """Unpack the store's archive into ``env.path`` (the caller holds the local lock)."""
     import shutil
+    import tarfile
 
     shutil.rmtree(env.path, ignore_errors=True)
     env.path.mkdir(parents=True)

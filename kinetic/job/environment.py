@@ -3,7 +3,8 @@
 Where it sits: the supervisor calls ``prepare`` before it forks the worker, so an install
 that fails ends the job FAILED with reason DependencyInstallFailed and the installer's own
 message, and the function is never loaded; the worker calls ``activate`` before it
-unpickles the payload, so the function's imports find the environment's packages first.
+unpickles the payload (kinetic.job.env_activate), so the function's imports find the
+environment's packages first.
 
 An environment is a virtual environment layered on the image's interpreter
 (``--system-site-packages``: Kinetic and the image's packages stay importable), built once
@@ -26,21 +27,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kinetic.job.env_activate import SITE_VAR
+from kinetic.job.env_pack import InstallCancelled, build_or_fetch
 from kinetic.model.errors import KineticError
 from kinetic.spec.requirements import environment_key, split_lines
 from kinetic.store import Store
 from kinetic.system import env_cache
 
-SITE_VAR = "KINETIC_ENV_SITE"  # set by the supervisor, read by the worker's activate()
 MESSAGE_LINES = 20  # of the installer's output, in the job's failure message
 
 
 class DependencyInstallFailed(KineticError):
     """The installer refused the requirements; the message is its own output's end."""
-
-
-class InstallCancelled(KineticError):
-    """The job was cancelled while its environment was being built or awaited."""
 
 
 CANCEL_CHECK_SECONDS = 2.0  # how often a build asks whether the job was cancelled
@@ -95,8 +93,6 @@ def prepare(
             return env
         meta = _meta(key, lines)
         if backend == "kubernetes":
-            from kinetic.job.env_pack import build_or_fetch
-
             build_or_fetch(store, env, meta, lambda: build(env, lines, secrets, note, cancelled),
                            note, cancelled)  # fmt: skip
         else:
@@ -223,18 +219,3 @@ def _mask(text: str, secrets: Mapping[str, str]) -> str:
         if value:
             text = text.replace(value, "***")
     return text
-
-
-def activate() -> None:
-    """In the worker, before the payload is unpickled: the environment's packages first."""
-    site_dir = os.environ.get(SITE_VAR)
-    if not site_dir:
-        return
-    import importlib
-    import site
-
-    before = list(sys.path)
-    site.addsitedir(site_dir)  # also runs its .pth files
-    added = [p for p in sys.path if p not in before]
-    sys.path[:] = added + before
-    importlib.invalidate_caches()

@@ -10,7 +10,6 @@ copy's root goes first on sys.path so the project's packages import by name.
 from __future__ import annotations
 
 import sys
-import tarfile
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,8 @@ from kinetic.store import Store
 
 def unpack_project(store: Store, project: dict[str, Any], into: Path) -> Path:
     """Unpack into ``into``; returns the directory to run in."""
+    import tarfile  # here: only jobs with working_dir= pay for it
+
     into.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryFile() as packed:
         store.download(project["key"], packed)

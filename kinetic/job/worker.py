@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from kinetic.job import context
-from kinetic.job.environment import activate
+from kinetic.job.env_activate import activate
 from kinetic.job.progress_writer import flush_progress
 from kinetic.job.project_copy import unpack_project
 from kinetic.model.errors import (
