@@ -19,6 +19,10 @@ if TYPE_CHECKING:
 
 class Backend(abc.ABC):
     name: str
+    # Whether a digest outside the store vouches for every result this backend's jobs write
+    # (the KineticJob's status). Then a result without one is refused unless the caller
+    # opts out (see expected_result_sha256 and kinetic.client.results).
+    vouches_for_results: bool = False
 
     def check(self, spec: JobSpec) -> None:  # noqa: B027 - optional hook
         """Refuse, before anything is created, a spec this backend cannot honour."""
@@ -79,6 +83,7 @@ class Backend(abc.ABC):
         raise BackendError(f"the {self.name} backend opens shells inside the job, not here")
 
     def expected_result_sha256(self, handle: JobRecord, state: JobState) -> str | None:
-        """The result digest an independent record vouches for, if the backend keeps one."""
+        """The result digest an independent record vouches for, if the backend keeps one
+        (None: no record, e.g. it was deleted with the KineticJob)."""
         result = state.extra.get("result") or {}
         return result.get("sha256")

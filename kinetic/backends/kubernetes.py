@@ -47,6 +47,9 @@ def _reason(exc: Exception) -> str:
 
 class KubernetesBackend(Backend):
     name = "kubernetes"
+    # The operator copies the digest from the pod's termination message into the CR's
+    # status, which a job's credentials cannot write.
+    vouches_for_results = True
 
     # -- connection ---------------------------------------------------------------------------
     def _settings(self, extra: dict[str, Any]) -> tuple[str | None, str | None]:

@@ -124,12 +124,18 @@ def logs(job_id: str, tail_n: int | None, follow: bool, attempt: int | None, sto
 @click.option(
     "--cleanup/--no-cleanup", default=True, show_default=True, help="Remove the job on success."
 )
+@click.option(
+    "--verify/--no-verify", default=True, show_default=True,
+    help="Refuse a result no record outside the store vouches for (Kubernetes, after cleanup).",
+)  # fmt: skip
 @store_option
 @output_option
-def result(job_id: str, timeout: float | None, cleanup: bool, store: str | None, output: str):
+def result(
+    job_id: str, timeout: float | None, cleanup: bool, verify: bool, store: str | None, output: str
+):
     """Wait for a job and print its return value (exit 1 with its traceback if it failed)."""
     handle = attach_job(job_id, store)
-    value = handle.result(timeout=timeout, cleanup=cleanup)
+    value = handle.result(timeout=timeout, cleanup=cleanup, verify=verify)
     if output == "json":
         try:
             text = json.dumps({"job_id": job_id, "value": value})

@@ -126,19 +126,25 @@ class JobHandle(JobRecord):
         return logs.tail(self._store, self.job_id, n, self._attempt(attempt))
 
     # -- result -----------------------------------------------------------------------------
-    def result(self, timeout: float | None = None, cleanup: bool = True) -> Any:
+    def result(
+        self, timeout: float | None = None, cleanup: bool = True, *, verify: bool = True
+    ) -> Any:
         """The job's return value; re-raises its exception; TimeoutError leaves it running.
 
         On success with ``cleanup`` the job's resources and artifacts are removed; the value
         stays on this handle, so calling result() again returns it again. On failure every
         artifact is kept.
+
+        On Kubernetes the result must match the digest the KineticJob recorded; once that
+        is deleted (``cleanup(k8s=True, gcs=False)``) the result is refused with an
+        IntegrityError unless ``verify=False`` (then only its own header vouches for it).
         """
         if self._value is not _MISSING:
             return self._value
         from kinetic.client.results import collect
 
         state = self.wait(timeout)
-        value = collect(self, state)
+        value = collect(self, state, verify)
         self._value = value
         if cleanup:
             self.cleanup()

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from kinetic.model.errors import JobCancelledError, JobFailedError, JobNotFoundError
+from kinetic.model.errors import (
+    IntegrityError,
+    JobCancelledError,
+    JobFailedError,
+    JobNotFoundError,
+)
 from kinetic.model.reasons import Reason
 from kinetic.model.status import JobState, JobStatus
 from kinetic.store import ObjectNotFound, layout
@@ -15,20 +20,34 @@ if TYPE_CHECKING:
     from kinetic.client.handle import JobHandle
 
 
-def read_envelope(handle: JobHandle, state: JobState) -> ResultEnvelope | None:
-    expected = handle._backend.expected_result_sha256(handle, state)
+def read_envelope(handle: JobHandle, state: JobState, verify: bool = True) -> ResultEnvelope | None:
+    backend = handle._backend
+    expected = backend.expected_result_sha256(handle, state)
+    key = layout.result_key(handle.job_id, handle._attempt(None, state))
+    if expected is None and verify and backend.vouches_for_results:
+        if not handle._store.exists(key):
+            return None
+        raise IntegrityError(unverifiable_message(handle.job_id, key))
     try:
-        key = layout.result_key(handle.job_id, handle._attempt(None, state))
         return load_framed(handle._store, key, expected)
     except ObjectNotFound:
         return None
 
 
-def collect(handle: JobHandle, state: JobState) -> Any:
+def unverifiable_message(job_id: str, key: str) -> str:
+    return (
+        f"refusing to unpickle {key}: nothing outside the store vouches for it any more "
+        f"(job {job_id}'s KineticJob, which recorded its SHA-256, is gone: cleanup(k8s=True)), "
+        "and anyone with the job's store credentials could have rewritten it. "
+        "result(verify=False) reads it anyway, on the store's word"
+    )
+
+
+def collect(handle: JobHandle, state: JobState, verify: bool = True) -> Any:
     """The value of a SUCCEEDED job; otherwise raise what best explains the outcome."""
     if state.status == JobStatus.CANCELLED:
         raise JobCancelledError(handle.job_id)
-    envelope = read_envelope(handle, state)
+    envelope = read_envelope(handle, state, verify)
     if state.status == JobStatus.NOT_FOUND and envelope is None:
         raise JobNotFoundError(handle.job_id, handle.store)
     if envelope is not None and envelope.success and state.status != JobStatus.FAILED:

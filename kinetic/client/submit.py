@@ -54,7 +54,7 @@ def submit(
     if spec.working_dir:
         client["project"] = ship_project(store, spec.working_dir, os.getcwd())
     payload = Payload(fn, args, kwargs, spec.captured_env(), client, command, spec.file_contents())
-    framed = frame_payload(payload)
+    framed = frame_payload(payload, store)
     name = spec.name or (os.path.basename(command[0]) if command else getattr(fn, "__name__", ""))
     handle = JobHandle(
         job_id=new_job_id(name or "job"),

@@ -7,7 +7,9 @@ once the next piece shows it is not (or at the end).
 
 from __future__ import annotations
 
-MASK = b"********"
+from kinetic.wire.secret_mask import MASK as TEXT_MASK
+
+MASK = TEXT_MASK.encode()
 
 
 class Masker:

@@ -40,6 +40,7 @@ from kinetic.store import Store, layout, open_store
 from kinetic.store.logsink import LogSink
 from kinetic.system.sweep import kill_session
 from kinetic.wire.progress_record import read_progress
+from kinetic.wire.secret_mask import mask_text
 
 
 # -- the supervisor ----------------------------------------------------------------------------
@@ -289,7 +290,11 @@ class Supervisor:
         return JobState(
             outcome.status,
             reason=outcome.reason,
-            message=outcome.message,
+            # The record, the termination message and so the KineticJob and its Events:
+            # masked like the logs, whoever wrote the text.
+            message=mask_text(outcome.message, self.secrets.values())
+            if outcome.message
+            else outcome.message,
             created=state.created,
             started=_first_start(state),
             finished=utcnow(),

@@ -30,12 +30,17 @@ from kinetic.model.worker_report import WorkerReport
 from kinetic.store import Store, forget_stores, layout, open_store
 from kinetic.wire.framing import frame, load_framed, store_framed
 from kinetic.wire.payload import Payload, ResultEnvelope, failure_envelope
+from kinetic.wire.secret_mask import mask_text
 from kinetic.wire.version_skew import explain_load_failure, fingerprint, skew_problem
 
 
 def execute(store: Store, job_id: str, handle: dict[str, Any], output_dir: Path) -> WorkerReport:
     """Load, set up, run, and record the result. Returns the outcome for the supervisor."""
     phase, value = "load", None
+    # Read before the job's code runs (it may change its environment): every text of the
+    # envelope is masked with them, as the supervisor masks the logs.
+    names = (handle.get("spec") or {}).get("secret_env_names") or []
+    secrets = [os.environ[n] for n in names if os.environ.get(n)]
     try:
         activate()  # requirements=: the environment's packages before the payload's imports
         payload = load_payload(store, job_id, handle)
@@ -86,28 +91,35 @@ def execute(store: Store, job_id: str, handle: dict[str, Any], output_dir: Path)
             if exc.code in (None, 0):
                 envelope = ResultEnvelope(True, None)
             else:
-                envelope = failure_envelope(exc, phase, Reason.EXIT_CODE)
+                envelope = failure_envelope(exc, phase, Reason.EXIT_CODE, secrets=secrets)
                 envelope.exit_code = exc.code if isinstance(exc.code, int) else 1
-                envelope.message = f"the job called sys.exit({exc.code!r})"
+                envelope.message = mask_text(f"the job called sys.exit({exc.code!r})", secrets)
     except BaseException as exc:
         reason = Reason.USER_ERROR if phase == "run" else Reason.RUNNER_ERROR
         if isinstance(exc, VersionSkewError):
             reason = Reason.VERSION_SKEW
-        envelope = failure_envelope(exc, phase, reason)
+        # In the run phase the traceback starts at the user's function, as `python x.py`
+        # would print it; before, this frame is where the job's own machinery failed.
+        skip = 1 if phase == "run" else 0
+        envelope = failure_envelope(exc, phase, reason, secrets=secrets, skip_frames=skip)
         if isinstance(exc, VersionSkewError):
-            envelope.message = str(exc)  # already says both sides and what to do
+            envelope.message = mask_text(str(exc), secrets)  # both sides and what to do
         elif phase != "run":
             envelope.message = f"phase {phase} failed: {envelope.message}"
+    if envelope.traceback and envelope.reason != Reason.EXIT_CODE:
+        # The log ends with the traceback, as a script's output would.
+        print(envelope.traceback, end="", file=sys.stderr, flush=True)
     try:
-        framed = frame(envelope)
+        framed = frame(envelope, store=store)
     except SerializationError as exc:
+        shown = mask_text(f"({exc.__cause__}): {repr(value)[:500]}", secrets)
         envelope = ResultEnvelope(
             False,
             phase="serialize",
             reason=Reason.RESULT_NOT_SERIALIZABLE,
-            message=f"the return value cannot be pickled ({exc.__cause__}): {repr(value)[:500]}",
+            message=f"the return value cannot be pickled {shown}",
         )
-        framed = frame(envelope)
+        framed = frame(envelope, store=store)
     report = WorkerReport(
         success=envelope.success,
         phase=envelope.phase,

@@ -106,6 +106,18 @@ class Store(abc.ABC):
     def download(self, key: str, dst: BinaryIO) -> Digest:
         """Stream an object into ``dst``; returns its size and SHA-256."""
 
+    # -- objects written in place -------------------------------------------------------
+    def scratch_file(self) -> BinaryIO | None:
+        """A new, named temporary file that ``adopt`` can turn into an object without copying
+        it (big framed artifacts are written there once), or None if the store has no such
+        place (a bucket: the caller spools the object elsewhere and uploads it)."""
+        return None
+
+    def adopt(self, key: str, file: BinaryIO, *, if_absent: bool = False) -> None:
+        """Make ``file`` (from ``scratch_file``) the object ``key``, atomically; with
+        ``if_absent`` raise JobExistsError if it exists. The file is consumed."""
+        raise NotImplementedError(f"{type(self).__name__} has no scratch files")
+
     @abc.abstractmethod
     def list(self, prefix: str) -> list[ObjectInfo]:
         """Every object under ``prefix`` (recursively), sorted by key."""

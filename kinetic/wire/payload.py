@@ -7,7 +7,6 @@ caller does not make the whole envelope unreadable (rebuild_exception).
 
 from __future__ import annotations
 
-import pickle
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -38,50 +37,69 @@ class ResultEnvelope:
     message: str | None = None
     exception_type: str | None = None
     exception_message: str | None = None
-    # The exception is pickled on its own so that an exception type missing here does not
-    # make the whole envelope unreadable.
-    exception_pickle: bytes | None = None
+    # The exception and its chain in parts (kinetic.wire.remote_exception), so that a type
+    # missing here, or an __init__ taking other arguments, costs only what it must.
+    exception_record: dict[str, Any] | None = None
     traceback: str | None = None
     exit_code: int | None = None
 
 
 # -- the result envelope -------------------------------------------------------------------
-def failure_envelope(exc: BaseException, phase: str, reason: str) -> ResultEnvelope:
-    import cloudpickle
+def format_traceback(exc: BaseException, skip: int = 0) -> str:
+    """The traceback as ``python script.py`` prints it, without the first ``skip`` frames
+    (the job's own machinery, above the user's function)."""
+    tb = exc.__traceback__
+    for _ in range(skip):
+        if tb is not None and tb.tb_next is not None:
+            tb = tb.tb_next
+    return "".join(traceback.format_exception(type(exc), exc, tb))
 
-    try:
-        exc_bytes = cloudpickle.dumps(exc)
-    except Exception:
-        exc_bytes = None  # its type and text still travel; the client raises RemoteError
+
+def failure_envelope(
+    exc: BaseException,
+    phase: str,
+    reason: str,
+    *,
+    secrets: list[str] = (),  # type: ignore[assignment]
+    skip_frames: int = 0,
+) -> ResultEnvelope:
+    """The envelope of a job that raised ``exc``; ``secrets`` are masked in all of it."""
+    from kinetic.wire.remote_exception import record_exception
+    from kinetic.wire.secret_mask import mask_text
+
+    def mask(text: str) -> str:
+        return mask_text(text, secrets)
+
     return ResultEnvelope(
         success=False,
         phase=phase,
         reason=reason,
-        message=f"{type(exc).__name__}: {exc}",
+        message=mask(f"{type(exc).__name__}: {exc}"),
         exception_type=f"{type(exc).__module__}.{type(exc).__qualname__}",
-        exception_message=str(exc),
-        exception_pickle=exc_bytes,
-        traceback="".join(traceback.format_exception(exc)),
+        exception_message=mask(str(exc)),
+        exception_record=record_exception(exc, mask, secrets),
+        traceback=mask(format_traceback(exc, skip_frames)),
     )
 
 
 def rebuild_exception(envelope: ResultEnvelope, job_id: str) -> BaseException:
-    """The job's own exception, with the remote traceback as a PEP 678 note."""
+    """The job's own exception (its class, args, attributes and chain), with the remote
+    traceback as a PEP 678 note; a RemoteError where its class cannot be had here."""
     from kinetic.model.errors import RemoteError
+    from kinetic.wire.remote_exception import rebuild
 
-    note = f"Remote traceback (job {job_id}, phase {envelope.phase}):\n{envelope.traceback or ''}"
-    exc: BaseException | None = None
-    if envelope.exception_pickle is not None:
-        try:
-            exc = pickle.loads(envelope.exception_pickle)
-        except Exception:
-            exc = None
-    if not isinstance(exc, BaseException):
-        exc = RemoteError(
+    def remote(part: dict[str, Any]) -> BaseException:
+        top = part is record
+        return RemoteError(
             job_id,
-            envelope.exception_type or "Exception",
-            envelope.exception_message or envelope.message or "",
-            envelope.traceback or "",
+            part.get("type") or envelope.exception_type or "Exception",
+            part.get("message") or (envelope.exception_message or envelope.message or ""),
+            (envelope.traceback or "") if top else "",
         )
+
+    record = envelope.exception_record or {"type": envelope.exception_type,
+                                           "message": envelope.exception_message}  # fmt: skip
+    exc = rebuild(record, remote) or remote(record)
+    note = f"Remote traceback (job {job_id}, phase {envelope.phase}):\n{envelope.traceback or ''}"
     exc.add_note(note.rstrip())
     return exc
