@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -268,3 +269,36 @@ def tqdm_bar(steps, delay):
         time.sleep(delay)
     print("after the bar", flush=True)
     return steps
+
+
+CKPT_PAD = 256 * 1024  # a checkpoint big enough to be written in two halves
+
+
+def checkpointing(steps, delay, progress, hog_at=None, stall_after=None):
+    """Count ``steps`` steps, checkpointing after each to output_dir()/ckpt.json (written
+    in two halves, a pause between: a kill can land mid-write) and resuming from it. Each
+    step's progress goes to the file ``progress`` (outside the outputs). Attempt 1 hogs
+    memory mid-write at step ``hog_at``, or stalls once step ``stall_after`` is written (a
+    test stops it there). Returns (first step of this attempt, total)."""
+    ckpt = kinetic.output_dir() / "ckpt.json"
+    state = json.loads(ckpt.read_text()) if ckpt.exists() else {"step": 0, "total": 0}
+    start = state["step"]
+    print(f"attempt {kinetic.attempt()} starts at step {start}", flush=True)
+    for step in range(start, steps):
+        time.sleep(delay)
+        state = {"step": step + 1, "total": state["total"] + step, "pad": "x" * CKPT_PAD}
+        text = json.dumps(state)
+        with open(progress, "a") as p:
+            p.write(f"writing {step + 1}\n")
+        with open(ckpt, "w") as f:
+            f.write(text[: len(text) // 2])
+            f.flush()
+            if hog_at == step + 1 and kinetic.attempt() == 1:
+                hog_memory(512)
+            time.sleep(delay / 2)
+            f.write(text[len(text) // 2 :])
+        with open(progress, "a") as p:
+            p.write(f"wrote {step + 1}\n")
+        if stall_after == step + 1 and kinetic.attempt() == 1:
+            time.sleep(600)
+    return start, state["total"]

@@ -251,3 +251,36 @@ def test_label_map_rejects_unknown_keys() -> None:
     with pytest.raises(SpecError) as err:
         k8s_scheduling("l4", {"gpu_lable": "x"})
     assert "gpu_label" in err.value.accepted
+
+
+def test_spot_adds_the_spot_selector_and_toleration() -> None:
+    s = k8s_scheduling(parse_accelerator("l4"), spot=True)
+    assert s.node_selector == {"cloud.google.com/gke-accelerator": "nvidia-l4",
+                               "cloud.google.com/gke-spot": "true"}  # fmt: skip
+    spot = {"key": "cloud.google.com/gke-spot", "operator": "Exists", "effect": "NoSchedule"}
+    assert spot in s.tolerations and len(s.tolerations) == 2
+    cpu = k8s_scheduling(parse_accelerator("cpu"), {"spot_label": "pool", "spot_value": "spot",
+                                                    "spot_taint": None}, spot=True)  # fmt: skip
+    assert cpu == Scheduling({"pool": "spot"}, [], {})
+
+
+def test_spot_suffix_and_option() -> None:
+    import kinetic
+    from kinetic.k8s.job_manifest import OperatorConfig, build_job
+    from kinetic.k8s.kineticjob import build_kineticjob
+
+    spec = kinetic.JobSpec(accelerator="l4:spot")
+    assert (spec.accelerator, spec.spot) == ("nvidia-l4", True)
+    assert kinetic.JobSpec(spot=True).spot and not kinetic.JobSpec().spot
+    with pytest.raises(kinetic.SpecError) as info:
+        kinetic.JobSpec(spot="yes")
+    assert info.value.option == "spot"
+    with pytest.raises(kinetic.SpecError):
+        kinetic.JobSpec(spot=True, backend="slurm")
+    kj = build_kineticjob("j-1", function="f", store="file:///s", payload_sha256="0" * 64,
+                          spec=spec.to_dict())  # fmt: skip
+    kj["metadata"].setdefault("uid", "u")
+    assert kj["spec"]["spot"] is True
+    pod = build_job(kj, OperatorConfig())["spec"]["template"]["spec"]
+    assert pod["nodeSelector"]["cloud.google.com/gke-spot"] == "true"
+    assert any(t["key"] == "cloud.google.com/gke-spot" for t in pod["tolerations"])

@@ -475,6 +475,7 @@ SPEC_FIELDS = {
     "store": "string",
     "payloadSha256": "string",
     "accelerator": "string",
+    "spot": "boolean",
     "image": "string",
     "timeoutSeconds": "integer",
     "gracePeriodSeconds": "integer",

@@ -26,6 +26,11 @@ from kinetic.cli.app import jobs, output_option, store_option
 @click.option("--retries", type=int, help="Retry up to N times (infrastructure failures).")
 @click.option("--retry-on-error", is_flag=True, help="Also retry the command's own failures.")
 @click.option("--retry-backoff", type=float, help="Seconds before the first retry (doubling).")
+@click.option("--output-sync", type=float,
+              help="Seconds from an output file's change to the store (default 10).")  # fmt: skip
+@click.option("--resume-from", help="Start from this job's outputs (KINETIC_OUTPUT_DIR).")
+@click.option("--no-resume", is_flag=True, help="Retries start with an empty output directory.")
+@click.option("--spot", is_flag=True, help="On spot (preemptible) nodes (kubernetes).")
 @click.option("--runtime", help="An image of the cluster's table (kinetic runtimes list).")
 @click.option("--volume", "volumes", multiple=True, metavar="CLAIM:/PATH[:ro]",
               help="Mount a PersistentVolumeClaim (repeat); NAME=SIZE[:/PATH] for scratch "
@@ -49,7 +54,8 @@ from kinetic.cli.app import jobs, output_option, store_option
 @store_option
 @output_option
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
-def submit(command, env, files, no_upload, retry_on_error, volumes, ssh, follow, output, **options):
+def submit(command, env, files, no_upload, retry_on_error, volumes, ssh, follow, output,
+           no_resume, spot, **options):  # fmt: skip
     """Run a command as a job: kinetic jobs submit [OPTIONS] -- CMD ARGS…
 
     Options named like JobSpec's (--timeout, --memory, --retries…) pass straight through.
@@ -70,6 +76,8 @@ def submit(command, env, files, no_upload, retry_on_error, volumes, ssh, follow,
         ports=list(options["ports"]) or None,
         retry_on_error=retry_on_error or None,  # unset flags: the spec's defaults
         ssh=ssh or None,
+        resume=False if no_resume else None,
+        spot=spot or None,
     )
     handle = submit_command(list(command), **{k: v for k, v in options.items() if v is not None})
     if output == "json":

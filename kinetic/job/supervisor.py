@@ -26,8 +26,9 @@ from datetime import datetime
 from pathlib import Path
 
 from kinetic.job.masking import Masker
+from kinetic.job.output_keeper import OutputKeeper
 from kinetic.job.records import record_end, say, write_state
-from kinetic.job.uploads import upload_dir
+from kinetic.job.restore import resume_into
 from kinetic.job.watch import watch_worker
 from kinetic.job.worker import worker_main
 from kinetic.model.outcome import Outcome, conclude
@@ -152,6 +153,8 @@ class Supervisor:
                 f"accelerator {spec['accelerator']} requested: the local backend runs this job "
                 "on this machine as it is"
             )
+        if self.backend == "local" and spec.get("spot"):
+            self.note("spot requested: ignored by the local backend (this machine is no spot VM)")
         if failed := self._prepare_environment(spec):
             return self._final(state, failed)
         sshd = None
@@ -168,7 +171,9 @@ class Supervisor:
         output_dir = workdir / "output"
         output_dir.mkdir()
         try:
-            return self._final(state, self.supervise(handle, spec, attempt, output_dir))
+            restored = resume_into(self.store, spec, self.job_id, attempt, output_dir, self.note)
+            outcome = self.supervise(handle, spec, attempt, output_dir, restored)
+            return self._final(state, outcome)
         finally:
             if sshd is not None:
                 sshd.stop()
@@ -218,7 +223,9 @@ class Supervisor:
             time.sleep(min(left, 0.1))
         return not self._cancel_requested()
 
-    def supervise(self, handle: dict, spec: dict, attempt: int, output_dir: Path) -> Outcome:
+    def supervise(
+        self, handle: dict, spec: dict, attempt: int, output_dir: Path, restored: dict
+    ) -> Outcome:
         out_r, out_w = os.pipe()
         ctl_r, ctl_w = os.pipe()
         sys.stdout.flush()
@@ -240,9 +247,11 @@ class Supervisor:
         report_bytes = bytearray()
         reader = threading.Thread(target=_drain, args=(ctl_r, report_bytes), daemon=True)
         reader.start()
+        keeper = OutputKeeper(self.store, self.job_id, attempt, output_dir, spec, pid,
+                              self.note, restored)  # fmt: skip
         end = watch_worker(
             pid, spec, backend=self.backend, remote=not self.store.uri.startswith("file:"),
-            cancel_requested=self._stop_wanted, note=self.note,
+            cancel_requested=self._stop_wanted, note=self.note, before_signal=keeper.before_signal,
         )  # fmt: skip
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pid, signal.SIGKILL)  # whatever the job left running ends with it
@@ -251,7 +260,7 @@ class Supervisor:
         pump.join(timeout=10)
         reader.join(timeout=10)
         report = WorkerReport.from_bytes(bytes(report_bytes))
-        saved = self._keep_outputs(output_dir, attempt) if spec.get("upload", True) else None
+        saved = keeper.finish(end.status, end.stop_reason)
         exit_code = os.waitstatus_to_exitcode(end.status)
         return conclude(spec, end.stop_reason, exit_code, report, saved, end.oom_message)
 
@@ -278,13 +287,6 @@ class Supervisor:
             # Said once on our stderr (and in the pod's log); the log itself says it later.
             self.log_failed = True
             say(f"cannot write the job's log to the store, retrying: {self.sink.error}")
-
-    def _keep_outputs(self, output_dir: Path, attempt: int) -> str | None:
-        try:
-            upload_dir(self.store, self.job_id, output_dir, attempt)
-        except Exception as exc:
-            return f"the job's outputs could not be saved: {exc}"
-        return None
 
     def _final(self, state: JobState, outcome: Outcome) -> JobState:
         return JobState(

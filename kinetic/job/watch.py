@@ -41,6 +41,7 @@ def watch_worker(
     remote: bool,
     cancel_requested: Callable[[bool], bool],
     note: Callable[[str], None],
+    before_signal: Callable[[], None] = lambda: None,
 ) -> WorkerEnd:
     """Wait for the worker ``pid``; ``cancel_requested(ask_store)`` says whether it should
     stop (asking the store costs a request, so only every few seconds on a bucket)."""
@@ -83,6 +84,7 @@ def watch_worker(
                     f"{spec['memory']['limit']}"
                 )
                 note(f"{oom_message}: killing it")
+                before_signal()
                 _signal_group(pid, signal.SIGKILL)
                 stop_reason = "oom"
                 continue
@@ -93,10 +95,12 @@ def watch_worker(
                     else f"timeout of {timeout:g}s reached"
                 )
                 note(f"{what}: interrupting the job (killed if still running in {grace:g}s)")
+                before_signal()  # what it is writing now may be cut short
                 _signal_group(pid, signal.SIGTERM)
                 kill_at = now + grace
         elif kill_at is not None and now >= kill_at:
             note(f"the job did not stop within {grace:g}s: killing it")
+            before_signal()
             _signal_group(pid, signal.SIGKILL)
             kill_at = None
         if pidfd is not None:

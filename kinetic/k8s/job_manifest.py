@@ -123,6 +123,7 @@ def build_job(
     scheduling = k8s_scheduling(
         parse_accelerator(spec.get("accelerator", DEFAULT_ACCELERATOR)),
         LabelMap.from_mapping(config.accelerator_labels),
+        spot=bool(spec.get("spot")),
     )
     env = [{"name": e["name"], "value": e.get("value", "")} for e in spec.get("env", [])]
     secret = secret_name(job_id)

@@ -27,6 +27,8 @@ def build_kineticjob(
         "accelerator": spec.get("accelerator", DEFAULT_ACCELERATOR),
         "gracePeriodSeconds": int(spec.get("grace_period", DEFAULT_GRACE_PERIOD)),
     }
+    if spec.get("spot"):
+        body["spot"] = True
     if spec.get("image"):
         body["image"] = spec["image"]
     if spec.get("timeout"):

@@ -39,7 +39,13 @@ tpu_resource            google.com/tpu                       extended resource t
 tpu_taint               google.com/tpu                       taint key tolerated; null = none
 node_selector           {}                                   extra selector for any GPU/TPU
                                                              job (e.g. a node pool label)
+spot_label              cloud.google.com/gke-spot            node label of spot (preemptible)
+                                                             nodes, for ``spot=True`` jobs
+spot_value              "true"                               that label's value
+spot_taint              cloud.google.com/gke-spot            taint key tolerated; null = none
 ======================  ===================================  ===============================
+
+A ``:spot`` suffix (``"l4:spot"``) is the same as ``spot=True``: see `split_spot`.
 
 Unknown keys are rejected (a typo in chart values must not silently schedule nowhere).
 """
@@ -232,6 +238,9 @@ class LabelMap:
     tpu_resource: str = "google.com/tpu"
     tpu_taint: str | None = "google.com/tpu"
     node_selector: Mapping[str, str] = field(default_factory=dict)
+    spot_label: str | None = "cloud.google.com/gke-spot"
+    spot_value: str = "true"
+    spot_taint: str | None = "cloud.google.com/gke-spot"
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any] | None) -> LabelMap:
@@ -264,12 +273,36 @@ def _toleration(key: str | None) -> list[dict[str, str]]:
     return [] if not key else [{"key": key, "operator": "Exists", "effect": "NoSchedule"}]
 
 
+SPOT_SUFFIX = ":spot"
+
+
+def split_spot(value: object) -> tuple[object, bool]:
+    """``"l4:spot"`` → ``("l4", True)``; anything else is returned as it is, with False."""
+    if isinstance(value, str) and value.strip().lower().endswith(SPOT_SUFFIX):
+        return value.strip()[: -len(SPOT_SUFFIX)], True
+    return value, False
+
+
 def k8s_scheduling(
-    acc: Accelerator | str, label_map: Mapping[str, Any] | LabelMap | None = None
+    acc: Accelerator | str,
+    label_map: Mapping[str, Any] | LabelMap | None = None,
+    spot: bool = False,
 ) -> Scheduling:
-    """Node selector, tolerations and resource limits for `acc` (GKE labels by default)."""
+    """Node selector, tolerations and resource limits for `acc` (GKE labels by default);
+    with ``spot``, also on (and tolerating) the cluster's spot nodes."""
     acc = parse_accelerator(acc)
     lm = label_map if isinstance(label_map, LabelMap) else LabelMap.from_mapping(label_map)
+    placed = _accelerator_scheduling(acc, lm)
+    if not spot:
+        return placed
+    selector, tolerations = dict(placed.node_selector), list(placed.tolerations)
+    if lm.spot_label:
+        selector[lm.spot_label] = lm.spot_value
+    tolerations += _toleration(lm.spot_taint)
+    return Scheduling(node_selector=selector, tolerations=tolerations, limits=placed.limits)
+
+
+def _accelerator_scheduling(acc: Accelerator, lm: LabelMap) -> Scheduling:
     if acc.kind == "cpu":
         return Scheduling()
     selector = dict(lm.node_selector)

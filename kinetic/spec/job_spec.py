@@ -13,16 +13,17 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from kinetic.model.errors import SpecError
+from kinetic.model.errors import InvalidJobIdError, SpecError
 from kinetic.model.retry_policy import DEFAULT_BACKOFF, check_retry_options
 from kinetic.spec import settings
-from kinetic.spec.accelerators import parse_accelerator
+from kinetic.spec.accelerators import parse_accelerator, split_spot
 from kinetic.spec.placement import check_placement
 from kinetic.spec.ports import check_ports, check_public_key
 from kinetic.spec.project_files import check_working_dir
 from kinetic.spec.requirements import check_requirements, resolve_requirements
 from kinetic.spec.resources import RESOURCE_OPTIONS, check_cpu_cores, check_resource
 from kinetic.spec.slurm_options import check_partition, check_slurm_options
+from kinetic.store.layout import validate_job_id
 
 BACKENDS = ("local", "kubernetes", "slurm")
 MAX_TIMEOUT = 7 * 24 * 3600
@@ -31,6 +32,8 @@ MAX_GRACE = 3600
 # spec (handle.json, a KineticJob) that fall back to them, use these names.
 DEFAULT_GRACE_PERIOD = 30.0  # seconds between the stop signal and the kill
 DEFAULT_ACCELERATOR = "cpu"
+DEFAULT_OUTPUT_SYNC = 10.0  # seconds from an output file's last change to the store
+MAX_OUTPUT_SYNC = 3600
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _ENV_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\*?$|^\*$")
 _NAMESPACE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
@@ -39,6 +42,7 @@ _NAMESPACE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 @dataclass(frozen=True)
 class JobSpec:
     accelerator: str = DEFAULT_ACCELERATOR
+    spot: bool = False  # kubernetes: on spot (preemptible) nodes; also "<accelerator>:spot"
     backend: str | None = None  # None: resolved from settings at submission
     store: str | None = None  # None: resolved from settings at submission
     name: str | None = None
@@ -54,6 +58,9 @@ class JobSpec:
     cpu_cores: str | None = None  # local backend: pin to these cores ("0-1")
     files: Any = None  # [paths] or {name: bytes}: into the job's working directory
     upload: bool = True  # keep the files the job writes under KINETIC_OUTPUT_DIR
+    output_sync: float | None = DEFAULT_OUTPUT_SYNC  # None: copied once, at the job's end
+    resume: bool | None = None  # None: on when retries is set (attempts restore outputs)
+    resume_from: str | None = None  # a job id: start from that job's outputs
     start_at: Any = None  # a datetime or ISO-8601 text; kept as ISO UTC ("…Z")
     retries: int = 0  # per budget: infrastructure failures, and errors with retry_on_error
     retry_backoff: float = DEFAULT_BACKOFF  # seconds before the first retry; doubles, capped
@@ -73,11 +80,13 @@ class JobSpec:
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__  # frozen: normalise in place once, here
-        set_(
-            self,
-            "accelerator",
-            parse_accelerator(_require_str("accelerator", self.accelerator)).spec,
-        )
+        accelerator, suffixed = split_spot(self.accelerator)
+        set_(self, "accelerator", parse_accelerator(_require_str("accelerator", accelerator)).spec)
+        if not isinstance(self.spot, bool):
+            raise SpecError("spot", self.spot, "True or False")
+        set_(self, "spot", self.spot or suffixed)
+        if self.spot and self.backend == "slurm":
+            raise SpecError("spot", True, "False with backend='slurm' (it has no spot nodes)")
         if self.backend is not None:
             set_(self, "backend", _check_backend(self.backend))
         if self.store is not None:
@@ -109,6 +118,17 @@ class JobSpec:
         set_(self, "retry_backoff", retry[1])
         if not isinstance(self.upload, bool):
             raise SpecError("upload", self.upload, "True or False")
+        set_(self, "output_sync",
+             _check_seconds("output_sync", self.output_sync, MAX_OUTPUT_SYNC, True))  # fmt: skip
+        if self.resume is not None and not isinstance(self.resume, bool):
+            raise SpecError("resume", self.resume, "True, False or None")
+        if self.resume_from is not None:
+            try:
+                validate_job_id(self.resume_from)
+            except InvalidJobIdError:
+                raise SpecError("resume_from", self.resume_from, "a job id") from None
+        if (self.resume or self.resume_from) and not self.upload:
+            raise SpecError("upload", self.upload, "True (resume needs the job's outputs)")
         placement = check_placement(self.runtime, self.image, self.volumes, self.network)
         for option, value in placement.items():  # see kinetic.spec.placement
             set_(self, option, value)
