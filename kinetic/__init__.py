@@ -33,6 +33,7 @@ from kinetic.model.errors import (
     SerializationError,
     SpecError,
     StorageError,
+    VersionSkewError,
 )
 from kinetic.model.status import JobState, JobStatus
 
@@ -97,6 +98,7 @@ __all__ = [
     "SerializationError",
     "SpecError",
     "StorageError",
+    "VersionSkewError",
     "attach",
     "attempt",
     "cancel_event",

@@ -4,6 +4,7 @@ collides with the file store's mount. A bad value is a SpecError; nothing is cre
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from kinetic.k8s.job_manifest import file_store_path
@@ -11,6 +12,7 @@ from kinetic.k8s.runtime_table import RuntimeTable, fetch_table
 from kinetic.model.errors import BackendError, SpecError
 from kinetic.spec import settings
 from kinetic.spec.job_spec import JobSpec
+from kinetic.wire.version_skew import minor, python_mismatch
 
 
 def check_store_overlap(spec: JobSpec, host_path: str | None) -> None:
@@ -37,6 +39,8 @@ def check_references(api: Any, namespace: str, spec: JobSpec) -> None:
         refusal = table.refusal(spec.runtime) if table and not table.problem else None
         if refusal:
             raise SpecError("runtime", spec.runtime, refusal + " (kinetic runtimes list)")
+        if table and not table.problem:
+            check_runtime_python(table, spec.runtime)
     core = client.CoreV1Api(api)
     for volume in spec.volumes or []:
         if volume["type"] != "claim":
@@ -54,6 +58,19 @@ def check_references(api: Any, namespace: str, spec: JobSpec) -> None:
                 raise BackendError(
                     f"reading PersistentVolumeClaim {volume['claim']}: {exc.status} {exc.reason}"
                 ) from None
+
+
+def check_runtime_python(table: RuntimeTable, name: str) -> None:
+    """A runtime that declares another Python minor version cannot load this caller's
+    payload: refuse now rather than fail the job at load (reason VersionSkew)."""
+    runtime = table.runtimes.get(name)
+    here = ".".join(map(str, sys.version_info[:3]))
+    if runtime and python_mismatch(here, runtime.python):
+        raise SpecError(
+            "runtime", name, f"a runtime with Python {minor(here)}: {name!r} runs Python "
+            f"{runtime.python} and cannot load what Python {here} pickles (VersionSkew); "
+            f"choose one with Python {minor(here)} (kinetic runtimes list)",
+        )  # fmt: skip
 
 
 def _readable_table(api: Any) -> RuntimeTable | None:

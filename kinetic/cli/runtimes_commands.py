@@ -35,4 +35,5 @@ def list_cmd(operator_namespace: str | None, output: str) -> None:
     if not rows:
         click.echo(f"no runtimes in {table.source} (set the chart value runtimes)", err=True)
         return
-    print_table(["name", "image", "description"], [list(r.values()) for r in rows])
+    print_table(["name", "image", "python", "description"],
+                [[r["name"], r["image"], r["python"], r["description"]] for r in rows])  # fmt: skip

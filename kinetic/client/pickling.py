@@ -17,15 +17,12 @@ from pathlib import Path
 from kinetic.store import Store
 from kinetic.wire.framing import Framed, frame
 from kinetic.wire.payload import Payload
+from kinetic.wire.version_skew import fingerprint
 
 
 def client_fingerprint() -> dict[str, str]:
-    import cloudpickle
-
-    return {
-        "python": ".".join(map(str, sys.version_info[:3])),
-        "cloudpickle": cloudpickle.__version__,
-    }
+    """Python, cloudpickle and Kinetic versions: the job checks them before it unpickles."""
+    return fingerprint()
 
 
 # -- caller's modules travel by value ------------------------------------------------------

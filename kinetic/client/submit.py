@@ -16,6 +16,7 @@ from typing import Any
 from kinetic.backends import get_backend
 from kinetic.client.handle import JobHandle
 from kinetic.client.pickling import client_fingerprint, frame_payload
+from kinetic.client.project_upload import ship_project
 from kinetic.model.errors import JobExistsError, SpecError
 from kinetic.model.status import format_time, utcnow
 from kinetic.spec.job_spec import JobSpec
@@ -48,8 +49,10 @@ def submit(
     backend.check(spec)
     assert spec.store is not None  # resolved() filled it in
     store = open_store(spec.store)
-    client = client_fingerprint()
-    client["cwd"] = os.getcwd()
+    versions = client_fingerprint()
+    client: dict[str, Any] = {**versions, "cwd": os.getcwd()}
+    if spec.working_dir:
+        client["project"] = ship_project(store, spec.working_dir, os.getcwd())
     payload = Payload(fn, args, kwargs, spec.captured_env(), client, command, spec.file_contents())
     framed = frame_payload(payload, store)
     name = spec.name or (os.path.basename(command[0]) if command else getattr(fn, "__name__", ""))
@@ -64,6 +67,8 @@ def submit(
         spec=spec.to_dict(),
         payload_sha256=framed.digest.sha256,
         extra=backend.handle_fields(spec),
+        # What was shipped (working_dir=) is evidence too: its hash, and if it was uploaded.
+        client={**versions, **({"project": client["project"]} if spec.working_dir else {})},
     )
     try:
         backend.submit(handle, spec, framed)

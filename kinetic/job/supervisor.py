@@ -170,6 +170,8 @@ class Supervisor:
             )
         if self.backend == "local" and spec.get("spot"):
             self.note("spot requested: ignored by the local backend (this machine is no spot VM)")
+        if failed := self._prepare_environment(spec):
+            return self._final(state, failed)
         sshd = None
         if spec.get("ssh"):
             from kinetic.job.sshd import SshUnavailable, start_for_job
@@ -191,6 +193,21 @@ class Supervisor:
             if sshd is not None:
                 sshd.stop()
             shutil.rmtree(workdir, ignore_errors=True)
+
+    def _prepare_environment(self, spec: dict) -> Outcome | None:
+        """requirements=: the cached environment, or built now (kinetic.job.environment)."""
+        from kinetic.job.environment import DependencyInstallFailed, InstallCancelled, prepare
+
+        try:
+            env = prepare(spec, self.store, self.backend, self.secrets, self.note,
+                          cancelled=lambda: self._stop_wanted(True))  # fmt: skip
+        except DependencyInstallFailed as exc:
+            return Outcome(JobStatus.FAILED, Reason.DEPENDENCY_INSTALL_FAILED, str(exc))
+        except InstallCancelled as exc:
+            return Outcome(JobStatus.CANCELLED, Reason.CANCELLED, str(exc))
+        if env is not None:
+            os.environ.update(env.variables())  # the worker inherits them: activate()
+        return None
 
     def _cancel_requested(self) -> bool:
         return self.stop_requested or self.store.exists(layout.cancel_key(self.job_id))

@@ -15,19 +15,23 @@ from pathlib import Path
 from typing import Any
 
 from kinetic.job import context
+from kinetic.job.env_activate import activate
 from kinetic.job.progress_writer import flush_progress
+from kinetic.job.project_copy import unpack_project
 from kinetic.model.errors import (
     JobExistsError,
     KineticError,
     SerializationError,
     StorageError,
+    VersionSkewError,
 )
 from kinetic.model.reasons import Reason
 from kinetic.model.worker_report import WorkerReport
 from kinetic.store import Store, forget_stores, layout, open_store
 from kinetic.wire.framing import frame, load_framed, store_framed
-from kinetic.wire.payload import ResultEnvelope, failure_envelope
+from kinetic.wire.payload import Payload, ResultEnvelope, failure_envelope
 from kinetic.wire.secret_mask import mask_text
+from kinetic.wire.version_skew import explain_load_failure, fingerprint, skew_problem
 
 
 def execute(store: Store, job_id: str, handle: dict[str, Any], output_dir: Path) -> WorkerReport:
@@ -38,7 +42,8 @@ def execute(store: Store, job_id: str, handle: dict[str, Any], output_dir: Path)
     names = (handle.get("spec") or {}).get("secret_env_names") or []
     secrets = [os.environ[n] for n in names if os.environ.get(n)]
     try:
-        payload = load_framed(store, layout.payload_key(job_id), handle.get("payload_sha256"))
+        activate()  # requirements=: the environment's packages before the payload's imports
+        payload = load_payload(store, job_id, handle)
         phase = "setup"
         spec = handle.get("spec") or {}
         os.environ.update(spec.get("env") or {})
@@ -51,10 +56,13 @@ def execute(store: Store, job_id: str, handle: dict[str, Any], output_dir: Path)
         os.environ["KINETIC_OUTPUT_DIR"] = str(output_dir)
         os.environ["KINETIC_STORE_URI"] = store.uri  # for report_progress()
         cwd = payload.client.get("cwd")
-        if payload.files:
-            cwd = str(output_dir.parent / "work")
-            write_files(Path(cwd), payload.files)
-            os.chdir(cwd)
+        project = payload.client.get("project")
+        if project or payload.files:
+            # working_dir=: the job runs in its copy; files= are written where it runs.
+            work = output_dir.parent / "work"
+            run_in = unpack_project(store, project, work) if project else work
+            write_files(run_in, payload.files)
+            os.chdir(run_in)
         elif handle.get("backend") == "local" and cwd and os.path.isdir(cwd):
             os.chdir(cwd)  # locally, relative paths mean what they meant to the caller
         _record_session(spec, payload.captured_env)
@@ -69,10 +77,12 @@ def execute(store: Store, job_id: str, handle: dict[str, Any], output_dir: Path)
                 if payload.command:
                     envelope = run_command(payload.command)
                 else:
+                    function = payload.function
+                    assert function is not None  # a job without a command has one
                     # Not the runner's command line: argv[0] names the function, as a
                     # script's names the script.
-                    sys.argv = [getattr(payload.function, "__name__", "job")]
-                    value = payload.function(*payload.args, **payload.kwargs)
+                    sys.argv = [getattr(function, "__name__", "job")]
+                    value = function(*payload.args, **payload.kwargs)
                     envelope = ResultEnvelope(True, value)
             finally:
                 context.function_running(False)
@@ -89,11 +99,15 @@ def execute(store: Store, job_id: str, handle: dict[str, Any], output_dir: Path)
                 envelope.message = mask_text(f"the job called sys.exit({exc.code!r})", secrets)
     except BaseException as exc:
         reason = Reason.USER_ERROR if phase == "run" else Reason.RUNNER_ERROR
+        if isinstance(exc, VersionSkewError):
+            reason = Reason.VERSION_SKEW
         # In the run phase the traceback starts at the user's function, as `python x.py`
         # would print it; before, this frame is where the job's own machinery failed.
         skip = 1 if phase == "run" else 0
         envelope = failure_envelope(exc, phase, reason, secrets=secrets, skip_frames=skip)
-        if phase != "run":
+        if isinstance(exc, VersionSkewError):
+            envelope.message = mask_text(str(exc), secrets)  # both sides and what to do
+        elif phase != "run":
             envelope.message = f"phase {phase} failed: {envelope.message}"
     if envelope.traceback and envelope.reason != Reason.EXIT_CODE:
         # The log ends with the traceback, as a script's output would.
@@ -134,6 +148,19 @@ def execute(store: Store, job_id: str, handle: dict[str, Any], output_dir: Path)
             reason=Reason.STORE_UNAVAILABLE if refused else Reason.RUNNER_ERROR,
             message=f"phase store_result failed: {exc}",
         )
+
+
+def load_payload(store: Store, job_id: str, handle: dict[str, Any]) -> Payload:
+    """The payload, refused with VersionSkewError when this interpreter cannot load it."""
+    client, here = handle.get("client") or {}, fingerprint()
+    if not handle.get("command") and (problem := skew_problem(client, here)):
+        raise VersionSkewError(problem)  # a command's payload holds no bytecode
+    try:
+        return load_framed(store, layout.payload_key(job_id), handle.get("payload_sha256"))
+    except SerializationError as exc:
+        if explained := explain_load_failure(client, here, str(exc)):
+            raise VersionSkewError(explained) from exc
+        raise
 
 
 def _record_session(spec: dict[str, Any], captured: dict[str, str]) -> None:

@@ -6,7 +6,8 @@ operator reads it when it creates a job's Job, so a changed table applies to the
 at once, and refuses a runtime it does not list (reason ``UnknownRuntime``). Clients read
 the same ConfigMap to check ``runtime=`` at submission and for ``kinetic runtimes list``.
 
-The value maps a name to an image, or to ``{"image": …, "description": …}``.
+The value maps a name to an image, or to ``{"image": …, "description": …, "python": …}``;
+``python`` ("3.11") lets a client whose Python differs refuse before submitting.
 """
 
 from __future__ import annotations
@@ -26,9 +27,11 @@ class Runtime:
     name: str
     image: str
     description: str = ""
+    python: str = ""  # "3.11": the image's Python, so a client on another refuses early
 
     def to_dict(self) -> dict[str, str]:
-        return {"name": self.name, "image": self.image, "description": self.description}
+        return {"name": self.name, "image": self.image, "description": self.description,
+                "python": self.python}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -70,15 +73,18 @@ def parse_table(text: str | None) -> dict[str, Runtime]:
         entry = {"image": entry} if isinstance(entry, str) else entry
         if (
             not isinstance(entry, dict)
-            or set(entry) - {"image", "description"}
+            or set(entry) - {"image", "description", "python"}
             or not isinstance(entry.get("image"), str)
             or not entry["image"].strip()
             or not isinstance(entry.get("description", ""), str)
+            or not isinstance(entry.get("python", ""), str)
         ):
             raise ValueError(
-                f"runtime {name!r}: an image, or {{image, description}}, not {entry!r}"
+                f"runtime {name!r}: an image, or {{image, description, python}}, not {entry!r}"
             )
-        table[name] = Runtime(name, entry["image"].strip(), entry.get("description", ""))
+        table[name] = Runtime(
+            name, entry["image"].strip(), entry.get("description", ""), entry.get("python", "")
+        )
     return table
 
 

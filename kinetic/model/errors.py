@@ -25,6 +25,11 @@ class SerializationError(KineticError, TypeError):
     """The function, an argument, or a result cannot be pickled."""
 
 
+class VersionSkewError(SerializationError):
+    """The job's interpreter cannot load what the caller pickled (Python or cloudpickle
+    versions differ); the message names both sides and what to do."""
+
+
 class IntegrityError(KineticError):
     """An artifact's SHA-256 does not match the digest recorded for it."""
 

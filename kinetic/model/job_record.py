@@ -26,6 +26,10 @@ class JobRecord:
     payload_sha256: str | None = None
     command: list[str] | None = None  # set for kinetic.submit() jobs
     extra: dict[str, Any] = field(default_factory=dict)  # backend-specific (namespace…)
+    # The submitter's Python, cloudpickle and Kinetic versions (kinetic.wire.version_skew),
+    # outside the pickle so the job can judge them before it unpickles anything; and the
+    # project shipped with working_dir= (its content hash, whether this job uploaded it).
+    client: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def record_fields(cls) -> list[str]:

@@ -42,6 +42,8 @@ class Reason(enum.StrEnum):
     SSH_UNAVAILABLE = "SshUnavailable"
     STORE_UNAVAILABLE = "StoreUnavailable"  # the store refused the job's records (read-only, full…)
     UNKNOWN_RUNTIME = "UnknownRuntime"
+    VERSION_SKEW = "VersionSkew"  # the job's Python or cloudpickle cannot load the payload
+    DEPENDENCY_INSTALL_FAILED = "DependencyInstallFailed"  # requirements= did not install
     # -- Kubernetes' own, passed on --------------------------------------------------------
     UNSCHEDULABLE = "Unschedulable"
     IMAGE_PULL_BACKOFF = "ImagePullBackOff"

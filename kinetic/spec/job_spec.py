@@ -19,6 +19,8 @@ from kinetic.spec import settings
 from kinetic.spec.accelerators import parse_accelerator, split_spot
 from kinetic.spec.placement import check_placement
 from kinetic.spec.ports import check_ports, check_public_key
+from kinetic.spec.project_files import check_working_dir
+from kinetic.spec.requirements import check_requirements, resolve_requirements
 from kinetic.spec.resources import RESOURCE_OPTIONS, check_cpu_cores, check_resource
 from kinetic.spec.slurm_options import check_partition, check_slurm_options
 from kinetic.store.layout import validate_job_id
@@ -71,6 +73,8 @@ class JobSpec:
     ssh_public_key: str | None = None  # key text or a .pub path; kept as the key text
     partition: str | None = None  # slurm: the partition (also slurm={"partition": …})
     slurm: Any = None  # slurm: account, qos, constraint, gpu_type, python, flags
+    working_dir: Any = None  # a directory shipped with the job, which runs in its copy
+    requirements: Any = None  # [lines], a requirements file, or "auto"; see spec.requirements
     # Values never leave this object in serialized form: to_dict() keeps only the names.
     secret_env: dict[str, str] = field(default_factory=dict, repr=False)
 
@@ -107,6 +111,8 @@ class JobSpec:
         set_(self, "cpu_cores", check_cpu_cores(self.cpu_cores))
         set_(self, "start_at", _check_start_at(self.start_at))
         set_(self, "files", _check_files(self.files))
+        set_(self, "requirements", check_requirements(self.requirements))
+        set_(self, "working_dir", check_working_dir(self.working_dir))
         retry = check_retry_options(self.retries, self.retry_backoff, self.retry_on_error)
         set_(self, "retries", retry[0])
         set_(self, "retry_backoff", retry[1])
@@ -150,6 +156,7 @@ class JobSpec:
             namespace=self.namespace or settings.resolve("namespace").value,
             # A runtime is the image: the configured default image must not join it.
             image=self.image or (None if self.runtime else settings.resolve("image").value),
+            requirements=resolve_requirements(self.requirements),
         )
 
     def captured_env(self) -> dict[str, str]:
@@ -170,6 +177,8 @@ class JobSpec:
         data["secret_env_names"] = sorted(data.pop("secret_env"))
         data["files"] = sorted(self.files or {})  # names only: contents go in the payload
         data["ports"] = [p.to_dict() for p in self.ports]
+        if isinstance(self.requirements, tuple):
+            data["requirements"] = list(self.requirements)
         return data
 
     @classmethod

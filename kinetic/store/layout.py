@@ -94,3 +94,37 @@ CLEANED = "cleaned"
 def tombstone_key(job_id: str) -> str:
     """What remains of a cleaned-up job: when it went (outside its prefix, which is gone)."""
     return f"{CLEANED}/{validate_job_id(job_id)}.json"
+
+
+# -- environments (requirements=) and projects (working_dir=), shared by every job -----------
+ENVS = "envs"
+
+
+def env_prefix(key: str) -> str:
+    """A packed environment (kinetic.job.env_pack), built once by the first job needing it."""
+    return f"{ENVS}/{key}"
+
+
+def env_archive_key(key: str) -> str:
+    return f"{env_prefix(key)}/env.tar.gz"
+
+
+def env_meta_key(key: str) -> str:
+    return f"{env_prefix(key)}/env.json"
+
+
+ENV_LOCKS = "locks"
+
+
+def env_lock_prefix(key: str) -> str:
+    """Held by the job building ``key`` (its write-once ``owner.json``): two jobs never
+    build it at once. A prefix, so ``delete_prefix`` releases it on either store."""
+    return f"{ENVS}/{ENV_LOCKS}/{key}"
+
+
+PROJECTS = "projects"
+
+
+def project_key(sha256: str) -> str:
+    """A project's files (working_dir=), stored once per content hash."""
+    return f"{PROJECTS}/{sha256}/project.tar.gz"

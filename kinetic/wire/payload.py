@@ -20,7 +20,8 @@ class Payload:
     kwargs: dict[str, Any] = field(default_factory=dict)
     # Values captured from the caller's environment (capture_env); kept out of handle.json.
     captured_env: dict[str, str] = field(default_factory=dict)
-    client: dict[str, str] = field(default_factory=dict)
+    # The caller's versions and cwd, and the project shipped with working_dir=.
+    client: dict[str, Any] = field(default_factory=dict)
     # A command to run instead of a function (kinetic.submit), and files for the job's
     # working directory: name -> (content, mode).
     command: list[str] | None = None

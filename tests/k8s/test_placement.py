@@ -142,11 +142,13 @@ def test_the_operator_refuses_an_unknown_runtime(kube, namespace):
 def test_runtime_picks_the_image_from_the_table(kube, namespace, reads_runtimes):
     listed = json.loads(cli("runtimes", "list", "-o", "json").stdout)
     assert listed == [
-        {"name": "plain", "image": "registry.example/kinetic:plain", "description": ""},
-        {"name": "py312", "image": RUNTIMES["py312"]["image"], "description": "Python 3.12"},
-    ]
+        {"name": "plain", "image": "registry.example/kinetic:plain", "description": "",
+         "python": ""},
+        {"name": "py312", "image": RUNTIMES["py312"]["image"], "description": "Python 3.12",
+         "python": ""},
+    ]  # fmt: skip
     text = cli("runtimes", "list").stdout
-    assert "py312\tregistry.example/kinetic:0.1.0-py3.12\tPython 3.12" in text
+    assert "py312\tregistry.example/kinetic:0.1.0-py3.12\t\tPython 3.12" in text
     with pytest.raises(kinetic.SpecError, match="known: plain, py312") as info:
         kinetic.run(runtime="py311")(placementfns.mount_type).run_async("/")
     assert info.value.option == "runtime"
