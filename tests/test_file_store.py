@@ -27,7 +27,10 @@ def test_written_files_follow_the_umask(tmp_path, umask, mask):
     store.write_bytes("jobs/a/handle.json", b"{}")
     store.write_bytes("jobs/a/payload.pkl", b"x", if_absent=True)
     store.upload("jobs/a/result.pkl", io.BytesIO(b"r"))
-    for name in ("handle.json", "payload.pkl", "result.pkl"):
+    scratch = store.scratch_file()  # how framed payloads and results are written
+    scratch.write(b"framed")
+    store.adopt("jobs/a/adopted.pkl", scratch)
+    for name in ("handle.json", "payload.pkl", "result.pkl", "adopted.pkl"):
         mode = stat.S_IMODE((tmp_path / "jobs" / "a" / name).stat().st_mode)
         assert mode == 0o666 & ~mask, (name, oct(mode))
     assert not [p for p in (tmp_path / "jobs" / "a").iterdir() if p.name.startswith(".tmp-")]

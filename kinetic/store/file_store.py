@@ -95,6 +95,9 @@ class LocalStore(Store):
         # At the root, named like every temp file here: listings never show it.
         self.root.mkdir(parents=True, exist_ok=True)
         scratch = tempfile.NamedTemporaryFile(dir=self.root, prefix=".tmp-", delete=False)  # noqa: SIM115
+        # Adopted as it is: it needs a shared store's mode now, not mkstemp's 0600 (see
+        # _atomic_write), or a job running as another uid cannot read its payload.
+        os.fchmod(scratch.fileno(), 0o666 & ~_umask())
         return cast(BinaryIO, scratch)  # adopt() takes it by its .name
 
     def adopt(self, key: str, file: BinaryIO, *, if_absent: bool = False) -> None:
