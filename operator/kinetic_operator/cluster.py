@@ -43,11 +43,14 @@ def create_job(namespace: str, body: dict[str, Any]) -> bool:
     try:
         client.BatchV1Api(connect()).create_namespaced_job(namespace, body)
         return True
-    except ApiException as exc:
-        if exc.status == 409:
+    except BaseException as exc:
+        if isinstance(exc, ApiException) and exc.status == 409:
             return False
+        # Not known to be created, whatever went wrong (a refusal, or a connection reset
+        # before or after the request reached the server): the retry creates it, or finds
+        # it (409). Forgetting only on ApiException left the job without a Job.
         with _guard:
-            _created.discard(key)  # let the next event try again
+            _created.discard(key)
         raise
 
 
