@@ -160,16 +160,14 @@ class ProgressEndpoint:
         self.reviews = ReviewCache()
         self.server: ThreadingHTTPServer | None = None
 
-    def handle(self, token: str, raw: bytes) -> Key:
-        """One report: who sent it, whether it may, and pass it on. Raises Refused."""
+    def check(self, token: str, raw: bytes) -> tuple[Key, dict[str, Any]]:
+        """One report: who sent it and whether it may; the job and report. Raises Refused."""
         uid = reviewed_pod(token, self.review, self.reviews)
         try:
             body = json.loads(raw)
         except ValueError:
             raise Refused(400, "the body is not JSON") from None
-        key, report = accept(body, self.pod_of(uid))
-        self.on_report(key, report)
-        return key
+        return accept(body, self.pod_of(uid))
 
     def forget_pod(self, uid: str) -> None:
         """The pod is gone: its tokens will not be seen again."""
@@ -191,7 +189,8 @@ class ProgressEndpoint:
                         raise Refused(401, "a Bearer token is required")
                     if length > MAX_REPORT_BYTES + 1024:
                         raise Refused(413, f"reports are at most {MAX_REPORT_BYTES} bytes")
-                    endpoint.handle(auth[len("Bearer ") :].strip(), self.rfile.read(length))
+                    token, raw = auth[len("Bearer ") :].strip(), self.rfile.read(length)
+                    key, report = endpoint.check(token, raw)
                 except Refused as exc:
                     self._answer(exc.code, str(exc))
                     return
@@ -199,7 +198,12 @@ class ProgressEndpoint:
                     log.warning("progress: a report could not be checked: %s", exc)
                     self._answer(503, "the operator cannot check reports right now")
                     return
+                # Answered first: the job need not wait while a sync of it holds its state.
                 self._answer(202, "accepted")
+                try:
+                    endpoint.on_report(key, report)
+                except Exception:  # the next report tries again
+                    log.exception("progress: could not keep the report of %s/%s", *key)
 
             def _answer(self, code: int, text: str) -> None:
                 data = (text + "\n").encode()
