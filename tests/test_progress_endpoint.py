@@ -65,9 +65,9 @@ def test_token_reviews_are_checked_and_cached():
         return {"authenticated": True, "audiences": [PROGRESS_AUDIENCE],
                 "user": {"extra": {ps.POD_UID: ["pod-uid-1"]}}}  # fmt: skip
 
-    token = jwt(time.time() + 3600)
-    assert ps.reviewed_pod(token, review) == "pod-uid-1"
-    assert ps.reviewed_pod(token, review) == "pod-uid-1"
+    token, cache = jwt(time.time() + 3600), ps.ReviewCache()
+    assert ps.reviewed_pod(token, review, cache) == "pod-uid-1"
+    assert ps.reviewed_pod(token, review, cache) == "pod-uid-1"
     assert len(calls) == 1  # one review per token while it is valid
     refusals = [
         {"authenticated": False},
@@ -77,7 +77,7 @@ def test_token_reviews_are_checked_and_cached():
     ]  # fmt: skip
     for n, status in enumerate(refusals):
         with pytest.raises(ps.Refused) as info:
-            ps.reviewed_pod(jwt(time.time() + 60 + n), lambda _t, s=status: s)
+            ps.reviewed_pod(jwt(time.time() + 60 + n), lambda _t, s=status: s, cache)
         assert info.value.code == 401
 
 

@@ -12,15 +12,16 @@ reads ``holderIdentity`` but people). The Lease also says which namespaces the o
 serves (annotation ``kinetic.dev/namespaces``: ``*`` for all, else a comma-separated list),
 so that doctor can tell a user whose namespace is not served. A failed renewal is logged
 once and retried on the next beat; it never stops the operator.
+
+Where it sits: the ``Controller`` (controller.py) starts one with ``start`` when the
+operator starts, and stops it when the operator stops.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import socket
 import threading
-from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,10 +29,10 @@ from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from kinetic.k8s.names import ANNOTATION_SERVED_NAMESPACES, OPERATOR_LEASE, SELECTOR
+from kinetic_operator.operator_settings import ENV_NAMESPACE
 
 log = logging.getLogger("kinetic.operator")
 
-ENV_NAMESPACE = "KINETIC_OPERATOR_NAMESPACE"
 RENEW_SECONDS = 15.0
 LEASE_SECONDS = 60
 REQUEST_TIMEOUT = 10.0
@@ -157,21 +158,11 @@ class Heartbeat:
             self._thread = None
 
 
-# -- the operator's one heartbeat (started and stopped by the kopf handlers) --------------------
-_served: list[str] | None = None
-_current: Heartbeat | None = None
-
-
-def configure(namespaces: list[str]) -> None:
-    """Record the namespaces this operator serves (empty: all), for the Lease's annotation."""
-    global _served
-    _served = list(namespaces)
-
-
-def start_from_env(api: client.ApiClient, env: Mapping[str, str] | None = None) -> Heartbeat | None:
-    """Start beating in ``$KINETIC_OPERATOR_NAMESPACE``; without it, log why there is none."""
-    global _current
-    namespace = (os.environ if env is None else env).get(ENV_NAMESPACE)
+def start(
+    api: client.ApiClient, namespace: str | None, served: tuple[str, ...] | None = None
+) -> Heartbeat | None:
+    """Start beating in the operator's ``namespace`` (``$KINETIC_OPERATOR_NAMESPACE``, read
+    into settings.py); without one, log why there is no Lease. ``served``: see Heartbeat."""
     if not namespace:
         log.info(
             "heartbeat: %s is not set, so no Lease %s is written "
@@ -179,16 +170,8 @@ def start_from_env(api: client.ApiClient, env: Mapping[str, str] | None = None) 
             ENV_NAMESPACE, OPERATOR_LEASE,
         )  # fmt: skip
         return None
-    stop()
-    _current = Heartbeat(api, namespace, served=_served).start()
+    beat = Heartbeat(api, namespace, served=None if served is None else list(served)).start()
     log.info(
         "heartbeat: renewing Lease %s/%s every %.0f s", namespace, OPERATOR_LEASE, RENEW_SECONDS
     )
-    return _current
-
-
-def stop() -> None:
-    global _current
-    if _current is not None:
-        _current.stop()
-        _current = None
+    return beat

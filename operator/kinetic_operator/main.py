@@ -1,4 +1,9 @@
-"""Running the operator: ``kinetic operator run`` (or ``kopf run -m kinetic_operator``)."""
+"""Running the operator: ``kinetic operator run`` (or ``kopf run -m kinetic_operator``).
+
+Where it sits: the CLI calls ``run``, which reads the operator's configuration once
+(settings.py) and starts kopf with it in the operator's memo; kopf then calls the
+handlers (handlers.py) until interrupted.
+"""
 
 from __future__ import annotations
 
@@ -15,9 +20,11 @@ def run(
     """Watch ``namespaces`` (all when empty) until interrupted."""
     import kopf
 
-    from kinetic_operator import handlers, heartbeat  # noqa: F401 - importing handlers registers them
+    from kinetic_operator import handlers  # noqa: F401 - importing handlers registers them
+    from kinetic_operator.operator_settings import Settings
 
-    heartbeat.configure(namespaces or [])  # the heartbeat Lease says what is served
+    # The heartbeat Lease says what is served: these namespaces, or all of them.
+    settings = Settings.from_env(served=tuple(namespaces or ()))
 
     kopf.configure(verbose=verbose, log_format=kopf.LogFormat.PLAIN)
     logging.getLogger("kinetic.operator").setLevel(logging.DEBUG if verbose else logging.INFO)
@@ -27,5 +34,6 @@ def run(
             clusterwide=not namespaces,
             namespaces=namespaces or [],
             liveness_endpoint=liveness,
+            memo=kopf.Memo(kinetic_settings=settings),
         )
     )

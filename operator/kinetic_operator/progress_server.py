@@ -8,9 +8,12 @@ operator's own pod watch) name its job and attempt. A report for any other job i
 (403), so no job can change another's record, and nothing is created per job. A token's
 review is cached until shortly before it expires, so a job costs about one TokenReview.
 
-The server runs in the operator process (``KINETIC_PROGRESS_LISTEN``, host:port); the
-reports wait in memory until ``sync`` writes them, at most one status write per job every
-``MIN_WRITE_INTERVAL`` seconds.
+Where it sits: the ``Controller`` (controller.py) starts one ``ProgressEndpoint`` in the
+operator process when ``KINETIC_PROGRESS_LISTEN`` (host:port) is set. The endpoint finds a
+pod's job in kopf's index of pods (so a deleted pod is forgotten with it) and hands each
+accepted report to the Controller, which keeps it in the job's state and syncs the job, at
+most one status write per job every ``progress_write_interval`` seconds (settings.py). The
+endpoint itself keeps only the token reviews, each until its token expires or its pod goes.
 """
 
 from __future__ import annotations
@@ -32,44 +35,17 @@ from kinetic.wire.progress_record import MAX_REPORT_BYTES, validate_report
 log = logging.getLogger("kinetic.operator")
 
 PATH = "/progress"
-MIN_WRITE_INTERVAL = 2.0
 POD_UID = "authentication.kubernetes.io/pod-uid"
 Key = tuple[str, str]  # (namespace, job id)
-
-_lock = threading.Lock()
-_pods: dict[str, tuple[str, str, int]] = {}  # pod uid -> (namespace, job id, attempt)
-_reports: dict[Key, dict[str, Any]] = {}
-_reviews: dict[str, tuple[str, float]] = {}  # sha256(token) -> (pod uid, valid until)
-_pending: dict[Key, threading.Timer] = {}
-_last_wake: dict[Key, float] = {}
+PodRef = tuple[str, str, int]  # (namespace, job id, attempt) of a pod, from its labels
+REVIEW_LIFETIME = 600.0  # a cached review is trusted this long at most
 
 
-# -- what the watches tell us ------------------------------------------------------------------
-def remember_pod(pod: dict[str, Any], deleted: bool = False) -> None:
-    """Keep the pod → job map current (called from the pod watch)."""
+def pod_ref(pod: Any) -> PodRef | None:
+    """The job and attempt a pod of a job reports for, from its labels (kopf's pod index)."""
     meta = pod.get("metadata") or {}
-    uid, job_id = meta.get("uid"), (meta.get("labels") or {}).get(LABEL_JOB_ID)
-    if not uid or not job_id:
-        return
-    with _lock:
-        if deleted:
-            _pods.pop(uid, None)
-        else:
-            _pods[uid] = (meta.get("namespace") or "", job_id, attempt_of(pod))
-
-
-def forget_job(key: Key) -> None:
-    with _lock:
-        _reports.pop(key, None)
-        _last_wake.pop(key, None)
-        if timer := _pending.pop(key, None):
-            timer.cancel()
-
-
-def latest(key: Key) -> dict[str, Any] | None:
-    """The job's latest report not yet known to be in its status (None: nothing new)."""
-    with _lock:
-        return _reports.get(key)
+    job_id = (meta.get("labels") or {}).get(LABEL_JOB_ID)
+    return (meta.get("namespace") or "", job_id, attempt_of(pod)) if job_id else None
 
 
 # -- deciding about one request (pure, given the review) -----------------------------------------
@@ -95,13 +71,47 @@ def accept(body: Any, pod: tuple[str, str, int] | None) -> tuple[Key, dict[str, 
 
 
 # -- the TokenReview -------------------------------------------------------------------------------
-def reviewed_pod(token: str, review: Callable[[str], dict[str, Any]]) -> str:
+class ReviewCache:
+    """Token reviews, each until shortly before its token expires (at most
+    ``REVIEW_LIFETIME``): a pod's reports cost about one TokenReview. An entry goes when it
+    expires (swept as new ones come) or when its pod is deleted (``forget_pod``)."""
+
+    SWEEP_EVERY = 60.0
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: dict[str, tuple[str, float]] = {}  # sha256(token) -> (pod uid, until)
+        self._next_sweep = 0.0
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._entries)
+
+    def get(self, digest: str) -> str | None:
+        with self._lock:
+            cached = self._entries.get(digest)
+        return cached[0] if cached and cached[1] > time.time() else None
+
+    def put(self, digest: str, uid: str, until: float) -> None:
+        now = time.time()
+        with self._lock:
+            self._entries[digest] = (uid, until)
+            if now >= self._next_sweep:
+                self._next_sweep = now + self.SWEEP_EVERY
+                for key in [k for k, (_, t) in self._entries.items() if t <= now]:
+                    del self._entries[key]
+
+    def forget_pod(self, uid: str) -> None:
+        with self._lock:
+            for key in [k for k, (u, _) in self._entries.items() if u == uid]:
+                del self._entries[key]
+
+
+def reviewed_pod(token: str, review: Callable[[str], dict[str, Any]], cache: ReviewCache) -> str:
     """The uid of the pod ``token`` is bound to (the API server's TokenReview says)."""
     digest = hashlib.sha256(token.encode()).hexdigest()
-    with _lock:
-        cached = _reviews.get(digest)
-    if cached and cached[1] > time.time():
-        return cached[0]
+    if cached := cache.get(digest):
+        return cached
     status = review(token)
     extra = (status.get("user") or {}).get("extra") or {}
     uids = extra.get(POD_UID) or []
@@ -109,8 +119,7 @@ def reviewed_pod(token: str, review: Callable[[str], dict[str, Any]]) -> str:
         raise Refused(401, "the token is not valid for the audience kinetic-progress")
     if len(uids) != 1:
         raise Refused(401, "the token is not bound to a pod")
-    with _lock:
-        _reviews[digest] = (uids[0], min(_expiry(token), time.time() + 600) - 30)
+    cache.put(digest, uids[0], min(_expiry(token), time.time() + REVIEW_LIFETIME) - 30)
     return uids[0]
 
 
@@ -137,82 +146,86 @@ def api_review(api: Any) -> Callable[[str], dict[str, Any]]:
 
 
 # -- the server ----------------------------------------------------------------------------------
-def handle(token: str, raw: bytes, review: Callable[[str], dict[str, Any]]) -> Key:
-    """One report: who sent it, whether it may, and keep it. Raises Refused."""
-    uid = reviewed_pod(token, review)
-    with _lock:
-        pod = _pods.get(uid)
-    try:
-        body = json.loads(raw)
-    except ValueError:
-        raise Refused(400, "the body is not JSON") from None
-    key, report = accept(body, pod)
-    with _lock:
-        _reports[key] = report
-    return key
+class ProgressEndpoint:
+    """Takes reports: ``review`` asks the API server about a token, ``pod_of`` names the job
+    and attempt of a pod uid (None: not seen yet), ``on_report`` receives each accepted
+    report. ``serve`` starts the HTTP server in a daemon thread; ``stop`` ends it."""
 
+    def __init__(
+        self,
+        review: Callable[[str], dict[str, Any]],
+        pod_of: Callable[[str], PodRef | None],
+        on_report: Callable[[Key, dict[str, Any]], None],
+    ) -> None:
+        self.review, self.pod_of, self.on_report = review, pod_of, on_report
+        self.reviews = ReviewCache()
+        self.server: ThreadingHTTPServer | None = None
 
-def wake_soon(key: Key, wake: Callable[[Key], None]) -> None:
-    """Run ``wake(key)`` now, or once MIN_WRITE_INTERVAL has passed since the last time."""
-    with _lock:
-        if key in _pending:
-            return  # a write is already coming and will take the latest report
-        delay = max(0.0, _last_wake.get(key, 0.0) + MIN_WRITE_INTERVAL - time.monotonic())
-        timer = threading.Timer(delay, _wake, (key, wake))
-        timer.daemon = True
-        _pending[key] = timer
-    timer.start()
+    def check(self, token: str, raw: bytes) -> tuple[Key, dict[str, Any]]:
+        """One report: who sent it and whether it may; the job and report. Raises Refused."""
+        uid = reviewed_pod(token, self.review, self.reviews)
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            raise Refused(400, "the body is not JSON") from None
+        return accept(body, self.pod_of(uid))
 
+    def forget_pod(self, uid: str) -> None:
+        """The pod is gone: its tokens will not be seen again."""
+        self.reviews.forget_pod(uid)
 
-def _wake(key: Key, wake: Callable[[Key], None]) -> None:
-    with _lock:
-        _pending.pop(key, None)
-        _last_wake[key] = time.monotonic()
-    try:
-        wake(key)
-    except Exception:  # the next report or event tries again
-        log.exception("progress: could not write the report of %s/%s", *key)
+    def serve(self, listen: str) -> ThreadingHTTPServer:
+        """Start the endpoint on ``host:port`` in a daemon thread; returns the server."""
+        host, _, port = listen.rpartition(":")
+        endpoint = self
 
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                auth = self.headers.get("Authorization", "")
+                length = int(self.headers.get("Content-Length") or 0)
+                try:
+                    if self.path != PATH:
+                        raise Refused(404, f"reports go to {PATH}")
+                    if not auth.startswith("Bearer "):
+                        raise Refused(401, "a Bearer token is required")
+                    if length > MAX_REPORT_BYTES + 1024:
+                        raise Refused(413, f"reports are at most {MAX_REPORT_BYTES} bytes")
+                    token, raw = auth[len("Bearer ") :].strip(), self.rfile.read(length)
+                    key, report = endpoint.check(token, raw)
+                except Refused as exc:
+                    self._answer(exc.code, str(exc))
+                    return
+                except Exception as exc:  # the API server unreachable, for one
+                    log.warning("progress: a report could not be checked: %s", exc)
+                    self._answer(503, "the operator cannot check reports right now")
+                    return
+                # Answered first: the job need not wait while a sync of it holds its state.
+                self._answer(202, "accepted")
+                try:
+                    endpoint.on_report(key, report)
+                except Exception:  # the next report tries again
+                    log.exception("progress: could not keep the report of %s/%s", *key)
 
-def serve(listen: str, review: Callable[[str], dict[str, Any]], wake: Callable[[Key], None]):
-    """Start the endpoint on ``host:port`` in a daemon thread; returns the server."""
-    host, _, port = listen.rpartition(":")
+            def _answer(self, code: int, text: str) -> None:
+                data = (text + "\n").encode()
+                self.send_response(code)
+                self.send_header("Content-Type", "text/plain; charset=utf-8")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            auth = self.headers.get("Authorization", "")
-            length = int(self.headers.get("Content-Length") or 0)
-            try:
-                if self.path != PATH:
-                    raise Refused(404, f"reports go to {PATH}")
-                if not auth.startswith("Bearer "):
-                    raise Refused(401, "a Bearer token is required")
-                if length > MAX_REPORT_BYTES + 1024:
-                    raise Refused(413, f"reports are at most {MAX_REPORT_BYTES} bytes")
-                key = handle(auth[len("Bearer ") :].strip(), self.rfile.read(length), review)
-            except Refused as exc:
-                self._answer(exc.code, str(exc))
-                return
-            except Exception as exc:  # the API server unreachable, for one
-                log.warning("progress: a report could not be checked: %s", exc)
-                self._answer(503, "the operator cannot check reports right now")
-                return
-            self._answer(202, "accepted")
-            wake_soon(key, wake)
+            def log_message(self, *args: Any) -> None:
+                pass  # one line per report would drown the operator's log
 
-        def _answer(self, code: int, text: str) -> None:
-            data = (text + "\n").encode()
-            self.send_response(code)
-            self.send_header("Content-Type", "text/plain; charset=utf-8")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+        server = ThreadingHTTPServer((host or "0.0.0.0", int(port)), Handler)
+        server.daemon_threads = True
+        threading.Thread(target=server.serve_forever, name="kinetic-progress", daemon=True).start()
+        log.info("progress: accepting reports on %s%s", listen, PATH)
+        self.server = server
+        return server
 
-        def log_message(self, *args: Any) -> None:
-            pass  # one line per report would drown the operator's log
-
-    server = ThreadingHTTPServer((host or "0.0.0.0", int(port)), Handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, name="kinetic-progress", daemon=True).start()
-    log.info("progress: accepting reports on %s%s", listen, PATH)
-    return server
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+            self.server = None

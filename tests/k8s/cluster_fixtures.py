@@ -5,7 +5,7 @@ overrides ``release`` (and ``release_namespace``) with ``chart_release``."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -13,6 +13,9 @@ from typing import Any
 import yaml
 from chart_support import render
 from kubernetes import client
+
+from .controlplane import free_ports
+from .operator_proc import OperatorProcess, install_crd
 
 RELEASE_NAMESPACE = "kinetic-backend"
 
@@ -30,6 +33,35 @@ def chart_release(
     control_plane.kubectl("apply", "-f", str(path))
     yield f"{name}-kinetic"
     control_plane.kubectl("delete", "--ignore-not-found", "--wait=false", "-f", str(path))
+
+
+@contextmanager
+def run_operator(
+    control_plane, release: str, release_namespace: str, shared_root: Path, log_dir: Path,
+    *, env: dict[str, str] | None = None, wrapper: Sequence[str] = (),
+) -> Iterator[OperatorProcess]:  # fmt: skip
+    """The operator as the chart runs it (its RBAC, its env), with a file store under
+    ``shared_root`` and the progress endpoint on; ``env`` and ``wrapper`` add to that."""
+    with control_plane.api_client() as api:
+        install_crd(api)
+    kubeconfig = control_plane.service_account_kubeconfig(release_namespace, release)
+    (port,) = free_ports(1)  # the progress endpoint; the simulated pods are on this machine
+    proc = OperatorProcess(
+        kubeconfig,
+        log_dir / "operator.log",
+        env={
+            "KINETIC_FILE_STORE_HOST_PATH": str(shared_root),
+            "KINETIC_OPERATOR_NAMESPACE": release_namespace,
+            "KINETIC_PROGRESS_LISTEN": f"127.0.0.1:{port}",
+            "KINETIC_PROGRESS_URL": f"http://127.0.0.1:{port}/progress",
+            **(env or {}),
+        },
+        wrapper=wrapper,
+    ).start()
+    try:
+        yield proc
+    finally:
+        proc.stop()
 
 
 def bind_user(api: Any, namespace: str, release: str, user_namespace: str) -> str:

@@ -20,9 +20,9 @@ from chart_support import render
 from helpers import unavailable, wait_for
 from kubernetes import client
 
-from .cluster_fixtures import RELEASE_NAMESPACE, bind_user, chart_release
-from .controlplane import ControlPlane, ControlPlaneUnavailable, find_binaries, free_ports
-from .operator_proc import OperatorProcess, install_crd
+from .cluster_fixtures import RELEASE_NAMESPACE, bind_user, chart_release, run_operator
+from .controlplane import ControlPlane, ControlPlaneUnavailable, find_binaries
+from .operator_proc import install_crd
 from .simnode import SimNode
 
 HERE = Path(__file__).parent
@@ -188,22 +188,9 @@ def install_chart(control_plane, tmp_path) -> Iterator[Callable[..., str]]:
 
 @pytest.fixture(scope="module")  # it watches every namespace: gone before other modules
 def operator(control_plane, sim_node, release, release_namespace, shared_root, tmp_path_factory):
-    with control_plane.api_client() as api:
-        install_crd(api)
-    kubeconfig = control_plane.service_account_kubeconfig(release_namespace, release)
-    (port,) = free_ports(1)  # the progress endpoint; the simulated pods are on this machine
-    proc = OperatorProcess(
-        kubeconfig,
-        tmp_path_factory.mktemp("operator") / "operator.log",
-        env={
-            "KINETIC_FILE_STORE_HOST_PATH": str(shared_root),
-            "KINETIC_OPERATOR_NAMESPACE": release_namespace,
-            "KINETIC_PROGRESS_LISTEN": f"127.0.0.1:{port}",
-            "KINETIC_PROGRESS_URL": f"http://127.0.0.1:{port}/progress",
-        },
-    ).start()
-    yield proc
-    proc.stop()
+    with run_operator(control_plane, release, release_namespace, shared_root,
+                      tmp_path_factory.mktemp("operator")) as proc:  # fmt: skip
+        yield proc
 
 
 @pytest.fixture

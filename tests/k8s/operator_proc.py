@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import yaml
@@ -46,17 +47,26 @@ def apply_manifests(api: client.ApiClient, docs: list[dict]) -> None:
 
 
 class OperatorProcess:
-    """`python -m kinetic.cli operator run`, with its log kept for failure messages."""
+    """`python -m kinetic.cli operator run`, with its log kept for failure messages.
+    ``wrapper``: a script that runs the module for Python (e.g. transport_faults.py)."""
 
-    def __init__(self, kubeconfig: Path, log_path: Path, env: dict[str, str] | None = None):
+    def __init__(
+        self,
+        kubeconfig: Path,
+        log_path: Path,
+        env: dict[str, str] | None = None,
+        wrapper: Sequence[str] = (),
+    ):
         self.kubeconfig, self.log_path = kubeconfig, log_path
         self.env = {**os.environ, "KUBECONFIG": str(kubeconfig), **(env or {})}
+        self.wrapper = list(wrapper)
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> OperatorProcess:
         self.log = self.log_path.open("ab")
+        argv = ["-m", "kinetic.cli", "operator", "run", "--all-namespaces", "-v"]
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "kinetic.cli", "operator", "run", "--all-namespaces", "-v"],
+            [sys.executable, *self.wrapper, *argv],
             env=self.env,
             stdout=self.log,
             stderr=subprocess.STDOUT,

@@ -326,7 +326,7 @@ def _beats(beat: Heartbeat) -> bool:
 
 def test_no_namespace_no_heartbeat(caplog):
     caplog.set_level("INFO", logger="kinetic.operator")
-    assert heartbeat.start_from_env(client.ApiClient(), env={}) is None
+    assert heartbeat.start(client.ApiClient(), None) is None
     assert "KINETIC_OPERATOR_NAMESPACE is not set" in caplog.text
 
 

@@ -1,0 +1,293 @@
+"""The operator's work: bring one job's objects and status in line with what exists.
+
+Where it sits: kopf's watches call the handlers (handlers.py), which call
+``Controller.sync`` for the job an event concerns; so do the job's timers (a scheduled
+start, a retry's backoff, a failed sync tried again) and the progress endpoint
+(progress_server.py) when a report comes. ``sync`` reads the job's KineticJob, Jobs and
+pods from kopf's indexes, asks the pure functions of decisions.py what to do, and does it
+through ``Cluster`` (cluster.py). Every decision is recomputed from what exists, so a
+restarted operator adopts existing Jobs and loses nothing; what a sync must remember for
+the next one is the job's ``JobState`` (state.py), released when the job is deleted.
+
+One Controller per operator process, made by the startup handler from ``Settings``
+(settings.py); it also runs the heartbeat (heartbeat.py) and the progress endpoint.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import kopf
+
+from kinetic.k8s.job_manifest import attempt_of, build_job, store_is_shared
+from kinetic.k8s.kineticjob import secret_name
+from kinetic.k8s.pod_volumes import build_network_policy
+from kinetic.k8s.runtime_table import RuntimeTable
+from kinetic.k8s.service_manifest import build_service
+from kinetic.model.status import parse_time, utcnow
+from kinetic_operator import heartbeat
+from kinetic_operator.cluster import Cluster, connect
+from kinetic_operator.decisions import (
+    Action,
+    attempt_number,
+    decide,
+    needs_runtime_table,
+    status_patch,
+    transition_event,
+)
+from kinetic_operator.operator_settings import Settings
+from kinetic_operator.progress_server import PodRef, ProgressEndpoint, api_review
+from kinetic_operator.reconcile import vanished
+from kinetic_operator.state import JobRegistry, JobState, Key
+
+log = logging.getLogger("kinetic.operator")
+
+
+@dataclass(frozen=True)
+class Indexes:
+    """kopf's indexes (handlers.py): live views of what the watches show, by job. Each
+    value holds the matching objects (several: every attempt has its own Job and pods)."""
+
+    kineticjobs: Mapping[Key, Iterable[dict]]
+    jobs: Mapping[Key, Iterable[dict]]
+    pods: Mapping[Key, Iterable[dict]]
+    pod_refs: Mapping[str, Iterable[PodRef]] = field(default_factory=dict)  # by pod uid
+
+
+class Controller:
+    """Syncs jobs for one operator process; ``jobs`` holds what it remembers per job."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        cluster: Cluster,
+        indexes: Indexes,
+        jobs: JobRegistry | None = None,
+    ) -> None:
+        self.settings, self.cluster, self.indexes = settings, cluster, indexes
+        self.jobs = jobs if jobs is not None else JobRegistry()
+        self.heartbeat: heartbeat.Heartbeat | None = None
+        self.endpoint: ProgressEndpoint | None = None
+        self._context: contextvars.Context | None = None
+
+    @classmethod
+    def start(cls, settings: Settings, indexes: Indexes) -> Controller:
+        """Connect, start the heartbeat and (when configured) the progress endpoint."""
+        api = connect()
+        controller = cls(settings, Cluster(api, settings.namespace), indexes)
+        try:
+            controller.heartbeat = heartbeat.start(api, settings.namespace, settings.served)
+            if settings.progress_listen:
+                endpoint = ProgressEndpoint(api_review(api), controller.pod_ref, controller.report)
+                endpoint.serve(settings.progress_listen)
+                controller.endpoint = endpoint
+        except BaseException:  # kopf tries a failed startup handler again: start afresh
+            controller.stop()
+            raise
+        return controller
+
+    def stop(self) -> None:
+        if self.heartbeat is not None:
+            self.heartbeat.stop()
+        if self.endpoint is not None:
+            self.endpoint.stop()
+        self.jobs.close()
+
+    # -- what the watches report (handlers.py) --------------------------------------------------
+    def in_handler(self) -> Controller:
+        """Called from kopf's handlers: keep their context, in which ``kopf.event`` works, for
+        the syncs that timers and the progress endpoint run on threads of their own."""
+        if self._context is None:
+            self._context = contextvars.copy_context()
+        return self
+
+    def job_deleted(self, key: Key, uid: str | None) -> None:
+        """The KineticJob is gone (owner references take its Jobs and pods): forget it."""
+        self.jobs.release(key, uid)
+
+    def pod_deleted(self, uid: str) -> None:
+        if self.endpoint is not None:
+            self.endpoint.forget_pod(uid)
+
+    # -- progress reports (progress_server.py) ----------------------------------------------------
+    def pod_ref(self, uid: str) -> PodRef | None:
+        found = list(self.indexes.pod_refs.get(uid, []))
+        return found[-1] if found else None
+
+    def report(self, key: Key, report: dict[str, Any]) -> None:
+        """Keep the job's latest report; write it now, or once ``progress_write_interval``
+        has passed since the last write (a write already coming takes the latest)."""
+        with self.jobs.hold(key) as state:
+            state.progress = report
+            if state.progress_write is None:
+                wait = state.progress_written_at + self.settings.progress_write_interval
+                state.progress_write = self._later(
+                    max(0.0, wait - time.monotonic()), self._write_progress, key
+                )
+
+    def _write_progress(self, key: Key) -> None:
+        with self.jobs.hold(key) as state:
+            state.progress_write = None
+            state.progress_written_at = time.monotonic()
+        self.sync(*key)
+
+    # -- the sync ---------------------------------------------------------------------------------
+    def sync(self, namespace: str, job_id: str | None, deleted_pod: dict | None = None) -> None:
+        """Bring one job's objects and status in line with what exists; ``deleted_pod`` is a
+        pod of it whose deletion the watch just reported. Never raises: a failure is said in
+        the KineticJob and the sync tried again."""
+        if not job_id:
+            return
+        with self.jobs.hold((namespace, job_id)) as state:
+            try:
+                self._sync(state, deleted_pod)
+            except Exception as exc:
+                self._failed(state, exc, deleted_pod)
+            else:
+                state.failure_delay = None
+
+    def _failed(self, state: JobState, exc: Exception, deleted_pod: dict | None) -> None:
+        # Event handlers are not retried by kopf, and the next event may be far off: a
+        # failed write (API server busy or unreachable, a webhook, a quota, RBAC being
+        # fixed) is tried again soon, and again later while it keeps failing.
+        delay = min((state.failure_delay or 0.5) * 2, self.settings.max_retry_delay)
+        state.failure_delay = delay
+        if not _pending(state.retry):  # one retry waiting per job
+            state.retry = self._later(delay, self.sync, *state.key, deleted_pod)
+        problem = f"{_describe(exc)}; trying again within {delay:.0f} s"
+        log.warning("job %s/%s: %s", *state.key, problem)
+        with contextlib.suppress(Exception):  # say it where users look, if we can
+            self._write_status(state, {"message": f"the operator cannot go on: {problem}"})
+
+    def _sync(self, state: JobState, deleted_pod: dict | None) -> None:
+        key = state.key
+        kj = _one(self.indexes.kineticjobs, key)
+        if kj is None:  # deleted: owner references take the Job and pods with it
+            self.jobs.discard(state)
+            return
+        state.adopt((kj.get("metadata") or {}).get("uid"))
+        # The index may lag our own writes; the status we last wrote is the freshest truth.
+        kj = {**kj, "status": {**(kj.get("status") or {}), **state.written}}
+        attempt = attempt_number(kj)
+        job = next(iter(_of_attempt(self.indexes.jobs, key, attempt)[-1:]), None)
+        pod_list = _of_attempt(self.indexes.pods, key, attempt)
+        shared = store_is_shared(kj["spec"]["store"], self.settings.jobs.file_store_host_path)
+        runtimes = self.cluster.read_runtimes() if needs_runtime_table(kj, job) else None
+        lost = None
+        if deleted_pod is not None and attempt_of(deleted_pod) == attempt:
+            lost = vanished(deleted_pod, job)
+        action = decide(kj, job, pod_list, store_shared=shared, runtimes=runtimes, lost=lost)
+        self._act(state, kj, job, action, attempt, runtimes)
+        if action.wait_until:
+            self._wake_at(state, action.wait_until)
+        if action.create_job:
+            return  # the new Job's watch event re-syncs this job: one status write, not two
+        if lost and deleted_pod is not None:  # its times and node go in the attempt's record
+            pod_list = [*pod_list, deleted_pod]
+        patch = status_patch(kj, job, pod_list, action, state.progress)
+        if not patch:
+            return
+        self._write_status(state, patch)
+        if patch.get("previousAttempts"):
+            last = patch["previousAttempts"][-1]
+            log.info(
+                "job %s/%s: attempt %d failed (%s); the next at %s",
+                *(*key, last["attempt"], last.get("reason"), patch["retryAt"]),
+            )
+        event = transition_event(kj.get("status") or {}, patch)
+        if event:
+            kopf.event(kj, type=event[0], reason=event[1], message=event[2])
+
+    def _act(
+        self,
+        state: JobState,
+        kj: dict,
+        job: dict | None,
+        action: Action,
+        attempt: int,
+        runtimes: RuntimeTable | None,
+    ) -> None:
+        namespace, job_id = state.key
+        if action.create_job:
+            body = build_job(kj, self.settings.jobs, runtimes, attempt)
+            if network := kj["spec"].get("network"):  # before the pods exist: never unprotected
+                self.cluster.ensure_network_policy(build_network_policy(namespace, network))
+            owner = body["metadata"]["ownerReferences"][0]
+            if kj["spec"].get("secretEnv"):
+                self.cluster.adopt_secret(namespace, secret_name(job_id), owner)
+            if kj["spec"].get("ports"):  # before the Job, so its pods are reachable at once
+                self.cluster.create_service(namespace, build_service(kj, owner))
+            name = body["metadata"]["name"]
+            if name not in state.created:  # else created, and its watch event not here yet
+                created = self.cluster.create_job(namespace, body)
+                # Remembered only once the API server has answered: after a failure of any
+                # kind (a connection reset before or after the request reached it) the
+                # retry creates the Job, or finds it (409).
+                state.created.add(name)
+                verb = "created" if created else "adopted"
+                log.info("job %s/%s: %s the Job of attempt %d", namespace, job_id, verb, attempt)
+        if action.delete_job and job is not None:
+            self.cluster.delete_job(namespace, job["metadata"]["name"])
+            why = action.lost or "cancel requested"
+            log.info(
+                "job %s/%s: %s; deleted the Job of attempt %d", namespace, job_id, why, attempt
+            )
+
+    def _write_status(self, state: JobState, patch: dict[str, Any]) -> None:
+        self.cluster.patch_status(*state.key, patch)
+        state.written.update(patch)
+
+    def _wake_at(self, state: JobState, when: str) -> None:
+        """Sync this job again when its scheduled start comes: one timer per waiting job."""
+        at = parse_time(when)
+        if _pending(state.wake) or at is None:
+            return
+        delay = max(0.0, (at - utcnow()).total_seconds()) + 0.05
+        state.wake = self._later(delay, self.sync, *state.key)
+
+    def _later(self, delay: float, fn: Callable[..., None], *args: Any) -> threading.Timer:
+        """Run ``fn(*args)`` on a thread of its own after ``delay`` seconds, in the context
+        of kopf's handlers (kept by ``in_handler``) so that it may post Events."""
+        context = self._context
+
+        def run() -> None:
+            if context is None:
+                fn(*args)
+            else:
+                context.copy().run(fn, *args)
+
+        timer = threading.Timer(delay, run)
+        timer.daemon = True
+        timer.start()
+        return timer
+
+
+def _pending(timer: threading.Timer | None) -> bool:
+    """Whether ``timer`` is still to fire (the timer now running this code has fired)."""
+    return timer is not None and timer.is_alive() and timer is not threading.current_thread()
+
+
+def _one(index: Mapping[Key, Iterable[dict]], key: Key) -> dict | None:
+    found = list(index.get(key, []))
+    return found[-1] if found else None
+
+
+def _of_attempt(index: Mapping[Key, Iterable[dict]], key: Key, attempt: int) -> list[dict]:
+    """A job's Jobs or pods of one attempt (each retry has its own Job, kept as evidence)."""
+    return [obj for obj in index.get(key, []) if attempt_of(obj) == attempt]
+
+
+def _describe(exc: Exception) -> str:
+    """One line: the API server's own message for its errors, else the exception."""
+    try:
+        return f"{exc.status}: {json.loads(exc.body)['message']}"  # type: ignore[attr-defined]
+    except (AttributeError, TypeError, ValueError, KeyError):
+        return f"{type(exc).__name__}: {exc}"
