@@ -68,3 +68,15 @@ def test_a_function_job_sees_its_own_argv(store_uri):
         return sys.argv
 
     assert kinetic.run()(argv_of_job)() == ["argv_of_job"]
+
+
+def test_a_command_jobs_timeout_reads_the_same_everywhere(store_uri):
+    job = kinetic.submit(["sleep", "60"], timeout=2, grace_period=1)
+    state = job.wait(60)
+    assert (state.status, state.reason) == (JobStatus.FAILED, "DeadlineExceeded")
+    with pytest.raises(kinetic.JobFailedError) as raised:
+        job.result()
+    assert raised.value.reason == state.reason and "-15" not in str(raised.value)
+    assert raised.value.exit_code == state.exit_code
+    out = cli("jobs", "result", job.job_id)
+    assert out.returncode == 1 and "DeadlineExceeded" in out.stderr

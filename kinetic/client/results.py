@@ -43,6 +43,11 @@ def unverifiable_message(job_id: str, key: str) -> str:
     )
 
 
+# Reasons the runner itself gives when it stops a job; they win over what the job's own
+# exit (a signal's code, an interrupt) would say.
+STOPPED_BY_RUNNER = frozenset({Reason.DEADLINE, Reason.OOM})
+
+
 def collect(handle: JobHandle, state: JobState, verify: bool = True) -> Any:
     """The value of a SUCCEEDED job; otherwise raise what best explains the outcome."""
     if state.status == JobStatus.CANCELLED:
@@ -52,15 +57,25 @@ def collect(handle: JobHandle, state: JobState, verify: bool = True) -> Any:
         raise JobNotFoundError(handle.job_id, handle.store)
     if envelope is not None and envelope.success and state.status != JobStatus.FAILED:
         return envelope.value
+    if state.status == JobStatus.FAILED and state.reason in STOPPED_BY_RUNNER:
+        # The runner stopped the job (its timeout, its memory limit): that is the story,
+        # told as status() tells it, not the signal's exit code the job saw on its way out.
+        message = state.message
+        if handle.command:
+            message = f"{message}; its last lines:\n{_last_lines(handle, state)}"
+        raise JobFailedError(handle.job_id, state.reason, message, state.exit_code)
     if envelope is not None and not envelope.success:
         if envelope.exception_type and envelope.reason != Reason.RESULT_NOT_SERIALIZABLE:
             raise rebuild_exception(envelope, handle.job_id)
         message = envelope.message
         if handle.command:  # the end of its output says more than its exit code
-            from kinetic.client.log_reader import tail
-
-            last = tail(handle._store, handle.job_id, 20, handle._attempt(None, state))
-            message = f"{message}; its last lines:\n{last}"
+            message = f"{message}; its last lines:\n{_last_lines(handle, state)}"
         raise JobFailedError(handle.job_id, envelope.reason, message, envelope.exit_code)
     # A FAILED job never returns a value, even if a result was somehow written.
     raise JobFailedError(handle.job_id, state.reason, state.message, state.exit_code)
+
+
+def _last_lines(handle: JobHandle, state: JobState) -> str:
+    from kinetic.client.log_reader import tail
+
+    return tail(handle._store, handle.job_id, 20, handle._attempt(None, state))
