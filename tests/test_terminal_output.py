@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import jobfns
 from helpers import unavailable, wait_for, wait_log
@@ -59,4 +60,45 @@ def test_follow_on_a_terminal_redraws_the_bar(store_uri, python_env, tmp_path):
         assert len(later) == 1 and later[0] != first[0], later  # it moved, in place
     finally:
         job.cancel()
+        subprocess.run(["tmux", "kill-session", "-t", session], check=False)
+
+
+def test_result_shows_a_live_status_line_on_a_terminal(store_uri, python_env, tmp_path):
+    """issue 10 item 8: while result() waits on a terminal, one line says the job's status,
+    elapsed time and its report_progress; it is erased when the value arrives."""
+    if not shutil.which("tmux"):
+        unavailable("tmux is not installed (Debian: apt-get install tmux)")
+    release = tmp_path / "release"
+    script = tmp_path / "wait.py"
+    script.write_text(
+        "import sys\n"
+        f"sys.path.insert(0, {str(Path(jobfns.__file__).parent)!r})\n"
+        "import jobfns, kinetic\n"
+        f"job = kinetic.run()(jobfns.progress_then_wait).run_async({str(release)!r}, 120)\n"
+        "print('VALUE', job.result())\n"
+    )
+    session = f"kinetic-wait-{tmp_path.name[-12:]}"
+    env = [arg for name, value in python_env.items() if name.startswith(("KINETIC_", "STORAGE_"))
+           for arg in ("-e", f"{name}={value}")]  # fmt: skip
+    subprocess.run(
+        ["tmux", "new-session", "-d", "-s", session, "-x", "150", "-y", "20", *env,
+         f"{sys.executable} {script}; sleep 60"],
+        check=True,
+    )  # fmt: skip
+    try:
+
+        def pane() -> str:
+            return subprocess.run(
+                ["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True
+            ).stdout
+
+        seen = wait_for(lambda: (p := pane()) and "step 5" in p and p, timeout=90,
+                        what="the live status line")  # fmt: skip
+        line = next(x for x in seen.splitlines() if "[kinetic]" in x)
+        assert "RUNNING" in line and "50%" in line, line
+        release.write_text("go")
+        done = wait_for(lambda: (p := pane()) and "VALUE ok" in p and p, timeout=90,
+                        what="the value")  # fmt: skip
+        assert "[kinetic]" not in done, done  # erased once the value came
+    finally:
         subprocess.run(["tmux", "kill-session", "-t", session], check=False)
