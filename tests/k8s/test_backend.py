@@ -287,3 +287,15 @@ def test_cancel_interrupts_a_plain_loop_in_a_pod(kube, namespace):
     assert time.monotonic() - started < 25  # interrupted, well before the 30 s grace period
     text = job.logs()
     assert "finally ran" in text and "killing it" not in text
+
+
+@pytest.mark.parametrize("delay_ms", [0, 1, 10, 100, 500])
+def test_cancel_right_after_submission(kube, namespace, delay_ms):
+    """issue 11 item 1 on Kubernetes: a cancel that races the Job's creation (or the pod's
+    start) ends the job CANCELLED, never FAILED or Lost, and leaves nothing running."""
+    job = kinetic.run(grace_period=2, retries=1)(jobfns.sleeper).run_async(120)
+    time.sleep(delay_ms / 1000)
+    state = job.cancel(timeout=120)
+    assert state.status == JobStatus.CANCELLED, state
+    assert job.state().attempts <= 1 and not job.state().previous_attempts
+    wait_for(lambda: pods_of(kube, namespace, job.job_id) == [], timeout=60, what="no pods")
