@@ -40,7 +40,11 @@ from kinetic.model.errors import (
 )
 from kinetic.model.job_record import JobRecord
 from kinetic.model.reasons import Reason
-from kinetic.model.retry_policy import RetryPolicy, attempt_record, retry_at, should_retry
+from kinetic.model.retry_policy import (
+    RetryPolicy,
+    should_retry,
+    waiting_for_retry,
+)
 from kinetic.model.status import JobState, JobStatus, format_time, parse_time, utcnow
 from kinetic.spec.job_spec import JobSpec
 from kinetic.store import ObjectNotFound, Store, layout, open_store
@@ -340,25 +344,11 @@ def _relaunch(store: Store, handle: JobRecord, state: JobState, why: str) -> Job
         return JobState.from_dict(json.loads(store.read_bytes(layout.state_key(handle.job_id))))
     except StorageError:
         return None  # a store that refuses the claim cannot hold the next attempt either
-    record = attempt_record(
-        attempt,
-        reason=Reason.LOST,
-        message=why,
-        started=format_time(state.started),
-        finished=format_time(now),
-        node=state.node,
-    )
-    when = format_time(retry_at(policy, attempt, now))
-    waiting = JobState(
-        JobStatus.PENDING,
-        reason=Reason.RETRYING,
-        message=f"attempt {attempt} failed ({Reason.LOST}); starts at {when}",
-        created=state.created or parse_time(handle.created),
-        attempts=attempt + 1,
-        previous_attempts=[*state.previous_attempts, record],
+    waiting, when = waiting_for_retry(
+        policy, state, Reason.LOST, why, now, parse_time(handle.created)
     )
     store.write_bytes(layout.state_key(handle.job_id), json.dumps(waiting.to_dict()).encode())
-    _launch(store, handle, {}, attempt + 1, when or "")
+    _launch(store, handle, {}, attempt + 1, when)
     return waiting
 
 

@@ -47,7 +47,11 @@ from kinetic.model.endpoint import Endpoint
 from kinetic.model.errors import JobExistsError, JobNotFoundError, SpecError
 from kinetic.model.job_record import JobRecord
 from kinetic.model.reasons import Reason
-from kinetic.model.retry_policy import RetryPolicy, attempt_record, retry_at, should_retry
+from kinetic.model.retry_policy import (
+    RetryPolicy,
+    should_retry,
+    waiting_for_retry,
+)
 from kinetic.model.status import JobState, JobStatus, format_time, parse_time, utcnow
 from kinetic.spec import settings
 from kinetic.spec.job_spec import JobSpec
@@ -317,23 +321,9 @@ def _relaunch(store: Store, handle: JobRecord, state: JobState) -> JobState | No
         store.write_bytes(claim, json.dumps({"at": format_time(now)}).encode(), if_absent=True)
     except JobExistsError:
         return JobState.from_dict(json.loads(store.read_bytes(layout.state_key(handle.job_id))))
-    record = attempt_record(
-        attempt,
-        reason=state.reason,
-        message=state.message,
-        started=format_time(state.started),
-        finished=format_time(now),
-        node=state.node,
-    )
-    when = format_time(retry_at(policy, attempt, now))
-    waiting = JobState(
-        JobStatus.PENDING,
-        reason=Reason.RETRYING,
-        message=f"attempt {attempt} failed ({state.reason}); starts at {when}",
-        created=state.created or parse_time(handle.created),
-        attempts=attempt + 1,
-        previous_attempts=[*state.previous_attempts, record],
+    waiting, when = waiting_for_retry(
+        policy, state, state.reason, state.message, now, parse_time(handle.created)
     )
     store.write_bytes(layout.state_key(handle.job_id), json.dumps(waiting.to_dict()).encode())
-    _start(store, handle, {}, attempt + 1, when or "")
+    _start(store, handle, {}, attempt + 1, when)
     return waiting

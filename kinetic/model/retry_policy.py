@@ -25,6 +25,7 @@ from typing import Any
 
 from kinetic.model.errors import SpecError
 from kinetic.model.reasons import Reason
+from kinetic.model.status import JobState, JobStatus, format_time
 
 MAX_RETRIES = 20
 MAX_BACKOFF = 600.0
@@ -130,3 +131,35 @@ def check_retry_options(
     if not isinstance(on_error, bool):
         raise SpecError("retry_on_error", on_error, "True or False")
     return retries, float(backoff), on_error  # type: ignore[arg-type]
+
+
+def waiting_for_retry(
+    policy: RetryPolicy,
+    state: JobState,
+    reason: str | None,
+    message: str | None,
+    now: datetime,
+    created: datetime | None,
+) -> tuple[JobState, str]:
+    """The state of a job whose attempt ``state.attempts`` failed with ``reason`` and gets
+    another one: PENDING/Retrying until its backoff ends, the failed attempt recorded.
+    Also returns when the next attempt starts (ISO UTC), for whoever starts it."""
+    attempt = max(1, state.attempts)
+    record = attempt_record(
+        attempt,
+        reason=reason,
+        message=message,
+        started=format_time(state.started),
+        finished=format_time(now),
+        node=state.node,
+    )
+    when = format_time(retry_at(policy, attempt, now)) or ""
+    waiting = JobState(
+        JobStatus.PENDING,
+        reason=Reason.RETRYING,
+        message=f"attempt {attempt} failed ({reason}); starts at {when}",
+        created=state.created or created,
+        attempts=attempt + 1,
+        previous_attempts=[*state.previous_attempts, record],
+    )
+    return waiting, when
