@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import jobfns
@@ -77,20 +78,22 @@ def test_result_shows_a_live_status_line_on_a_terminal(store_uri, python_env, tm
         f"job = kinetic.run()(jobfns.progress_then_wait).run_async({str(release)!r}, 120)\n"
         "print('VALUE', job.result())\n"
     )
-    session = f"kinetic-wait-{tmp_path.name[-12:]}"
+    # Its own tmux server (-L): not one that another test is just shutting down.
+    session = f"kinetic-wait-{uuid.uuid4().hex[:8]}"
     env = [arg for name, value in python_env.items() if name.startswith(("KINETIC_", "STORAGE_"))
            for arg in ("-e", f"{name}={value}")]  # fmt: skip
     subprocess.run(
-        ["tmux", "new-session", "-d", "-s", session, "-x", "150", "-y", "20", *env,
+        ["tmux", "-L", session, "new-session", "-d", "-s", session, "-x", "150", "-y", "20", *env,
          f"{sys.executable} {script}; sleep 60"],
-        check=True,
+        check=True, capture_output=True, text=True,
     )  # fmt: skip
     try:
 
         def pane() -> str:
             return subprocess.run(
-                ["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True
-            ).stdout
+                ["tmux", "-L", session, "capture-pane", "-p", "-t", session],
+                capture_output=True, text=True,
+            ).stdout  # fmt: skip
 
         seen = wait_for(lambda: (p := pane()) and "step 5" in p and p, timeout=90,
                         what="the live status line")  # fmt: skip
@@ -101,4 +104,4 @@ def test_result_shows_a_live_status_line_on_a_terminal(store_uri, python_env, tm
                         what="the value")  # fmt: skip
         assert "[kinetic]" not in done, done  # erased once the value came
     finally:
-        subprocess.run(["tmux", "kill-session", "-t", session], check=False)
+        subprocess.run(["tmux", "-L", session, "kill-server"], check=False)
