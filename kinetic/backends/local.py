@@ -118,6 +118,11 @@ class LocalBackend(Backend):
             state = JobState.from_dict(record)
             if state.status.is_terminal:
                 return state
+            if state.reason == Reason.BATCH_QUEUED:  # a batch's item (kinetic.backends.local_batch)
+                nxt = state.attempts + 1
+                if not store.exists(layout.launch_key(handle.job_id, nxt)):
+                    return state  # waiting for a slot: its batch's supervisor starts it
+                state = dataclasses.replace(state, reason=Reason.STARTING, attempts=nxt)
         elif not store.exists(layout.handle_key(handle.job_id)):
             return _cleaned_up(store, handle.job_id)
         else:
@@ -220,6 +225,15 @@ class LocalBackend(Backend):
             return state
         request = {"requested": utcnow().isoformat()}
         store.write_bytes(layout.cancel_key(handle.job_id), json.dumps(request).encode())
+        if state.reason == Reason.BATCH_QUEUED:
+            # A batch's item not started: it never will be (its runner, if its supervisor
+            # starts one this instant, finds the request and ends CANCELLED too).
+            cancelled = dataclasses.replace(
+                state, status=JobStatus.CANCELLED, reason=Reason.CANCELLED,
+                message="cancelled before it started", finished=utcnow(),
+            )  # fmt: skip
+            _record_verdict(store, handle, cancelled)
+            return cancelled
         launch = read_json(store, layout.launch_key(handle.job_id, max(1, state.attempts)))
         if launch is not None:
             identity = ProcessIdentity.from_dict(launch)

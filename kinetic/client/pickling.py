@@ -114,3 +114,10 @@ def frame_payload(payload: Payload, store: Store | None = None) -> Framed:
     """The framed payload, written where ``store`` can adopt it without a copy if it can."""
     with _by_value(project_modules()):
         return frame(payload, culprit=lambda: _find_culprit(payload), store=store)
+
+
+def frame_function(fn: object, store: Store | None = None) -> Framed:
+    """A batch's function framed on its own (stored once for all its items)."""
+    with _by_value(project_modules()):
+        return frame(fn, store=store,
+                     culprit=lambda: _find_culprit(Payload(fn)))  # type: ignore[arg-type]  # fmt: skip

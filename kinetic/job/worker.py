@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from kinetic.job import context
+from kinetic.job.batch_item import attach_batch_function
 from kinetic.job.env_activate import activate
 from kinetic.job.progress_writer import flush_progress
 from kinetic.job.project_copy import unpack_project
@@ -156,7 +157,8 @@ def load_payload(store: Store, job_id: str, handle: dict[str, Any]) -> Payload:
     if not handle.get("command") and (problem := skew_problem(client, here)):
         raise VersionSkewError(problem)  # a command's payload holds no bytecode
     try:
-        return load_framed(store, layout.payload_key(job_id), handle.get("payload_sha256"))
+        payload = load_framed(store, layout.payload_key(job_id), handle.get("payload_sha256"))
+        return attach_batch_function(store, handle, payload)  # a batch's item: its function
     except SerializationError as exc:
         if explained := explain_load_failure(client, here, str(exc)):
             raise VersionSkewError(explained) from exc

@@ -30,6 +30,9 @@ class JobRecord:
     # outside the pickle so the job can judge them before it unpickles anything; and the
     # project shipped with working_dir= (its content hash, whether this job uploaded it).
     client: dict[str, Any] = field(default_factory=dict)
+    # A batch's item (f.run_async_map): {"id": BATCH_ID, "index": i}; its function is the
+    # batch's, stored once (kinetic.store.layout.batch_function_key).
+    batch: dict[str, Any] | None = None
 
     @classmethod
     def record_fields(cls) -> list[str]:

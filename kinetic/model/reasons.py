@@ -21,11 +21,13 @@ class Reason(enum.StrEnum):
     QUEUED = "Queued"  # waiting in a scheduler's queue (SLURM's reason in the message)
     SUSPENDED = "Suspended"  # the Job is suspended (e.g. by a queue)
     STORE_NOT_SHARED = "StoreNotShared"  # a file:// store the cluster's nodes cannot see
+    BATCH_QUEUED = "BatchQueued"  # a batch's item waiting for a slot (max_concurrent)
     # -- stopping -----------------------------------------------------------------------
     CANCELLING = "Cancelling"
     TERMINATING = "Terminating"  # a pod being deleted that the Job controller will replace
     # -- how a job ended ----------------------------------------------------------------
     CANCELLED = "Cancelled"
+    BATCH_STOPPED = "BatchStopped"  # a batch's item never started: another failed (fail_fast)
     CLEANED_UP = "CleanedUp"  # removed by result() or cleanup; a tombstone says when
     USER_ERROR = "UserError"  # the function raised
     EXIT_CODE = "Error"  # a command (or the runner) exited non-zero
