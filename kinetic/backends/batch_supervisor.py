@@ -20,7 +20,7 @@ import sys
 import time
 
 from kinetic.backends.local import LAUNCH_GRACE, LocalBackend, _launch, read_json
-from kinetic.backends.local_batch import generations, item_record, skipped_state
+from kinetic.backends.local_batch import generations, item_record, retries_count, skipped_state
 from kinetic.model.batch_plan import BatchOptions, BatchView, plan
 from kinetic.model.batch_record import BatchRecord
 from kinetic.model.errors import JobExistsError
@@ -82,7 +82,7 @@ class BatchSupervisor:
         self.queued.sort()
 
     def retries_count(self) -> int:
-        return len(self.store.list_children(layout.batch_retries_prefix(self.batch_id)))
+        return retries_count(self.store, self.batch_id)
 
     # -- acting -----------------------------------------------------------------------------
     def launch(self, index: int) -> None:

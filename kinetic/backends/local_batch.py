@@ -59,8 +59,12 @@ def finished(store: Store, batch_id: str) -> bool:
     done = read_json(store, layout.batch_done_key(batch_id))
     if done is None:
         return False
-    retries = len(store.list_children(layout.batch_retries_prefix(batch_id)))
-    return done.get("retries") == retries
+    return done.get("retries") == retries_count(store, batch_id)
+
+
+def retries_count(store: Store, batch_id: str) -> int:
+    """How many times retry_failed() queued items again (each a record under retries/)."""
+    return len(store.list(layout.batch_retries_prefix(batch_id)))
 
 
 def ensure_driver(store: Store, record: BatchRecord) -> bool:
@@ -132,7 +136,7 @@ def queue_again(store: Store, record: BatchRecord, indices: list[int]) -> list[i
         store.write_bytes(layout.state_key(job.job_id), json.dumps(waiting.to_dict()).encode())
         queued.append(index)
     if queued:
-        number = len(store.list_children(layout.batch_retries_prefix(record.batch_id))) + 1
+        number = retries_count(store, record.batch_id) + 1
         while True:  # write-once: two retry_failed() at once each get their own record
             key = f"{layout.batch_retries_prefix(record.batch_id)}/{number}"
             try:
