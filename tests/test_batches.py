@@ -290,3 +290,40 @@ def test_input_modes(tmp_path):
     assert kw[0]["x"] == 3
     args = f.run_async_map([[4]], input_mode="args").results()
     assert args[0]["x"] == 4
+
+
+# -- the CLI -------------------------------------------------------------------------------------
+def cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "kinetic.cli", *args], capture_output=True,
+                          text=True, timeout=WAIT, stdin=subprocess.DEVNULL)  # fmt: skip
+
+
+def test_the_batches_commands(tmp_path):
+    flag = tmp_path / "flag"
+    flag.write_text("fail")
+    f = kinetic.run()(batchfns.fail_while_flag)
+    batch = f.run_async_map([(i, str(flag)) for i in range(4)], max_concurrent=4)
+    batch.wait(WAIT)
+    listed = json.loads(cli("batches", "list", "-o", "json").stdout)
+    assert [b["batch_id"] for b in listed] == [batch.batch_id]
+    assert listed[0]["counts"] == {"SUCCEEDED": 2, "FAILED": 2}
+    text = cli("batches", "list").stdout
+    assert "2/4 succeeded, 2 failed" in text
+    status = json.loads(cli("batches", "status", batch.batch_id, "-o", "json").stdout)
+    assert [i["index"] for i in status["items_not_succeeded"]] == [1, 3]
+    out = cli("batches", "results", batch.batch_id, "-o", "json")
+    assert out.returncode == 1
+    items = json.loads(out.stdout)["items"]
+    assert items[0] == {"index": 0, "value": 0} and "flagged 1" in items[1]["error"]
+    jobs = json.loads(cli("jobs", "list", "--batch", batch.batch_id, "-o", "json").stdout)
+    assert [j["job_id"] for j in jobs] == [f"{batch.batch_id}-{i}" for i in range(4)]
+    flag.unlink()
+    retried = json.loads(cli("batches", "retry", batch.batch_id, "-o", "json").stdout)
+    assert retried["queued"] == [1, 3]
+    out = cli("batches", "results", batch.batch_id, "--cleanup")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == ["0\t0", "1\t1", "2\t2", "3\t3"]
+    assert "4/4 succeeded" in cli("batches", "status", batch.batch_id).stdout
+    assert cli("batches", "cancel", batch.batch_id).returncode == 0
+    assert cli("batches", "cleanup", batch.batch_id).returncode == 0
+    assert cli("batches", "status", batch.batch_id).returncode == 3  # not found
