@@ -119,25 +119,33 @@ class BatchHandle:
         """Block until every item has ended; the counts. TimeoutError leaves it running.
 
         ``progress``: a live line of counts on stderr (None: where a terminal watches)."""
+        from kinetic.backends.local_batch import finished
+
         show = sys.stderr.isatty() if progress is None else progress
         deadline = None if timeout is None else time.monotonic() + timeout
-        poll = 0.05
+        poll, shown = 0.05, 0.0
         try:
             while True:
-                states = self.states()
-                counts = count_statuses(states)
-                if show:
-                    print(f"\r[kinetic] {self.batch_id}: {counts_line(counts, len(self))}",
-                          end="", file=sys.stderr, flush=True)  # fmt: skip
-                if all(s.status.is_terminal for s in states):
-                    return counts
+                # The driver's done.json says every item ended: one read, not one per item.
+                # Every item's state is read for the progress line only (once a second).
+                self._keep_driving()
+                if finished(self._store, self.batch_id):
+                    states = self.states()
+                    if all(s.status.is_terminal for s in states):
+                        return count_statuses(states)
+                if show and time.monotonic() - shown >= 1.0:
+                    shown = time.monotonic()
+                    line = counts_line(self.status_counts(), len(self))
+                    print(f"\r[kinetic] {self.batch_id}: {line}", end="", file=sys.stderr,
+                          flush=True)  # fmt: skip
                 if deadline is not None and time.monotonic() >= deadline:
+                    line = counts_line(self.status_counts(), len(self))
                     raise TimeoutError(
-                        f"batch {self.batch_id} not finished after {timeout}s "
-                        f"({counts_line(counts, len(self))}); it keeps running"
+                        f"batch {self.batch_id} not finished after {timeout}s ({line}); "
+                        "it keeps running"
                     )
                 time.sleep(poll)
-                poll = min(poll * 1.5, 1.0)
+                poll = min(poll * 1.5, 0.5)
         finally:
             if show:
                 print(file=sys.stderr)
