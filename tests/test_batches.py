@@ -327,3 +327,34 @@ def test_the_batches_commands(tmp_path):
     assert cli("batches", "cancel", batch.batch_id).returncode == 0
     assert cli("batches", "cleanup", batch.batch_id).returncode == 0
     assert cli("batches", "status", batch.batch_id).returncode == 3  # not found
+
+
+def test_the_function_is_stored_once_and_items_hold_only_their_arguments(tmp_path):
+    from kinetic.wire.framing import load_framed
+
+    f = kinetic.run()(batchfns.square)
+    batch = f.run_async_map([3, 4], max_concurrent=1)
+    store = open_store(batch.record.store)
+    payload = load_framed(store, layout.payload_key(f"{batch.batch_id}-1"))
+    assert payload.function is None and payload.args == (4,)
+    assert batch.jobs[1].batch["function_sha256"] == batch.record.function_sha256
+    assert batch.results() == [9, 16]
+
+
+def test_items_of_a_batch_never_committed_are_collected(tmp_path):
+    """A client killed after writing its items but before batch.json (the commit): the
+    items never show, and once old enough they are deleted like any unfinished submission."""
+    f = kinetic.run()(batchfns.square)
+    batch = f.run_async_map([1], max_concurrent=1)
+    batch.wait(WAIT)
+    root = tmp_path / "store"
+    item = f"{batch.batch_id}-0"
+    (root / layout.batch_key(batch.batch_id)).unlink()  # as if never written
+    handle = json.loads((root / layout.handle_key(item)).read_text())
+    handle["created"] = "2020-01-01T00:00:00Z"
+    (root / layout.handle_key(item)).write_text(json.dumps(handle))
+    waiting = {"status": "PENDING", "reason": "BatchQueued", "attempts": 0}
+    (root / layout.state_key(item)).write_text(json.dumps(waiting))
+    (root / layout.launch_key(item)).unlink()
+    assert kinetic.list_jobs() == [] and kinetic.list_batches() == []
+    assert not (root / layout.job_prefix(item)).exists()

@@ -121,6 +121,8 @@ class LocalBackend(Backend):
             if state.reason == Reason.BATCH_QUEUED:  # a batch's item (kinetic.backends.local_batch)
                 nxt = state.attempts + 1
                 if not store.exists(layout.launch_key(handle.job_id, nxt)):
+                    if nxt == 1 and handle.batch and _batch_uncommitted(store, handle):
+                        return _uncommitted(store, handle)
                     return state  # waiting for a slot: its batch's supervisor starts it
                 state = dataclasses.replace(state, reason=Reason.STARTING, attempts=nxt)
         elif not store.exists(layout.handle_key(handle.job_id)):
@@ -340,6 +342,13 @@ def _uncommitted(store: Store, handle: JobRecord) -> JobState:
         store.delete_prefix(layout.job_prefix(handle.job_id))
         return JobState(JobStatus.NOT_FOUND, message="an unfinished submission (collected)")
     return JobState(JobStatus.NOT_FOUND, message="being submitted (not started yet)")
+
+
+def _batch_uncommitted(store: Store, handle: JobRecord) -> bool:
+    """A batch's item whose batch was never committed (no batch.json: its client died
+    while submitting it). Nothing will ever start it: like an unfinished submission."""
+    assert handle.batch is not None
+    return not store.exists(layout.batch_key(handle.batch["id"]))
 
 
 def _relaunch(store: Store, handle: JobRecord, state: JobState, why: str) -> JobState | None:
