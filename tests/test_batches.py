@@ -353,8 +353,7 @@ def test_items_of_a_batch_never_committed_are_collected(tmp_path):
     handle = json.loads((root / layout.handle_key(item)).read_text())
     handle["created"] = "2020-01-01T00:00:00Z"
     (root / layout.handle_key(item)).write_text(json.dumps(handle))
-    waiting = {"status": "PENDING", "reason": "BatchQueued", "attempts": 0}
-    (root / layout.state_key(item)).write_text(json.dumps(waiting))
+    (root / layout.state_key(item)).unlink()  # as if it never started
     (root / layout.launch_key(item)).unlink()
     assert kinetic.list_jobs() == [] and kinetic.list_batches() == []
     assert not (root / layout.job_prefix(item)).exists()

@@ -118,12 +118,10 @@ class LocalBackend(Backend):
             state = JobState.from_dict(record)
             if state.status.is_terminal:
                 return state
-            if state.reason == Reason.BATCH_QUEUED:  # a batch's item (kinetic.backends.local_batch)
+            if state.reason == Reason.BATCH_QUEUED:  # a batch's item, queued again
                 nxt = state.attempts + 1
                 if not store.exists(layout.launch_key(handle.job_id, nxt)):
-                    if nxt == 1 and handle.batch and _batch_uncommitted(store, handle):
-                        return _uncommitted(store, handle)
-                    return state  # waiting for a slot: its batch's supervisor starts it
+                    return state  # queued again (retry_failed): its batch's driver starts it
                 state = dataclasses.replace(state, reason=Reason.STARTING, attempts=nxt)
         elif not store.exists(layout.handle_key(handle.job_id)):
             return _cleaned_up(store, handle.job_id)
@@ -142,6 +140,11 @@ class LocalBackend(Backend):
         attempt = max(1, state.attempts)
         launch = read_json(store, layout.launch_key(handle.job_id, attempt))
         if launch is None and state.attempts == 0:
+            if handle.batch and not _batch_uncommitted(store, handle):
+                # A batch's item waiting for a slot: its batch's driver starts it.
+                return JobState(JobStatus.PENDING, reason=Reason.BATCH_QUEUED,
+                                message="waiting for a slot in its batch",
+                                created=parse_time(handle.created))  # fmt: skip
             return _uncommitted(store, handle)
         if launch is None:
             # A relaunched attempt's clock starts when the one before it was found lost.

@@ -1,8 +1,8 @@
 """Submitting a batch: the function behind ``f.run_async_map(...)`` (caller side).
 
 Validates every option and input first; stores the function once, then each item as a
-job (``BATCH_ID-INDEX``: its handle.json, its own arguments' payload, a state.json saying
-it waits for a slot), then the batch's record — the commit — and starts the batch's
+job (``BATCH_ID-INDEX``: its handle.json and its own arguments' payload; with no state
+yet it waits for a slot), then the batch's record — the commit — and starts the batch's
 driver, which runs it to its end with no process of the caller's alive
 (kinetic.backends.local_batch). If anything fails before the commit, everything written is
 deleted again: a refused batch leaves nothing behind.
@@ -18,7 +18,12 @@ from typing import Any
 
 from kinetic.backends import get_backend
 from kinetic.client.batch_handle import BatchHandle
-from kinetic.client.pickling import client_fingerprint, frame_function, frame_payload
+from kinetic.client.pickling import (
+    client_fingerprint,
+    frame_function,
+    frame_in_project,
+    project_by_value,
+)
 from kinetic.client.project_upload import ship_project
 from kinetic.client.submit import function_name, new_job_id
 from kinetic.model.batch_record import (
@@ -32,8 +37,7 @@ from kinetic.model.batch_record import (
 )
 from kinetic.model.errors import SerializationError, SpecError
 from kinetic.model.job_record import JobRecord
-from kinetic.model.reasons import Reason
-from kinetic.model.status import JobState, JobStatus, format_time, utcnow
+from kinetic.model.status import format_time, utcnow
 from kinetic.spec.job_spec import JobSpec
 from kinetic.store import Store, layout, open_store
 from kinetic.wire.framing import store_framed
@@ -116,46 +120,45 @@ def _write_items(
     calls: list[tuple[tuple[Any, ...], dict[str, Any]]], spec: JobSpec, client: dict[str, Any],
     versions: dict[str, str], written: list[str],
 ) -> BatchRecord:  # fmt: skip
-    """The function once, then each item's handle and payload, then their waiting states
-    (an item with a state is visible: all of them become so together, at the end)."""
+    """The function once, then each item's handle and payload. An item with neither a
+    state nor a launch is waiting for a slot once its batch is committed (batch.json),
+    and an unfinished submission's until then (kinetic.backends.local)."""
     written.append(layout.batch_prefix(batch_id))
     fn_framed = frame_function(fn, store)
     digest = store_framed(store, layout.batch_function_key(batch_id), fn_framed)
     now = format_time(utcnow())
-    spec_dict, captured, files = spec.to_dict(), spec.captured_env(), spec.file_contents()
-    extra = get_backend(spec.backend or "local").handle_fields(spec)
-    shipped = {**versions, **({"project": client["project"]} if spec.working_dir else {})}
-    records = []
-    for index, (args, kwargs) in enumerate(calls):
-        job_id = item_job_id(batch_id, index)
-        payload = Payload(None, args, kwargs, captured, client, None, files)
-        try:
-            framed = frame_payload(payload, store)
-        except SerializationError as exc:
-            raise SpecError(f"inputs[{index}]", input_repr(items[index]),
-                            f"picklable arguments: {exc}") from None  # fmt: skip
-        record = JobRecord(
-            job_id=job_id, backend=spec.backend or "local", store=store.uri,
-            function=function_name(fn), created=now, name=spec.name, spec=spec_dict,
-            payload_sha256=framed.digest.sha256, extra=extra, client=shipped,
-            batch={"id": batch_id, "index": index, "function_sha256": digest.sha256},
-        )  # fmt: skip
-        written.append(layout.job_prefix(job_id))
-        store.write_bytes(layout.handle_key(job_id), record.to_json().encode(), if_absent=True)
-        store_framed(store, layout.payload_key(job_id), framed)
-        records.append(record)
+    template = JobRecord(
+        job_id=batch_id, backend=spec.backend or "local", store=store.uri,
+        function=function_name(fn), created=now or "", name=spec.name, spec=spec.to_dict(),
+        extra=get_backend(spec.backend or "local").handle_fields(spec),
+        client={**versions, **({"project": client["project"]} if spec.working_dir else {})},
+    )  # fmt: skip
+    captured, files = spec.captured_env(), spec.file_contents()
+    with project_by_value():  # the caller's modules judged once, not once per item
+        for index, (args, kwargs) in enumerate(calls):
+            try:
+                framed = frame_in_project(
+                    Payload(None, args, kwargs, captured, client, None, files)
+                )
+            except SerializationError as exc:
+                raise SpecError(f"inputs[{index}]", input_repr(items[index]),
+                                f"picklable arguments: {exc}") from None  # fmt: skip
+            record = dataclasses.replace(
+                template, job_id=item_job_id(batch_id, index),
+                payload_sha256=framed.digest.sha256,
+                batch={"id": batch_id, "index": index, "function_sha256": digest.sha256},
+            )  # fmt: skip
+            written.append(layout.job_prefix(record.job_id))
+            key = layout.handle_key(record.job_id)
+            store.write_bytes(key, record.to_json().encode(), if_absent=True)
+            store_framed(store, layout.payload_key(record.job_id), framed)
     # Each input's repr (bounded), for failures to name: apart from batch.json, which
     # every reader reads and which must stay small.
     reprs = json.dumps([input_repr(item) for item in items]).encode()
     store.write_bytes(layout.batch_inputs_key(batch_id), reprs)
-    waiting = JobState(JobStatus.PENDING, reason=Reason.BATCH_QUEUED,
-                       message="waiting for a slot in its batch", created=utcnow())  # fmt: skip
-    text = json.dumps(waiting.to_dict()).encode()
-    for record in records:
-        store.write_bytes(layout.state_key(record.job_id), text)
     return BatchRecord(
-        batch_id=batch_id, backend=spec.backend or "local", store=store.uri,
-        function=function_name(fn), created=now, count=len(items),
+        batch_id=batch_id, backend=template.backend, store=store.uri,
+        function=template.function, created=template.created, count=len(items),
         function_sha256=digest.sha256,
     )  # fmt: skip
 

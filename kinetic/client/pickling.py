@@ -121,3 +121,17 @@ def frame_function(fn: object, store: Store | None = None) -> Framed:
     with _by_value(project_modules()):
         return frame(fn, store=store,
                      culprit=lambda: _find_culprit(Payload(fn)))  # type: ignore[arg-type]  # fmt: skip
+
+
+@contextlib.contextmanager
+def project_by_value() -> Iterator[None]:
+    """Within it, the caller's modules travel by value: judged once for many payloads (a
+    batch's items), with ``frame_in_project``."""
+    with _by_value(project_modules()):
+        yield
+
+
+def frame_in_project(payload: Payload) -> Framed:
+    """A small payload framed in memory (inside ``project_by_value``): a batch's item holds
+    only its arguments, and a store's scratch file would cost more than the pickle."""
+    return frame(payload, culprit=lambda: _find_culprit(payload))
