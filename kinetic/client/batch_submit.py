@@ -18,6 +18,7 @@ from typing import Any
 
 from kinetic.backends import get_backend
 from kinetic.client.batch_handle import BatchHandle
+from kinetic.client.job_start import new_job_id
 from kinetic.client.pickling import (
     client_fingerprint,
     frame_function,
@@ -25,7 +26,7 @@ from kinetic.client.pickling import (
     project_by_value,
 )
 from kinetic.client.project_upload import ship_project
-from kinetic.client.submit import function_name, new_job_id
+from kinetic.client.submit import function_name
 from kinetic.model.batch_record import (
     DEFAULT_MAX_CONCURRENT,
     BatchRecord,

@@ -123,3 +123,12 @@ class BatchError(KineticError):
             f"batch {batch_id}: {len(failures)} item(s) did not succeed, "
             f"{len(partial_results)} did{first}"
         )
+
+
+class RetryRefusedError(KineticError):
+    """A job cannot be retried: still running, succeeded (without ``force``), or its
+    payload is gone; the message says which and what would allow it."""
+
+    def __init__(self, job_id: str, why: str):
+        self.job_id, self.why = job_id, why
+        super().__init__(f"cannot retry job {job_id}: {why}")
