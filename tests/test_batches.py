@@ -357,3 +357,14 @@ def test_items_of_a_batch_never_committed_are_collected(tmp_path):
     (root / layout.launch_key(item)).unlink()
     assert kinetic.list_jobs() == [] and kinetic.list_batches() == []
     assert not (root / layout.job_prefix(item)).exists()
+
+
+def test_an_item_retried_as_a_job_of_its_own(tmp_path):
+    f = kinetic.run()(batchfns.fail_if)
+    batch = f.run_async_map([(0, [0]), (1, [0])], max_concurrent=2)
+    batch.wait(WAIT)
+    again = batch.jobs[0].retry(force=True)
+    with pytest.raises(ValueError, match="item 0 is bad"):  # the batch's function ran again
+        again.result(timeout=WAIT)
+    assert again.retry_of == f"{batch.batch_id}-0"
+    assert batch.status_counts() == {"SUCCEEDED": 1, "FAILED": 1}

@@ -140,7 +140,7 @@ class LocalBackend(Backend):
         attempt = max(1, state.attempts)
         launch = read_json(store, layout.launch_key(handle.job_id, attempt))
         if launch is None and state.attempts == 0:
-            if handle.batch and not _batch_uncommitted(store, handle):
+            if _batch_item(handle) and not _batch_uncommitted(store, handle):
                 # A batch's item waiting for a slot: its batch's driver starts it.
                 return JobState(JobStatus.PENDING, reason=Reason.BATCH_QUEUED,
                                 message="waiting for a slot in its batch",
@@ -345,6 +345,15 @@ def _uncommitted(store: Store, handle: JobRecord) -> JobState:
         store.delete_prefix(layout.job_prefix(handle.job_id))
         return JobState(JobStatus.NOT_FOUND, message="an unfinished submission (collected)")
     return JobState(JobStatus.NOT_FOUND, message="being submitted (not started yet)")
+
+
+def _batch_item(handle: JobRecord) -> bool:
+    """One of a batch's items (not a job retried from one, which carries its batch link
+    for the function but is started as any job is)."""
+    from kinetic.model.batch_record import item_job_id
+
+    batch = handle.batch
+    return bool(batch) and handle.job_id == item_job_id(batch["id"], batch["index"])  # type: ignore[index]
 
 
 def _batch_uncommitted(store: Store, handle: JobRecord) -> bool:
