@@ -29,8 +29,9 @@ from kinetic.model.reasons import Reason
 from kinetic.model.status import JobState, JobStatus, format_time, parse_time, utcnow
 from kinetic.store import ObjectNotFound, Store, layout, open_store
 
-# How often the loop looks again: an item's end is noticed within this.
-POLL = 0.05
+# How often the loop looks again: an item's end is noticed within this. A local record
+# costs a file read; a bucket's, a request per item per turn (and a bucket bills them).
+POLL_LOCAL, POLL_REMOTE = 0.05, 1.0
 # How often it checks that it is still the batch's latest driver.
 GENERATION_CHECK = 2.0
 
@@ -187,7 +188,7 @@ class BatchSupervisor:
                 if self.retries_count() == self.retries_seen:
                     return 0
                 continue  # a retry came while it was finishing: drive it too
-            time.sleep(POLL)
+            time.sleep(POLL_LOCAL if self.store.uri.startswith("file:") else POLL_REMOTE)
 
 
 USAGE = "usage: python -m kinetic.backends.batch_supervisor --store URI BATCH_ID GENERATION"

@@ -18,6 +18,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 from kinetic.backends.local import LAUNCH_GRACE, LocalBackend, local_home, read_json
 from kinetic.model.batch_record import BatchRecord, item_job_id
@@ -30,7 +31,7 @@ from kinetic.store import ObjectNotFound, Store, layout
 from kinetic.system.procinfo import ProcessIdentity
 
 
-def driver_stderr_path(batch_id: str):
+def driver_stderr_path(batch_id: str) -> Path:
     return local_home() / "runners" / f"batch-{batch_id}.err"
 
 

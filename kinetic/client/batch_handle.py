@@ -268,6 +268,9 @@ class BatchHandle:
             except JobNotFoundError:
                 continue
         self._store.delete_prefix(layout.batch_prefix(self.batch_id))
+        from kinetic.backends.local_batch import driver_stderr_path
+
+        driver_stderr_path(self.batch_id).unlink(missing_ok=True)
 
     # -- records ------------------------------------------------------------------------------
     def _inputs(self) -> list[str]:
