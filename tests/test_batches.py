@@ -368,3 +368,19 @@ def test_an_item_retried_as_a_job_of_its_own(tmp_path):
         again.result(timeout=WAIT)
     assert again.retry_of == f"{batch.batch_id}-0"
     assert batch.status_counts() == {"SUCCEEDED": 1, "FAILED": 1}
+
+
+def test_cleanup_of_a_running_batch_leaves_nothing_running(tmp_path):
+    log = tmp_path / "log"
+    log.mkdir()
+    f = kinetic.run()(batchfns.timed)
+    batch = f.run_async_map([(i, str(log), 120.0) for i in range(4)], max_concurrent=2)
+    store = open_store(batch.record.store)
+    first = layout.batch_driver_prefix(batch.batch_id, 1)
+    driver = wait_for(lambda: read_json(store, f"{first}/launch.json"), 30, what="the driver")
+    wait_for(lambda: batch.status_counts().get("RUNNING") == 2, WAIT, 0.2, "two running")
+    batch.cleanup()
+    wait_for(lambda: runners_alive(batch) == [], 60, 0.2, "every runner gone")
+    wait_for(lambda: not ProcessIdentity.from_dict(driver).alive(), 60, 0.2, "the driver gone")
+    assert kinetic.list_jobs() == [] and kinetic.list_batches() == []
+    assert not (tmp_path / "store" / layout.batch_prefix(batch.batch_id)).exists()

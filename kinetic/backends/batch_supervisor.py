@@ -23,7 +23,7 @@ from kinetic.backends.local import LAUNCH_GRACE, LocalBackend, _launch, read_jso
 from kinetic.backends.local_batch import generations, item_record, retries_count, skipped_state
 from kinetic.model.batch_plan import BatchOptions, BatchView, plan
 from kinetic.model.batch_record import BatchRecord
-from kinetic.model.errors import JobExistsError
+from kinetic.model.errors import JobExistsError, StorageError
 from kinetic.model.job_record import JobRecord
 from kinetic.model.reasons import Reason
 from kinetic.model.status import JobState, JobStatus, format_time, parse_time, utcnow
@@ -104,7 +104,17 @@ class BatchSupervisor:
             self.active[index] = time.monotonic()  # an earlier driver started it
             return
         self.active[index] = time.monotonic()
-        _launch(self.store, job, {}, attempt)
+        try:
+            _launch(self.store, job, {}, attempt)
+        except (OSError, StorageError) as exc:  # no runner: the item ends saying why
+            failed = JobState(
+                JobStatus.FAILED, reason=Reason.RUNNER_ERROR, created=state.created,
+                message=f"its runner could not be started: {type(exc).__name__}: {exc}",
+                finished=utcnow(), attempts=attempt, previous_attempts=state.previous_attempts,
+            )  # fmt: skip
+            with contextlib.suppress(StorageError):
+                self.store.write_bytes(layout.state_key(job.job_id),
+                                       json.dumps(failed.to_dict()).encode())  # fmt: skip
 
     def skip(self, indices: tuple[int, ...], reason: str) -> None:
         message = ("its batch was cancelled before it started" if reason == Reason.CANCELLED
@@ -160,6 +170,20 @@ class BatchSupervisor:
         return bool(gens) and gens[-1] > self.generation
 
     def run(self) -> int:
+        while True:
+            try:
+                return self._drive()
+            except StorageError as exc:
+                gone = isinstance(exc, ObjectNotFound)
+                if gone and not self.store.exists(layout.batch_key(self.batch_id)):
+                    return 0  # the batch was cleaned up under it
+                # A store that failed a request (a bucket's hiccup): this driver is the
+                # batch's only one while its caller is gone, so it waits and starts over
+                # from what the store says, rather than leave the batch to the next reader.
+                print(f"[kinetic] batch {self.batch_id}: {exc}; again in 5 s", file=sys.stderr)
+                time.sleep(5.0)
+
+    def _drive(self) -> int:
         self.scan()
         last_check = time.monotonic()
         while True:
