@@ -18,13 +18,13 @@ def config_cmd(output: str) -> None:
     """Each setting's resolved value and where it came from."""
     resolved = settings.resolve_all()
     if output == "json":
-        data = {s.name: {"value": s.value, "source": s.source} for s in resolved}
+        data = {s.name: {"value": s.shown(), "source": s.source} for s in resolved}
         click.echo(json.dumps({"config_file": str(settings.config_path()), "settings": data}))
         return
     click.echo(f"config file: {settings.config_path()}")
     print_table(
         ["setting", "value", "source"],
-        [[s.name, "-" if s.value is None else str(s.value), s.source] for s in resolved],
+        [[s.name, "-" if s.value is None else str(s.shown()), s.source] for s in resolved],
     )
 
 

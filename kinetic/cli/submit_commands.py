@@ -50,6 +50,16 @@ from kinetic.cli.app import jobs, output_option, store_option
     type=click.Path(exists=True, dir_okay=False),
     help="The public key ssh lets in (default ~/.ssh/id_ed25519.pub or id_rsa.pub).",
 )
+@click.option(
+    "--notify",
+    "notify",
+    multiple=True,
+    metavar="URL",
+    help="Post the job's end to this URL (repeat); Slack webhooks get Slack's format.",
+)
+@click.option("--notify-on", "notify_on", multiple=True,
+              type=click.Choice(["failed", "succeeded", "cancelled"]),
+              help="Only these ends notify (repeat; default all).")  # fmt: skip
 @click.option("--follow", "-f", is_flag=True, help="Print its output, then exit with its code.")
 @store_option
 @output_option
@@ -78,6 +88,8 @@ def submit(command, env, files, no_upload, retry_on_error, volumes, ssh, follow,
         ssh=ssh or None,
         resume=False if no_resume else None,
         spot=spot or None,
+        notify=list(options["notify"]) or None,
+        notify_on=list(options["notify_on"]) or None,
     )
     handle = submit_command(list(command), **{k: v for k, v in options.items() if v is not None})
     if output == "json":

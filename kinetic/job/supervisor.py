@@ -27,6 +27,7 @@ from pathlib import Path
 
 from kinetic.job.launch_claim import claim_launch, submission_complete
 from kinetic.job.masking import Masker
+from kinetic.job.notify_delivery import JobNotifier, take_urls
 from kinetic.job.output_keeper import OutputKeeper
 from kinetic.job.records import record_end, say, write_state
 from kinetic.job.restore import resume_into
@@ -53,6 +54,7 @@ class Supervisor:
         self.backend = "local"
         self.log_failed = False
         self.launch_claimed = False
+        self.notifier: JobNotifier | None = None
 
     def _claim_launch(self) -> None:
         """Locally, record this runner's launch if its client died before doing so."""
@@ -83,13 +85,18 @@ class Supervisor:
         self.backend = handle.get("backend", "local")
         names = spec.get("secret_env_names") or []
         try:
-            self.secrets = read_secrets(names)
+            # notify= URLs come on stdin with the secrets (on Kubernetes the operator posts).
+            notify = self.backend != "kubernetes" and bool(spec.get("notify_hosts"))
+            self.secrets = read_secrets(names, piped=notify)
         except ValueError:  # cut short: the submitting client died while handing them over
             self.secrets = {}
         # A submission that never finished leaves no trace (see kinetic.job.launch_claim).
         if self.backend == "local" and not submission_complete(names, self.secrets):
             return 0
-        self.masker = Masker(list(self.secrets.values()))
+        urls = take_urls(self.secrets)
+        if spec.get("notify_hosts") and self.backend != "kubernetes":
+            self.notifier = JobNotifier(self.store, self.job_id, handle, urls)
+        self.masker = Masker([*self.secrets.values(), *urls])  # a URL the job prints too
         # Set by the operator (each attempt is its own Job there) or by a client relaunching
         # a lost job; locally the runner retries the job's own failures itself, below.
         attempt = int(os.environ.get("KINETIC_ATTEMPT") or 1)
@@ -300,6 +307,8 @@ class Supervisor:
         with contextlib.suppress(OSError):
             os.write(1, data)
         self.sink.write(data)  # never raises: it keeps a bounded buffer and retries
+        if self.notifier is not None:
+            self.notifier.tail.feed(data)
         if self.sink.error is not None and not self.log_failed:
             # Said once on our stderr (and in the pod's log); the log itself says it later.
             self.log_failed = True
@@ -326,9 +335,15 @@ class Supervisor:
         )
 
     def finish(self, final: JobState) -> int:
-        """Record the job's end; the process exits with the code this returns."""
+        """Record the job's end (then notify= its URLs); the process exits with the code
+        this returns."""
+        notify = self.notifier is not None and self.notifier.wants(final)
+        if notify:
+            final = self.notifier.sending(final)  # type: ignore[union-attr]
         final = record_end(self.store, self.job_id, final, self.sink,
                            local=self.backend != "kubernetes")  # fmt: skip
+        if notify:  # after the record: a slow URL never delays the job's end
+            self.notifier.deliver_and_record(final)  # type: ignore[union-attr]
         if final.status == JobStatus.SUCCEEDED:
             return 0
         # The job's own code where it has one, so a pod's exit code says what the job's did.
@@ -374,10 +389,11 @@ def _retry_time() -> datetime | None:
     return parse_time(os.environ.get("KINETIC_RETRY_AT") or None)
 
 
-def read_secrets(names: list[str]) -> dict[str, str]:
-    """Secret values: from our stdin (local backend) or our environment (a pod's Secret)."""
+def read_secrets(names: list[str], piped: bool = False) -> dict[str, str]:
+    """Secret values: from our stdin (local backend) or our environment (a pod's Secret);
+    ``piped``: stdin carries something even without names (the notify URLs)."""
     secrets: dict[str, str] = {}
-    if names and not sys.stdin.isatty():
+    if (names or piped) and not sys.stdin.isatty():
         text = sys.stdin.read()
         secrets = json.loads(text) if text.strip() else {}
     for name in names:

@@ -17,6 +17,12 @@ from kinetic.model.errors import InvalidJobIdError, SpecError
 from kinetic.model.retry_policy import DEFAULT_BACKOFF, check_retry_options
 from kinetic.spec import settings
 from kinetic.spec.accelerators import parse_accelerator, split_spot
+from kinetic.spec.notify_options import (
+    NOTIFY_SECRET_KEY,
+    check_notify,
+    check_notify_on,
+    notify_setting,
+)
 from kinetic.spec.placement import check_placement
 from kinetic.spec.ports import check_ports, check_public_key
 from kinetic.spec.project_files import check_working_dir
@@ -24,6 +30,7 @@ from kinetic.spec.requirements import check_requirements, resolve_requirements
 from kinetic.spec.resources import RESOURCE_OPTIONS, check_cpu_cores, check_resource
 from kinetic.spec.slurm_options import check_partition, check_slurm_options
 from kinetic.store.layout import validate_job_id
+from kinetic.wire.notification import url_host
 
 BACKENDS = ("local", "kubernetes", "slurm")
 MAX_TIMEOUT = 7 * 24 * 3600
@@ -75,7 +82,10 @@ class JobSpec:
     slurm: Any = None  # slurm: account, qos, constraint, gpu_type, python, flags
     working_dir: Any = None  # a directory shipped with the job, which runs in its copy
     requirements: Any = None  # [lines], a requirements file, or "auto"; see spec.requirements
-    # Values never leave this object in serialized form: to_dict() keeps only the names.
+    notify_on: Any = None  # some of failed, succeeded, cancelled; None: all
+    # Values never leave this object in serialized form: to_dict() keeps only the names
+    # (of notify=: only the URLs' hosts; None takes the "notify" setting when resolved).
+    notify: Any = field(default=None, repr=False)
     secret_env: dict[str, str] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -136,6 +146,9 @@ class JobSpec:
         set_(self, "ssh_public_key", check_public_key(self.ssh_public_key, self.ssh))
         set_(self, "partition", check_partition(self.partition))
         set_(self, "slurm", check_slurm_options(self.slurm, self.partition))
+        if self.notify is not None:
+            set_(self, "notify", check_notify(self.notify))
+        set_(self, "notify_on", check_notify_on(self.notify_on))
         if self.slurm and self.backend not in (None, "slurm"):
             raise SpecError("slurm", self.slurm, "backend='slurm' (SLURM options need it)")
 
@@ -157,6 +170,9 @@ class JobSpec:
             # A runtime is the image: the configured default image must not join it.
             image=self.image or (None if self.runtime else settings.resolve("image").value),
             requirements=resolve_requirements(self.requirements),
+            notify=self.notify
+            if self.notify is not None
+            else notify_setting(settings.resolve("notify").value),
         )
 
     def captured_env(self) -> dict[str, str]:
@@ -170,11 +186,21 @@ class JobSpec:
                 found[pattern] = os.environ[pattern]
         return found
 
+    def runner_secrets(self) -> dict[str, str]:
+        """What only the runner receives (its stdin, a pod's Secret): secret_env's values
+        and the notify URLs, one a line, under a key no environment variable can have."""
+        if not self.notify:
+            return dict(self.secret_env)
+        return {**self.secret_env, NOTIFY_SECRET_KEY: "\n".join(self.notify)}
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready, for handle.json and the KineticJob: secret values are left out."""
         data = dataclasses.asdict(self)
         data["capture_env"] = list(self.capture_env)
         data["secret_env_names"] = sorted(data.pop("secret_env"))
+        data["notify_hosts"] = [url_host(url) for url in data.pop("notify") or ()]
+        if self.notify_on is not None:
+            data["notify_on"] = list(self.notify_on)
         data["files"] = sorted(self.files or {})  # names only: contents go in the payload
         data["ports"] = [p.to_dict() for p in self.ports]
         if isinstance(self.requirements, tuple):
