@@ -307,6 +307,7 @@ OPERATOR_GRANTS = (
     | expand("kinetic.dev", "kineticjobs/finalizers", "update")
     | expand("batch", "jobs", "create get list watch patch delete")
     | expand("", "pods", "get list watch delete")
+    | expand("", "pods/log", "get")  # notify=: a finished job's last lines
     | expand("", "events", "create patch")
     | expand("events.k8s.io", "events", "create patch")
     | expand("", "secrets", "create get patch delete")
@@ -494,6 +495,7 @@ SPEC_FIELDS = {
     "runtime": "string",
     "volumes": "array",
     "network": "string",
+    "notify": "object",  # hosts only: the URLs are in the job's Secret
 }
 STATUS_FIELDS = {
     "phase": "string",
@@ -509,6 +511,7 @@ STATUS_FIELDS = {
     "exitCode": "integer",
     "progress": "object",
     "progressText": "string",
+    "notifications": "array",
     "result": "object",
     "observedGeneration": "integer",
     "jobName": "string",

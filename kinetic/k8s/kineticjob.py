@@ -55,6 +55,10 @@ def build_kineticjob(
         body["volumes"] = cr_volumes(spec["volumes"])
     if spec.get("network"):
         body["network"] = spec["network"]
+    if spec.get("notify_hosts"):  # the URLs are in the Secret (build_secret)
+        body["notify"] = {"hosts": list(spec["notify_hosts"])}
+        if spec.get("notify_on"):
+            body["notify"]["on"] = list(spec["notify_on"])
     return {
         "apiVersion": API_VERSION,
         "kind": KIND,
@@ -68,7 +72,8 @@ def secret_name(job_id: str) -> str:
 
 
 def build_secret(job_id: str, values: dict[str, str]) -> dict[str, Any]:
-    """The Secret holding a job's secret_env; the operator makes its KineticJob own it."""
+    """The Secret holding a job's secret_env (and its notify URLs, under a key no variable
+    can be named: kinetic.spec.notify_options); the operator makes its KineticJob own it."""
     return {
         "apiVersion": "v1",
         "kind": "Secret",

@@ -33,7 +33,7 @@ from kinetic.k8s.pod_volumes import build_network_policy
 from kinetic.k8s.runtime_table import RuntimeTable
 from kinetic.k8s.service_manifest import build_service
 from kinetic.model.status import parse_time, utcnow
-from kinetic_operator import heartbeat
+from kinetic_operator import heartbeat, notifier
 from kinetic_operator.cluster import Cluster, connect
 from kinetic_operator.decisions import (
     Action,
@@ -149,6 +149,7 @@ class Controller:
         with self.jobs.hold((namespace, job_id)) as state:
             try:
                 self._sync(state, deleted_pod)
+                self._notify(state)
             except Exception as exc:
                 self._failed(state, exc, deleted_pod)
             else:
@@ -206,6 +207,30 @@ class Controller:
         if event:
             kopf.event(kj, type=event[0], reason=event[1], message=event[2])
 
+    def _notify(self, state: JobState) -> None:
+        """notify=: post the job's end once it has one, on a thread of its own."""
+        kj = _one(self.indexes.kineticjobs, state.key)
+        if kj is None or state.notifying or state.closed:
+            return
+        kj = {**kj, "status": {**(kj.get("status") or {}), **state.written}}
+        if not notifier.notify_due(kj):
+            return
+        self._write_status(state, {"notifications": notifier.sending(kj)})
+        state.notifying = True
+        threading.Thread(target=self._deliver, args=(state.key, kj), daemon=True).start()
+
+    def _deliver(self, key: Key, kj: dict) -> None:
+        records = notifier.deliver_all(self.cluster.api, kj)
+        with self.jobs.hold(key) as state:
+            if state.uid not in (None, kj["metadata"].get("uid")):
+                return  # another KineticJob of the same name: not this delivery's
+            try:
+                self._write_status(state, {"notifications": records})
+            except Exception as exc:  # deleted meanwhile, or the API server refused
+                log.warning("job %s/%s: cannot record the notifications: %s",
+                            *key, _describe(exc))  # fmt: skip
+            state.notifying = False
+
     def _act(
         self,
         state: JobState,
@@ -221,7 +246,7 @@ class Controller:
             if network := kj["spec"].get("network"):  # before the pods exist: never unprotected
                 self.cluster.ensure_network_policy(build_network_policy(namespace, network))
             owner = body["metadata"]["ownerReferences"][0]
-            if kj["spec"].get("secretEnv"):
+            if kj["spec"].get("secretEnv") or kj["spec"].get("notify"):
                 self.cluster.adopt_secret(namespace, secret_name(job_id), owner)
             if kj["spec"].get("ports"):  # before the Job, so its pods are reachable at once
                 self.cluster.create_service(namespace, build_service(kj, owner))
