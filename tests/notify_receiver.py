@@ -15,6 +15,7 @@ class Receiver:
 
     def __init__(self, fail_first: int = 0, host: str = "127.0.0.1") -> None:
         self.posts: list[tuple[float, str, dict]] = []
+        self.arrivals: list[float] = []  # time.time() of each kept post (benchmarks)
         self.refused = 0
         self.fail_first = fail_first
         receiver = self
@@ -27,6 +28,7 @@ class Receiver:
                     self.send_response(503)
                     self.end_headers()
                     return
+                receiver.arrivals.append(time.time())
                 receiver.posts.append((time.monotonic(), self.path, json.loads(body)))
                 self.send_response(200)
                 self.end_headers()
