@@ -220,7 +220,7 @@ class Controller:
         threading.Thread(target=self._deliver, args=(state.key, kj), daemon=True).start()
 
     def _deliver(self, key: Key, kj: dict) -> None:
-        records = notifier.deliver_all(self.cluster.api, kj)
+        records = notifier.deliver_all(self.cluster, kj)
         with self.jobs.hold(key) as state:
             if state.uid not in (None, kj["metadata"].get("uid")):
                 return  # another KineticJob of the same name: not this delivery's

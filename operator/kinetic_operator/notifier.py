@@ -15,14 +15,12 @@ delivery of its own running, and delivers again.
 
 from __future__ import annotations
 
-import base64
 import logging
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kinetic.k8s.kineticjob import secret_name
-from kinetic.k8s.names import CONTAINER
 from kinetic.model.status import JobStatus, parse_time
 from kinetic.spec.notify_options import NOTIFY_SECRET_KEY
 from kinetic.wire.notification import (
@@ -36,6 +34,9 @@ from kinetic.wire.notification import (
     wanted,
 )
 from kinetic.wire.webhook import deliver
+
+if TYPE_CHECKING:
+    from kinetic_operator.cluster import Cluster
 
 log = logging.getLogger("kinetic.operator")
 
@@ -86,25 +87,21 @@ def message_of(kj: dict[str, Any], lines: list[str]) -> dict[str, Any]:
 
 
 def deliver_all(
-    api: Any, kj: dict[str, Any], post: Callable[..., Delivery] = deliver
+    cluster: Cluster, kj: dict[str, Any], post: Callable[..., Delivery] = deliver
 ) -> list[dict[str, Any]]:
     """Read the URLs and the log tail, post to every URL at once; the outcome records."""
-    from kubernetes import client
-
     namespace, job_id = kj["metadata"]["namespace"], kj["metadata"]["name"]
     hosts = list(kj["spec"]["notify"]["hosts"])
-    core = client.CoreV1Api(api)
     try:
-        secret = core.read_namespaced_secret(secret_name(job_id), namespace)
-        raw = (secret.data or {}).get(NOTIFY_SECRET_KEY)
-        urls = [u for u in base64.b64decode(raw).decode().splitlines() if u.strip()] if raw else []
+        text = cluster.read_secret_value(namespace, secret_name(job_id), NOTIFY_SECRET_KEY)
+        urls = [u for u in (text or "").splitlines() if u.strip()]
     except Exception as exc:  # gone, or not readable: say so in each host's record
         why = f"cannot read the Secret {secret_name(job_id)}: {getattr(exc, 'status', exc)}"
         return [Delivery(h, "failed", 0, None, why).to_dict() for h in hosts]
     if not urls:
         why = f"no notify URLs in the Secret {secret_name(job_id)}"
         return [Delivery(h, "failed", 0, None, why).to_dict() for h in hosts]
-    note = message_of(kj, _log_tail(core, namespace, (kj.get("status") or {}).get("podName")))
+    note = message_of(kj, _log_tail(cluster, namespace, (kj.get("status") or {}).get("podName")))
     results = [Delivery(url_host(u), "failed") for u in urls]
 
     def send(i: int, url: str) -> None:
@@ -121,15 +118,12 @@ def deliver_all(
     return [r.to_dict() for r in results]
 
 
-def _log_tail(core: Any, namespace: str, pod: str | None) -> list[str]:
+def _log_tail(cluster: Cluster, namespace: str, pod: str | None) -> list[str]:
     """The last lines of the job's pod log (masked by the runner as it wrote them)."""
     if not pod:
         return []
     try:
-        text = core.read_namespaced_pod_log(
-            pod, namespace, container=CONTAINER, tail_lines=LOG_TAIL_LINES * 2,
-            limit_bytes=65536, _request_timeout=10,
-        )  # fmt: skip
+        text = cluster.pod_log_tail(namespace, pod, LOG_TAIL_LINES * 2)
     except Exception:  # a pod already gone, a node that does not answer: no lines
         return []
     return log_tail(text or "")
