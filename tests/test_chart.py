@@ -495,6 +495,8 @@ SPEC_FIELDS = {
     "runtime": "string",
     "volumes": "array",
     "network": "string",
+    "queue": "string",  # Kueue
+    "priorityClass": "string",
     "notify": "object",  # hosts only: the URLs are in the job's Secret
 }
 STATUS_FIELDS = {

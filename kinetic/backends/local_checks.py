@@ -40,6 +40,8 @@ def placement_refusals(spec: dict[str, Any]) -> list[tuple[str, object, str]]:
         "runtime": "runtimes are images in the cluster operator's runtime table",
         "volumes": "volumes are PersistentVolumeClaims and pod scratch space",
         "network": "networks are groups of pods isolated by a NetworkPolicy",
+        "queue": "queues are Kueue LocalQueues in the job's namespace",
+        "priority_class": "priority classes are Kueue WorkloadPriorityClasses",
     }
     return [
         (option, spec[option], f"backend='kubernetes' ({reason})")

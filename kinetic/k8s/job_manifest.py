@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from kinetic.k8s.kineticjob import secret_name
+from kinetic.k8s.kueue import kueue_job_fields
 from kinetic.k8s.names import (
     API_VERSION,
     CONTAINER,
@@ -187,6 +188,9 @@ def build_job(
         "backoffLimit": 0,
         "template": {"metadata": {"labels": pod_labels}, "spec": pod_spec},
     }
+    kueue_labels, suspended = kueue_job_fields(spec)
+    if suspended:  # Kueue admits it by unsuspending it (kinetic.k8s.kueue)
+        job_spec["suspend"] = True
     if spec.get("timeoutSeconds"):
         job_spec["activeDeadlineSeconds"] = int(spec["timeoutSeconds"])
     return {
@@ -195,7 +199,7 @@ def build_job(
         "metadata": {
             "name": job_name(job_id, attempt),
             "namespace": meta.get("namespace"),
-            "labels": labels,
+            "labels": {**labels, **kueue_labels},
             "ownerReferences": [
                 {
                     "apiVersion": API_VERSION,

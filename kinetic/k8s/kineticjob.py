@@ -55,6 +55,10 @@ def build_kineticjob(
         body["volumes"] = cr_volumes(spec["volumes"])
     if spec.get("network"):
         body["network"] = spec["network"]
+    if spec.get("queue"):  # Kueue (kinetic.k8s.kueue)
+        body["queue"] = spec["queue"]
+        if spec.get("priority_class"):
+            body["priorityClass"] = spec["priority_class"]
     if spec.get("notify_hosts"):  # the URLs are in the Secret (build_secret)
         body["notify"] = {"hosts": list(spec["notify_hosts"])}
         if spec.get("notify_on"):

@@ -17,6 +17,7 @@ from kinetic.model.errors import InvalidJobIdError, SpecError
 from kinetic.model.retry_policy import DEFAULT_BACKOFF, check_retry_options
 from kinetic.spec import settings
 from kinetic.spec.accelerators import parse_accelerator, split_spot
+from kinetic.spec.kueue_options import check_priority_class, check_queue
 from kinetic.spec.notify_options import (
     NOTIFY_SECRET_KEY,
     check_notify,
@@ -82,6 +83,8 @@ class JobSpec:
     slurm: Any = None  # slurm: account, qos, constraint, gpu_type, python, flags
     working_dir: Any = None  # a directory shipped with the job, which runs in its copy
     requirements: Any = None  # [lines], a requirements file, or "auto"; see spec.requirements
+    queue: str | None = None  # kubernetes: a Kueue LocalQueue; the Job waits for admission
+    priority_class: str | None = None  # kubernetes: a Kueue WorkloadPriorityClass
     notify_on: Any = None  # some of failed, succeeded, cancelled; None: all
     # Values never leave this object in serialized form: to_dict() keeps only the names
     # (of notify=: only the URLs' hosts; None takes the "notify" setting when resolved).
@@ -146,6 +149,8 @@ class JobSpec:
         set_(self, "ssh_public_key", check_public_key(self.ssh_public_key, self.ssh))
         set_(self, "partition", check_partition(self.partition))
         set_(self, "slurm", check_slurm_options(self.slurm, self.partition))
+        set_(self, "queue", check_queue(self.queue))
+        set_(self, "priority_class", check_priority_class(self.priority_class, self.queue))
         if self.notify is not None:
             set_(self, "notify", check_notify(self.notify))
         set_(self, "notify_on", check_notify_on(self.notify_on))
