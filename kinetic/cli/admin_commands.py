@@ -36,7 +36,8 @@ def config_cmd(output: str) -> None:
     help="Also check the Kubernetes cluster: reachable, CRD, operator alive, your RBAC "
     "(default: when the backend setting is kubernetes).",
 )
-def doctor(store: str | None, cluster: bool | None) -> None:
+@click.option("--queue", help="Also check that this Kueue LocalQueue exists (queue=).")
+def doctor(store: str | None, cluster: bool | None, queue: str | None) -> None:
     """Check that the configured store works end to end (and the cluster, for kubernetes;
     SLURM and a probe job, for slurm)."""
     from kinetic.client.doctor import check_cluster, check_store
@@ -52,6 +53,9 @@ def doctor(store: str | None, cluster: bool | None) -> None:
         cluster = settings.resolve("backend").value == "kubernetes"
     if cluster:
         ok = show(check_cluster()) and ok
+        from kinetic.client.kueue_doctor import check_kueue
+
+        ok = show(check_kueue(queue=queue)) and ok
     if settings.resolve("backend").value == "slurm":
         from kinetic.client.slurm_doctor import check_slurm
 
