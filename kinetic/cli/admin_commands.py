@@ -52,10 +52,12 @@ def doctor(store: str | None, cluster: bool | None, queue: str | None) -> None:
     if cluster is None:
         cluster = settings.resolve("backend").value == "kubernetes"
     if cluster:
-        ok = show(check_cluster()) and ok
-        from kinetic.client.kueue_doctor import check_kueue
+        cluster_checks = check_cluster()
+        ok = show(cluster_checks) and ok
+        if cluster_checks[0].ok:  # the cluster answers: is Kueue there (and the queue)?
+            from kinetic.client.kueue_doctor import check_kueue
 
-        ok = show(check_kueue(queue=queue)) and ok
+            ok = show(check_kueue(queue=queue)) and ok
     if settings.resolve("backend").value == "slurm":
         from kinetic.client.slurm_doctor import check_slurm
 

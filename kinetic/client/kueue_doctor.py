@@ -53,7 +53,8 @@ def check_kueue(
                     f"queue={queue} would wait as Queued forever; {KUEUE_HINT}"
                 )
             return f"not installed (API group {group} not served): only queue= jobs need it"
-        version.append(found.preferred_version.version)
+        preferred = found.preferred_version or next(iter(found.versions or []), None)
+        version.append(preferred.version if preferred else "v1beta1")
         return f"installed: {group}/{version[0]} is served"
 
     checks = [_run_check("Kueue", installed)]

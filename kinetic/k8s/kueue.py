@@ -9,6 +9,7 @@ to ``true``; the Job controller then deletes its pods and keeps a ``Suspended`` 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
@@ -30,6 +31,6 @@ def kueue_job_fields(spec: dict[str, Any]) -> tuple[dict[str, str], bool]:
     return labels, True
 
 
-def queue_of(job: dict[str, Any] | None) -> str | None:
+def queue_of(job: Mapping[str, Any] | None) -> str | None:
     """The Kueue queue a Job was submitted to (its label), if any."""
     return (((job or {}).get("metadata") or {}).get("labels") or {}).get(QUEUE_LABEL)

@@ -17,7 +17,6 @@ again, after which the Job controller deletes its pods. So:
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from kinetic.k8s.kueue import queue_of
 from kinetic_operator.objects import Obj, condition, meta, time_of
@@ -45,7 +44,7 @@ def current_pods(job: Obj | None, pods: list[Obj]) -> list[Obj]:
     return [p for p in pods if (time_of(meta(p, "creationTimestamp")) or since) >= since]
 
 
-def queued_message(job: Obj, previous: dict[str, Any] | None) -> str:
+def queued_message(job: Obj, previous: Obj | None) -> str:
     """Why a Kueue Job waits: its queue, whether it ran before (preempted), and what the
     Job's Suspended condition says."""
     said = (condition(job, "Suspended") or {}).get("message") or "Job suspended"
