@@ -19,7 +19,7 @@ LOCALQUEUE_PLURAL = "localqueues"
 WORKLOAD_CRD = "workloads.kueue.x-k8s.io"
 
 
-def kueue_job_fields(spec: dict[str, Any]) -> tuple[dict[str, str], bool]:
+def kueue_job_fields(spec: Mapping[str, Any]) -> tuple[dict[str, str], bool]:
     """(the Job's labels for Kueue, whether the Job starts suspended) of a KineticJob spec.
     A Job in a queue is created suspended: Kueue unsuspends it once admitted."""
     queue = spec.get("queue")
