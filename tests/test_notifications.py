@@ -238,3 +238,37 @@ def _cli(*args: str) -> str:
     out = subprocess.run([PY, "-m", "kinetic.cli", *args], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     return out.stdout
+
+
+def test_a_cancelled_job_is_posted(receiver):
+    job = kinetic.run(notify=[receiver.url()])(jobfns.sleeper).run_async(60)
+    wait_for(lambda: job.status() == JobStatus.RUNNING, 60, what="the job to run")
+    job.cancel()
+    wait_for(lambda: receiver.posts, 90, what="the notification")
+    note = receiver.posts[0][2]
+    assert note["event"] == "cancelled" and note["status"] == "CANCELLED"
+
+
+def test_the_operator_posts_each_end_once_and_again_after_a_restart():
+    """notify_due (the operator's decision, pure): an ended job with notify hosts and no
+    outcome yet; ``sending`` records left by an operator that stopped count as not done."""
+    from kinetic_operator.notifier import message_of, notify_due, sending
+
+    kj = {"metadata": {"name": "j-1", "namespace": "ns"},
+          "spec": {"function": "m.f", "store": "gs://b/p",
+                   "notify": {"hosts": ["hooks.slack.com"], "on": ["failed"]}},
+          "status": {"phase": "FAILED", "reason": "UserError", "attempts": 2,
+                     "startTime": "2030-01-01T00:00:00Z",
+                     "completionTime": "2030-01-01T00:01:30Z"}}  # fmt: skip
+    assert notify_due(kj)
+    assert sending(kj) == [{"host": "hooks.slack.com", "outcome": "sending", "tries": 0}]
+    kj["status"]["notifications"] = sending(kj)
+    assert notify_due(kj)  # the operator's in-memory flag stops a second thread meanwhile
+    kj["status"]["notifications"] = [{"host": "hooks.slack.com", "outcome": "delivered"}]
+    assert not notify_due(kj)
+    for phase in ("RUNNING", "PENDING", "SUCCEEDED"):  # not ended, or not wanted
+        assert not notify_due({**kj, "status": {"phase": phase}})
+    assert not notify_due({**kj, "spec": {"function": "m.f"}, "status": {"phase": "FAILED"}})
+    note = message_of(kj, ["last line"])
+    assert note["duration_s"] == 90 and note["attempts"] == 2 and note["log_tail"] == ["last line"]
+    assert note["logs_command"] == "kinetic jobs logs j-1 --store gs://b/p"
