@@ -8,8 +8,10 @@ namespace (``test_ns``: the test's ``/proc/self/ns/mnt``)."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 
 
@@ -26,7 +28,8 @@ def make_read_only(store_dir: str, test_ns: str) -> None:
 # goes on to record the job's end) only after it has turned the store read-only.
 WATCHER = """
 import os, subprocess, sys, time
-store_dir, result_file, test_ns = sys.argv[1:4]
+store_dir, result_file, test_ns, ready = sys.argv[1:5]
+open(ready, "w").close()
 deadline = time.monotonic() + 120
 while not os.path.exists(result_file) and time.monotonic() < deadline:
     time.sleep(0.005)
@@ -46,8 +49,13 @@ def store_read_only_once_the_result_is_stored(store_dir: str, test_ns: str):
 
     key = layout.result_key(os.environ["KINETIC_JOB_ID"], int(os.environ["KINETIC_ATTEMPT"]))
     result_file = os.path.join(store_dir, key)
-    subprocess.Popen([sys.executable, "-c", WATCHER, store_dir, result_file, test_ns],
+    ready = os.path.join(tempfile.mkdtemp(prefix="kinetic-watcher-"), "watching")
+    subprocess.Popen([sys.executable, "-c", WATCHER, store_dir, result_file, test_ns, ready],
                      start_new_session=True)  # fmt: skip
+    deadline = time.monotonic() + 120
+    while not os.path.exists(ready) and time.monotonic() < deadline:
+        time.sleep(0.01)  # returns once the watcher watches: the runner waits 10 s at most
+    shutil.rmtree(os.path.dirname(ready), ignore_errors=True)
     print("printed before the store turned read-only", flush=True)
     time.sleep(0.5)  # the line is in the store's log before anything else happens
     return 42
