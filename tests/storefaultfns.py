@@ -68,3 +68,8 @@ def store_read_only_before_the_result(store_dir: str, test_ns: str):
     make_read_only(store_dir, test_ns)
     print("printed after the store turned read-only", flush=True)
     return 42
+
+
+def prints_then_returns(value):
+    print("printed before the result", flush=True)
+    return value

@@ -106,3 +106,32 @@ def test_store_read_only_before_the_result(kube, namespace, pod_mounts):
     assert store.exists(layout.handle_key(job.job_id))
     assert "printed before the store turned read-only" in job.logs()
     assert not store.exists(layout.result_key(job.job_id, 1))
+
+
+def test_bucket_refusing_every_write_of_the_pod(kube, namespace, gcs_store_uri, gcs_fault_proxy,
+                                                monkeypatch):  # fmt: skip
+    """A gs:// store (the GCS emulator, behind a proxy for the pod) that answers 503 to
+    every upload from the pod — its log and, as the job finishes, its result: FAILED
+    StoreUnavailable through the termination message, within the store's retry deadline
+    and the runner's patience; the payload stays, and the refused log is in the pod's."""
+    monkeypatch.setenv("KINETIC_STORE", gcs_store_uri)
+    gcs_fault_proxy.fail(10_000, status=503, method="POST", path="/upload/")
+    pod_env = {"STORAGE_EMULATOR_HOST": gcs_fault_proxy.url,  # the pod's way to the bucket
+               "KINETIC_GCS_RETRY_DEADLINE": "3", "KINETIC_STORE_PATIENCE": "3"}  # fmt: skip
+    started = time.monotonic()
+    job = kinetic.run(env=pod_env)(storefaultfns.prints_then_returns).run_async(42)
+    with pytest.raises(kinetic.JobFailedError):
+        job.result(timeout=180)
+    assert time.monotonic() - started < 150
+    state = job.state()
+    assert state.status == JobStatus.FAILED and state.reason == "StoreUnavailable", state
+    assert "store_result" in state.message and "503" in state.message, state.message
+    assert kineticjob(kube, namespace, job.job_id)["status"]["reason"] == "StoreUnavailable"
+    assert any(kind == "status" for _, _, kind in gcs_fault_proxy.log)  # refused, for real
+    pod_log, terminated = pod_log_and_end(kube, namespace, job.job_id)
+    assert "StoreUnavailable" in (terminated.message or ""), terminated
+    assert "printed before the result" in pod_log and "the store refused" in pod_log, pod_log
+    store = open_store(job.store)
+    assert store.exists(layout.payload_key(job.job_id))
+    assert store.exists(layout.handle_key(job.job_id))
+    assert not store.exists(layout.result_key(job.job_id, 1))
