@@ -1,12 +1,13 @@
-"""A store that turns read-only at the moment a Kubernetes job finishes (issue 11, item 8):
-the pod's runner cannot write the rest of its log, nor (in the second test) the result.
+"""A store that refuses writes at the moment a Kubernetes job finishes (issue 11, item 8):
+the pod's runner cannot write the rest of its log, nor (in the later tests) the result.
 The job still gets an honest terminal record through the pod's termination message and the
 operator, nothing of its evidence is deleted, and nothing hangs.
 
 The fault is real: inside the simulated pod's own mount namespace the job bind-mounts the
 file:// store onto itself and remounts it read-only (tests/storefaultfns.py), so every
 write of the pod's runner gets EROFS while the test and the operator see the store as it
-was. That needs pods with their own mount namespaces (root and unshare)."""
+was. That needs pods with their own mount namespaces (root and unshare). With a gs://
+store, the GCS emulator sits behind a proxy for the pod that refuses its uploads (503)."""
 
 from __future__ import annotations
 
