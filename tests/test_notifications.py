@@ -197,9 +197,11 @@ def test_the_client_is_gone_before_the_job_ends_and_the_receiver_fails_twice(tmp
         assert "127.0.0.1" in shown and TOKEN not in shown
         logs = _cli("jobs", "logs", job_id)
         assert "url ********" in logs  # a URL the job prints is masked like a secret
-        for path in (tmp_path / "store").rglob("*"):
-            if path.is_file():
-                assert TOKEN.encode() not in path.read_bytes(), path
+        # Nowhere on disk: the store, the runner's stderr and session files (Kinetic home).
+        for root in (tmp_path / "store", tmp_path / "kinetic-home"):
+            for path in root.rglob("*"):
+                if path.is_file() and path != url_file:
+                    assert TOKEN.encode() not in path.read_bytes(), path
     finally:
         receiver.close()
 
