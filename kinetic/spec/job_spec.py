@@ -17,6 +17,7 @@ from kinetic.model.errors import InvalidJobIdError, SpecError
 from kinetic.model.retry_policy import DEFAULT_BACKOFF, check_retry_options
 from kinetic.spec import settings
 from kinetic.spec.accelerators import parse_accelerator, split_spot
+from kinetic.spec.dependency_options import check_depends_on
 from kinetic.spec.placement import check_placement
 from kinetic.spec.ports import check_ports, check_public_key
 from kinetic.spec.project_files import check_working_dir
@@ -75,6 +76,7 @@ class JobSpec:
     slurm: Any = None  # slurm: account, qos, constraint, gpu_type, python, flags
     working_dir: Any = None  # a directory shipped with the job, which runs in its copy
     requirements: Any = None  # [lines], a requirements file, or "auto"; see spec.requirements
+    depends_on: Any = ()  # job handles or ids to wait for; kept as a tuple of ids
     # Values never leave this object in serialized form: to_dict() keeps only the names.
     secret_env: dict[str, str] = field(default_factory=dict, repr=False)
 
@@ -110,6 +112,7 @@ class JobSpec:
             set_(self, option, check_resource(option, getattr(self, option)))
         set_(self, "cpu_cores", check_cpu_cores(self.cpu_cores))
         set_(self, "start_at", _check_start_at(self.start_at))
+        set_(self, "depends_on", check_depends_on(self.depends_on))
         set_(self, "files", _check_files(self.files))
         set_(self, "requirements", check_requirements(self.requirements))
         set_(self, "working_dir", check_working_dir(self.working_dir))
@@ -177,6 +180,7 @@ class JobSpec:
         data["secret_env_names"] = sorted(data.pop("secret_env"))
         data["files"] = sorted(self.files or {})  # names only: contents go in the payload
         data["ports"] = [p.to_dict() for p in self.ports]
+        data["depends_on"] = list(self.depends_on)
         if isinstance(self.requirements, tuple):
             data["requirements"] = list(self.requirements)
         return data

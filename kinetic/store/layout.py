@@ -59,6 +59,13 @@ def progress_key(job_id: str) -> str:
     return f"{job_prefix(job_id)}/progress.json"
 
 
+def dependents_prefix(job_id: str) -> str:
+    """One empty marker per job that waits for this one (written when that job is
+    submitted): what cancel(dependents=True), `kinetic jobs tree` and result()'s cleanup
+    read, without scanning the store."""
+    return f"{job_prefix(job_id)}/dependents"
+
+
 ATTEMPTS = "attempts"
 
 
