@@ -19,6 +19,7 @@ import dataclasses
 import json
 from typing import Any
 
+from kinetic.backends import get_backend
 from kinetic.model.errors import SpecError
 from kinetic.model.job_record import JobRecord
 from kinetic.spec.job_spec import JobSpec
@@ -128,15 +129,13 @@ def all_dependents(store: Store, job_id: str) -> list[str]:
 
 def waiting_dependents(store: Store, job_id: str) -> list[str]:
     """Dependents of ``job_id`` not yet ended: they may still read its value."""
-    from kinetic.client.handle import JobHandle
-
     waiting = []
     for child in dependents(store, job_id):
         try:
-            record = JobHandle.from_json(store.read_bytes(layout.handle_key(child)).decode())
+            record = JobRecord.from_json(store.read_bytes(layout.handle_key(child)).decode())
         except ObjectNotFound:
             continue  # an unfinished submission's marker, or a dependent cleaned up
-        if not record.state().status.is_terminal:
+        if not get_backend(record.backend).state(record).status.is_terminal:
             waiting.append(child)
     return waiting
 
@@ -144,8 +143,6 @@ def waiting_dependents(store: Store, job_id: str) -> list[str]:
 def cancel_dependents(handle: JobRecord, *, wait: bool, timeout: float | None) -> None:
     """Cancel every job waiting for ``handle`` (the nearest last, so none of them starts
     in between), leaving finished ones as they are."""
-    from kinetic.client.handle import JobHandle
-
     store = open_store(handle.store)
     found = []
     for job_id in reversed(all_dependents(store, handle.job_id)):
@@ -153,12 +150,12 @@ def cancel_dependents(handle: JobRecord, *, wait: bool, timeout: float | None) -
             data = store.read_bytes(layout.handle_key(job_id))
         except ObjectNotFound:
             continue
-        found.append(JobHandle.from_json(data.decode()))
+        found.append(JobRecord.from_json(data.decode()))
     for dependent in found:
-        dependent.cancel(wait=False)
+        get_backend(dependent.backend).cancel(dependent, wait=False)
     if wait:
         for dependent in found:
-            dependent.cancel(wait=True, timeout=timeout)
+            get_backend(dependent.backend).cancel(dependent, wait=True, timeout=timeout)
 
 
 __all__ = [
