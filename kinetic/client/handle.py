@@ -192,13 +192,11 @@ class JobHandle(JobRecord):
         return self._value
 
     def _cleanup_after_result(self) -> None:
-        """result()'s cleanup; a value that jobs still waiting for it will read is kept
-        (docs/pipelines.md), and only the job's processes or cluster objects go."""
+        """result()'s cleanup, skipped while jobs waiting for this one may still read its
+        value (and, on Kubernetes, its KineticJob's word for it): docs/pipelines.md."""
         from kinetic.client.dependencies import waiting_dependents
 
-        if waiting_dependents(self._store, self.job_id):
-            self.cleanup(gcs=False)
-        else:
+        if not waiting_dependents(self._store, self.job_id):
             self.cleanup()
 
     # -- control ----------------------------------------------------------------------------

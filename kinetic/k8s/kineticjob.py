@@ -37,6 +37,8 @@ def build_kineticjob(
         body["resources"] = resources
     if spec.get("start_at"):
         body["startAt"] = spec["start_at"]
+    if spec.get("depends_on"):
+        body["dependsOn"] = list(spec["depends_on"])
     if spec.get("retries"):
         body["retries"] = int(spec["retries"])
         body["retryBackoffSeconds"] = float(spec.get("retry_backoff", DEFAULT_BACKOFF))
