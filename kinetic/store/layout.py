@@ -103,6 +103,14 @@ def tombstone_key(job_id: str) -> str:
     return f"{CLEANED}/{validate_job_id(job_id)}.json"
 
 
+# -- workflows (kinetic.workflow): a record grouping a workflow's jobs ------------------------
+WORKFLOWS = "workflows"
+
+
+def workflow_key(workflow_id: str) -> str:
+    return f"{WORKFLOWS}/{validate_job_id(workflow_id)}/workflow.json"
+
+
 # -- environments (requirements=) and projects (working_dir=), shared by every job -----------
 ENVS = "envs"
 
