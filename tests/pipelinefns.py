@@ -34,3 +34,12 @@ def combine(left, right, *, extra=None):
 
 def echo(value):
     return value
+
+
+def needs_file(path, value):
+    """Fails until ``path`` exists: a stage that a retry can fix."""
+    import os
+
+    if not os.path.exists(path):
+        raise FileNotFoundError(path)
+    return value

@@ -119,7 +119,7 @@ def retry(workflow_id: str, store: str | None) -> None:
     handle = _attach(workflow_id, store)
     before = dict(handle.record.jobs)
     handle.retry()
-    again = [n for n, i in handle.record.jobs.items() if before.get(n) != i]
+    again = [n for n in handle.record.order if before.get(n) != handle.record.jobs.get(n)]
     if not again:
         click.echo(f"workflow {workflow_id}: nothing to retry")
         return
