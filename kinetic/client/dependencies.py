@@ -179,7 +179,7 @@ def job_graph(record: JobRecord) -> tuple[list[dict[str, Any]], list[tuple[str, 
             continue
         records[child] = found
         edges.update((dep, child) for dep in found.spec.get("depends_on") or [])
-    nodes = []
+    nodes: list[dict[str, Any]] = []
     for job_id, found in records.items():
         if found is None:
             nodes.append({"job_id": job_id, "status": "NOT_FOUND"})

@@ -56,7 +56,7 @@ class WorkflowJob:
     name: str
     command: tuple[str, ...] | None  # the full argv: command, then args
     function: str | None  # "module:callable"
-    args: tuple = ()
+    args: tuple[Any, ...] = ()
     kwargs: dict[str, Any] = field(default_factory=dict)
     depends_on: tuple[str, ...] = ()  # names of jobs of the same workflow
     options: dict[str, Any] = field(default_factory=dict)  # kinetic.run's options
@@ -86,7 +86,7 @@ class WorkflowPlan:
         return found
 
 
-def read_source(path_or_text: str | os.PathLike) -> str:
+def read_source(path_or_text: str | os.PathLike[str]) -> str:
     """A file's text, or the text itself when it is YAML rather than a path."""
     if isinstance(path_or_text, os.PathLike):
         return Path(path_or_text).read_text()
@@ -100,7 +100,7 @@ def read_source(path_or_text: str | os.PathLike) -> str:
     return path_or_text
 
 
-def parse_workflow(path_or_text: str | os.PathLike) -> WorkflowPlan:
+def parse_workflow(path_or_text: str | os.PathLike[str]) -> WorkflowPlan:
     """The validated plan; SpecError naming every problem (job and field) otherwise."""
     import yaml
 
@@ -149,7 +149,7 @@ def parse_workflow(path_or_text: str | os.PathLike) -> WorkflowPlan:
     return WorkflowPlan(str(name), tuple(ordered), source, backend, store)
 
 
-def _job_entries(value: Any, errors: list[SpecError]) -> list[tuple[str, dict]]:
+def _job_entries(value: Any, errors: list[SpecError]) -> list[tuple[str, dict[str, Any]]]:
     if isinstance(value, dict):  # name -> job
         entries = []
         for key, entry in value.items():
@@ -175,7 +175,7 @@ def _job_entries(value: Any, errors: list[SpecError]) -> list[tuple[str, dict]]:
 
 
 def _parse_job(
-    where: str, entry: dict, defaults: dict, errors: list[SpecError]
+    where: str, entry: dict[str, Any], defaults: dict[str, Any], errors: list[SpecError]
 ) -> WorkflowJob | None:
     before = len(errors)
     for key in entry:
@@ -226,7 +226,9 @@ def _parse_job(
                        dict(kwargs) if function else {}, tuple(depends), options)  # fmt: skip
 
 
-def _checked_options(where: str, options: dict, errors: list[SpecError]) -> dict:
+def _checked_options(
+    where: str, options: dict[str, Any], errors: list[SpecError]
+) -> dict[str, Any]:
     """Each option as JobSpec checks it; secret_env as names, read from this environment."""
     names = options.pop("secret_env", None)
     if names is not None:
