@@ -1,0 +1,115 @@
+"""Pipeline figures of the local backend, printed as JSON.
+
+    python benchmarks/bench_pipeline.py [--chain 50] [--fan-in 200]
+
+* a chain of N no-op jobs, each taking the one before it as its argument: the time per
+  edge from a job's SUCCEEDED (its record's ``finished``) to its dependent's RUNNING (its
+  ``started``), p50/p90/max; next to it, the baseline measured in the same run: an
+  independent no-op job's time from submission (``created``) to RUNNING;
+* a fan-in: N no-op jobs and one job taking all N values as a list, the time from the
+  first submission to the last job's SUCCEEDED; baseline: the same N jobs alone, until
+  every one has SUCCEEDED.
+
+Everything runs against a temporary file:// store; nothing of the user's is touched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def noop(*values):
+    return len(values)
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def summary(values: list[float]) -> dict:
+    return {
+        "p50_s": round(statistics.median(values), 3),
+        "p90_s": round(percentile(values, 0.9), 3),
+        "max_s": round(max(values), 3),
+        "samples": len(values),
+    }
+
+
+def wait_all(handles, timeout: float = 1800.0) -> list:
+    states = []
+    deadline = time.monotonic() + timeout
+    for handle in handles:
+        states.append(handle.wait(max(1.0, deadline - time.monotonic()), progress=False))
+    return states
+
+
+def bench_chain(n: int) -> dict:
+    import kinetic
+
+    fn = kinetic.run()(noop)
+    jobs = [fn.run_async()]
+    for _ in range(n - 1):
+        jobs.append(fn.run_async(jobs[-1]))
+    states = wait_all(jobs)
+    assert all(s.status.value == "SUCCEEDED" for s in states), [s.status for s in states]
+    edges = [(b.started - a.finished).total_seconds() for a, b in zip(states, states[1:])]
+    baseline = []
+    for _ in range(min(n, 20)):
+        state = wait_all([fn.run_async()])[0]
+        baseline.append((state.started - state.created).total_seconds())
+    return {"jobs": n, "edge": summary(edges), "baseline_submit_to_running": summary(baseline)}
+
+
+def bench_fan_in(n: int) -> dict:
+    import kinetic
+
+    fn = kinetic.run()(noop)
+    t0 = time.perf_counter()
+    alone = [fn.run_async() for _ in range(n)]
+    wait_all(alone)
+    baseline = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    upstream = [fn.run_async() for _ in range(n)]
+    final = fn.run_async(*upstream)
+    state = wait_all([final])[0]
+    total = time.perf_counter() - t0
+    assert state.status.value == "SUCCEEDED" and final.result(cleanup=False) == n
+    last_up = max(s.finished for s in wait_all(upstream))
+    return {
+        "jobs": n,
+        "fan_in_total_s": round(total, 2),
+        "last_upstream_to_fan_in_running_s": round((state.started - last_up).total_seconds(), 3),
+        "baseline_same_jobs_alone_s": round(baseline, 2),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--chain", type=int, default=50)
+    parser.add_argument("--fan-in", type=int, default=200)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ["KINETIC_STORE"] = Path(tmp, "store").as_uri()
+        os.environ["KINETIC_HOME"] = str(Path(tmp, "home"))
+        os.environ["KINETIC_BACKEND"] = "local"
+        os.environ["KINETIC_CONFIG"] = str(Path(tmp, "none.toml"))
+        sys.path.insert(0, str(Path(__file__).parent))
+        result = {
+            "cpus": os.cpu_count(),
+            "load_average_1m": round(os.getloadavg()[0], 1),
+            "chain": bench_chain(args.chain),
+            "fan_in": bench_fan_in(args.fan_in),
+        }
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
