@@ -1,6 +1,6 @@
 """Pipeline figures of the local backend, printed as JSON.
 
-    python benchmarks/bench_pipeline.py [--chain 50] [--fan-in 200]
+    python benchmarks/bench_pipeline.py [--chain 50] [--fan-in 200] [--k8s]
 
 * a chain of N no-op jobs, each taking the one before it as its argument: the time per
   edge from a job's SUCCEEDED (its record's ``finished``) to its dependent's RUNNING (its
@@ -11,11 +11,15 @@
   every one has SUCCEEDED.
 
 Everything runs against a temporary file:// store; nothing of the user's is touched.
+With ``--k8s`` the same runs on the test control plane (tests/k8s: its own API server,
+the operator as `kinetic operator run`, a simulated node running each pod's runner as a
+real process; needs scripts/build-k8s-control-plane.sh's binaries).
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import statistics
@@ -51,16 +55,48 @@ def wait_all(handles, timeout: float = 1800.0) -> list:
     return states
 
 
+class Watcher:
+    """When each job was first seen RUNNING and SUCCEEDED, polling every job's state in one
+    listing every ``poll`` seconds (Kubernetes stamps its own times to the second)."""
+
+    def __init__(self, poll: float = 0.1):
+        import threading
+
+        self.poll, self.seen = poll, {}
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self) -> None:
+        import kinetic
+
+        while not self.stop.is_set():
+            now = time.time()
+            for handle in kinetic.list_jobs():
+                status = handle.listed_state.status.value
+                for phase in ("RUNNING", "SUCCEEDED"):
+                    if status == phase or (phase == "RUNNING" and status == "SUCCEEDED"):
+                        self.seen.setdefault((handle.job_id, phase), now)
+            time.sleep(self.poll)
+
+
 def bench_chain(n: int) -> dict:
     import kinetic
 
     fn = kinetic.run()(noop)
+    watcher = Watcher() if os.environ["KINETIC_BACKEND"] == "kubernetes" else None
     jobs = [fn.run_async()]
     for _ in range(n - 1):
         jobs.append(fn.run_async(jobs[-1]))
     states = wait_all(jobs)
     assert all(s.status.value == "SUCCEEDED" for s in states), [s.status for s in states]
-    edges = [(b.started - a.finished).total_seconds() for a, b in zip(states, states[1:])]
+    if watcher is not None:
+        watcher.stop.set()
+        seen = watcher.seen
+        edges = [seen[(b.job_id, "RUNNING")] - seen[(a.job_id, "SUCCEEDED")]
+                 for a, b in itertools.pairwise(jobs)]  # fmt: skip
+    else:
+        edges = [(b.started - a.finished).total_seconds() for a, b in itertools.pairwise(states)]
     baseline = []
     for _ in range(min(n, 20)):
         state = wait_all([fn.run_async()])[0]
@@ -91,10 +127,49 @@ def bench_fan_in(n: int) -> dict:
     }
 
 
+def run_all(args: argparse.Namespace) -> dict:
+    return {
+        "backend": os.environ["KINETIC_BACKEND"],
+        "cpus": os.cpu_count(),
+        "load_average_1m": round(os.getloadavg()[0], 1),
+        "chain": bench_chain(args.chain),
+        "fan_in": bench_fan_in(args.fan_in),
+    }
+
+
+def on_control_plane(tmp: Path, args: argparse.Namespace) -> dict:
+    root = Path(__file__).resolve().parents[1]
+    sys.path[:0] = [str(root / "tests"), str(root)]
+    from tests.k8s.controlplane import ControlPlane
+    from tests.k8s.operator_proc import OperatorProcess, install_crd
+    from tests.k8s.simnode import SimNode
+
+    shared = tmp / "shared"
+    shared.mkdir()
+    cp = ControlPlane().start()
+    try:
+        with cp.api_client() as api:
+            install_crd(api)
+        env = {"KINETIC_FILE_STORE_HOST_PATH": str(shared)}
+        operator = OperatorProcess(cp.kubeconfig, tmp / "operator.log", env).start()
+        node = SimNode(cp.kubeconfig, name="bench-node", capacity={"pods": "40"}).start()
+        os.environ.update(KINETIC_BACKEND="kubernetes", KINETIC_KUBECONFIG=str(cp.kubeconfig),
+                          KINETIC_NAMESPACE="default", KINETIC_STORE=(shared / "s").as_uri(),
+                          KINETIC_FILE_STORE_HOST_PATH=str(shared))  # fmt: skip
+        try:
+            return run_all(args)
+        finally:
+            node.stop()
+            operator.stop()
+    finally:
+        cp.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--chain", type=int, default=50)
     parser.add_argument("--fan-in", type=int, default=200)
+    parser.add_argument("--k8s", action="store_true", help="on the test control plane")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["KINETIC_STORE"] = Path(tmp, "store").as_uri()
@@ -102,12 +177,7 @@ def main() -> None:
         os.environ["KINETIC_BACKEND"] = "local"
         os.environ["KINETIC_CONFIG"] = str(Path(tmp, "none.toml"))
         sys.path.insert(0, str(Path(__file__).parent))
-        result = {
-            "cpus": os.cpu_count(),
-            "load_average_1m": round(os.getloadavg()[0], 1),
-            "chain": bench_chain(args.chain),
-            "fan_in": bench_fan_in(args.fan_in),
-        }
+        result = on_control_plane(Path(tmp), args) if args.k8s else run_all(args)
     print(json.dumps(result, indent=2))
 
 
