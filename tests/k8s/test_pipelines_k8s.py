@@ -103,3 +103,29 @@ def test_a_diamond_across_an_operator_restart(kube, namespace, operator):
     operator.start()
     value = bottom.result(timeout=300, cleanup=False)
     assert value["left"] == [{"n": 1}, "left"] and value["right"] == ({"n": 1}, "right")
+
+
+WORKFLOW = """
+name: nightly
+jobs:
+  - {{name: fetch, function: "pipelinefns:download", args: [4]}}
+  - {{name: clean, function: "pipelinefns:needs_file", args: [{marker!r}, {{result_of: fetch}}]}}
+  - {{name: train, function: "pipelinefns:train", args: [{{result_of: clean}}]}}
+"""
+
+
+def test_a_workflow_retried_from_its_failure(kube, namespace, tmp_path):
+    import kinetic.workflow
+
+    marker = tmp_path / "fixed"
+    handle = kinetic.workflow.run(WORKFLOW.format(marker=str(marker)))
+    status = handle.wait(300)
+    assert status.phase == JobStatus.FAILED
+    assert status.jobs["train"].reason == Reason.DEPENDENCY_FAILED
+    fetch_id = handle.record.jobs["fetch"]
+    marker.write_text("fixed")
+    handle.retry()
+    assert handle.record.jobs["fetch"] == fetch_id  # its stored result is reused
+    assert handle.wait(300).phase == JobStatus.SUCCEEDED
+    assert handle.results()["train"]["weights"] == pytest.approx(np.arange(4).sum())
+    assert jobs_of(kube, namespace, fetch_id) == [fetch_id]  # run once
