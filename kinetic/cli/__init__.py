@@ -10,6 +10,7 @@ from kinetic.cli import (  # noqa: F401  (imported for their registrations)
     connect_commands,
     envs_commands,
     jobs_commands,
+    retry_commands,
     runtimes_commands,
     submit_commands,
     tree_commands,

@@ -18,7 +18,8 @@ from collections.abc import Callable
 from typing import Any
 
 from kinetic.client.handle import JobHandle, load_handle
-from kinetic.client.submit import new_job_id, submit
+from kinetic.client.job_start import new_job_id
+from kinetic.client.submit import submit
 from kinetic.model.errors import KineticError, SpecError
 from kinetic.model.status import JobStatus, format_time, utcnow
 from kinetic.model.workflow_record import WorkflowRecord

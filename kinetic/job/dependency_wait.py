@@ -20,6 +20,7 @@ from collections.abc import Callable
 from kinetic.model.dependency_verdict import DependencyView, Verdict, judge
 from kinetic.model.outcome import Outcome
 from kinetic.model.reasons import Reason
+from kinetic.model.spec_record import SpecRecord
 from kinetic.model.status import JobStatus
 from kinetic.store import ObjectNotFound, Store, layout
 from kinetic.system.procinfo import ProcessIdentity
@@ -97,7 +98,7 @@ def wait_for_dependencies(
 
 def hold_for_dependencies(
     store: Store,
-    spec: dict,
+    spec: SpecRecord,
     stopped: Callable[[bool], bool],
     waiting: Callable[[Verdict], None],
 ) -> Outcome | None:

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from kinetic.k8s.kineticjob_body import KineticJob
 from kinetic.model.dependency_verdict import DependencyView, Verdict, judge
 from kinetic.model.reasons import Reason
 from kinetic.model.status import JobStatus, parse_time, utcnow
@@ -46,7 +47,7 @@ def dependency_view(job_id: str, kj: dict[str, Any] | None, missing_since: float
 
 
 def dependency_verdict(
-    kj: dict[str, Any],
+    kj: KineticJob,
     lookup: Callable[[str], dict[str, Any] | None],
     now: datetime | None = None,
 ) -> Verdict | None:
