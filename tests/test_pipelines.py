@@ -181,3 +181,47 @@ def test_a_command_job_can_wait_for_a_function_job(store_uri):
     command = kinetic.submit(["true"], depends_on=[first])
     assert command.result(timeout=120, cleanup=False) == 0
     assert command.state().started >= first.state().finished
+
+
+# -- the operator's decision, pure ---------------------------------------------------------------
+def test_the_operator_holds_ends_or_creates_with_the_results():
+    from kinetic_operator.decisions import decide, status_patch
+    from kinetic_operator.dependency_gate import dependency_verdict
+
+    from kinetic.k8s.kineticjob import build_kineticjob
+
+    spec = kinetic.JobSpec(depends_on=["up-1"]).to_dict()
+    kj = build_kineticjob("down-1", function="f", store="gs://b", payload_sha256="a" * 64,
+                          spec=spec)  # fmt: skip
+    assert kj["spec"]["dependsOn"] == ["up-1"]
+    kj["metadata"].update(namespace="ns", uid="u", generation=1,
+                          creationTimestamp="2026-12-01T10:00:00Z")  # fmt: skip
+    result = {"uri": "gs://b/jobs/up-1/result.pkl", "size": 3, "sha256": "b" * 64}
+
+    def up(phase, **status):
+        return lambda name: {"status": {"phase": phase, **status}} if name == "up-1" else None
+
+    running = dependency_verdict(kj, up("RUNNING"))
+    action = decide(kj, None, [], store_shared=True, dependencies=running)
+    assert not action.create_job
+    patch = status_patch(kj, None, [], action)
+    assert (patch["phase"], patch["reason"]) == ("PENDING", "WaitingForDependencies")
+    assert "up-1" in patch["message"]
+    failed = dependency_verdict(kj, up("FAILED", reason="UserError", message="boom"))
+    patch = status_patch(kj, None, [], decide(kj, None, [], store_shared=True,
+                                              dependencies=failed))  # fmt: skip
+    assert (patch["phase"], patch["reason"]) == ("CANCELLED", "DependencyFailed")
+    assert patch["message"] == "dependency up-1 failed (UserError: boom)"
+    done = dependency_verdict(kj, up("SUCCEEDED", result=result, attempts=2))
+    action = decide(kj, None, [], store_shared=True, dependencies=done)
+    assert action.create_job
+    assert action.dependency_results == {
+        "up-1": {"key": "jobs/up-1/attempts/2/result.pkl", "sha256": "b" * 64}
+    }
+    # Missing: not seen yet at first (watch events in any order), gone after a minute.
+    from datetime import UTC, datetime
+
+    soon = datetime(2026, 12, 1, 10, 0, 30, tzinfo=UTC)
+    assert not dependency_verdict(kj, lambda _: None, now=soon).failed
+    later = datetime(2026, 12, 1, 10, 5, tzinfo=UTC)
+    assert dependency_verdict(kj, lambda _: None, now=later).failed
