@@ -181,6 +181,12 @@ def test_a_command_job_can_wait_for_a_function_job(store_uri):
     command = kinetic.submit(["true"], depends_on=[first])
     assert command.result(timeout=120, cleanup=False) == 0
     assert command.state().started >= first.state().finished
+    out = subprocess.run([sys.executable, "-m", "kinetic.cli", "jobs", "submit", "--depends-on",
+                          command.job_id, "--", "true"], capture_output=True, text=True,
+                         timeout=120, check=True)  # fmt: skip
+    third = kinetic.attach(out.stdout.strip())
+    assert third.spec["depends_on"] == [command.job_id]
+    assert third.result(timeout=120) == 0
 
 
 # -- the operator's decision, pure ---------------------------------------------------------------
