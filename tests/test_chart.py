@@ -489,6 +489,7 @@ SPEC_FIELDS = {
     "env": "array",
     "secretEnv": "array",
     "startAt": "string",
+    "dependsOn": "array",
     "retryBackoffSeconds": "number",
     "retryOnError": "boolean",
     "ports": "array",

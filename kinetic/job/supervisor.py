@@ -25,6 +25,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+from kinetic.job.dependency_wait import hold_for_dependencies
 from kinetic.job.launch_claim import claim_launch, submission_complete
 from kinetic.job.masking import Masker
 from kinetic.job.notify_delivery import JobNotifier, take_urls
@@ -167,6 +168,11 @@ class Supervisor:
         if not self._wait_until(start, state):
             return self._final(state, Outcome(JobStatus.CANCELLED, Reason.CANCELLED,
                                               "cancelled before it started"))  # fmt: skip
+        if self.backend != "kubernetes":  # there the operator holds the pod until then
+            record = lambda v: self._waiting(state, v.reason, v.message)  # noqa: E731
+            held = hold_for_dependencies(self.store, spec, self._stop_wanted, record)
+            if held is not None:
+                return self._final(state, held)
         if previous:
             last = previous[-1]
             self.note(f"attempt {attempt}: attempt {last['attempt']} failed "
@@ -225,6 +231,13 @@ class Supervisor:
     def _cancel_requested(self) -> bool:
         return self.stop_requested or self.store.exists(layout.cancel_key(self.job_id))
 
+    def _waiting(self, state: JobState, reason: str | None, message: str | None) -> None:
+        """Record the attempt as PENDING, waiting for ``reason``."""
+        self.write_state(
+            dataclasses.replace(state, status=JobStatus.PENDING, reason=reason, message=message)
+        )
+        self._claim_launch()  # while it waits: no delay to the job's start
+
     def _wait_until(self, start: datetime | None, state: JobState) -> bool:
         """Hold the attempt until ``start`` (its schedule, or its retry's backoff), PENDING
         meanwhile; False if it is cancelled before."""
@@ -235,11 +248,7 @@ class Supervisor:
             last = state.previous_attempts[-1]
             reason = Reason.RETRYING
             message = f"attempt {last['attempt']} failed ({last.get('reason')}); {message}"
-        waiting = dataclasses.replace(
-            state, status=JobStatus.PENDING, reason=reason, message=message
-        )
-        self.write_state(waiting)
-        self._claim_launch()  # while it waits: no delay to the job's start
+        self._waiting(state, reason, message)
         check_every = 0.5 if self.store.uri.startswith("file:") else 5.0
         last_check = 0.0
         while (left := (start - utcnow()).total_seconds()) > 0:

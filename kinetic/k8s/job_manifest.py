@@ -26,6 +26,7 @@ from kinetic.k8s.runtime_table import RuntimeTable
 from kinetic.k8s.service_manifest import container_ports
 from kinetic.spec.accelerators import LabelMap, k8s_scheduling, parse_accelerator
 from kinetic.spec.job_spec import DEFAULT_ACCELERATOR, DEFAULT_GRACE_PERIOD
+from kinetic.wire.dependency_ref import RESULTS_ENV
 
 # The runner needs a moment after SIGTERM to record the outcome and flush logs.
 RUNNER_SHUTDOWN_SECONDS = 10
@@ -118,10 +119,13 @@ def build_job(
     config: OperatorConfig,
     runtimes: RuntimeTable | None = None,
     attempt: int = 1,
+    dependency_results: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The Job of one attempt, owned by its KineticJob, that runs the runner once: retries
     are the operator's (a new Job per attempt, see kinetic.model.retry_policy), never the Job's own.
-    ``runtimes``: the cluster's runtime table, needed when the KineticJob names a runtime."""
+    ``runtimes``: the cluster's runtime table, needed when the KineticJob names a runtime.
+    ``dependency_results``: where the values of its dependencies are, with their digests
+    (kinetic.wire.dependency_ref), as their KineticJobs vouch for them."""
     meta, spec = kj["metadata"], kj["spec"]
     job_id = meta["name"]
     labels = {**SELECTOR, LABEL_JOB_ID: job_id, LABEL_ATTEMPT: str(attempt)}
@@ -140,6 +144,8 @@ def build_job(
     ]
     env.append({"name": "KINETIC_JOB_ID", "value": job_id})
     env.append({"name": "KINETIC_ATTEMPT", "value": str(attempt)})
+    if dependency_results:
+        env.append({"name": RESULTS_ENV, "value": json.dumps(dependency_results, sort_keys=True)})
     container: dict[str, Any] = {
         "name": CONTAINER,
         "image": spec.get("image") or _runtime_image(spec, runtimes) or config.default_image,

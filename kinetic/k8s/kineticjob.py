@@ -39,6 +39,8 @@ def build_kineticjob(
         body["resources"] = resources
     if start_at := spec.get("start_at"):
         body["startAt"] = start_at
+    if depends_on := spec.get("depends_on"):
+        body["dependsOn"] = list(depends_on)
     if spec.get("retries"):
         body["retries"] = int(spec["retries"])
         body["retryBackoffSeconds"] = float(spec.get("retry_backoff", DEFAULT_BACKOFF))

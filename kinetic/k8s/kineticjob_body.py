@@ -45,6 +45,7 @@ class KineticJobSpec(TypedDict, total=False):
     gracePeriodSeconds: int
     env: list[EnvVar]
     startAt: str
+    dependsOn: list[str]  # job ids (KineticJobs of this namespace) to wait for
     secretEnv: list[str]  # names: the values are in the job's Secret
     ports: list[PortRecord]
     ssh: bool

@@ -70,3 +70,4 @@ class SpecRecord(TypedDict, total=False):
     priority_class: str | None  # kubernetes: a Kueue WorkloadPriorityClass
     notify_on: list[str] | None  # None: every end (failed, succeeded, cancelled)
     notify_hosts: list[str]  # the notify URLs' hosts only: the URLs are secrets
+    depends_on: list[str]  # job ids to wait for (kinetic.spec.dependency_options)

@@ -18,6 +18,7 @@ from kinetic.model.retry_policy import DEFAULT_BACKOFF, check_retry_options
 from kinetic.model.spec_record import SpecRecord
 from kinetic.spec import settings
 from kinetic.spec.accelerators import parse_accelerator, split_spot
+from kinetic.spec.dependency_options import check_depends_on
 from kinetic.spec.kueue_options import check_priority_class, check_queue
 from kinetic.spec.notify_options import (
     NOTIFY_SECRET_KEY,
@@ -84,6 +85,7 @@ class JobSpec:
     slurm: Any = None  # slurm: account, qos, constraint, gpu_type, python, flags
     working_dir: Any = None  # a directory shipped with the job, which runs in its copy
     requirements: Any = None  # [lines], a requirements file, or "auto"; see spec.requirements
+    depends_on: Any = ()  # job handles or ids to wait for; kept as a tuple of ids
     queue: str | None = None  # kubernetes: a Kueue LocalQueue; the Job waits for admission
     priority_class: str | None = None  # kubernetes: a Kueue WorkloadPriorityClass
     notify_on: Any = None  # some of failed, succeeded, cancelled; None: all
@@ -124,6 +126,7 @@ class JobSpec:
             set_(self, option, check_resource(option, getattr(self, option)))
         set_(self, "cpu_cores", check_cpu_cores(self.cpu_cores))
         set_(self, "start_at", _check_start_at(self.start_at))
+        set_(self, "depends_on", check_depends_on(self.depends_on))
         set_(self, "files", _check_files(self.files))
         set_(self, "requirements", check_requirements(self.requirements))
         set_(self, "working_dir", check_working_dir(self.working_dir))
@@ -209,6 +212,7 @@ class JobSpec:
             data["notify_on"] = list(self.notify_on)
         data["files"] = sorted(self.files or {})  # names only: contents go in the payload
         data["ports"] = [p.to_dict() for p in self.ports]
+        data["depends_on"] = list(self.depends_on)
         if isinstance(self.requirements, tuple):
             data["requirements"] = list(self.requirements)
         return cast(SpecRecord, data)

@@ -38,6 +38,7 @@ from kinetic.model.status import parse_time, utcnow
 from kinetic_operator import heartbeat, notifier
 from kinetic_operator.cluster import Cluster, connect
 from kinetic_operator.decisions import (
+    TERMINAL,
     Action,
     attempt_number,
     decide,
@@ -45,6 +46,7 @@ from kinetic_operator.decisions import (
     status_patch,
     transition_event,
 )
+from kinetic_operator.dependency_gate import dependency_verdict
 from kinetic_operator.memory import Trimmer
 from kinetic_operator.operator_settings import Settings
 from kinetic_operator.progress_server import PodRef, ProgressEndpoint, api_review
@@ -63,6 +65,8 @@ class Indexes:
     jobs: Mapping[Key, Iterable[dict]]
     pods: Mapping[Key, Iterable[dict]]
     pod_refs: Mapping[str, Iterable[PodRef]] = field(default_factory=dict)  # by pod uid
+    # (namespace, job id) -> the names of the KineticJobs that depend on it (dependsOn).
+    dependents: Mapping[Key, Iterable[str]] = field(default_factory=dict)
 
 
 class Controller:
@@ -161,6 +165,18 @@ class Controller:
                 self._failed(state, exc, deleted_pod)
             else:
                 state.failure_delay = None
+        self._wake_dependents(namespace, job_id)
+
+    def _wake_dependents(self, namespace: str, job_id: str) -> None:
+        """A job that has ended may let its dependents start (or end them): sync them. Its
+        KineticJob as the index shows it, which is what their syncs will read."""
+        kj = _one(self.indexes.kineticjobs, (namespace, job_id))
+        if kj is None or (kj.get("status") or {}).get("phase") not in TERMINAL:
+            return
+        for dependent in sorted(set(self.indexes.dependents.get((namespace, job_id), []))):
+            status = (_one(self.indexes.kineticjobs, (namespace, dependent)) or {}).get("status")
+            if not (status or {}).get("jobName") and (status or {}).get("phase") not in TERMINAL:
+                self._later(0.0, self.sync, namespace, dependent)  # still held: decide now
 
     def _failed(self, state: JobState, exc: Exception, deleted_pod: dict | None) -> None:
         # Event handlers are not retried by kopf, and the next event may be far off: a
@@ -192,7 +208,12 @@ class Controller:
         lost = None
         if deleted_pod is not None and attempt_of(deleted_pod) == attempt:
             lost = vanished(deleted_pod, job)
-        action = decide(kj, job, pod_list, store_shared=shared, runtimes=runtimes, lost=lost)
+        verdict = None
+        if job is None and not (kj.get("status") or {}).get("jobName"):
+            verdict = dependency_verdict(kj, lambda name: _one(self.indexes.kineticjobs,
+                                                               (key[0], name)))  # fmt: skip
+        action = decide(kj, job, pod_list, store_shared=shared, runtimes=runtimes, lost=lost,
+                        dependencies=verdict)  # fmt: skip
         self._act(state, kj, job, action, attempt, runtimes)
         if action.wait_until:
             self._wake_at(state, action.wait_until)
@@ -249,7 +270,8 @@ class Controller:
     ) -> None:
         namespace, job_id = state.key
         if action.create_job:
-            body = build_job(kj, self.settings.jobs, runtimes, attempt)
+            body = build_job(kj, self.settings.jobs, runtimes, attempt,
+                             action.dependency_results)  # fmt: skip
             if network := kj["spec"].get("network"):  # before the pods exist: never unprotected
                 self.cluster.ensure_network_policy(build_network_policy(namespace, network))
             owner = body["metadata"]["ownerReferences"][0]
