@@ -12,6 +12,7 @@ from kinetic.cli import (  # noqa: F401  (imported for their registrations)
     jobs_commands,
     runtimes_commands,
     submit_commands,
+    top_commands,
 )
 from kinetic.cli.app import main
 
