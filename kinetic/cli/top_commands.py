@@ -78,7 +78,8 @@ def frame(index: JobIndex, view: ViewState, title: str, rows: int):
         else:
             handle, state = found
         try:
-            log_tail = handle.tail(LOG_LINES)
+            # What is left of the screen under the job's fields (~11 lines) and the keys.
+            log_tail = handle.tail(max(3, min(LOG_LINES, rows - 12)))
         except Exception as exc:  # a view must keep drawing: say it instead
             log_tail = f"(logs unavailable: {exc})"
         return detail_frame(handle, state, log_tail, view), None

@@ -26,9 +26,7 @@ STYLES = {
     JobStatus.CANCELLED: "bright_black",
     JobStatus.NOT_FOUND: "bright_black",
 }
-LIST_KEYS = (
-    "↑↓ select  enter open  n/p page  s status  / name  c cancel  {retry}q quit"
-)
+LIST_KEYS = "↑↓ select  enter open  n/p page  s status  / name  c cancel  {retry}q quit"
 DETAIL_KEYS = "esc back  c cancel  {retry}q quit"
 
 
@@ -78,7 +76,12 @@ def list_frame(page: Page, view: ViewState, title: str) -> RenderableType:
     wanted = _filter_text(view.keep)
     where = Text(f"jobs {shown} of {page.total}" + (f"   filter: {wanted}" if wanted else ""))
     table = Table(box=None, header_style="bold", expand=True, pad_edge=False)
-    for name in ("id", "function", "status", "reason", "progress", "att", "age", "duration"):
+    # The id is what a user copies: never cut; the other columns give way first.
+    widest = max((len(handle.job_id) for handle, _ in page.rows), default=2)
+    table.add_column("id", no_wrap=True, min_width=widest)
+    table.add_column("function", no_wrap=True, overflow="ellipsis", max_width=24)
+    table.add_column("status", no_wrap=True, min_width=9)
+    for name in ("reason", "progress", "att", "age", "duration"):
         table.add_column(name, no_wrap=True, overflow="ellipsis")
     for index, (handle, state) in enumerate(page.rows):
         selected = index == view.selected
