@@ -14,8 +14,8 @@ import jobfns
 from helpers import unavailable, wait_for, wait_log, wait_status
 
 import kinetic
-from kinetic.cli.top_keys import on_key, parse_keys
 from kinetic.cli.top_frame import ViewState
+from kinetic.cli.top_keys import on_key, parse_keys
 from kinetic.model.status import JobStatus, utcnow
 
 

@@ -6,7 +6,7 @@ renderables, so a frame is the same on a terminal, in ``--once`` and in the benc
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from kinetic.cli.app import format_age, format_seconds
@@ -35,7 +35,7 @@ class ViewState:
     """Where the viewer is: the filter, the page, the selected row, an open job, and a
     question or message on the bottom line."""
 
-    keep: JobFilter = JobFilter()
+    keep: JobFilter = field(default_factory=JobFilter)
     offset: int = 0
     selected: int = 0
     open_job: str | None = None
