@@ -201,7 +201,7 @@ async def _cancel(request: web.Request) -> web.Response:
 async def _retry(request: web.Request) -> web.Response:
     handle = await _handle(request)
     if not can_retry():
-        return web.json_response({"error": "retry is not available in this version"}, 501)
+        return web.json_response({"error": "retry is not available in this version"}, status=501)
     new = await asyncio.to_thread(handle.retry)  # type: ignore[attr-defined]
     return web.json_response({"job_id": new.job_id, "retry_of": handle.job_id})
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from kinetic.backends import get_backend
 from kinetic.backends.backend_contract import Backend
@@ -59,9 +60,9 @@ class Page:
     counts: dict[str, int] = field(default_factory=dict)
 
 
-def sort_key(name: str) -> Callable[[tuple[JobRecord, JobState]], object]:
+def sort_key(name: str) -> Callable[[tuple[JobRecord, JobState]], Any]:
     """The key a listing sorts on (pure); SpecError for a name not in SORT_KEYS."""
-    keys: dict[str, Callable[[tuple[JobRecord, JobState]], object]] = {
+    keys: dict[str, Callable[[tuple[JobRecord, JobState]], Any]] = {
         "created": lambda row: row[0].created,
         "status": lambda row: (row[1].status.value, row[0].created),
         "function": lambda row: (row[0].function, row[0].created),
