@@ -7,6 +7,7 @@ commands to the groups defined in ``app``; importing them here registers them.
 
 from kinetic.cli import (  # noqa: F401  (imported for their registrations)
     admin_commands,
+    cluster_commands,
     connect_commands,
     dashboard_commands,
     envs_commands,
