@@ -7,7 +7,6 @@ Three reads (nodes, the pods not finished, the KineticJobs), then ``summarize`` 
 
 from __future__ import annotations
 
-import json
 from decimal import Decimal
 from typing import Any
 
@@ -124,13 +123,11 @@ def cluster_capacity() -> dict[str, Any]:
     api = client.CoreV1Api(api_client(settings.resolve("kubeconfig").value,
                                       settings.resolve("context").value))  # fmt: skip
     try:
-        nodes = json.loads(api.list_node(_preload_content=False).data)["items"]
-        pods = json.loads(
-            api.list_pod_for_all_namespaces(
-                field_selector="status.phase!=Succeeded,status.phase!=Failed",
-                _preload_content=False,
-            ).data
-        )["items"]
+        # As plain JSON bodies (camelCase keys), the form summarize() reads.
+        as_json = api.api_client.sanitize_for_serialization
+        nodes = as_json(api.list_node())["items"]
+        unfinished = "status.phase!=Succeeded,status.phase!=Failed"
+        pods = as_json(api.list_pod_for_all_namespaces(field_selector=unfinished))["items"]
     except Exception as exc:
         raise BackendError(f"cannot read the cluster's nodes and pods: {exc}") from None
     # The raw KineticJobs: their spec names the accelerator (a listed record does not).
