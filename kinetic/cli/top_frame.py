@@ -46,17 +46,22 @@ class ViewState:
     typing: str | None = None  # the name filter being typed after "/"
 
 
+BAR_WIDTH = 10
+
+
 def progress_cell(state: JobState) -> RenderableType:
-    """A bar and a percentage when the job reports a fraction; "-" otherwise."""
-    from rich.progress_bar import ProgressBar
-    from rich.table import Table
+    """A bar and a percentage when the job reports a fraction; "-" otherwise. Plain text
+    with styles: a frame draws a page of these, so each must be cheap."""
+    from rich.text import Text
 
     fraction = (state.progress or {}).get("fraction")
     if not isinstance(fraction, int | float):
         return "-"
     fraction = min(1.0, max(0.0, float(fraction)))
-    cell = Table.grid(padding=(0, 1))
-    cell.add_row(ProgressBar(total=1.0, completed=fraction, width=10), f"{fraction * 100:3.0f}%")
+    done = round(fraction * BAR_WIDTH)
+    cell = Text("━" * done, style="green" if fraction >= 1 else "magenta")
+    cell.append("━" * (BAR_WIDTH - done), style="bright_black")
+    cell.append(f" {fraction * 100:3.0f}%")
     return cell
 
 

@@ -91,7 +91,10 @@ class JobIndex:
         self.namespace, self.all_namespaces = namespace, all_namespaces
         self._records: dict[str, JobRecord] = {}
         self._states: dict[str, JobState] = {}
+        self._unfinished: set[str] = set()  # ids whose state may still change
+        self._order: list[str] = []  # newest first; re-sorted only when jobs come or go
         self._rows: list[tuple[JobRecord, JobState]] = []
+        self._counts: dict[str, int] = {}
         self._lock = threading.Lock()
         self._refresh_lock = threading.Lock()
 
@@ -108,35 +111,53 @@ class JobIndex:
                     store=self.store, namespace=self.namespace, all_namespaces=self.all_namespaces
                 )
             else:
-                rows = self._store_rows()
+                found = self._store_rows()
+                if found is None:
+                    return  # nothing changed: the rows and counts stand
+                rows = found
+            counts: dict[str, int] = {}
+            for _record, state in rows:
+                counts[state.status.value] = counts.get(state.status.value, 0) + 1
             with self._lock:
-                self._rows = rows
+                self._rows, self._counts = rows, counts
 
-    def _store_rows(self) -> list[tuple[JobRecord, JobState]]:
+    def _store_rows(self) -> list[tuple[JobRecord, JobState]] | None:
+        """The rows after reading the store, or None if no job came, went or changed."""
         st = open_store(self.store)
         ids = set(st.list_children(layout.JOBS))
-        for gone in set(self._records) - ids:
-            self._records.pop(gone, None)
-            self._states.pop(gone, None)
-        for job_id in ids - set(self._records):
+        gone = self._records.keys() - ids
+        for job_id in gone:
+            self._records.pop(job_id, None)
+            self._states.pop(job_id, None)
+            self._unfinished.discard(job_id)
+        added = 0
+        for job_id in ids - self._records.keys():
             try:
                 data = st.read_bytes(layout.handle_key(job_id))
                 self._records[job_id] = JobRecord.from_json(data.decode())
             except (ObjectNotFound, ValueError):
                 continue  # a job being created or deleted right now: next refresh
-        stale = [r for i, r in self._records.items()
-                 if i not in self._states or not self._states[i].status.is_terminal]  # fmt: skip
+            self._unfinished.add(job_id)
+            added += 1
         by_backend: dict[str, list[JobRecord]] = {}
-        for record in stale:
+        for job_id in self._unfinished:
+            record = self._records[job_id]
             by_backend.setdefault(record.backend, []).append(record)
+        changed = bool(gone or added)
         for name, group in by_backend.items():
             for record, state in zip(group, get_backend(name).states(group), strict=True):
+                changed = changed or self._states.get(record.job_id) != state
                 self._states[record.job_id] = state
-        rows = [(r, self._states[i]) for i, r in self._records.items() if i in self._states]
+                if state.status.is_terminal:
+                    self._unfinished.discard(record.job_id)
+        if not changed and self._rows:
+            return None
+        if gone or added or not self._order:
+            self._order = sorted(self._records, key=lambda i: self._records[i].created,
+                                 reverse=True)  # fmt: skip
         # NOT_FOUND: deleted while listing, or a submission not committed (never shown).
-        rows = [row for row in rows if row[1].status != JobStatus.NOT_FOUND]
-        rows.sort(key=lambda row: row[0].created, reverse=True)
-        return rows
+        return [(self._records[i], self._states[i]) for i in self._order
+                if i in self._states and self._states[i].status != JobStatus.NOT_FOUND]  # fmt: skip
 
     def page(
         self,
@@ -151,13 +172,10 @@ class JobIndex:
         keep = keep or JobFilter()
         key = sort_key(sort)
         with self._lock:
-            rows = self._rows
-        counts: dict[str, int] = {}
-        for _record, state in rows:
-            counts[state.status.value] = counts.get(state.status.value, 0) + 1
-        kept = [row for row in rows if keep.keeps(*row)]
+            rows, counts = self._rows, dict(self._counts)
+        kept = rows if keep == JobFilter() else [row for row in rows if keep.keeps(*row)]
         if sort != "created" or not descending:  # rows are kept newest first already
-            kept.sort(key=key, reverse=descending)
+            kept = sorted(kept, key=key, reverse=descending)
         offset = max(0, min(offset, max(0, len(kept) - 1)))
         chosen = kept[offset : offset + limit]
         handles = tuple((_handle(record, state), state) for record, state in chosen)
