@@ -328,6 +328,7 @@ USER_GRANTS = (
     | expand("coordination.k8s.io", f"leases[{OPERATOR_LEASE}]", "get")  # kinetic doctor
     | expand("", "configmaps[kinetic-runtimes]", "get")  # kinetic runtimes list
     | expand("", "persistentvolumeclaims", "get")  # volumes: the claims exist
+    | expand("metrics.k8s.io", "pods", "get list")  # a running job's use (metrics-server)
 )
 # In the release namespace only: the operator's heartbeat Lease (create cannot be limited
 # to a name; renewing can).

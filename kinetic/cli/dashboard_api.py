@@ -32,6 +32,7 @@ from kinetic.cli.dashboard_guard import Guard, refusal
 from kinetic.client.handle import JobHandle
 from kinetic.client.job_index import DEFAULT_PAGE, JobFilter, JobIndex
 from kinetic.client.listing import attach, parse_status_filter
+from kinetic.client.resource_use import resource_use, usage_text
 from kinetic.model.errors import JobNotFoundError, KineticError, SpecError
 from kinetic.model.status import JobState
 from kinetic.store import ObjectNotFound, layout
@@ -168,6 +169,8 @@ def _details(handle: JobHandle) -> dict[str, Any]:
     data["store"] = handle.store
     data["spec"] = {k: v for k, v in handle.spec.items() if k != "env"}  # values may be secret
     data["can_retry"] = can_retry()
+    data["resources"] = resource_use(handle, state)
+    data["resources_text"] = usage_text(data["resources"])
     try:
         data["outputs"] = handle.outputs()
     except KineticError:

@@ -18,7 +18,7 @@ from kinetic.cli.app import (
     state_json,
     store_option,
 )
-from kinetic.cli.top_frame import resource_text
+from kinetic.client.resource_use import resource_use, usage_text
 from kinetic.model.status import JobStatus
 
 
@@ -85,7 +85,7 @@ def status(job_id: str, store: str | None, output: str) -> None:
         ("attempts", str(state.attempts or "-")),
         *[(f"attempt {r['attempt']}", _attempt_line(r)) for r in state.previous_attempts],
         ("node", state.node or "-"),
-        ("resources", resource_text(state) or "-"),
+        ("resources", usage_text(resource_use(handle, state)) or "-"),
         ("backend", handle.backend),
         ("store", handle.store),
     ]

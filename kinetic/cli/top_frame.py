@@ -142,13 +142,9 @@ def detail_frame(
 
 def resource_text(state: JobState) -> str:
     """The job's peak memory and CPU time, when its runner recorded them (pure)."""
-    usage = state.extra.get("resources") or {}
-    parts = []
-    if isinstance(usage.get("peak_memory_bytes"), int):
-        parts.append(f"peak memory {usage['peak_memory_bytes'] / 2**20:.0f} MiB")
-    if isinstance(usage.get("cpu_seconds"), int | float):
-        parts.append(f"CPU time {usage['cpu_seconds']:.1f}s")
-    return ", ".join(parts)
+    from kinetic.client.resource_use import usage_text
+
+    return usage_text(state.extra.get("resources"))
 
 
 def _attempt_text(record: dict) -> str:

@@ -139,8 +139,7 @@ function loadJob(id) {
       ["attempts", String(j.attempts || "-")], ["node", j.node || "-"]];
     for (const metric of Object.entries((j.progress && j.progress.metrics) || {})) rows.push(metric.map(String));
     for (const a of j.previous_attempts || []) rows.push([`attempt ${a.attempt}`, `${a.reason || "?"}: ${a.message || ""}`]);
-    const usage = (j.extra && j.extra.resources) || null;
-    if (usage) rows.push(["resources", `peak memory ${Math.round((usage.peak_memory_bytes || 0) / 1048576)} MiB, CPU time ${(usage.cpu_seconds || 0).toFixed(1)}s`]);
+    if (j.resources_text) rows.push(["resources", el("span", { id: "resources" }, j.resources_text)]);
     if (j.extra && j.extra.retry_of) rows.push(["retry of", el("a", { href: "#/job/" + j.extra.retry_of }, j.extra.retry_of)]);
     fields.replaceChildren(...rows.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)]));
     document.getElementById("outputs").replaceChildren(...(j.outputs || []).map((p) =>
