@@ -58,7 +58,7 @@ def pod_metrics(handle: JobHandle) -> dict[str, Any] | None:
     namespace = extra.get("namespace") or settings.resolve("namespace").value or "default"
     try:
         api = client.CustomObjectsApi(api_client(kubeconfig, context))
-        found = api.list_namespaced_custom_object(
+        found: Any = api.list_namespaced_custom_object(
             METRICS_GROUP, METRICS_VERSION, namespace, "pods",
             label_selector=f"{LABEL_JOB_ID}={handle.job_id}", _request_timeout=10,
         )  # fmt: skip

@@ -23,6 +23,7 @@ from kinetic.k8s.names import LABEL_JOB_ID
 
 pytestmark = pytest.mark.k8s
 
+ANY_OBJECT = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
 METRICS_CRD = {
     "apiVersion": "apiextensions.k8s.io/v1",
     "kind": "CustomResourceDefinition",
@@ -35,20 +36,11 @@ METRICS_CRD = {
         "scope": "Namespaced",
         "names": {"plural": "pods", "singular": "podmetrics", "kind": "PodMetrics"},
         "versions": [
-            {
-                "name": "v1beta1",
-                "served": True,
-                "storage": True,
-                "schema": {
-                    "openAPIV3Schema": {
-                        "type": "object",
-                        "x-kubernetes-preserve-unknown-fields": True,
-                    }
-                },
-            }
+            {"name": "v1beta1", "served": True, "storage": True,
+             "schema": {"openAPIV3Schema": ANY_OBJECT}},
         ],
     },
-}
+}  # fmt: skip
 
 
 def _status(job_id: str) -> subprocess.CompletedProcess:
