@@ -158,7 +158,10 @@ def bench_browser(url: str, samples: int) -> dict | None:
         def load() -> None:
             driver.get("about:blank")
             driver.get(url)
+            deadline = time.monotonic() + 60
             while not driver.find_elements("css selector", "tr[data-job]"):
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"no rows after 60 s: {driver.page_source[:500]}")
                 time.sleep(0.005)
 
         load()  # warm: the browser's own start
@@ -183,7 +186,9 @@ def main() -> None:
         fill_store(uri, args.jobs)
         results: dict = {"jobs": args.jobs, "cpus": os.cpu_count()}
         results.update(bench_index_and_top(uri, args.samples))
+        print(json.dumps(results), file=sys.stderr, flush=True)  # so far, in case
         results["dashboard"] = bench_dashboard(uri, args.samples)
+        print(json.dumps(results), file=sys.stderr, flush=True)
         if not args.no_browser:
             results["browser_list_load"] = bench_browser(
                 results["dashboard"].pop("url"), args.samples
