@@ -4,6 +4,7 @@ confirmation."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -129,6 +130,16 @@ def test_live_view_in_a_terminal(store_uri, python_env, tmp_path):
         keys("y")
         wait_status(running, JobStatus.CANCELLED, 60)
         wait_for(lambda: "CANCELLED" in pane(), timeout=30, what="CANCELLED in the view")
+        # Retry it (confirmed): a new job, linked to this one.
+        keys("r")
+        wait_for(lambda: f"retry {running.job_id}? [y/N]" in pane(), timeout=30,
+                 what="the retry question")  # fmt: skip
+        keys("y")
+        said = wait_for(lambda: re.search(r"retried as (\S+)", pane()), timeout=60,
+                        what="the retried job")  # fmt: skip
+        retried = kinetic.attach(said.group(1))
+        assert retried.retry_of == running.job_id
+        retried.cancel(wait=False)
         keys("q")
         wait_for(lambda: subprocess.run([*tmux, "has-session", "-t", session],
                                         capture_output=True).returncode != 0,

@@ -33,7 +33,7 @@ from kinetic.client.handle import JobHandle
 from kinetic.client.job_index import DEFAULT_PAGE, JobFilter, JobIndex
 from kinetic.client.listing import attach, parse_status_filter
 from kinetic.client.resource_use import resource_use, usage_text
-from kinetic.model.errors import JobNotFoundError, KineticError, SpecError
+from kinetic.model.errors import JobNotFoundError, KineticError, RetryRefusedError, SpecError
 from kinetic.model.status import JobState
 from kinetic.store import ObjectNotFound, layout
 
@@ -78,6 +78,8 @@ async def _guarded(request: web.Request, handler: Any) -> web.StreamResponse:
         return await handler(request)
     except JobNotFoundError as exc:
         return web.json_response({"error": str(exc)}, status=404)
+    except RetryRefusedError as exc:  # still running, succeeded, or its payload is gone
+        return web.json_response({"error": str(exc)}, status=409)
     except (SpecError, ValueError) as exc:
         return web.json_response({"error": str(exc)}, status=400)
     except KineticError as exc:
@@ -169,6 +171,8 @@ def _details(handle: JobHandle) -> dict[str, Any]:
     data["store"] = handle.store
     data["spec"] = {k: v for k, v in handle.spec.items() if k != "env"}  # values may be secret
     data["can_retry"] = can_retry()
+    data["retry_of"] = handle.retry_of
+    data["retried_as"] = handle.retried_as()
     data["resources"] = resource_use(handle, state)
     data["resources_text"] = usage_text(data["resources"])
     try:
@@ -205,7 +209,7 @@ async def _retry(request: web.Request) -> web.Response:
     handle = await _handle(request)
     if not can_retry():
         return web.json_response({"error": "retry is not available in this version"}, status=501)
-    new = await asyncio.to_thread(handle.retry)  # type: ignore[attr-defined]
+    new = await asyncio.to_thread(handle.retry)
     return web.json_response({"job_id": new.job_id, "retry_of": handle.job_id})
 
 

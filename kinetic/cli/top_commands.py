@@ -123,7 +123,7 @@ def _act(index: JobIndex, view: ViewState, action: Action) -> ViewState:
         if action.kind == "cancel":
             state = handle.cancel(wait=False)
             return replace(view, prompt=f"{action.job_id}: cancel requested ({state.status})")
-        new = handle.retry()  # type: ignore[attr-defined]  # JobHandle.retry, when present
+        new = handle.retry()
         return replace(view, prompt=f"{action.job_id}: retried as {new.job_id}")
     except Exception as exc:  # shown, not raised: the view stays up
         return replace(view, prompt=f"{action.kind} {action.job_id} failed: {exc}")

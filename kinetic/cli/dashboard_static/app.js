@@ -140,11 +140,14 @@ function loadJob(id) {
     for (const metric of Object.entries((j.progress && j.progress.metrics) || {})) rows.push(metric.map(String));
     for (const a of j.previous_attempts || []) rows.push([`attempt ${a.attempt}`, `${a.reason || "?"}: ${a.message || ""}`]);
     if (j.resources_text) rows.push(["resources", el("span", { id: "resources" }, j.resources_text)]);
-    if (j.extra && j.extra.retry_of) rows.push(["retry of", el("a", { href: "#/job/" + j.extra.retry_of }, j.extra.retry_of)]);
+    if (j.retry_of) rows.push(["retry of", el("a", { id: "retry-of", href: "#/job/" + j.retry_of }, j.retry_of)]);
+    if ((j.retried_as || []).length) rows.push(["retried as", el("span", {}, ...j.retried_as.map((r) => el("a", { href: "#/job/" + r }, r + " ")))]);
     fields.replaceChildren(...rows.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)]));
     document.getElementById("outputs").replaceChildren(...(j.outputs || []).map((p) =>
       el("li", {}, el("a", { href: withToken(`api/jobs/${encodeURIComponent(id)}/outputs/${p}`) }, p))));
-    document.getElementById("cancel").disabled = ["SUCCEEDED", "FAILED", "CANCELLED"].includes(j.status);
+    const finished = ["SUCCEEDED", "FAILED", "CANCELLED"].includes(j.status);
+    document.getElementById("cancel").disabled = finished;
+    document.getElementById("retry").disabled = !finished;
   }).catch((e) => { const s = document.getElementById("said"); if (s) s.textContent = "error: " + e.message; });
 }
 
