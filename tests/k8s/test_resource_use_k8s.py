@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import subprocess
 import sys
 import time
@@ -62,7 +63,7 @@ def test_running_job_use_from_the_metrics_api(kube, namespace):
         assert resource_use(job, job.state()) is None
         out = _status(job.job_id)
         assert out.returncode == 0, out.stderr
-        assert "resources: -" in out.stdout, out.stdout
+        assert re.search(r"^resources:\s+-$", out.stdout, re.M), out.stdout
         # Served: the job's PodMetrics (labelled like its pod), summed over containers.
         ext.create_custom_resource_definition(METRICS_CRD)
         custom = client.CustomObjectsApi(kube)
