@@ -196,3 +196,43 @@ def test_a_non_loopback_bind_requires_the_token(python_env):
     finally:
         proc.terminate()
         proc.wait(30)
+
+
+def _events(response):
+    """(id, kind, data) of each Server-Sent Event as it arrives."""
+    event: dict = {}
+    for raw in response:
+        line = raw.decode().rstrip("\n")
+        if not line:
+            if event:
+                yield event.get("id"), event.get("event"), json.loads(event.get("data", "{}"))
+            event = {}
+            continue
+        name, _, value = line.partition(": ")
+        event[name] = value
+
+
+def test_log_stream_resumes_after_a_reconnect(dashboard, tmp_path):
+    job = kinetic.run()(jobfns.lines_then_wait).run_async(str(tmp_path / "more"), None, 0, 300)
+    wait_log(job, "line 19", 60)
+    url = f"{dashboard}api/jobs/{job.job_id}/logs"
+    seen, last_id = "", None
+    with urllib.request.urlopen(url, timeout=60) as response:
+        for event_id, kind, data in _events(response):
+            assert kind == "log"
+            seen += data["text"]
+            last_id = event_id
+            if "line 19\n" in seen:
+                break  # the connection drops here
+    assert seen.startswith("line 0\n") and last_id and last_id.startswith("1:")
+    (tmp_path / "more").touch()  # more lines while no one is connected
+    request = urllib.request.Request(url, headers={"Last-Event-ID": last_id})
+    rest, ended = "", None
+    with urllib.request.urlopen(request, timeout=120) as response:
+        for _event_id, kind, data in _events(response):
+            if kind == "end":
+                ended = data["status"]
+                break
+            rest += data["text"]
+    assert rest.startswith("line 20\n"), rest[:80]  # nothing lost, nothing repeated
+    assert seen + rest == job.logs() and ended == "SUCCEEDED"
