@@ -156,7 +156,11 @@ def _request(url: str, method: str = "GET", headers: dict | None = None):
         with urllib.request.urlopen(request, timeout=30) as response:
             return response.status, json.loads(response.read() or b"{}")
     except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read() or b"{}")
+        body = exc.read()
+        try:
+            return exc.code, json.loads(body or b"{}")
+        except ValueError:
+            return exc.code, {"text": body.decode(errors="replace")}
 
 
 def test_cross_site_posts_are_refused(dashboard, tmp_path):
@@ -236,3 +240,20 @@ def test_log_stream_resumes_after_a_reconnect(dashboard, tmp_path):
             rest += data["text"]
     assert rest.startswith("line 20\n"), rest[:80]  # nothing lost, nothing repeated
     assert seen + rest == job.logs() and ended == "SUCCEEDED"
+
+
+def test_job_details_progress_and_outputs(dashboard):
+    job = kinetic.run()(jobfns.write_outputs).run_async(True)  # fails, outputs kept
+    assert job.wait(120).status == JobStatus.FAILED
+    status, details = _request(f"{dashboard}api/jobs/{job.job_id}")
+    assert status == 200 and details["status"] == "FAILED" and details["reason"] == "UserError"
+    assert sorted(details["outputs"]) == ["model.txt", "sub/metrics.json"]
+    assert details["resources"]["peak_memory_bytes"] > 0 and "peak memory" in (
+        details["resources_text"])  # fmt: skip
+    assert _request(f"{dashboard}api/jobs/{job.job_id}/progress")[1]["status"] == "FAILED"
+    with urllib.request.urlopen(f"{dashboard}api/jobs/{job.job_id}/outputs/sub/metrics.json") as r:
+        assert r.read() == b'{"loss": 1}'
+    assert _request(f"{dashboard}api/jobs/{job.job_id}/outputs/..%2Fhandle.json")[0] == 404
+    assert _request(f"{dashboard}api/jobs/{job.job_id}/outputs/nothing.txt")[0] == 404
+    assert _request(f"{dashboard}api/jobs/no-such-job-x")[0] == 404
+    assert _request(f"{dashboard}api/jobs?sort=colour")[0] == 400

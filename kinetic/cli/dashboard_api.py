@@ -218,7 +218,7 @@ async def _output(request: web.Request) -> web.Response:
     path = request.match_info["path"]
     names = await asyncio.to_thread(handle.outputs)
     if path not in names:  # only what the listing names: no path of our own making
-        raise web.HTTPNotFound()
+        return web.json_response({"error": f"{handle.job_id} has no output {path}"}, status=404)
     attempt = await asyncio.to_thread(handle._attempt, None)
     key = f"{layout.output_prefix(handle.job_id, attempt)}/{path}"
     try:
