@@ -301,7 +301,10 @@ class Supervisor:
         report = WorkerReport.from_bytes(bytes(report_bytes))
         saved = keeper.finish(end.status, end.stop_reason)
         exit_code = os.waitstatus_to_exitcode(end.status)
-        return conclude(spec, end.stop_reason, exit_code, report, saved, end.oom_message)
+        outcome = conclude(spec, end.stop_reason, exit_code, report, saved, end.oom_message)
+        if end.usage:  # shown by `kinetic jobs status`, top and the dashboard
+            outcome = dataclasses.replace(outcome, extra={**outcome.extra, "resources": end.usage})
+        return outcome
 
     def _stop_wanted(self, ask_store: bool) -> bool:
         if not self.stop_requested and ask_store:
