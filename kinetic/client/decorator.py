@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
 import sys
@@ -11,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 from kinetic.client.handle import JobHandle
 from kinetic.model.batch_record import DEFAULT_MAX_CONCURRENT
 from kinetic.model.errors import SpecError
+from kinetic.spec.dependency_options import check_depends_on
 from kinetic.spec.job_spec import JobSpec
 
 if TYPE_CHECKING:
@@ -39,10 +41,19 @@ class RemoteFunction(Generic[P, R]):
         functools.update_wrapper(self, fn)
 
     def run_async(self, *args: P.args, **kwargs: P.kwargs) -> JobHandle:
-        """Start the job and return its handle once it is durably recorded and started."""
+        """Start the job and return its handle once it is durably recorded and started.
+
+        A JobHandle among the arguments (or inside lists, tuples, dicts) makes this job
+        wait for that one and receive its value; ``depends_on=[handle or id, ...]`` (taken
+        here, not passed to the function) adds ordering without a value
+        (docs/pipelines.md)."""
         from kinetic.client.submit import submit
 
-        return submit(self.fn, args, kwargs, self.spec)
+        spec = self.spec
+        if "depends_on" in kwargs:
+            extra = check_depends_on(kwargs.pop("depends_on"))
+            spec = dataclasses.replace(spec, depends_on=(*spec.depends_on, *extra))
+        return submit(self.fn, args, kwargs, spec)
 
     def run_async_map(
         self,

@@ -3,7 +3,7 @@ every change to the ``Controller`` (controller.py), which decides with pure func
 acts with few requests.
 
 Where it sits: this is where kopf calls in. The startup handler makes the one Controller
-from the ``Settings`` that ``kinetic operator run`` put in kopf's memo (settings.py; read
+from the ``Settings`` that ``kinetic operator run`` put in kopf's memo (operator_settings.py; read
 from the environment here when run as ``kopf run -m kinetic_operator``) and keeps it in
 the operator's memo, which kopf copies into every object's memo: each handler finds it
 there. The cleanup handler stops it.
@@ -39,6 +39,7 @@ def start(
     jobs: kopf.Index,
     pods: kopf.Index,
     pod_refs: kopf.Index,
+    dependents: kopf.Index,
     **_: Any,
 ) -> None:
     # Events are posted deliberately, on transitions only: no handler log becomes one.
@@ -50,7 +51,9 @@ def start(
     config = memo.get("kinetic_settings") or Settings.from_env()
     # The indexes are live views, empty until the watches fill them; the Controller reads
     # them on every sync, including those that timers and the progress endpoint start.
-    memo.controller = Controller.start(config, Indexes(kineticjobs, jobs, pods, pod_refs))
+    memo.controller = Controller.start(
+        config, Indexes(kineticjobs, jobs, pods, pod_refs, dependents)
+    )
 
 
 @kopf.on.cleanup()
@@ -68,6 +71,12 @@ def _controller(memo: kopf.Memo) -> Controller:
 @kopf.index(GROUP, VERSION, PLURAL)  # type: ignore[arg-type]  # kopf's protocols want every kwarg
 def kineticjobs(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict:
     return {(namespace, name): dict(body)}
+
+
+@kopf.index(GROUP, VERSION, PLURAL)  # type: ignore[arg-type]  # kopf's protocols want every kwarg
+def dependents(namespace: str, name: str, spec: kopf.Spec, **_: Any) -> dict:
+    """(namespace, dependency) → the KineticJobs waiting for it (spec.dependsOn)."""
+    return {(namespace, dep): name for dep in spec.get("dependsOn") or []}
 
 
 @kopf.index("batch", "v1", "jobs", labels=MANAGED)  # type: ignore[arg-type]  # kopf's protocols want every kwarg

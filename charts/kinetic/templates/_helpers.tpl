@@ -58,6 +58,10 @@ tests fail on one, and on any rule the operator's code does not need.
 - apiGroups: [""]
   resources: [pods]
   verbs: [get, list, watch, delete]
+# notify=: the last lines of a finished job's log go in its notification.
+- apiGroups: [""]
+  resources: [pods/log]
+  verbs: [get]
 # Events on the CR for every transition (kopf posts core/v1 Events).
 - apiGroups: [""]
   resources: [events]
@@ -76,4 +80,17 @@ tests fail on one, and on any rule the operator's code does not need.
 - apiGroups: [networking.k8s.io]
   resources: [networkpolicies]
   verbs: [create, get, list, watch, patch, delete]
+{{- end -}}
+
+{{/* The node-local environment cache's host path when envCache is enabled, else "". It must
+not be the file store's directory: a pod cannot mount two volumes at one path. */}}
+{{- define "kinetic.envCacheHostPath" -}}
+{{- if .Values.envCache.enabled -}}
+{{- $path := .Values.envCache.hostPath | trimSuffix "/" -}}
+{{- $store := .Values.fileStore.hostPath | trimSuffix "/" -}}
+{{- if and $store (eq $path $store) -}}
+{{- fail (printf "envCache.hostPath %s is fileStore.hostPath too: give the environment cache a directory of its own" .Values.envCache.hostPath) -}}
+{{- end -}}
+{{- $path -}}
+{{- end -}}
 {{- end -}}
