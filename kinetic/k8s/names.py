@@ -23,3 +23,10 @@ STORE_VOLUME = "kinetic-store"
 OPERATOR_LEASE = "kinetic-operator"
 # On that Lease: the namespaces the operator serves, "*" for all, else comma-separated.
 ANNOTATION_SERVED_NAMESPACES = "kinetic.dev/namespaces"
+
+# Batches (f.run_async_map on kubernetes): one KineticBatch per batch, driven by the
+# operator; its items are KineticJobs named BATCH_ID-INDEX carrying this label.
+BATCH_KIND = "KineticBatch"
+BATCH_PLURAL = "kineticbatches"
+LABEL_BATCH = "kinetic.dev/batch"
+LABEL_BATCH_INDEX = "kinetic.dev/batch-index"

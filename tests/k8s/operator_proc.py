@@ -18,22 +18,25 @@ CRD_FILE = CHART / "crds" / "kineticjobs.yaml"
 
 
 def install_crd(api: client.ApiClient, timeout: float = 30) -> None:
-    """Apply the chart's CRD (idempotently) and wait until it is Established."""
-    body = yaml.safe_load(CRD_FILE.read_text())
+    """Apply the chart's CRDs (KineticJob, KineticBatch; idempotently) and wait until each
+    is Established."""
     ext = client.ApiextensionsV1Api(api)
-    try:
-        ext.create_custom_resource_definition(body)
-    except client.ApiException as exc:
-        if exc.status != 409:
-            raise
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        crd = ext.read_custom_resource_definition(body["metadata"]["name"])
-        conditions = crd.status.conditions or []
-        if any(c.type == "Established" and c.status == "True" for c in conditions):
-            return
-        time.sleep(0.2)
-    raise TimeoutError("the KineticJob CRD did not become Established")
+    for path in sorted(CRD_FILE.parent.glob("*.yaml")):
+        body = yaml.safe_load(path.read_text())
+        try:
+            ext.create_custom_resource_definition(body)
+        except client.ApiException as exc:
+            if exc.status != 409:
+                raise
+        deadline = time.monotonic() + timeout
+        while True:
+            crd = ext.read_custom_resource_definition(body["metadata"]["name"])
+            conditions = crd.status.conditions or []
+            if any(c.type == "Established" and c.status == "True" for c in conditions):
+                break
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"the CRD {body['metadata']['name']} did not become Established")
+            time.sleep(0.2)
 
 
 def apply_manifests(api: client.ApiClient, docs: list[dict]) -> None:
