@@ -16,7 +16,7 @@ from typing import Any, overload
 
 from kinetic.client.handle import JobHandle
 from kinetic.model.batch_record import BatchRecord, ItemFailure, count_statuses, item_job_id
-from kinetic.model.errors import BatchError, JobNotFoundError
+from kinetic.model.errors import BackendError, BatchError, JobNotFoundError
 from kinetic.model.reasons import Reason
 from kinetic.model.status import JobState, JobStatus, format_time, utcnow
 from kinetic.store import ObjectNotFound, Store, layout, open_store
@@ -78,7 +78,37 @@ class BatchHandle:
     def _store(self) -> Store:
         return open_store(self.record.store)
 
+    @property
+    def _on_k8s(self) -> bool:
+        """Driven by the operator (a KineticBatch: kinetic.backends.k8s_batch)."""
+        return self.record.backend == "kubernetes"
+
+    def _probe(self) -> Any:
+        """An item's record: where the batch's KineticBatch is (namespace, kubeconfig)."""
+        from kinetic.backends import get_backend
+        from kinetic.model.job_record import JobRecord
+        from kinetic.spec.job_spec import JobSpec
+
+        for index in range(len(self)):
+            try:
+                return self.jobs[index]
+            except JobNotFoundError:
+                continue
+        fields = get_backend("kubernetes").handle_fields(JobSpec())
+        return JobRecord(self.batch_id, "kubernetes", self.record.store, "", "", extra=fields)
+
+    def _finished(self) -> bool:
+        if self._on_k8s:
+            from kinetic.backends.k8s_batch import finished as batch_ended
+
+            return batch_ended(self._probe(), self.batch_id)
+        from kinetic.backends.local_batch import finished
+
+        return finished(self._store, self.batch_id)
+
     def _keep_driving(self) -> None:
+        if self._on_k8s:  # the operator drives it
+            return
         from kinetic.backends.local_batch import ensure_driver
 
         ensure_driver(self._store, self.record)
@@ -91,6 +121,8 @@ class BatchHandle:
         self._keep_driving()
         backend = get_backend(self.record.backend)
         collected = self._collected()
+        if self._on_k8s:
+            return self._k8s_states(backend, collected)
         states = []
         for index in range(self.record.count):
             try:
@@ -103,6 +135,36 @@ class BatchHandle:
                 self.jobs._cache.pop(index, None)
                 state = _gone(index, collected)
             states.append(state)
+        return states
+
+    def _k8s_states(self, backend: Any, collected: dict[str, Any]) -> list[JobState]:
+        """One list of the KineticJobs; an item the operator has not created is waiting
+        for a slot (PENDING, BatchQueued), or never will be once the batch stopped."""
+        from kinetic.backends.k8s_batch import stopped
+
+        jobs: dict[int, Any] = {}
+        for index in range(self.record.count):
+            try:
+                jobs[index] = self.jobs[index]
+            except JobNotFoundError:
+                continue
+        found = dict(zip(jobs, backend.states(list(jobs.values())) if jobs else [], strict=True))
+        why = stopped(self._probe(), self.batch_id)
+        done = set(collected.get("succeeded") or [])
+        states = []
+        for index in range(self.record.count):
+            state = found.get(index)
+            if state is not None and state.status != JobStatus.NOT_FOUND:
+                states.append(state)
+            elif index in done or index not in jobs:
+                states.append(_gone(index, collected))
+            elif why:
+                message = f"never started: the batch stopped ({why})"
+                states.append(JobState(JobStatus.CANCELLED, reason=Reason.BATCH_STOPPED,
+                                       message=message))  # fmt: skip
+            else:
+                states.append(JobState(JobStatus.PENDING, reason=Reason.BATCH_QUEUED,
+                                       message="waiting for a slot (max_concurrent)"))  # fmt: skip
         return states
 
     def statuses(self) -> list[JobStatus]:
@@ -119,8 +181,6 @@ class BatchHandle:
         """Block until every item has ended; the counts. TimeoutError leaves it running.
 
         ``progress``: a live line of counts on stderr (None: where a terminal watches)."""
-        from kinetic.backends.local_batch import finished
-
         show = sys.stderr.isatty() if progress is None else progress
         deadline = None if timeout is None else time.monotonic() + timeout
         poll, shown = 0.05, 0.0
@@ -129,7 +189,7 @@ class BatchHandle:
                 # The driver's done.json says every item ended: one read, not one per item.
                 # Every item's state is read for the progress line only (once a second).
                 self._keep_driving()
-                if finished(self._store, self.batch_id):
+                if self._finished():
                     states = self.states()
                     if all(s.status.is_terminal for s in states):
                         return count_statuses(states)
@@ -236,9 +296,14 @@ class BatchHandle:
     def cancel(self, wait: bool = True, timeout: float | None = None) -> dict[str, int]:
         """Stop the batch: waiting items never start, running ones are cancelled (each
         ends CANCELLED with its logs and outputs kept). The counts, after (``wait``)."""
-        from kinetic.backends.local_batch import request_cancel
+        if self._on_k8s:
+            from kinetic.backends.k8s_batch import cancel_batch
 
-        request_cancel(self._store, self.batch_id)
+            cancel_batch(self._probe(), self.batch_id)
+        else:
+            from kinetic.backends.local_batch import request_cancel
+
+            request_cancel(self._store, self.batch_id)
         self._keep_driving()
         if not wait:
             return self.status_counts()
@@ -247,6 +312,11 @@ class BatchHandle:
     def retry_failed(self) -> list[int]:
         """Run the failed items again (and those fail_fast never started), in this batch:
         each gets a new attempt; earlier attempts' logs and results are kept. The indices."""
+        if self._on_k8s:
+            raise BackendError(
+                f"batch {self.batch_id}: retry_failed() is not available on kubernetes yet "
+                "(run_async the failed items' inputs again)"
+            )
         from kinetic.backends.local_batch import queue_again
 
         indices = [i for i, s in enumerate(self.states())
@@ -262,6 +332,10 @@ class BatchHandle:
         batch's own records are deleted."""
         if not all(s.status.is_terminal for s in self.states()):
             self.cancel(wait=True)
+        if self._on_k8s:  # first: an item deleted under a live batch must not look lost
+            from kinetic.backends.k8s_batch import delete_batch
+
+            delete_batch(self._probe(), self.batch_id)
         for index in range(len(self)):
             try:
                 self.jobs[index].cleanup()

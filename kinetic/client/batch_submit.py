@@ -4,7 +4,8 @@ Validates every option and input first; stores the function once, then each item
 job (``BATCH_ID-INDEX``: its handle.json and its own arguments' payload; with no state
 yet it waits for a slot), then the batch's record — the commit — and starts the batch's
 driver, which runs it to its end with no process of the caller's alive
-(kinetic.backends.local_batch). If anything fails before the commit, everything written is
+(kinetic.backends.local_batch; on kubernetes the operator, from the batch's KineticBatch:
+kinetic.backends.k8s_batch). If anything fails before the commit, everything written is
 deleted again: a refused batch leaves nothing behind.
 """
 
@@ -44,8 +45,9 @@ from kinetic.store import Store, layout, open_store
 from kinetic.wire.framing import store_framed
 from kinetic.wire.payload import Payload
 
-# Backends whose batches have a driver that outlives the caller.
-BATCH_BACKENDS = ("local",)
+# Backends whose batches have a driver that outlives the caller (local: a detached
+# supervisor; kubernetes: the operator, through a KineticBatch).
+BATCH_BACKENDS = ("local", "kubernetes")
 
 
 def submit_batch(
@@ -106,6 +108,13 @@ def submit_batch(
             tags=dict(tags or {}), input_mode=input_mode,
         )  # fmt: skip
         store.write_bytes(layout.batch_key(batch_id), record.to_json().encode(), if_absent=True)
+        if spec.backend == "kubernetes":  # the operator drives it from its KineticBatch
+            from kinetic.backends.k8s_batch import create_batch
+
+            probe = JobRecord(item_job_id(batch_id, 0), spec.backend, store.uri, "", "",
+                              extra=backend.handle_fields(spec))  # fmt: skip
+            create_batch(record, spec, probe)
+            return BatchHandle(record)
     except BaseException:
         for prefix in written:
             store.delete_prefix(prefix)

@@ -23,7 +23,17 @@ from typing import Any
 
 import kopf
 
-from kinetic.k8s.names import GROUP, LABEL_JOB_ID, MANAGED_BY, PLURAL, VERSION
+from kinetic.k8s.names import (
+    BATCH_PLURAL,
+    GROUP,
+    LABEL_BATCH,
+    LABEL_BATCH_INDEX,
+    LABEL_JOB_ID,
+    MANAGED_BY,
+    PLURAL,
+    VERSION,
+)
+from kinetic_operator.batch_driver import BatchDriver
 from kinetic_operator.controller import Controller, Indexes
 from kinetic_operator.operator_settings import Settings
 from kinetic_operator.progress_server import pod_ref
@@ -40,6 +50,8 @@ def start(
     pods: kopf.Index,
     pod_refs: kopf.Index,
     dependents: kopf.Index,
+    kineticbatches: kopf.Index,
+    batch_items: kopf.Index,
     **_: Any,
 ) -> None:
     # Events are posted deliberately, on transitions only: no handler log becomes one.
@@ -54,6 +66,7 @@ def start(
     memo.controller = Controller.start(
         config, Indexes(kineticjobs, jobs, pods, pod_refs, dependents)
     )
+    memo.batch_driver = BatchDriver(memo.controller.cluster.api, kineticbatches, batch_items)
 
 
 @kopf.on.cleanup()
@@ -120,3 +133,32 @@ def pod_changed(
     if deleted is not None:
         controller.pod_deleted(uid)
     controller.sync(namespace, labels.get(LABEL_JOB_ID), deleted)
+
+
+# -- batches (f.run_async_map): the KineticBatch and its items drive batch_driver.py -----------
+@kopf.index(GROUP, VERSION, BATCH_PLURAL)  # type: ignore[arg-type]  # kopf's protocols want every kwarg
+def kineticbatches(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict:
+    return {(namespace, name): dict(body)}
+
+
+@kopf.index(GROUP, VERSION, PLURAL, labels={LABEL_BATCH: kopf.PRESENT})  # type: ignore[arg-type]  # kopf's protocols want every kwarg
+def batch_items(
+    namespace: str, labels: kopf.Labels, spec: kopf.Spec, status: kopf.Status, **_: Any
+) -> dict:
+    """(namespace, batch id) → (index, phase, cancel asked) of each of its items: small."""
+    item = (int(labels.get(LABEL_BATCH_INDEX, -1)), status.get("phase") or "PENDING",
+            bool(spec.get("cancel")))  # fmt: skip
+    return {(namespace, labels.get(LABEL_BATCH)): item}
+
+
+@kopf.on.event(GROUP, VERSION, BATCH_PLURAL)  # type: ignore[arg-type]  # kopf's protocols want every kwarg
+def kineticbatch_changed(event: dict, namespace: str, name: str, memo: kopf.Memo, **_: Any) -> None:
+    if event.get("type") == "DELETED":
+        memo.batch_driver.forget((namespace, name))
+    else:
+        memo.batch_driver.sync(namespace, name)
+
+
+@kopf.on.event(GROUP, VERSION, PLURAL, labels={LABEL_BATCH: kopf.PRESENT})  # type: ignore[arg-type]  # kopf's protocols want every kwarg
+def batch_item_changed(namespace: str, labels: kopf.Labels, memo: kopf.Memo, **_: Any) -> None:
+    memo.batch_driver.sync(namespace, labels.get(LABEL_BATCH))

@@ -1,0 +1,103 @@
+"""A batch on kubernetes, client side: its KineticBatch (create, read, cancel, delete).
+
+Where it sits: ``submit_batch`` (kinetic.client.batch_submit) writes the items to the
+store, commits batch.json, then calls ``create_batch``; from then on the operator drives
+the batch (operator/kinetic_operator/batch_driver.py) with no process of the caller's
+alive. ``BatchHandle`` (kinetic.client.batch_handle) reads the batch's counts and stop
+reason here, and cancels or deletes it. Connection settings (namespace, kubeconfig,
+context) are an item's: every item's handle.json carries them.
+"""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from kinetic.backends.kubernetes import KubernetesBackend, _api_error
+from kinetic.k8s.kineticbatch import build_kineticbatch
+from kinetic.k8s.kineticjob import build_kineticjob
+from kinetic.k8s.kineticjob_body import KineticJobSpec
+from kinetic.k8s.names import BATCH_PLURAL, GROUP, VERSION
+from kinetic.model.batch_record import BatchRecord
+from kinetic.model.errors import JobExistsError
+from kinetic.model.job_record import JobRecord
+from kinetic.spec.job_spec import JobSpec
+
+ENDED = ("SUCCEEDED", "FAILED", "CANCELLED")
+
+
+def _custom(item: JobRecord) -> Any:
+    return KubernetesBackend()._custom(item)
+
+
+def create_batch(record: BatchRecord, spec: JobSpec, item: JobRecord) -> None:
+    """Create the batch's KineticBatch: the operator creates its items from here on."""
+    template = build_kineticjob(
+        item.job_id, function=record.function, store=record.store, payload_sha256="",
+        spec=spec.to_dict(),
+    )["spec"]  # fmt: skip
+    body = build_kineticbatch(
+        record.batch_id, store=record.store, total=record.count,
+        max_concurrent=record.max_concurrent, fail_fast=record.fail_fast,
+        cancel_running_on_fail=record.cancel_running_on_fail,
+        template=cast(KineticJobSpec, template),
+    )  # fmt: skip
+    try:
+        _custom(item).create_namespaced_custom_object(
+            GROUP, VERSION, item.extra["namespace"], BATCH_PLURAL, body
+        )
+    except Exception as exc:
+        if getattr(exc, "status", None) == 409:
+            raise JobExistsError(f"a KineticBatch named {record.batch_id} exists already") from None
+        raise _api_error(exc, f"creating KineticBatch {record.batch_id}") from None
+
+
+def read_batch(item: JobRecord, batch_id: str) -> dict[str, Any] | None:
+    """The KineticBatch as the API server has it; None once deleted."""
+    try:
+        found: dict[str, Any] = _custom(item).get_namespaced_custom_object(
+            GROUP, VERSION, item.extra["namespace"], BATCH_PLURAL, batch_id
+        )
+        return found
+    except Exception as exc:
+        if getattr(exc, "status", None) == 404 and "could not find the requested" not in str(exc):
+            return None
+        raise _api_error(exc, f"reading KineticBatch {batch_id}") from None
+
+
+def finished(item: JobRecord, batch_id: str) -> bool:
+    """The operator has recorded the batch's end (nothing waits, nothing runs)."""
+    batch = read_batch(item, batch_id)
+    return batch is None or (batch.get("status") or {}).get("phase") in ENDED
+
+
+def stopped(item: JobRecord, batch_id: str) -> str | None:
+    """Why items not yet created never will be (Cancelled, BatchStopped), or None."""
+    batch = read_batch(item, batch_id)
+    if batch is None:
+        return "Cancelled"
+    return ((batch.get("status") or {}).get("stopped")
+            or ("Cancelled" if (batch.get("spec") or {}).get("cancel") else None))  # fmt: skip
+
+
+def cancel_batch(item: JobRecord, batch_id: str) -> None:
+    """spec.cancel: the operator creates no further item and cancels the running ones."""
+    try:
+        _custom(item).patch_namespaced_custom_object(
+            GROUP, VERSION, item.extra["namespace"], BATCH_PLURAL, batch_id,
+            {"spec": {"cancel": True}},
+        )  # fmt: skip
+    except Exception as exc:
+        if getattr(exc, "status", None) != 404:
+            raise _api_error(exc, f"cancelling KineticBatch {batch_id}") from None
+
+
+def delete_batch(item: JobRecord, batch_id: str) -> None:
+    """Delete the KineticBatch; the garbage collector takes its items' KineticJobs."""
+    try:
+        _custom(item).delete_namespaced_custom_object(
+            GROUP, VERSION, item.extra["namespace"], BATCH_PLURAL, batch_id,
+            propagation_policy="Background",
+        )  # fmt: skip
+    except Exception as exc:
+        if getattr(exc, "status", None) != 404:
+            raise _api_error(exc, f"deleting KineticBatch {batch_id}") from None

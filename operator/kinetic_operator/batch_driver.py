@@ -1,0 +1,131 @@
+"""The operator's batch driver: runs each KineticBatch to its end (f.run_async_map).
+
+Where it sits: kopf's handlers (handlers.py) call ``BatchDriver.sync`` on every event of
+a KineticBatch and of a KineticJob labelled with a batch (kinetic.dev/batch). ``sync``
+reads the batch and its items from kopf's indexes, asks ``decide_batch``
+(batch_decisions.py) what to do, creates the next items' KineticJobs (named
+BATCH_ID-INDEX: a create that finds one is a no-op, so a restarted operator never runs an
+item twice), sets spec.cancel on items to cancel, and patches the batch's counts. The
+items themselves are then ordinary jobs: the Controller (controller.py) runs them.
+
+What it remembers between syncs (per batch, dropped with the batch): the items it created
+whose watch event has not come yet, and the status it last wrote (the index lags).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from kubernetes import client
+from kubernetes.client.rest import ApiException
+
+from kinetic.k8s.kineticbatch import item_kineticjob
+from kinetic.k8s.names import BATCH_PLURAL, GROUP, PLURAL, VERSION
+from kinetic_operator.batch_decisions import Item, decide_batch, status_changes
+
+log = logging.getLogger("kinetic.operator")
+
+Key = tuple[str, str]  # (namespace, batch id)
+RETRY_DELAY = 2.0
+
+
+@dataclass(eq=False)
+class BatchMemory:
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    uid: str | None = None
+    just_created: set[int] = field(default_factory=set)
+    written: dict[str, Any] = field(default_factory=dict)
+    retry: threading.Timer | None = None
+
+
+class BatchDriver:
+    """Syncs batches for one operator process."""
+
+    def __init__(
+        self,
+        api: client.ApiClient,
+        batches: Mapping[Key, Iterable[dict]],
+        items: Mapping[Key, Iterable[tuple[int, str, bool]]],
+    ) -> None:
+        self.api, self.batches, self.items = api, batches, items
+        self._memory: dict[Key, BatchMemory] = {}
+        self._guard = threading.Lock()
+
+    def forget(self, key: Key) -> None:
+        """The KineticBatch is deleted (its items go with it: owner references)."""
+        with self._guard:
+            memory = self._memory.pop(key, None)
+        if memory is not None and memory.retry is not None:
+            memory.retry.cancel()
+
+    def sync(self, namespace: str, batch_id: str | None) -> None:
+        """Never raises: a failed request is logged and the sync tried again shortly."""
+        if not batch_id:
+            return
+        key = (namespace, batch_id)
+        with self._guard:
+            memory = self._memory.setdefault(key, BatchMemory())
+        with memory.lock:
+            try:
+                self._sync(key, memory)
+            except Exception as exc:
+                log.warning("batch %s/%s: %s; trying again in %.0f s", *key, exc, RETRY_DELAY)
+                if memory.retry is None or not memory.retry.is_alive():
+                    memory.retry = threading.Timer(
+                        RETRY_DELAY, self.sync, list(key)
+                    )  # (namespace, id)
+                    memory.retry.daemon = True
+                    memory.retry.start()
+
+    def _sync(self, key: Key, memory: BatchMemory) -> None:
+        found = list(self.batches.get(key, []))
+        if not found:
+            self.forget(key)
+            return
+        batch = found[-1]
+        uid = batch["metadata"].get("uid")
+        if memory.uid not in (None, uid):  # a new batch of the same name
+            memory.just_created, memory.written = set(), {}
+        memory.uid = uid
+        status = {**(batch.get("status") or {}), **memory.written}
+        if status.get("phase") in ("SUCCEEDED", "FAILED", "CANCELLED"):
+            return  # ended: its items may be collected and deleted; nothing more to do
+        items = {index: Item(phase, cancel) for index, phase, cancel in self.items.get(key, [])}
+        memory.just_created -= set(items)
+        step = decide_batch(batch["spec"], status, items, frozenset(memory.just_created))
+        custom = client.CustomObjectsApi(self.api)
+        namespace = key[0]
+        for index in step.create:
+            body = item_kineticjob(batch, index)
+            try:
+                custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, body)
+            except ApiException as exc:
+                if exc.status != 409:  # 409: created before (a lost answer, an earlier run)
+                    raise
+            memory.just_created.add(index)
+            # Written at once: a crash after this create never creates it twice (409 anyway).
+            self._patch_status(key, memory, {"created": index + 1})
+        if step.create:
+            log.info("batch %s/%s: created items %s", *key, list(step.create))
+        for index in step.cancel:
+            patch = {"spec": {"cancel": True}}
+            try:
+                custom.patch_namespaced_custom_object(
+                    GROUP, VERSION, namespace, PLURAL, f"{key[1]}-{index}", patch
+                )
+            except ApiException as exc:
+                if exc.status != 404:
+                    raise
+        patch = status_changes(status, step.status)
+        if patch:
+            self._patch_status(key, memory, patch)
+
+    def _patch_status(self, key: Key, memory: BatchMemory, patch: dict[str, Any]) -> None:
+        client.CustomObjectsApi(self.api).patch_namespaced_custom_object_status(
+            GROUP, VERSION, key[0], BATCH_PLURAL, key[1], {"status": patch}
+        )
+        memory.written.update(patch)

@@ -1,0 +1,165 @@
+"""Batches (f.run_async_map) on the test control plane: the operator drives each
+KineticBatch (operator/kinetic_operator/batch_driver.py), creating its items' KineticJobs
+as slots free; the simulated node runs them. Items record their start and end
+(tests/batchfns.py), so the tests check the concurrency limit and that none ran twice."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import batchfns
+import pytest
+from helpers import wait_for
+from kubernetes import client
+
+import kinetic
+from kinetic import JobStatus
+from kinetic.k8s.names import BATCH_PLURAL, GROUP, LABEL_BATCH, PLURAL, VERSION
+from kinetic.model.reasons import Reason
+
+pytestmark = pytest.mark.k8s
+
+TESTS = Path(__file__).resolve().parents[1]
+WAIT = 300  # generous: the machine is shared by several test runs
+
+
+def entries(log: Path) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted(log.glob("*.json"))]
+
+
+def max_overlap(records: list[dict]) -> int:
+    events = sorted([(r["start"], 1) for r in records] + [(r["end"], -1) for r in records])
+    now = peak = 0
+    for _, step in events:
+        now += step
+        peak = max(peak, now)
+    return peak
+
+
+def kineticbatch(api, namespace: str, batch_id: str) -> dict:
+    return client.CustomObjectsApi(api).get_namespaced_custom_object(
+        GROUP, VERSION, namespace, BATCH_PLURAL, batch_id
+    )
+
+
+def items_of(api, namespace: str, batch_id: str) -> list[dict]:
+    return client.CustomObjectsApi(api).list_namespaced_custom_object(
+        GROUP, VERSION, namespace, PLURAL, label_selector=f"{LABEL_BATCH}={batch_id}"
+    )["items"]
+
+
+def item_pods_running(api, namespace: str, batch_id: str) -> list[str]:
+    names = {kj["metadata"]["name"] for kj in items_of(api, namespace, batch_id)}
+    pods = client.CoreV1Api(api).list_namespaced_pod(namespace).items
+    return [p.metadata.name for p in pods
+            if (p.metadata.labels or {}).get("kinetic.dev/job-id") in names
+            and p.status.phase in ("Pending", "Running")]  # fmt: skip
+
+
+def a_log(shared_root: Path, tmp_path: Path) -> Path:
+    log = shared_root / f"{tmp_path.name}-log"
+    log.mkdir()
+    return log
+
+
+CALLER = """
+import os, signal, sys
+sys.path.insert(0, {tests!r})
+import batchfns, kinetic
+f = kinetic.run()(batchfns.timed)
+batch = f.run_async_map([(i, {log!r}, 1.0) for i in range({n})], max_concurrent=2)
+print(batch.batch_id, flush=True)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_the_batch_finishes_after_its_caller_is_killed(kube, namespace, operator, shared_root,
+                                                       tmp_path):  # fmt: skip
+    log = a_log(shared_root, tmp_path)
+    script = tmp_path / "caller.py"
+    script.write_text(textwrap.dedent(CALLER.format(tests=str(TESTS), log=str(log), n=6)))
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                         timeout=WAIT)  # fmt: skip
+    assert out.returncode == -signal.SIGKILL, out.stderr
+    batch_id = out.stdout.split()[0]
+    # Nobody looks at the batch until the operator has recorded its end.
+    wait_for(lambda: (kineticbatch(kube, namespace, batch_id).get("status") or {}).get("phase")
+             == "SUCCEEDED", WAIT, 1.0, f"the batch's end\n{operator.tail()}")  # fmt: skip
+    status = kineticbatch(kube, namespace, batch_id)["status"]
+    assert (status["succeeded"], status["failed"], status["running"]) == (6, 0, 0)
+    shown = subprocess.run(["kubectl", "--kubeconfig", str(operator.kubeconfig), "get",
+                            "kineticbatches", "-n", namespace, batch_id],
+                           capture_output=True, text=True, check=False)  # fmt: skip
+    if shown.returncode == 0:  # kubectl may be absent: the columns are checked when it is
+        assert "SUCCEEDED" in shown.stdout and "Succeeded" in shown.stdout.title()
+    batch = kinetic.attach_batch(batch_id)
+    assert batch.status_counts() == {"SUCCEEDED": 6}
+    assert batch.results(timeout=WAIT) == list(range(6))
+    records = entries(log)
+    assert sorted(r["index"] for r in records) == list(range(6))  # each ran once
+    assert [r["batch_index"] for r in sorted(records, key=lambda r: r["index"])] == list(range(6))
+    assert max_overlap(records) <= 2
+    # The items are ordinary KineticJobs, found by their batch's label, owned by the batch.
+    kjs = items_of(kube, namespace, batch_id)
+    assert {kj["metadata"]["ownerReferences"][0]["kind"] for kj in kjs} <= {"KineticBatch"}
+
+
+@pytest.mark.parametrize("cancel_running", [False, True])
+def test_fail_fast(cancel_running, kube, namespace, operator, shared_root, tmp_path):
+    log = a_log(shared_root, tmp_path)
+    f = kinetic.run()(batchfns.fail_if)
+    inputs = [(0, [0], 0.0, str(log))] + [(i, [0], 8.0, str(log)) for i in range(1, 6)]
+    batch = f.run_async_map(inputs, max_concurrent=2, fail_fast=True,
+                            cancel_running_on_fail=cancel_running)  # fmt: skip
+    counts = batch.wait(WAIT)
+    states = batch.states()
+    assert states[0].status == JobStatus.FAILED
+    started = {r["index"] for r in entries(log)} | {
+        i for i, s in enumerate(states) if s.status == JobStatus.CANCELLED
+        and s.reason != Reason.BATCH_STOPPED}  # fmt: skip
+    never = [i for i, s in enumerate(states) if s.reason == Reason.BATCH_STOPPED]
+    assert never and all(states[i].status == JobStatus.CANCELLED for i in never)
+    assert not set(never) & started
+    if cancel_running:
+        assert states[1].status == JobStatus.CANCELLED and states[1].reason != Reason.BATCH_STOPPED
+    else:
+        assert states[1].status == JobStatus.SUCCEEDED
+    assert counts.get("RUNNING", 0) == counts.get("PENDING", 0) == 0
+    assert kineticbatch(kube, namespace, batch.batch_id)["status"]["phase"] == "FAILED"
+    assert item_pods_running(kube, namespace, batch.batch_id) == []
+
+
+def test_cancel_with_items_pending_and_running(kube, namespace, operator, shared_root, tmp_path):
+    log = a_log(shared_root, tmp_path)
+    f = kinetic.run()(batchfns.timed)
+    batch = f.run_async_map([(i, str(log), 120.0) for i in range(5)], max_concurrent=2)
+    wait_for(lambda: batch.status_counts().get("RUNNING") == 2, WAIT, 1.0, "two items running")
+    assert batch.status_counts() == {"RUNNING": 2, "PENDING": 3}
+    counts = batch.cancel(timeout=WAIT)
+    assert counts == {"CANCELLED": 5}, counts
+    reasons = [s.reason for s in batch.states()]
+    assert reasons[2:] == [Reason.BATCH_STOPPED] * 3
+    assert item_pods_running(kube, namespace, batch.batch_id) == []
+    assert len(items_of(kube, namespace, batch.batch_id)) == 2  # the others never created
+    batch.cleanup()
+    wait_for(lambda: not items_of(kube, namespace, batch.batch_id), WAIT, 1.0, "items deleted")
+
+
+def test_the_operator_restarted_mid_batch(kube, namespace, operator, shared_root, tmp_path):
+    log = a_log(shared_root, tmp_path)
+    f = kinetic.run()(batchfns.timed)
+    batch = f.run_async_map([(i, str(log), 3.0) for i in range(6)], max_concurrent=2)
+    wait_for(lambda: len(entries(log)) >= 1, WAIT, 0.5, "an item's end")
+    operator.kill()
+    time.sleep(5)  # items end meanwhile; nobody creates the next ones
+    operator.start()
+    assert batch.results(timeout=WAIT) == list(range(6)), operator.tail()
+    records = entries(log)
+    assert sorted(r["index"] for r in records) == list(range(6))  # none lost, none twice
+    assert max_overlap(records) <= 2
