@@ -111,9 +111,19 @@ def test_crd_is_a_valid_kubernetes_object(version):
 
 def test_chart_ships_the_one_crd_file():
     with helm.Chart.load(CHART) as chart:
-        (shipped,) = chart.crds
-    assert shipped["filename"] == "kinetic/crds/kineticjobs.yaml"
-    assert yaml.safe_load(shipped["data"]) == crd()
+        shipped = {c["filename"]: c for c in chart.crds}
+    assert sorted(shipped) == ["kinetic/crds/kineticbatches.yaml", "kinetic/crds/kineticjobs.yaml"]
+    assert yaml.safe_load(shipped["kinetic/crds/kineticjobs.yaml"]["data"]) == crd()
+    batches = yaml.safe_load(shipped["kinetic/crds/kineticbatches.yaml"]["data"])
+    columns = batches["spec"]["versions"][0]["additionalPrinterColumns"]
+    assert [c["name"] for c in columns] == [
+        "Phase",
+        "Succeeded",
+        "Failed",
+        "Running",
+        "Total",
+        "Age",
+    ]
     # Nothing renders a second copy of it.
     assert not find(render(), "CustomResourceDefinition")
 
@@ -310,6 +320,10 @@ OPERATOR_GRANTS = (
     expand("kinetic.dev", "kineticjobs", "get list watch patch")
     | expand("kinetic.dev", "kineticjobs/status", "get patch update")
     | expand("kinetic.dev", "kineticjobs/finalizers", "update")
+    | expand("kinetic.dev", "kineticjobs", "create")  # a batch's items (batch_driver.py)
+    | expand("kinetic.dev", "kineticbatches", "get list watch patch")
+    | expand("kinetic.dev", "kineticbatches/status", "get patch update")
+    | expand("kinetic.dev", "kineticbatches/finalizers", "update")
     | expand("batch", "jobs", "create get list watch patch delete")
     | expand("", "pods", "get list watch delete")
     | expand("", "pods/log", "get")  # notify=: a finished job's last lines
@@ -324,6 +338,7 @@ DISCOVERY_GRANTS = expand(
 ) | expand("authentication.k8s.io", "tokenreviews", "create")  # who sent a progress report
 USER_GRANTS = (
     expand("kinetic.dev", "kineticjobs", "create get list watch patch delete")
+    | expand("kinetic.dev", "kineticbatches", "create get list watch patch delete")
     | expand("", "secrets", "create")  # secret_env; never read
     | expand("", "pods", "get list watch")
     | expand("", "pods/log", "get")

@@ -10,12 +10,11 @@ context) are an item's: every item's handle.json carries them.
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
 from kinetic.backends.kubernetes import KubernetesBackend, _api_error
 from kinetic.k8s.kineticbatch import build_kineticbatch
 from kinetic.k8s.kineticjob import build_kineticjob
-from kinetic.k8s.kineticjob_body import KineticJobSpec
 from kinetic.k8s.names import BATCH_PLURAL, GROUP, VERSION
 from kinetic.model.batch_record import BatchRecord
 from kinetic.model.errors import JobExistsError
@@ -39,7 +38,7 @@ def create_batch(record: BatchRecord, spec: JobSpec, item: JobRecord) -> None:
         record.batch_id, store=record.store, total=record.count,
         max_concurrent=record.max_concurrent, fail_fast=record.fail_fast,
         cancel_running_on_fail=record.cancel_running_on_fail,
-        template=cast(KineticJobSpec, template),
+        template=template,
     )  # fmt: skip
     try:
         _custom(item).create_namespaced_custom_object(

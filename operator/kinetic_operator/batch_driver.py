@@ -73,7 +73,8 @@ class BatchDriver:
             try:
                 self._sync(key, memory)
             except Exception as exc:
-                log.warning("batch %s/%s: %s; trying again in %.0f s", *key, exc, RETRY_DELAY)
+                problem = str(getattr(exc, "body", "") or exc)[:500]  # the API server's answer
+                log.warning("batch %s/%s: %s; trying again in %.0f s", *key, problem, RETRY_DELAY)
                 if memory.retry is None or not memory.retry.is_alive():
                     memory.retry = threading.Timer(
                         RETRY_DELAY, self.sync, list(key)
@@ -100,7 +101,7 @@ class BatchDriver:
         custom = client.CustomObjectsApi(self.api)
         namespace = key[0]
         for index in step.create:
-            body = item_kineticjob(batch, index)
+            body = dict(item_kineticjob(batch, index))
             try:
                 custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, body)
             except ApiException as exc:
