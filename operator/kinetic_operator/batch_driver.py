@@ -5,7 +5,8 @@ a KineticBatch and of a KineticJob labelled with a batch (kinetic.dev/batch). ``
 reads the batch and its items from kopf's indexes, asks ``decide_batch``
 (batch_decisions.py) what to do, creates the next items' KineticJobs (named
 BATCH_ID-INDEX: a create that finds one is a no-op, so a restarted operator never runs an
-item twice), sets spec.cancel on items to cancel, and patches the batch's counts. The
+item twice), sets spec.cancel on items to cancel, and patches the batch's counts, all through
+``Cluster`` (cluster.py). The
 items themselves are then ordinary jobs: the Controller (controller.py) runs them.
 
 What it remembers between syncs (per batch, dropped with the batch): the items it created
@@ -20,12 +21,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from kubernetes import client
-from kubernetes.client.rest import ApiException
-
 from kinetic.k8s.kineticbatch import item_kineticjob
-from kinetic.k8s.names import BATCH_PLURAL, GROUP, PLURAL, VERSION
+from kinetic.model.batch_record import item_job_id
 from kinetic_operator.batch_decisions import Item, decide_batch, status_changes
+from kinetic_operator.cluster import Cluster
 
 log = logging.getLogger("kinetic.operator")
 
@@ -47,11 +46,11 @@ class BatchDriver:
 
     def __init__(
         self,
-        api: client.ApiClient,
+        cluster: Cluster,
         batches: Mapping[Key, Iterable[dict]],
         items: Mapping[Key, Iterable[tuple[int, str, bool]]],
     ) -> None:
-        self.api, self.batches, self.items = api, batches, items
+        self.cluster, self.batches, self.items = cluster, batches, items
         self._memory: dict[Key, BatchMemory] = {}
         self._guard = threading.Lock()
 
@@ -76,9 +75,7 @@ class BatchDriver:
                 problem = str(getattr(exc, "body", "") or exc)[:500]  # the API server's answer
                 log.warning("batch %s/%s: %s; trying again in %.0f s", *key, problem, RETRY_DELAY)
                 if memory.retry is None or not memory.retry.is_alive():
-                    memory.retry = threading.Timer(
-                        RETRY_DELAY, self.sync, list(key)
-                    )  # (namespace, id)
+                    memory.retry = threading.Timer(RETRY_DELAY, self.sync, list(key))
                     memory.retry.daemon = True
                     memory.retry.start()
 
@@ -98,35 +95,21 @@ class BatchDriver:
         items = {index: Item(phase, cancel) for index, phase, cancel in self.items.get(key, [])}
         memory.just_created -= set(items)
         step = decide_batch(batch["spec"], status, items, frozenset(memory.just_created))
-        custom = client.CustomObjectsApi(self.api)
         namespace = key[0]
         for index in step.create:
-            body = dict(item_kineticjob(batch, index))
-            try:
-                custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, body)
-            except ApiException as exc:
-                if exc.status != 409:  # 409: created before (a lost answer, an earlier run)
-                    raise
+            # A create that finds the item (409) is fine: a lost answer, an earlier run.
+            self.cluster.create_kineticjob(namespace, dict(item_kineticjob(batch, index)))
             memory.just_created.add(index)
-            # Written at once: a crash after this create never creates it twice (409 anyway).
+            # Written at once: a restart goes on after it (and a create again is a 409).
             self._patch_status(key, memory, {"created": index + 1})
         if step.create:
             log.info("batch %s/%s: created items %s", *key, list(step.create))
         for index in step.cancel:
-            patch = {"spec": {"cancel": True}}
-            try:
-                custom.patch_namespaced_custom_object(
-                    GROUP, VERSION, namespace, PLURAL, f"{key[1]}-{index}", patch
-                )
-            except ApiException as exc:
-                if exc.status != 404:
-                    raise
+            self.cluster.cancel_kineticjob(namespace, item_job_id(key[1], index))
         patch = status_changes(status, step.status)
         if patch:
             self._patch_status(key, memory, patch)
 
     def _patch_status(self, key: Key, memory: BatchMemory, patch: dict[str, Any]) -> None:
-        client.CustomObjectsApi(self.api).patch_namespaced_custom_object_status(
-            GROUP, VERSION, key[0], BATCH_PLURAL, key[1], {"status": patch}
-        )
+        self.cluster.patch_batch_status(*key, patch)
         memory.written.update(patch)

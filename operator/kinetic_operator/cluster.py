@@ -19,7 +19,7 @@ from typing import Any
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
-from kinetic.k8s.names import CONTAINER, GROUP, PLURAL, VERSION
+from kinetic.k8s.names import BATCH_PLURAL, CONTAINER, GROUP, PLURAL, VERSION
 from kinetic.k8s.runtime_table import RuntimeTable, fetch_table
 
 log = logging.getLogger("kinetic.operator")
@@ -129,4 +129,32 @@ class Cluster:
     def patch_status(self, namespace: str, name: str, patch: dict[str, Any]) -> None:
         client.CustomObjectsApi(self.api).patch_namespaced_custom_object_status(
             GROUP, VERSION, namespace, PLURAL, name, {"status": patch}
+        )
+
+    # -- batches (batch_driver.py) ---------------------------------------------------------------
+    def create_kineticjob(self, namespace: str, body: dict[str, Any]) -> bool:
+        """A batch's item: True, or False if it exists already (a lost answer, an earlier run)."""
+        try:
+            client.CustomObjectsApi(self.api).create_namespaced_custom_object(
+                GROUP, VERSION, namespace, PLURAL, body
+            )
+            return True
+        except ApiException as exc:
+            if exc.status == 409:
+                return False
+            raise
+
+    def cancel_kineticjob(self, namespace: str, name: str) -> None:
+        """spec.cancel on a KineticJob (the Controller then cancels it); gone is fine."""
+        try:
+            client.CustomObjectsApi(self.api).patch_namespaced_custom_object(
+                GROUP, VERSION, namespace, PLURAL, name, {"spec": {"cancel": True}}
+            )
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+
+    def patch_batch_status(self, namespace: str, name: str, patch: dict[str, Any]) -> None:
+        client.CustomObjectsApi(self.api).patch_namespaced_custom_object_status(
+            GROUP, VERSION, namespace, BATCH_PLURAL, name, {"status": patch}
         )

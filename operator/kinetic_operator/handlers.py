@@ -66,7 +66,7 @@ def start(
     memo.controller = Controller.start(
         config, Indexes(kineticjobs, jobs, pods, pod_refs, dependents)
     )
-    memo.batch_driver = BatchDriver(memo.controller.cluster.api, kineticbatches, batch_items)
+    memo.batch_driver = BatchDriver(memo.controller.cluster, kineticbatches, batch_items)
 
 
 @kopf.on.cleanup()
