@@ -202,6 +202,9 @@ OPERATOR_ALLOWED = [
     ("patch", "kineticjobs", GROUP),
     ("patch", "kineticjobs/status", GROUP),
     ("update", "kineticjobs/finalizers", GROUP),
+    ("create", "kineticjobs", GROUP),  # a batch's items (batch_driver.py), never deleted
+    ("watch", "kineticbatches", GROUP),
+    ("patch", "kineticbatches/status", GROUP),
     ("create", "jobs", "batch"),
     ("delete", "jobs", "batch"),
     ("list", "pods", ""),
@@ -214,8 +217,9 @@ OPERATOR_ALLOWED = [
     ("get", "pods/log", ""),  # notify=: a finished job's last lines
 ]
 OPERATOR_DENIED = [
-    ("create", "kineticjobs", GROUP),
     ("delete", "kineticjobs", GROUP),
+    ("create", "kineticbatches", GROUP),
+    ("delete", "kineticbatches", GROUP),
     ("update", "kineticjobs", GROUP),
     ("list", "secrets", ""),
     ("create", "pods", ""),
