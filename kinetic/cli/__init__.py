@@ -9,6 +9,7 @@ from kinetic.cli import (  # noqa: F401  (imported for their registrations)
     admin_commands,
     connect_commands,
     envs_commands,
+    history_commands,
     jobs_commands,
     retry_commands,
     runtimes_commands,

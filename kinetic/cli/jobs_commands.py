@@ -86,8 +86,8 @@ def status(job_id: str, store: str | None, output: str) -> None:
         ("attempts", str(state.attempts or "-")),
         *[(f"attempt {r['attempt']}", _attempt_line(r)) for r in state.previous_attempts],
         ("node", state.node or "-"),
-        ("retry of", handle.retry_of or "-"),
-        ("retried as", ", ".join(retried_as) or "-"),
+        *([("retry of", handle.retry_of)] if handle.retry_of else []),
+        *([("retried as", ", ".join(retried_as))] if retried_as else []),
         ("backend", handle.backend),
         ("store", handle.store),
     ]
