@@ -11,6 +11,7 @@ from kinetic.cli import (  # noqa: F401  (imported for their registrations)
     envs_commands,
     history_commands,
     jobs_commands,
+    queue_commands,
     retry_commands,
     runtimes_commands,
     submit_commands,

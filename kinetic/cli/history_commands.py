@@ -36,7 +36,7 @@ def history(since, status, name, function, limit, show_all, store, output) -> No
     if found.jobs:
         print_table(
             ["id", "function", "status", "reason", "started", "ended", "duration", "attempts"],
-            [[r.job_id, _short(r.function), r.status, r.reason or "-", _when(r.started),
+            [[r.job_id, short_function(r.function), r.status, r.reason or "-", _when(r.started),
               _when(r.finished), format_seconds(r.duration), str(r.attempts or "-")]
              for r in found.jobs],
         )  # fmt: skip
@@ -91,5 +91,6 @@ def _rate(rate: float | None) -> str:
     return "-" if rate is None else f"{rate * 100:.1f}%"
 
 
-def _short(function: str) -> str:
+def short_function(function: str) -> str:
+    """A function's short name (``train`` for ``model.train``); commands as they are."""
     return function if function.startswith("command:") else function.rpartition(".")[2]

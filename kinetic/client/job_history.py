@@ -2,8 +2,9 @@
 
 Where it sits: it reads the store's index (``kinetic.backends.store_listing``, brought up
 to date with the store first), filtered in SQL, and summarizes the jobs found: counts by
-status, success rate, p50/p95 duration, overall and by function. The summary is a pure
-function of the rows (``summarize``), so it is tested apart from any store.
+status, success rate, p50/p95 duration, overall and by function. SQLite counts and sorts;
+the figures are a pure function of its answers (``summarize``), tested apart from any
+store.
 
 Success rate: succeeded / (succeeded + failed). A cancelled job was stopped by someone,
 not failed by its code or the platform, so it counts in neither; the counts show it.
@@ -21,7 +22,7 @@ from kinetic.backends.store_listing import store_index
 from kinetic.model.errors import SpecError
 from kinetic.model.status import JobStatus, utcnow
 from kinetic.spec import settings
-from kinetic.store.job_index import Finished
+from kinetic.store.job_index import Finished, ended
 
 ENDED = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
 _AGE = re.compile(r"(\d+)([wdhms])")
@@ -73,38 +74,42 @@ def history(
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
         raise SpecError("limit", limit, "a whole number from 0, or None for every job")
     uri = settings.resolve("store", store).value
+    where = ended(
+        since=start.timestamp() if start else None,
+        status=wanted.value if wanted else None,
+        name=name,
+        function=function,
+    )
     with store_index(uri) as index:
-        rows = index.finished(
-            since=start.timestamp() if start else None,
-            status=wanted.value if wanted else None,
-            name=name,
-            function=function,
-        )
-    total, by_function = summarize(rows)
-    return History(rows if limit is None else rows[:limit], total, by_function, start)
+        jobs = index.finished(where, limit)
+        counts, durations = index.counts(where), index.durations(where)
+    total, by_function = summarize(counts, durations)
+    return History(jobs, total, by_function, start)
 
 
-def summarize(rows: list[Finished]) -> tuple[Stats, dict[str, Stats]]:
-    """The figures of ``rows``: overall, and by function (most jobs first)."""
-    groups: dict[str, list[Finished]] = {}
-    for row in rows:
-        groups.setdefault(row.function, []).append(row)
-    by_function = {f: _stats(g) for f, g in groups.items()}
-    ordered = sorted(by_function.items(), key=lambda item: (-item[1].count, item[0]))
-    return _stats(rows), dict(ordered)
+def summarize(
+    counts: dict[tuple[str, str], int], durations: dict[str, list[float]]
+) -> tuple[Stats, dict[str, Stats]]:
+    """The figures, overall and by function (most jobs first), from the jobs' counts by
+    (function, status) and each function's sorted durations (pure)."""
+    by_status: dict[str, dict[str, int]] = {}
+    for (function, status), n in counts.items():
+        by_status.setdefault(function, {})[status] = n
+    by_function = {f: _stats(statuses, durations.get(f, [])) for f, statuses in by_status.items()}
+    ordered = dict(sorted(by_function.items(), key=lambda item: (-item[1].count, item[0])))
+    overall: dict[str, int] = {}
+    for (_, status), n in counts.items():
+        overall[status] = overall.get(status, 0) + n
+    every = sorted(d for values in durations.values() for d in values)
+    return _stats(overall, every), ordered
 
 
-def _stats(rows: list[Finished]) -> Stats:
-    counts = {s.value: 0 for s in ENDED}
-    durations = []
-    for row in rows:
-        counts[row.status] = counts.get(row.status, 0) + 1
-        if row.started is not None and row.finished is not None:
-            durations.append(max(0.0, row.finished - row.started))
-    decided = counts["SUCCEEDED"] + counts["FAILED"]
-    rate = counts["SUCCEEDED"] / decided if decided else None
-    durations.sort()
-    return Stats(len(rows), counts, rate, percentile(durations, 0.5), percentile(durations, 0.95))
+def _stats(counts: dict[str, int], ordered: list[float]) -> Stats:
+    by_status = {s.value: counts.get(s.value, 0) for s in ENDED}
+    decided = by_status["SUCCEEDED"] + by_status["FAILED"]
+    rate = by_status["SUCCEEDED"] / decided if decided else None
+    p50, p95 = percentile(ordered, 0.5), percentile(ordered, 0.95)
+    return Stats(sum(counts.values()), by_status, rate, p50, p95)
 
 
 def percentile(ordered: list[float], q: float) -> float | None:

@@ -23,19 +23,25 @@ import os
 import sqlite3
 import sys
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from datetime import datetime
+from itertools import groupby
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from kinetic.model.job_record import JobRecord
 from kinetic.model.status import JobState, JobStatus, parse_time
 
-SCHEMA = 1
+SCHEMA = 2
 _COLUMNS = (
     "job_id TEXT PRIMARY KEY, created REAL, backend TEXT, function TEXT, name TEXT, "
     "status TEXT, reason TEXT, started REAL, finished REAL, attempts INTEGER, "
-    "terminal INTEGER, retry_of TEXT, record BLOB, state BLOB"
+    "terminal INTEGER, retry_of TEXT, head BLOB, body BLOB, state BLOB"
 )
+# A record's dict fields, decoded only when a caller reads them (JobRecord.__getattr__):
+# a listing needs the id, function and times of every job, the spec of a few.
+DEFERRED = ("spec", "extra", "client")
 
 
 def index_path(store_uri: str) -> Path:
@@ -84,15 +90,37 @@ class JobIndex:
         only, for a caller that must then fill it from the store."""
         path = path or index_path(store_uri)
         try:
+            return cls._open(store_uri, None if in_memory else path)
+        except sqlite3.OperationalError:  # locked too long, disk full…: read the store alone
+            return None
+        except sqlite3.DatabaseError:
             if in_memory:
-                conn = sqlite3.connect(":memory:", isolation_level=None)
-            else:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                conn = sqlite3.connect(path, timeout=30, isolation_level=None)
+                return None
+        except (OSError, sqlite3.Error):
+            return None
+        # Not a database (damaged, or truncated by a full disk): it holds nothing the
+        # store does not, so it is started again.
+        for suffix in ("", "-wal", "-shm"):
+            with contextlib.suppress(OSError):
+                os.unlink(f"{path}{suffix}")
+        try:
+            return cls._open(store_uri, path)
+        except (OSError, sqlite3.Error):
+            return None
+
+    @classmethod
+    def _open(cls, store_uri: str, path: Path | None) -> JobIndex | None:
+        if path is None:
+            conn = sqlite3.connect(":memory:", isolation_level=None)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(path, timeout=30, isolation_level=None)
+        try:
             conn.execute("PRAGMA journal_mode=WAL")  # readers never wait for a writer
             conn.execute("PRAGMA synchronous=NORMAL")  # a lost row is re-read from the store
             conn.execute(f"CREATE TABLE IF NOT EXISTS jobs ({_COLUMNS})")
             conn.execute("CREATE INDEX IF NOT EXISTS by_created ON jobs (created)")
+            conn.execute("CREATE INDEX IF NOT EXISTS by_terminal ON jobs (terminal)")
             conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
             found = conn.execute("SELECT value FROM meta WHERE key='store'").fetchone()
             if found is None:
@@ -100,8 +128,9 @@ class JobIndex:
             elif found[0] != store_uri:  # a hash collision: never mix two stores' jobs
                 conn.close()
                 return None
-        except (OSError, sqlite3.Error):
-            return None
+        except BaseException:
+            conn.close()
+            raise
         return cls(conn, store_uri)
 
     def close(self) -> None:
@@ -119,11 +148,29 @@ class JobIndex:
         for start in range(0, len(wanted), 500):  # SQLite's bound on parameters
             chunk = wanted[start : start + 500]
             marks = ",".join("?" * len(chunk))
-            for (blob,) in self.conn.execute(
-                f"SELECT record FROM jobs WHERE job_id IN ({marks})", chunk
+            for head, body in self.conn.execute(
+                f"SELECT head, body FROM jobs WHERE job_id IN ({marks})", chunk
             ):
-                found.append(JobRecord.from_dict(marshal.loads(blob)))
+                found.append(JobRecord.from_dict({**marshal.loads(head), **marshal.loads(body)}))
         return found
+
+    def count(self) -> int:
+        return self.conn.execute("SELECT COUNT(*) FROM jobs").fetchone()[0]
+
+    def unfinished(self) -> list[str]:
+        """The ids of the indexed jobs whose state may still change."""
+        return [job for (job,) in self.conn.execute("SELECT job_id FROM jobs WHERE terminal = 0")]
+
+    def listing_digest(self) -> str | None:
+        """The digest of the store's list of jobs when every job in it was indexed."""
+        found = self.conn.execute("SELECT value FROM meta WHERE key = 'listing'").fetchone()
+        return found[0] if found else None
+
+    def set_listing_digest(self, digest: str | None) -> None:
+        with self._transaction():
+            self.conn.execute("DELETE FROM meta WHERE key = 'listing'")
+            if digest is not None:
+                self.conn.execute("INSERT INTO meta VALUES ('listing', ?)", (digest,))
 
     # -- changes ----------------------------------------------------------------------------
     def put(self, rows: Iterable[tuple[JobRecord, JobState]]) -> None:
@@ -133,7 +180,7 @@ class JobIndex:
                 values.append(_row(record, state))
         with self._transaction():
             self.conn.executemany(
-                "INSERT OR REPLACE INTO jobs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", values
+                "INSERT OR REPLACE INTO jobs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", values
             )
 
     def forget(self, job_ids: Iterable[str]) -> None:
@@ -153,10 +200,11 @@ class JobIndex:
     # -- reading ----------------------------------------------------------------------------
     def rows(
         self, *, status: str | None = None, limit: int | None = None
-    ) -> list[tuple[dict[str, Any], dict[str, Any]]]:
-        """(record, state) dicts, newest first: decoded from their marshalled form, the
-        cheapest Python has (the caller builds the objects it needs)."""
-        sql, args = "SELECT record, state FROM jobs", []
+    ) -> list[tuple[dict[str, Any], bytes, dict[str, Any]]]:
+        """(record head, record body, state) of each job, newest first: the head and the
+        state decoded (``marshal``, the cheapest Python has), the body (DEFERRED) left
+        encoded for ``JobRecord`` to decode if it is ever read."""
+        sql, args = "SELECT head, body, state FROM jobs", []
         if status is not None:
             sql += " WHERE status = ?"
             args.append(status)
@@ -167,41 +215,75 @@ class JobIndex:
         loads, collecting = marshal.loads, gc.isenabled()
         gc.disable()  # 200,000 fresh dicts, none in a cycle: no reason to scan them
         try:
-            return [(loads(r), loads(s)) for r, s in self.conn.execute(sql, args)]
+            return [(loads(h), b, loads(s)) for h, b, s in self.conn.execute(sql, args)]
         finally:
             if collecting:
                 gc.enable()
 
-    def finished(
-        self,
-        *,
-        since: float | None = None,
-        status: str | None = None,
-        name: str | None = None,
-        function: str | None = None,
-    ) -> list[Finished]:
-        """Ended jobs (SUCCEEDED, FAILED, CANCELLED), newest end first, filtered in SQL:
-        ``since`` an epoch time (ended at or after), ``name`` and ``function`` exact or a
-        substring (``function`` also matches the function's short name)."""
-        where, args = ["terminal = 1", "status != ?"], [JobStatus.NOT_FOUND.value]
-        if since is not None:
-            where.append("COALESCE(finished, created) >= ?")
-            args.append(since)
-        if status is not None:
-            where.append("status = ?")
-            args.append(status)
-        if name is not None:
-            where.append("instr(COALESCE(name, ''), ?) > 0")
-            args.append(name)
-        if function is not None:
-            where.append("instr(function, ?) > 0")
-            args.append(function)
+    def finished(self, where: Where, limit: int | None = None) -> list[Finished]:
+        """Ended jobs matching ``where``, latest end first (the first ``limit``)."""
         sql = (
             "SELECT job_id, function, name, status, reason, created, started, finished, "
-            f"attempts, retry_of FROM jobs WHERE {' AND '.join(where)} "
+            f"attempts, retry_of FROM jobs WHERE {where.sql} "
             "ORDER BY COALESCE(finished, created) DESC, job_id DESC"
         )
+        args = list(where.args)
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(limit)
         return list(map(Finished._make, self.conn.execute(sql, args)))
+
+    def counts(self, where: Where) -> dict[tuple[str, str], int]:
+        """(function, status) -> how many ended jobs matching ``where``."""
+        sql = f"SELECT function, status, COUNT(*) FROM jobs WHERE {where.sql} GROUP BY 1, 2"
+        return {(f, st): n for f, st, n in self.conn.execute(sql, where.args)}
+
+    def durations(self, where: Where) -> dict[str, list[float]]:
+        """function -> the sorted durations (seconds from start to end) of the ended jobs
+        matching ``where`` that have both times; sorted by SQLite, not in Python."""
+        sql = (
+            "SELECT function, MAX(0.0, finished - started) AS d FROM jobs "
+            f"WHERE {where.sql} AND started IS NOT NULL AND finished IS NOT NULL "
+            "ORDER BY function, d"
+        )
+        found: dict[str, list[float]] = {}
+        for function, group in groupby(self.conn.execute(sql, where.args), key=itemgetter(0)):
+            found[function] = [d for _, d in group]
+        return found
+
+
+@dataclass(frozen=True)
+class Where:
+    """Which ended jobs a history covers, as SQL (built by ``ended``)."""
+
+    sql: str
+    args: tuple[Any, ...]
+
+
+def ended(
+    *,
+    since: float | None = None,
+    status: str | None = None,
+    name: str | None = None,
+    function: str | None = None,
+) -> Where:
+    """Ended jobs (SUCCEEDED, FAILED, CANCELLED): ``since`` an epoch time (ended at or
+    after), ``status`` one of those, ``name`` and ``function`` a part of the job's name or
+    function (``train`` matches ``model.train``)."""
+    where, args = ["terminal = 1", "status != ?"], [JobStatus.NOT_FOUND.value]
+    if since is not None:
+        where.append("COALESCE(finished, created) >= ?")
+        args.append(since)
+    if status is not None:
+        where.append("status = ?")
+        args.append(status)
+    if name is not None:
+        where.append("instr(COALESCE(name, ''), ?) > 0")
+        args.append(name)
+    if function is not None:
+        where.append("instr(function, ?) > 0")
+        args.append(function)
+    return Where(" AND ".join(where), tuple(args))
 
 
 def _epoch(value: Any) -> float | None:
@@ -215,6 +297,7 @@ def _epoch(value: Any) -> float | None:
 
 
 def _row(record: JobRecord, state: JobState) -> tuple[Any, ...]:
+    data = record.to_dict()
     return (
         record.job_id,
         _epoch(record.created) or _epoch(state.created),
@@ -228,6 +311,7 @@ def _row(record: JobRecord, state: JobState) -> tuple[Any, ...]:
         state.attempts,
         int(state.status.is_terminal),
         record.retry_of,
-        marshal.dumps(record.to_dict()),
+        marshal.dumps({k: v for k, v in data.items() if k not in DEFERRED}),
+        marshal.dumps({k: data[k] for k in DEFERRED}),
         marshal.dumps(state.to_dict()),
     )
