@@ -48,7 +48,7 @@ def store_rows(
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return [(record_of(h, b, record_type), state_of(s)) for h, b, s in rows]
+        return [(record_of(h, b, record_type), state_of(s)) for (h, s), b in rows]
     finally:
         if collecting:
             gc.enable()
@@ -137,6 +137,7 @@ def _with_states(records: list[JobRecord]) -> list[tuple[JobRecord, JobState]]:
 _TIMES = ("created", "started", "finished")
 
 
+_STATUS = {s.value: s for s in JobStatus}  # a dict lookup: the Enum call costs several
 _STATE_FIELDS = frozenset(f.name for f in dataclasses.fields(JobState))
 
 
@@ -165,7 +166,7 @@ def state_of(data: dict[str, Any]) -> JobState:
     JobState's ``to_dict``, so only its status and times need converting."""
     if data.keys() != _STATE_FIELDS:  # written by another version: its fields differ
         return JobState.from_dict(data)
-    values = {**data, "status": JobStatus(data["status"])}
+    values = {**data, "status": _STATUS[data["status"]]}
     for name in _TIMES:
         if values[name] is not None:
             values[name] = datetime.fromisoformat(values[name])

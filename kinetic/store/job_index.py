@@ -33,11 +33,11 @@ from typing import Any, NamedTuple
 from kinetic.model.job_record import JobRecord
 from kinetic.model.status import JobState, JobStatus, parse_time
 
-SCHEMA = 2
+SCHEMA = 3
 _COLUMNS = (
     "job_id TEXT PRIMARY KEY, created REAL, backend TEXT, function TEXT, name TEXT, "
     "status TEXT, reason TEXT, started REAL, finished REAL, attempts INTEGER, "
-    "terminal INTEGER, retry_of TEXT, head BLOB, body BLOB, state BLOB"
+    "terminal INTEGER, retry_of TEXT, head BLOB, body BLOB"
 )
 # A record's dict fields, decoded only when a caller reads them (JobRecord.__getattr__):
 # a listing needs the id, function and times of every job, the spec of a few.
@@ -151,7 +151,8 @@ class JobIndex:
             for head, body in self.conn.execute(
                 f"SELECT head, body FROM jobs WHERE job_id IN ({marks})", chunk
             ):
-                found.append(JobRecord.from_dict({**marshal.loads(head), **marshal.loads(body)}))
+                record, _ = marshal.loads(head)
+                found.append(JobRecord.from_dict({**record, **marshal.loads(body)}))
         return found
 
     def count(self) -> int:
@@ -180,7 +181,7 @@ class JobIndex:
                 values.append(_row(record, state))
         with self._transaction():
             self.conn.executemany(
-                "INSERT OR REPLACE INTO jobs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", values
+                "INSERT OR REPLACE INTO jobs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", values
             )
 
     def forget(self, job_ids: Iterable[str]) -> None:
@@ -200,11 +201,11 @@ class JobIndex:
     # -- reading ----------------------------------------------------------------------------
     def rows(
         self, *, status: str | None = None, limit: int | None = None
-    ) -> list[tuple[dict[str, Any], bytes, dict[str, Any]]]:
-        """(record head, record body, state) of each job, newest first: the head and the
-        state decoded (``marshal``, the cheapest Python has), the body (DEFERRED) left
-        encoded for ``JobRecord`` to decode if it is ever read."""
-        sql, args = "SELECT head, body, state FROM jobs", []
+    ) -> list[tuple[tuple[dict[str, Any], dict[str, Any]], bytes]]:
+        """((record head, state), record body) of each job, newest first: the head and
+        the state decoded (one ``marshal`` load, the cheapest Python has), the body
+        (DEFERRED) left encoded for ``JobRecord`` to decode if it is ever read."""
+        sql, args = "SELECT head, body FROM jobs", []
         if status is not None:
             sql += " WHERE status = ?"
             args.append(status)
@@ -215,7 +216,7 @@ class JobIndex:
         loads, collecting = marshal.loads, gc.isenabled()
         gc.disable()  # 200,000 fresh dicts, none in a cycle: no reason to scan them
         try:
-            return [(loads(h), b, loads(s)) for h, b, s in self.conn.execute(sql, args)]
+            return [(loads(h), b) for h, b in self.conn.execute(sql, args)]
         finally:
             if collecting:
                 gc.enable()
@@ -311,7 +312,6 @@ def _row(record: JobRecord, state: JobState) -> tuple[Any, ...]:
         state.attempts,
         int(state.status.is_terminal),
         record.retry_of,
-        marshal.dumps({k: v for k, v in data.items() if k not in DEFERRED}),
+        marshal.dumps(({k: v for k, v in data.items() if k not in DEFERRED}, state.to_dict())),
         marshal.dumps({k: data[k] for k in DEFERRED}),
-        marshal.dumps(state.to_dict()),
     )
