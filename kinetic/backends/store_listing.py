@@ -127,7 +127,7 @@ def _with_states(records: list[JobRecord]) -> list[tuple[JobRecord, JobState]]:
     by_backend: dict[str, list[JobRecord]] = {}
     for r in records:
         by_backend.setdefault(r.backend, []).append(r)
-    rows = []
+    rows: list[tuple[JobRecord, JobState]] = []
     for name, group in by_backend.items():
         rows += zip(group, get_backend(name).states(group), strict=True)
     return rows
@@ -144,7 +144,7 @@ _STATE_FIELDS = frozenset(f.name for f in dataclasses.fields(JobState))
 def record_of(head: dict[str, Any], body: bytes, record_type: type[R]) -> R:
     """A record from the index: its head set now, its body (the DEFERRED dicts) decoded
     by ``JobRecord.__getattr__`` when first read."""
-    if _required(record_type) <= head.keys():
+    if _required(record_type) <= head.keys():  # type: ignore[arg-type]
         record = record_type.__new__(record_type)
         record.__dict__.update(head)
         record.__dict__["_deferred"] = body

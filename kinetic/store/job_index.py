@@ -205,7 +205,8 @@ class JobIndex:
         """((record head, state), record body) of each job, newest first: the head and
         the state decoded (one ``marshal`` load, the cheapest Python has), the body
         (DEFERRED) left encoded for ``JobRecord`` to decode if it is ever read."""
-        sql, args = "SELECT head, body FROM jobs", []
+        sql = "SELECT head, body FROM jobs"
+        args: list[Any] = []
         if status is not None:
             sql += " WHERE status = ?"
             args.append(status)
@@ -271,7 +272,8 @@ def ended(
     """Ended jobs (SUCCEEDED, FAILED, CANCELLED): ``since`` an epoch time (ended at or
     after), ``status`` one of those, ``name`` and ``function`` a part of the job's name or
     function (``train`` matches ``model.train``)."""
-    where, args = ["terminal = 1", "status != ?"], [JobStatus.NOT_FOUND.value]
+    where = ["terminal = 1", "status != ?"]
+    args: list[Any] = [JobStatus.NOT_FOUND.value]
     if since is not None:
         where.append("COALESCE(finished, created) >= ?")
         args.append(since)
