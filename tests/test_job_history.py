@@ -114,9 +114,7 @@ def test_cli_history_and_list_over_100k_jobs(big_env, python_env):
     assert data["summary"]["count"] == BIG and len(data["jobs"]) == 3
     assert set(data["by_function"]) == set(FUNCTIONS)
     text = cli("jobs", "history", "--function", "fit", "--status", "FAILED", env=python_env)
-    fit_failed = sum(
-        r["function"] == "train.fit" and r["status"] == "FAILED" for r in big_env.rows
-    )
+    fit_failed = sum(r["function"] == "train.fit" and r["status"] == "FAILED" for r in big_env.rows)
     assert f"{fit_failed:,} jobs (20 listed): 0 succeeded, {fit_failed:,} failed" in text.stdout
     assert "success rate 0.0%" in text.stdout
     rows = cli("jobs", "list", "--limit", "2", env=python_env).stdout.splitlines()
@@ -173,3 +171,21 @@ def test_a_job_deleted_from_the_store_leaves_the_index(store_uri):
     first = kinetic.list_jobs()
     open_store(store_uri).delete_prefix(layout.job_prefix(first[0].job_id))
     assert [h.job_id for h in kinetic.list_jobs()] == [h.job_id for h in first[1:]]
+
+
+def test_states_built_by_backends_are_indexed():
+    """A backend's own JobState carries Reason members (str subclasses), which marshal
+    refuses: the row is kept all the same, with plain strings."""
+    from kinetic.model.job_record import JobRecord
+    from kinetic.model.reasons import Reason
+    from kinetic.model.status import JobState
+    from kinetic.store.job_index import JobIndex
+
+    index = JobIndex.open("file:///nowhere", in_memory=True)
+    record = JobRecord("a-1", "slurm", "file:///nowhere", "m.f", "2026-12-01T10:00:00Z")
+    state = JobState(JobStatus.PENDING, Reason.QUEUED, "pending in SLURM (Resources)",
+                     previous_attempts=[{"attempt": 1, "reason": Reason.LOST}])  # fmt: skip
+    index.put([(record, state)])
+    ((head, stored), _body) = index.rows(status="PENDING")[0]
+    assert head["job_id"] == "a-1" and stored["reason"] == "Queued"
+    assert type(stored["reason"]) is str and stored["previous_attempts"][0]["reason"] == "Lost"

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import hashlib
+import json
 import marshal
 import os
 import sqlite3
@@ -175,10 +176,7 @@ class JobIndex:
 
     # -- changes ----------------------------------------------------------------------------
     def put(self, rows: Iterable[tuple[JobRecord, JobState]]) -> None:
-        values = []
-        for record, state in rows:
-            with contextlib.suppress(ValueError):  # unmarshallable: read from the store instead
-                values.append(_row(record, state))
+        values = [_row(record, state) for record, state in rows]
         with self._transaction():
             self.conn.executemany(
                 "INSERT OR REPLACE INTO jobs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", values
@@ -308,12 +306,22 @@ def _row(record: JobRecord, state: JobState) -> tuple[Any, ...]:
         record.function,
         record.name,
         state.status.value,
-        state.reason,
+        None if state.reason is None else str(state.reason),
         _epoch(state.started),
         _epoch(state.finished),
         state.attempts,
         int(state.status.is_terminal),
         record.retry_of,
-        marshal.dumps(({k: v for k, v in data.items() if k not in DEFERRED}, state.to_dict())),
-        marshal.dumps({k: data[k] for k in DEFERRED}),
+        _dumps(({k: v for k, v in data.items() if k not in DEFERRED}, state.to_dict())),
+        _dumps({k: data[k] for k in DEFERRED}),
     )
+
+
+def _dumps(value: Any) -> bytes:
+    """``marshal``'s bytes of a JSON-like value. marshal refuses subclasses of str (a
+    ``Reason`` in a state a backend built), so such a value goes through JSON first,
+    which is what handle.json and state.json hold anyway."""
+    try:
+        return marshal.dumps(value)
+    except ValueError:
+        return marshal.dumps(json.loads(json.dumps(value)))
