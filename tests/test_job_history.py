@@ -22,6 +22,9 @@ from kinetic.store import layout, open_store
 from kinetic.store.job_index import index_path
 
 BIG = 100_000
+# Writing 100,000 jobs' records and building the index from them take minutes on a loaded
+# machine (the first test pays for both); the default 300 s would cut them short.
+SLOW = pytest.mark.timeout(1800)
 
 
 def cli(*args: str, env=None) -> subprocess.CompletedProcess:
@@ -53,6 +56,7 @@ def big_env(big, monkeypatch):
     return generated
 
 
+@SLOW
 def test_history_statistics_over_100k_jobs(big_env):
     gen = big_env
     found = history(limit=10)
@@ -90,6 +94,7 @@ def test_history_statistics_over_100k_jobs(big_env):
         history(status="RUNNING")
 
 
+@SLOW
 def test_list_jobs_over_100k_jobs(big_env):
     gen = big_env
     handles = kinetic.list_jobs()
@@ -107,6 +112,7 @@ def test_list_jobs_over_100k_jobs(big_env):
     assert isinstance(old, kinetic.JobHandle) and old.status() == state.status
 
 
+@SLOW
 def test_cli_history_and_list_over_100k_jobs(big_env, python_env):
     out = cli("jobs", "history", "-o", "json", "--limit", "3", env=python_env)
     assert out.returncode == 0, out.stderr
