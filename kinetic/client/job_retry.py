@@ -26,6 +26,7 @@ from kinetic.backends import get_backend
 from kinetic.client.job_start import new_job_id, start
 from kinetic.model.errors import RetryRefusedError, SpecError, StorageError
 from kinetic.model.job_record import JobRecord
+from kinetic.model.spec_record import SpecRecord
 from kinetic.model.status import JobStatus, format_time, utcnow
 from kinetic.spec.job_spec import JobSpec
 from kinetic.store import ObjectNotFound, Store, layout, open_store
@@ -62,7 +63,7 @@ def retry(handle: JobRecord, *, force: bool = False, **overrides: Any) -> JobRec
         command=original.command,
         created=format_time(utcnow()),
         name=original.name,
-        spec={**spec.to_dict(), **{k: original.spec.get(k) for k in _CARRIED}},
+        spec=_with_carried(spec.to_dict(), original.spec),
         payload_sha256=framed.digest.sha256,
         # The original's cluster (context, kubeconfig) unless this machine's settings or
         # the overrides name another; its namespace is the spec's.
@@ -78,7 +79,7 @@ def retry(handle: JobRecord, *, force: bool = False, **overrides: Any) -> JobRec
     return new
 
 
-def retry_spec(recorded: dict[str, Any], overrides: dict[str, Any]) -> JobSpec:
+def retry_spec(recorded: SpecRecord, overrides: dict[str, Any]) -> JobSpec:
     """The retry's spec: the recorded one with ``overrides`` applied (pure; SpecError on a
     bad override, naming it and what is accepted)."""
     known = {f for f in JobSpec.__dataclass_fields__}
@@ -98,6 +99,11 @@ def retry_spec(recorded: dict[str, Any], overrides: dict[str, Any]) -> JobSpec:
     base = {k: v for k, v in recorded.items() if k in known and k not in (*_CARRIED, "secret_env")}
     base["start_at"] = None  # the original's start time has passed: the retry starts now
     return JobSpec(**{**base, **overrides}).resolved()
+
+
+def _with_carried(spec: SpecRecord, recorded: SpecRecord) -> SpecRecord:
+    """``spec`` with the options in ``_CARRIED`` as the original recorded them."""
+    return {**spec, "files": recorded.get("files", []), "working_dir": recorded.get("working_dir")}
 
 
 def _reload(handle: JobRecord) -> JobRecord:

@@ -26,6 +26,7 @@ from kinetic.model.errors import (
     VersionSkewError,
 )
 from kinetic.model.reasons import Reason
+from kinetic.model.spec_record import SpecRecord
 from kinetic.model.worker_report import WorkerReport
 from kinetic.store import Store, forget_stores, layout, open_store
 from kinetic.wire.framing import frame, load_framed, store_framed
@@ -45,7 +46,7 @@ def execute(store: Store, job_id: str, handle: dict[str, Any], output_dir: Path)
         activate()  # requirements=: the environment's packages before the payload's imports
         payload = load_payload(store, job_id, handle)
         phase = "setup"
-        spec = handle.get("spec") or {}
+        spec: SpecRecord = handle.get("spec") or SpecRecord()
         os.environ.update(spec.get("env") or {})
         os.environ.update(payload.captured_env)
         if spec.get("ports"):
@@ -66,10 +67,10 @@ def execute(store: Store, job_id: str, handle: dict[str, Any], output_dir: Path)
         elif handle.get("backend") == "local" and cwd and os.path.isdir(cwd):
             os.chdir(cwd)  # locally, relative paths mean what they meant to the caller
         _record_session(spec, payload.captured_env)
-        if spec.get("cpu_cores"):
+        if cores := spec.get("cpu_cores"):
             from kinetic.spec.resources import parse_cpu_cores
 
-            os.sched_setaffinity(0, parse_cpu_cores(spec["cpu_cores"]))  # children inherit it
+            os.sched_setaffinity(0, parse_cpu_cores(cores))  # children inherit it
         phase = "run"
         try:
             try:
@@ -163,7 +164,7 @@ def load_payload(store: Store, job_id: str, handle: dict[str, Any]) -> Payload:
         raise
 
 
-def _record_session(spec: dict[str, Any], captured: dict[str, str]) -> None:
+def _record_session(spec: SpecRecord, captured: dict[str, str]) -> None:
     """Record where the job runs and its plain env for `kinetic jobs shell` (local backend:
     the file is this machine's, named by the runner's KINETIC_SESSION_FILE; secret values
     are left out)."""

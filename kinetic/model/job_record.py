@@ -14,6 +14,8 @@ import marshal
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Self
 
+from kinetic.model.spec_record import SpecRecord
+
 
 @dataclass
 class JobRecord:
@@ -23,7 +25,7 @@ class JobRecord:
     function: str  # "module.qualname", or "command:NAME" for kinetic.submit() jobs
     created: str
     name: str | None = None
-    spec: dict[str, Any] = field(default_factory=dict)  # JobSpec.to_dict(), as submitted
+    spec: SpecRecord = field(default_factory=lambda: SpecRecord())  # JobSpec.to_dict()
     payload_sha256: str | None = None
     command: list[str] | None = None  # set for kinetic.submit() jobs
     extra: dict[str, Any] = field(default_factory=dict)  # backend-specific (namespace…)

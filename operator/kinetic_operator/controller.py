@@ -10,7 +10,8 @@ restarted operator adopts existing Jobs and loses nothing; what a sync must reme
 the next one is the job's ``JobState`` (state.py), released when the job is deleted.
 
 One Controller per operator process, made by the startup handler from ``Settings``
-(settings.py); it also runs the heartbeat (heartbeat.py) and the progress endpoint.
+(operator_settings.py); it also runs the heartbeat (heartbeat.py), the progress endpoint and the
+trimming of memory that deleted jobs freed (memory.py).
 """
 
 from __future__ import annotations
@@ -23,12 +24,13 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import kopf
 
 from kinetic.k8s.job_manifest import attempt_of, build_job, store_is_shared
 from kinetic.k8s.kineticjob import secret_name
+from kinetic.k8s.kineticjob_body import KineticJob
 from kinetic.k8s.pod_volumes import build_network_policy
 from kinetic.k8s.runtime_table import RuntimeTable
 from kinetic.k8s.service_manifest import build_service
@@ -43,6 +45,7 @@ from kinetic_operator.decisions import (
     status_patch,
     transition_event,
 )
+from kinetic_operator.memory import Trimmer
 from kinetic_operator.operator_settings import Settings
 from kinetic_operator.progress_server import PodRef, ProgressEndpoint, api_review
 from kinetic_operator.reconcile import vanished
@@ -74,6 +77,7 @@ class Controller:
     ) -> None:
         self.settings, self.cluster, self.indexes = settings, cluster, indexes
         self.jobs = jobs if jobs is not None else JobRegistry()
+        self.trimmer = Trimmer(settings.memory_trim_delay)
         self.heartbeat: heartbeat.Heartbeat | None = None
         self.endpoint: ProgressEndpoint | None = None
         self._context: contextvars.Context | None = None
@@ -100,6 +104,7 @@ class Controller:
         if self.endpoint is not None:
             self.endpoint.stop()
         self.jobs.close()
+        self.trimmer.stop()
 
     # -- what the watches report (handlers.py) --------------------------------------------------
     def in_handler(self) -> Controller:
@@ -112,10 +117,12 @@ class Controller:
     def job_deleted(self, key: Key, uid: str | None) -> None:
         """The KineticJob is gone (owner references take its Jobs and pods): forget it."""
         self.jobs.release(key, uid)
+        self.trimmer.soon()
 
     def pod_deleted(self, uid: str) -> None:
         if self.endpoint is not None:
             self.endpoint.forget_pod(uid)
+        self.trimmer.soon()  # the last of a job to go: kopf has just dropped it too
 
     # -- progress reports (progress_server.py) ----------------------------------------------------
     def pod_ref(self, uid: str) -> PodRef | None:
@@ -169,13 +176,13 @@ class Controller:
 
     def _sync(self, state: JobState, deleted_pod: dict | None) -> None:
         key = state.key
-        kj = _one(self.indexes.kineticjobs, key)
-        if kj is None:  # deleted: owner references take the Job and pods with it
+        found = _one(self.indexes.kineticjobs, key)
+        if found is None:  # deleted: owner references take the Job and pods with it
             self.jobs.discard(state)
             return
-        state.adopt((kj.get("metadata") or {}).get("uid"))
+        state.adopt((found.get("metadata") or {}).get("uid"))
         # The index may lag our own writes; the status we last wrote is the freshest truth.
-        kj = {**kj, "status": {**(kj.get("status") or {}), **state.written}}
+        kj = cast(KineticJob, {**found, "status": {**(found.get("status") or {}), **state.written}})
         attempt = attempt_number(kj)
         job = next(iter(_of_attempt(self.indexes.jobs, key, attempt)[-1:]), None)
         pod_list = _of_attempt(self.indexes.pods, key, attempt)
@@ -204,12 +211,12 @@ class Controller:
             )
         event = transition_event(kj.get("status") or {}, patch)
         if event:
-            kopf.event(kj, type=event[0], reason=event[1], message=event[2])
+            kopf.event(found, type=event[0], reason=event[1], message=event[2])
 
     def _act(
         self,
         state: JobState,
-        kj: dict,
+        kj: KineticJob,
         job: dict | None,
         action: Action,
         attempt: int,
