@@ -96,11 +96,9 @@ def write_store(
                  "exit_code": 0 if status == "SUCCEEDED" else 1, "progress": None,
                  "node": "bench-host", "extra": {}}  # fmt: skip
         if not old:
-            state["previous_attempts"] = (
-                [{"attempt": 1, "reason": "Lost", "message": "gone", "started": None,
-                  "finished": None, "node": None, "exit_code": None}]  # fmt: skip
-                if attempts == 2 else []
-            )
+            lost = {"attempt": 1, "reason": "Lost", "message": "gone", "started": None,
+                    "finished": None, "node": None, "exit_code": None}  # fmt: skip
+            state["previous_attempts"] = [lost] if attempts == 2 else []
         _write(store, base, layout.handle_key(job_id), json.dumps(handle, sort_keys=True))
         _write(store, base, layout.state_key(job_id), json.dumps(state))
         gen.by_status[status] += 1
