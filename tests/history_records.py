@@ -105,7 +105,8 @@ def write_store(
         gen.durations.setdefault(status, []).append(duration)
         gen.by_function.setdefault(function, Counter())[status] += 1
         gen.old_format += old
-        created_order.append((created.timestamp(), job_id))
+        written = created.replace(microsecond=0) if old else created  # as _iso wrote it
+        created_order.append((written.timestamp(), job_id))
         gen.rows.append({"job_id": job_id, "function": function, "name": name,
                          "status": status, "reason": reason, "created": created,
                          "finished": finished, "duration": duration})  # fmt: skip

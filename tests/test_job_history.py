@@ -74,7 +74,7 @@ def test_history_statistics_over_100k_jobs(big_env):
             s: counts.get(s, 0) for s in ("SUCCEEDED", "FAILED", "CANCELLED")
         }
     # The ten listed: the latest ends.
-    latest = sorted(gen.rows, key=lambda r: r["finished"], reverse=True)[:10]
+    latest = sorted(gen.rows, key=lambda r: (r["finished"], r["job_id"]), reverse=True)[:10]
     assert [r.job_id for r in found.jobs] == [r["job_id"] for r in latest]
 
     # Filters, each checked against the generated jobs.
