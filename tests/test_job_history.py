@@ -1,5 +1,5 @@
 """History, statistics and the store's index (kinetic.client.job_history,
-kinetic.store.job_index): 100,000 generated records, older-format ones among them, and
+kinetic.store.listing_index): 100,000 generated records, older-format ones among them, and
 real jobs whose state changes under the index."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import kinetic
 from kinetic import JobStatus
 from kinetic.client.job_history import history, percentile, summarize
 from kinetic.store import layout, open_store
-from kinetic.store.job_index import index_path
+from kinetic.store.listing_index import index_path
 
 BIG = 100_000
 # Writing 100,000 jobs' records and building the index from them take minutes on a loaded
@@ -185,7 +185,7 @@ def test_states_built_by_backends_are_indexed():
     from kinetic.model.job_record import JobRecord
     from kinetic.model.reasons import Reason
     from kinetic.model.status import JobState
-    from kinetic.store.job_index import JobIndex
+    from kinetic.store.listing_index import JobIndex
 
     index = JobIndex.open("file:///nowhere", in_memory=True)
     record = JobRecord("a-1", "slurm", "file:///nowhere", "m.f", "2026-12-01T10:00:00Z")

@@ -2,7 +2,7 @@
 
 The default ``Backend.list_jobs``, and what ``kinetic jobs history`` and ``queue`` read:
 the store is the list of every job submitted to it, whichever backend runs them. This
-machine's index of it (``kinetic.store.job_index``) is brought up to date first: one
+machine's index of it (``kinetic.store.listing_index``) is brought up to date first: one
 listing of the store's jobs; the records of jobs not seen before; and the states of those
 and of the jobs not yet ended, asked of their backends in bulk. Ended jobs are answered
 from the index (their records never change).
@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 from kinetic.model.job_record import JobRecord
 from kinetic.model.status import JobState, JobStatus
 from kinetic.store import ObjectNotFound, Store, layout, open_store
-from kinetic.store.job_index import DEFERRED, JobIndex
+from kinetic.store.listing_index import DEFERRED, JobIndex
 
 R = TypeVar("R", bound=JobRecord)
 _READERS = 16  # parallel reads of new records from a bucket (a directory is read in turn)

@@ -7,7 +7,9 @@ commands to the groups defined in ``app``; importing them here registers them.
 
 from kinetic.cli import (  # noqa: F401  (imported for their registrations)
     admin_commands,
+    cluster_commands,
     connect_commands,
+    dashboard_commands,
     envs_commands,
     history_commands,
     jobs_commands,
@@ -15,6 +17,9 @@ from kinetic.cli import (  # noqa: F401  (imported for their registrations)
     retry_commands,
     runtimes_commands,
     submit_commands,
+    top_commands,
+    tree_commands,
+    workflow_commands,
 )
 from kinetic.cli.app import main
 

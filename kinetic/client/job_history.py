@@ -22,7 +22,7 @@ from kinetic.backends.store_listing import store_index
 from kinetic.model.errors import SpecError
 from kinetic.model.status import JobStatus, utcnow
 from kinetic.spec import settings
-from kinetic.store.job_index import Finished, ended
+from kinetic.store.listing_index import Finished, ended
 
 ENDED = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
 _AGE = re.compile(r"(\d+)([wdhms])")

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from kinetic.job import context
+from kinetic.job.dependency_values import fill_in
 from kinetic.job.env_activate import activate
 from kinetic.job.progress_writer import flush_progress
 from kinetic.job.project_copy import unpack_project
@@ -44,7 +45,7 @@ def execute(store: Store, job_id: str, handle: dict[str, Any], output_dir: Path)
     secrets = [os.environ[n] for n in names if os.environ.get(n)]
     try:
         activate()  # requirements=: the environment's packages before the payload's imports
-        payload = load_payload(store, job_id, handle)
+        payload = fill_in(store, load_payload(store, job_id, handle))  # dependencies' values
         phase = "setup"
         spec: SpecRecord = handle.get("spec") or SpecRecord()
         os.environ.update(spec.get("env") or {})
