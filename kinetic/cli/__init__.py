@@ -8,6 +8,7 @@ commands to the groups defined in ``app``; importing them here registers them.
 from kinetic.cli import (  # noqa: F401  (imported for their registrations)
     admin_commands,
     connect_commands,
+    debug_commands,
     envs_commands,
     jobs_commands,
     runtimes_commands,

@@ -50,12 +50,22 @@ from kinetic.cli.app import jobs, output_option, store_option
     type=click.Path(exists=True, dir_okay=False),
     help="The public key ssh lets in (default ~/.ssh/id_ed25519.pub or id_rsa.pub).",
 )
+@click.option(
+    "--debug",
+    is_flag=True,
+    help="Run debugpy in the job, waiting for `kinetic jobs debug ID` to attach.",
+)
+@click.option(
+    "--debug-wait",
+    type=float,
+    help="Seconds the job waits for a debugger before it runs (default 300).",
+)
 @click.option("--follow", "-f", is_flag=True, help="Print its output, then exit with its code.")
 @store_option
 @output_option
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 def submit(command, env, files, no_upload, retry_on_error, volumes, ssh, follow, output,
-           no_resume, spot, **options):  # fmt: skip
+           no_resume, spot, debug, **options):  # fmt: skip
     """Run a command as a job: kinetic jobs submit [OPTIONS] -- CMD ARGS…
 
     Options named like JobSpec's (--timeout, --memory, --retries…) pass straight through.
@@ -78,6 +88,7 @@ def submit(command, env, files, no_upload, retry_on_error, volumes, ssh, follow,
         ssh=ssh or None,
         resume=False if no_resume else None,
         spot=spot or None,
+        debug=debug or None,
     )
     handle = submit_command(list(command), **{k: v for k, v in options.items() if v is not None})
     if output == "json":

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from kinetic.job import context
+from kinetic.job.debugger import DebuggerUnavailable
 from kinetic.job.env_activate import activate
 from kinetic.job.progress_writer import flush_progress
 from kinetic.job.project_copy import unpack_project
@@ -43,9 +44,13 @@ def execute(store: Store, job_id: str, handle: dict[str, Any], output_dir: Path)
     secrets = [os.environ[n] for n in names if os.environ.get(n)]
     try:
         activate()  # requirements=: the environment's packages before the payload's imports
+        spec = handle.get("spec") or {}
+        if spec.get("debug"):  # fail fast: before the payload loads
+            from kinetic.job.debugger import require
+
+            require()
         payload = load_payload(store, job_id, handle)
         phase = "setup"
-        spec = handle.get("spec") or {}
         os.environ.update(spec.get("env") or {})
         os.environ.update(payload.captured_env)
         if spec.get("ports"):
@@ -70,6 +75,8 @@ def execute(store: Store, job_id: str, handle: dict[str, Any], output_dir: Path)
             from kinetic.spec.resources import parse_cpu_cores
 
             os.sched_setaffinity(0, parse_cpu_cores(spec["cpu_cores"]))  # children inherit it
+        if spec.get("debug"):
+            _serve_debugger(store, job_id, spec, cwd)
         phase = "run"
         try:
             try:
@@ -97,6 +104,11 @@ def execute(store: Store, job_id: str, handle: dict[str, Any], output_dir: Path)
                 envelope = failure_envelope(exc, phase, Reason.EXIT_CODE, secrets=secrets)
                 envelope.exit_code = exc.code if isinstance(exc.code, int) else 1
                 envelope.message = mask_text(f"the job called sys.exit({exc.code!r})", secrets)
+    except DebuggerUnavailable as exc:
+        # Not the job's exception, nor a fault of ours: what is missing and what to do.
+        envelope = ResultEnvelope(False, phase=phase, reason=Reason.DEBUGGER_UNAVAILABLE,
+                                  message=mask_text(str(exc), secrets))  # fmt: skip
+        print(f"[kinetic] {envelope.message}", file=sys.stderr, flush=True)
     except BaseException as exc:
         reason = Reason.USER_ERROR if phase == "run" else Reason.RUNNER_ERROR
         if isinstance(exc, VersionSkewError):
@@ -161,6 +173,20 @@ def load_payload(store: Store, job_id: str, handle: dict[str, Any]) -> Payload:
         if explained := explain_load_failure(client, here, str(exc)):
             raise VersionSkewError(explained) from exc
         raise
+
+
+def _serve_debugger(store: Store, job_id: str, spec: dict[str, Any], code_root: str | None):
+    """debug=True: debugpy on the job's debug port, a client awaited (kinetic.job.debugger)."""
+    from kinetic.job.debugger import serve
+    from kinetic.spec.debugger_options import debug_port
+    from kinetic.spec.job_spec import DEFAULT_DEBUG_WAIT
+
+    port = debug_port(spec.get("ports") or [])
+    if port is None:  # the spec adds it with debug=True; a hand-made handle.json may not
+        raise DebuggerUnavailable("debug=True, but the job declares no port named debug")
+    wait = spec.get("debug_wait")
+    serve(store, job_id, port, DEFAULT_DEBUG_WAIT if wait is None else float(wait), code_root,
+          context.stop_asked)  # fmt: skip
 
 
 def _record_session(spec: dict[str, Any], captured: dict[str, str]) -> None:
