@@ -102,3 +102,22 @@ def test_jobs_debug_waits_for_the_debugger_then_refuses_an_ended_job(kube, names
     )  # fmt: skip
     assert out.returncode == 1 and f"job {job.job_id} is SUCCEEDED" in out.stderr, out.stderr
     assert job.status() == JobStatus.SUCCEEDED
+
+
+def test_without_debugpy_in_the_image_the_job_fails_fast(kube, namespace, tmp_path):
+    """The pod's Python cannot import debugpy: a module of that name that is not
+    importable, first on the container's PYTHONPATH, stands in for an image without it."""
+    from .simnode import _import_path
+
+    missing = tmp_path / "no-debugpy"
+    missing.mkdir()
+    (missing / "debugpy.py").write_text(
+        "raise ModuleNotFoundError(\"No module named 'debugpy'\", name='debugpy')\n"
+    )
+    env = {"PYTHONPATH": os.pathsep.join([str(missing), _import_path()])}
+    fn = kinetic.run(debug=True, env=env, ports=[f"debug:{free_port()}"])(jobfns.debuggee)
+    job = fn.run_async(1)
+    state = job.wait(90)
+    assert state.status == JobStatus.FAILED and state.reason == "DebuggerUnavailable", state
+    assert "needs debugpy in the job's environment" in state.message
+    assert "debuggee called" not in job.logs()  # the function never ran
