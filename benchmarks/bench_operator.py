@@ -73,8 +73,9 @@ def diff(after: dict, before: dict) -> dict:
     return {k: v - before.get(k, 0) for k, v in after.items() if v - before.get(k, 0) > 0}
 
 
-def submit_jobs(api, store_root: Path, n: int, prefix: str) -> list[str]:
-    """Create N KineticJobs the way the client does: handle and payload, then the CR."""
+def submit_jobs(api, store_root: Path, n: int, prefix: str, fn=len, args=(["x"],)) -> list[str]:
+    """Create N KineticJobs the way the client does: handle and payload, then the CR.
+    Each runs ``fn(*args)`` (``len(["x"])`` unless said otherwise)."""
     import kinetic
     from kinetic.client.pickling import frame_payload
     from kinetic.client.submit import new_job_id
@@ -86,17 +87,18 @@ def submit_jobs(api, store_root: Path, n: int, prefix: str) -> list[str]:
     store = open_store(store_root)
     custom = client.CustomObjectsApi(api)
     spec = kinetic.JobSpec(backend="kubernetes", store=store.uri).to_dict()
+    function = f"{fn.__module__}.{fn.__qualname__}"
 
     def one(_: int) -> str:
         job_id = new_job_id(prefix)
-        framed = frame_payload(Payload(len, (["x"],)))
-        handle = kinetic.JobHandle(job_id, "kubernetes", store.uri, "builtins.len",
+        framed = frame_payload(Payload(fn, tuple(args)))
+        handle = kinetic.JobHandle(job_id, "kubernetes", store.uri, function,
                                    format_time(utcnow()), spec=spec,
                                    payload_sha256=framed.digest.sha256,
                                    extra={"namespace": NAMESPACE})  # fmt: skip
         store.write_bytes(layout.handle_key(job_id), handle.to_json().encode())
         store_framed(store, layout.payload_key(job_id), framed)
-        body = build_kineticjob(job_id, function="builtins.len", store=store.uri,
+        body = build_kineticjob(job_id, function=function, store=store.uri,
                                 payload_sha256=framed.digest.sha256, spec=spec)  # fmt: skip
         custom.create_namespaced_custom_object(GROUP, VERSION, NAMESPACE, PLURAL, body)
         return job_id

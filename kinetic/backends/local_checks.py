@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import os
 import socket
-from typing import Any
+from collections.abc import Mapping
 
+from kinetic.model.spec_record import SpecRecord
 from kinetic.spec.ports import Port
 from kinetic.spec.resources import parse_cpu_cores
 
 
-def resource_refusals(spec: dict[str, Any]) -> list[tuple[str, object, str]]:
+def resource_refusals(spec: SpecRecord) -> list[tuple[str, object, str]]:
     """Options the local backend cannot honour: (option, value, what to do instead)."""
-    refused = []
+    refused: list[tuple[str, object, str]] = []
     if spec.get("cpu"):
         instead = "cpu_cores='0-1' to pin the job locally, or backend='kubernetes'"
         refused.append(("cpu", spec["cpu"], instead))
@@ -34,15 +35,16 @@ def resource_refusals(spec: dict[str, Any]) -> list[tuple[str, object, str]]:
     return refused
 
 
-def placement_refusals(spec: dict[str, Any]) -> list[tuple[str, object, str]]:
+def placement_refusals(spec: SpecRecord) -> list[tuple[str, object, str]]:
     """What the local backend cannot honour: (option, value, what to use instead)."""
     why = {
         "runtime": "runtimes are images in the cluster operator's runtime table",
         "volumes": "volumes are PersistentVolumeClaims and pod scratch space",
         "network": "networks are groups of pods isolated by a NetworkPolicy",
     }
+    given: Mapping[str, object] = spec  # looked up by the names above
     return [
-        (option, spec[option], f"backend='kubernetes' ({reason})")
+        (option, given[option], f"backend='kubernetes' ({reason})")
         for option, reason in why.items()
         if spec.get(option)
     ]

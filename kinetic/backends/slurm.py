@@ -54,7 +54,7 @@ from kinetic.model.retry_policy import (
 )
 from kinetic.model.status import JobState, JobStatus, format_time, parse_time, utcnow
 from kinetic.spec import settings
-from kinetic.spec.job_spec import JobSpec
+from kinetic.spec.job_spec import DEFAULT_GRACE_PERIOD, JobSpec
 from kinetic.store import ObjectNotFound, Store, layout, open_store
 from kinetic.wire.framing import Framed, store_framed
 
@@ -212,7 +212,7 @@ class SlurmBackend(Backend):
                 slurm_commands.scancel(slurm_id)  # queued or starting: nothing to be gentle with
         if not wait:
             return self.state(handle)
-        grace = float(handle.spec.get("grace_period", 30.0))
+        grace = float(handle.spec.get("grace_period", DEFAULT_GRACE_PERIOD))
         first = grace + CANCEL_SLACK if timeout is None else min(timeout, grace + CANCEL_SLACK)
         state = self.wait_stopped(handle, first, slack=0.0, poll=0.2)
         if not state.status.is_terminal and slurm_id is not None:

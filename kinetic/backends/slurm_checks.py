@@ -8,8 +8,9 @@ are SLURM's to place. Each refusal is (option, value, why), for SpecError.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
 
+from kinetic.model.spec_record import SpecRecord
 from kinetic.spec.accelerators import parse_accelerator
 
 _KUBERNETES_ONLY = {
@@ -19,10 +20,11 @@ _KUBERNETES_ONLY = {
 }
 
 
-def slurm_refusals(spec: dict[str, Any]) -> list[tuple[str, object, str]]:
+def slurm_refusals(spec: SpecRecord) -> list[tuple[str, object, str]]:
     """(option, value, accepted) for every option of ``spec`` SLURM cannot honour."""
+    given: Mapping[str, object] = spec  # looked up by the names below
     refused = [
-        (option, spec[option], f"backend='kubernetes' ({why})")
+        (option, given[option], f"backend='kubernetes' ({why})")
         for option, why in _KUBERNETES_ONLY.items()
         if spec.get(option)
     ]

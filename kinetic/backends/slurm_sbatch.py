@@ -24,7 +24,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from kinetic.model.errors import SpecError
+from kinetic.model.spec_record import SpecRecord
 from kinetic.spec.accelerators import parse_accelerator
+from kinetic.spec.job_spec import DEFAULT_GRACE_PERIOD
 from kinetic.spec.resources import quantity_value
 
 # The only script sbatch ever gets. $1 is the file that is the job's stdin (the secret
@@ -46,7 +48,7 @@ def runner_command(python: str, store: str, job_id: str) -> list[str]:
 
 def sbatch_flags(
     job_id: str,
-    spec: Mapping[str, Any],
+    spec: SpecRecord,
     *,
     output: str,
     stdin: str | None = None,
@@ -71,8 +73,8 @@ def sbatch_flags(
         flags.append(f"--mem={math.ceil(memory / 2**20)}M")
     if disk := _amount(spec.get("ephemeral_storage")):
         flags.append(f"--tmp={math.ceil(disk / 2**20)}M")
-    if spec.get("timeout"):
-        flags.append(f"--time={time_limit_minutes(spec)}")
+    if timeout := spec.get("timeout"):
+        flags.append(f"--time={time_limit_minutes(timeout, spec.get('grace_period'))}")
     for key in ("partition", "account", "qos", "constraint"):
         if options.get(key):
             flags.append(f"--{key}={options[key]}")
@@ -80,8 +82,10 @@ def sbatch_flags(
     return flags
 
 
-def time_limit_minutes(spec: Mapping[str, Any]) -> int:
-    seconds = float(spec["timeout"]) + float(spec.get("grace_period", 30.0)) + TIME_LIMIT_MARGIN
+def time_limit_minutes(timeout: float, grace_period: float | None = None) -> int:
+    """SLURM's --time: the job's timeout, its grace period and a margin, in minutes."""
+    grace = DEFAULT_GRACE_PERIOD if grace_period is None else grace_period
+    seconds = float(timeout) + float(grace) + TIME_LIMIT_MARGIN
     return math.ceil(seconds / 60)
 
 

@@ -66,8 +66,10 @@ def status(job_id: str, store: str | None, output: str) -> None:
     """A job's status, reason and times."""
     handle = attach_job(job_id, store)
     state = handle.state()
+    retried_as = handle.retried_as()
     if output == "json":
-        click.echo(json.dumps(state_json(handle, state), indent=2))
+        links = {"retry_of": handle.retry_of, "retried_as": retried_as}
+        click.echo(json.dumps({**state_json(handle, state), **links}, indent=2))
         return
     fields = [
         ("id", handle.job_id),
@@ -84,6 +86,8 @@ def status(job_id: str, store: str | None, output: str) -> None:
         ("attempts", str(state.attempts or "-")),
         *[(f"attempt {r['attempt']}", _attempt_line(r)) for r in state.previous_attempts],
         ("node", state.node or "-"),
+        ("retry of", handle.retry_of or "-"),
+        ("retried as", ", ".join(retried_as) or "-"),
         ("backend", handle.backend),
         ("store", handle.store),
     ]

@@ -218,6 +218,23 @@ class JobHandle(JobRecord):
                      "cleaned_up": format_time(utcnow())}  # fmt: skip
             store.write_bytes(layout.tombstone_key(self.job_id), json.dumps(stone).encode())
 
+    # -- retry ------------------------------------------------------------------------------
+    def retry(self, *, force: bool = False, **overrides: Any) -> JobHandle:
+        """Run this finished job again as a new job, from its stored payload and spec, with
+        ``overrides`` of its options (``timeout=``, ``memory=``, ``accelerator=``,
+        ``resume_from=``…). A failed or cancelled job is retried; a succeeded one only with
+        ``force``. The two are linked: the new job's ``retry_of``, this one's
+        ``retried_as()``. RetryRefusedError says why a job cannot be retried."""
+        from kinetic.client.job_retry import retry
+
+        return JobHandle.from_record(retry(self, force=force, **overrides))
+
+    def retried_as(self) -> list[str]:
+        """The ids of the jobs that retry this one, oldest first (read from the store)."""
+        from kinetic.client.job_retry import retried_as
+
+        return retried_as(self._store, self.job_id)
+
     # -- network ----------------------------------------------------------------------------
     def endpoints(self) -> dict[str, Endpoint]:
         """Where each of the job's ports is reachable: name -> Endpoint (host, port, proto,

@@ -7,29 +7,19 @@ backend; nothing is left behind when any step before the start fails.
 from __future__ import annotations
 
 import os
-import re
-import secrets
-import string
 from collections.abc import Callable
 from typing import Any
 
 from kinetic.backends import get_backend
 from kinetic.client.handle import JobHandle
+from kinetic.client.job_start import new_job_id, start
 from kinetic.client.pickling import client_fingerprint, frame_payload
 from kinetic.client.project_upload import ship_project
-from kinetic.model.errors import JobExistsError, SpecError
+from kinetic.model.errors import SpecError
 from kinetic.model.status import format_time, utcnow
 from kinetic.spec.job_spec import JobSpec
-from kinetic.store import layout, open_store
+from kinetic.store import open_store
 from kinetic.wire.payload import Payload
-
-_ALPHABET = string.ascii_lowercase + string.digits
-
-
-def new_job_id(name: str) -> str:
-    """``{slug}-{8 random chars}``: readable in `kinetic jobs list`, valid as a k8s name."""
-    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:40].strip("-") or "job"
-    return f"{slug}-{''.join(secrets.choice(_ALPHABET) for _ in range(8))}"
 
 
 def function_name(fn: object) -> str:
@@ -70,15 +60,7 @@ def submit(
         # What was shipped (working_dir=) is evidence too: its hash, and if it was uploaded.
         client={**versions, **({"project": client["project"]} if spec.working_dir else {})},
     )
-    try:
-        backend.submit(handle, spec, framed)
-    except JobExistsError:
-        framed.close()
-        raise  # another job's records: never touch them
-    except BaseException:
-        framed.close()
-        store.delete_prefix(layout.job_prefix(handle.job_id))  # it never started
-        raise
+    start(backend, handle, spec, framed)
     return handle
 
 

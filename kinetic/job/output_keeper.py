@@ -14,6 +14,7 @@ from pathlib import Path
 
 from kinetic.job.open_files import worker_running, writing_now
 from kinetic.job.output_sync import FileStat, OutputSync, settle_seconds
+from kinetic.model.spec_record import SpecRecord
 from kinetic.spec.job_spec import DEFAULT_OUTPUT_SYNC
 from kinetic.store import Store
 
@@ -25,7 +26,7 @@ class OutputKeeper:
         job_id: str,
         attempt: int,
         directory: Path,
-        spec: dict,
+        spec: SpecRecord,
         worker_pid: int,
         note: Callable[[str], None],
         restored: dict[str, FileStat],

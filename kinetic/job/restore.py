@@ -15,20 +15,21 @@ from collections.abc import Callable
 from pathlib import Path
 
 from kinetic.job.output_sync import FileStat
+from kinetic.model.spec_record import SpecRecord
 from kinetic.store import Store, layout
 
 
-def should_resume(spec: dict) -> bool:
+def should_resume(spec: SpecRecord) -> bool:
     """``resume`` defaults to on when the job may be retried."""
     resume = spec.get("resume")
     return bool(spec.get("retries")) if resume is None else bool(resume)
 
 
-def sources(spec: dict, job_id: str, attempt: int) -> list[tuple[str, int]]:
+def sources(spec: SpecRecord, job_id: str, attempt: int) -> list[tuple[str, int]]:
     """(job, attempt) whose outputs are layered, oldest first (0: all of that job's). Pure."""
     layers: list[tuple[str, int]] = []
-    if spec.get("resume_from"):
-        layers.append((spec["resume_from"], 0))  # 0: every attempt that job has
+    if resume_from := spec.get("resume_from"):
+        layers.append((resume_from, 0))  # 0: every attempt that job has
     if should_resume(spec):
         # This attempt's own outputs too: the same attempt runs again when its pod is
         # replaced (Kubernetes' Job controller) or its runner relaunched.
@@ -71,7 +72,7 @@ def restore(store: Store, keys: dict[str, str], directory: Path) -> dict[str, Fi
 
 def resume_into(
     store: Store,
-    spec: dict,
+    spec: SpecRecord,
     job_id: str,
     attempt: int,
     directory: Path,

@@ -18,6 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from kinetic.model.spec_record import SpecRecord
+
 SSH_PORT = 2202
 # Where images put sshd when /usr/sbin is not on PATH (a non-root user's PATH often lacks it).
 SBIN_DIRS = ("/usr/sbin", "/usr/local/sbin", "/sbin")
@@ -134,7 +136,7 @@ def _die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
-def start_for_job(spec: dict) -> SshServer:
+def start_for_job(spec: SpecRecord) -> SshServer:
     """The job's sshd, started; ``KINETIC_SSHD`` (job env, then ours) picks the binary."""
     override = (spec.get("env") or {}).get("KINETIC_SSHD") or os.environ.get("KINETIC_SSHD")
     return SshServer(spec.get("ssh_public_key") or "", sshd=override).start()

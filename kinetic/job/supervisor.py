@@ -35,6 +35,7 @@ from kinetic.job.worker import worker_main
 from kinetic.model.outcome import Outcome, conclude
 from kinetic.model.reasons import Reason
 from kinetic.model.retry_policy import RetryPolicy, attempt_record, retry_at, should_retry
+from kinetic.model.spec_record import SpecRecord
 from kinetic.model.status import JobState, JobStatus, format_time, parse_time, utcnow
 from kinetic.model.worker_report import MAX_REPORT_BYTES, WorkerReport
 from kinetic.spec.job_spec import DEFAULT_ACCELERATOR
@@ -79,7 +80,7 @@ class Supervisor:
         signal.signal(signal.SIGINT, self._on_signal)
         self.stop_requested = stopped_early
         handle = json.loads(self.store.read_bytes(layout.handle_key(self.job_id)))
-        spec = handle.get("spec") or {}
+        spec: SpecRecord = handle.get("spec") or SpecRecord()
         self.backend = handle.get("backend", "local")
         names = spec.get("secret_env_names") or []
         try:
@@ -130,7 +131,12 @@ class Supervisor:
         return []
 
     def run_attempt(
-        self, handle: dict, spec: dict, attempt: int, previous: list[dict], start: datetime | None
+        self,
+        handle: dict,
+        spec: SpecRecord,
+        attempt: int,
+        previous: list[dict],
+        start: datetime | None,
     ) -> JobState:
         """Run the job once (after waiting until ``start``); its end, not yet recorded."""
         from kinetic.system.procinfo import hostname
@@ -194,7 +200,7 @@ class Supervisor:
                 sshd.stop()
             shutil.rmtree(workdir, ignore_errors=True)
 
-    def _prepare_environment(self, spec: dict) -> Outcome | None:
+    def _prepare_environment(self, spec: SpecRecord) -> Outcome | None:
         """requirements=: the cached environment, or built now (kinetic.job.environment)."""
         from kinetic.job.environment import DependencyInstallFailed, InstallCancelled, prepare
 
@@ -240,7 +246,7 @@ class Supervisor:
         return not self._cancel_requested()
 
     def supervise(
-        self, handle: dict, spec: dict, attempt: int, output_dir: Path, restored: dict
+        self, handle: dict, spec: SpecRecord, attempt: int, output_dir: Path, restored: dict
     ) -> Outcome:
         out_r, out_w = os.pipe()
         ctl_r, ctl_w = os.pipe()

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from kinetic.model.spec_record import SpecRecord
 from kinetic.spec.job_spec import DEFAULT_GRACE_PERIOD
 
 KUBERNETES_DEADLINE_BACKSTOP = 30.0
@@ -35,7 +36,7 @@ def _signal_group(pid: int, sig: int) -> None:
 
 def watch_worker(
     pid: int,
-    spec: dict,
+    spec: SpecRecord,
     *,
     backend: str,
     remote: bool,
@@ -81,7 +82,7 @@ def watch_worker(
                 # As the kernel's OOM killer does on a node: no grace, no warning.
                 oom_message = (
                     f"the job used {used / 2**20:.0f} MiB, over its memory limit of "
-                    f"{spec['memory']['limit']}"
+                    f"{(spec.get('memory') or {}).get('limit')}"
                 )
                 note(f"{oom_message}: killing it")
                 before_signal()

@@ -27,6 +27,7 @@ from kinetic.model.errors import (
     VersionSkewError,
 )
 from kinetic.model.reasons import Reason
+from kinetic.model.spec_record import SpecRecord
 from kinetic.model.worker_report import WorkerReport
 from kinetic.store import Store, forget_stores, layout, open_store
 from kinetic.wire.framing import frame, load_framed, store_framed
@@ -44,7 +45,7 @@ def execute(store: Store, job_id: str, handle: dict[str, Any], output_dir: Path)
     secrets = [os.environ[n] for n in names if os.environ.get(n)]
     try:
         activate()  # requirements=: the environment's packages before the payload's imports
-        spec = handle.get("spec") or {}
+        spec: SpecRecord = handle.get("spec") or SpecRecord()
         if spec.get("debug"):  # fail fast: before the payload loads
             from kinetic.job.debugger import require
 
@@ -71,10 +72,10 @@ def execute(store: Store, job_id: str, handle: dict[str, Any], output_dir: Path)
         elif handle.get("backend") == "local" and cwd and os.path.isdir(cwd):
             os.chdir(cwd)  # locally, relative paths mean what they meant to the caller
         _record_session(spec, payload.captured_env)
-        if spec.get("cpu_cores"):
+        if cores := spec.get("cpu_cores"):
             from kinetic.spec.resources import parse_cpu_cores
 
-            os.sched_setaffinity(0, parse_cpu_cores(spec["cpu_cores"]))  # children inherit it
+            os.sched_setaffinity(0, parse_cpu_cores(cores))  # children inherit it
         if spec.get("debug"):
             _serve_debugger(store, job_id, spec, cwd)
         phase = "run"
@@ -175,7 +176,7 @@ def load_payload(store: Store, job_id: str, handle: dict[str, Any]) -> Payload:
         raise
 
 
-def _serve_debugger(store: Store, job_id: str, spec: dict[str, Any], code_root: str | None):
+def _serve_debugger(store: Store, job_id: str, spec: SpecRecord, code_root: str | None) -> None:
     """debug=True: debugpy on the job's debug port, a client awaited (kinetic.job.debugger)."""
     from kinetic.job.debugger import serve
     from kinetic.spec.debugger_options import debug_port
@@ -189,7 +190,7 @@ def _serve_debugger(store: Store, job_id: str, spec: dict[str, Any], code_root: 
           context.stop_asked)  # fmt: skip
 
 
-def _record_session(spec: dict[str, Any], captured: dict[str, str]) -> None:
+def _record_session(spec: SpecRecord, captured: dict[str, str]) -> None:
     """Record where the job runs and its plain env for `kinetic jobs shell` (local backend:
     the file is this machine's, named by the runner's KINETIC_SESSION_FILE; secret values
     are left out)."""

@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from kinetic.k8s.kineticjob import secret_name
+from kinetic.k8s.kineticjob_body import KineticJob, KineticJobSpec
 from kinetic.k8s.names import (
     API_VERSION,
     CONTAINER,
@@ -70,7 +71,7 @@ def progress_token_volume() -> dict[str, Any]:
     return {"name": "kinetic-progress", "projected": {"sources": [{"serviceAccountToken": token}]}}
 
 
-def _runtime_image(spec: dict[str, Any], runtimes: RuntimeTable | None) -> str | None:
+def _runtime_image(spec: KineticJobSpec, runtimes: RuntimeTable | None) -> str | None:
     if not spec.get("runtime"):
         return None
     image = runtimes.image_of(spec["runtime"]) if runtimes else None
@@ -109,7 +110,7 @@ def attempt_of(obj: dict[str, Any]) -> int:
 
 
 def build_job(
-    kj: dict[str, Any],
+    kj: KineticJob,
     config: OperatorConfig,
     runtimes: RuntimeTable | None = None,
     attempt: int = 1,
@@ -125,7 +126,9 @@ def build_job(
         LabelMap.from_mapping(config.accelerator_labels),
         spot=bool(spec.get("spot")),
     )
-    env = [{"name": e["name"], "value": e.get("value", "")} for e in spec.get("env", [])]
+    env: list[dict[str, Any]] = [
+        {"name": e["name"], "value": e.get("value", "")} for e in spec.get("env", [])
+    ]
     secret = secret_name(job_id)
     env += [
         {"name": n, "valueFrom": {"secretKeyRef": {"name": secret, "key": n}}}

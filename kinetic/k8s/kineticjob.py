@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from kinetic.k8s.kineticjob_body import KineticJob, KineticJobSpec
 from kinetic.k8s.names import API_VERSION, KIND, LABEL_JOB_ID, SELECTOR
 from kinetic.k8s.pod_resources import k8s_resources
 from kinetic.k8s.pod_volumes import cr_volumes
 from kinetic.model.retry_policy import DEFAULT_BACKOFF
+from kinetic.model.spec_record import SpecRecord
 from kinetic.spec.job_spec import DEFAULT_ACCELERATOR, DEFAULT_GRACE_PERIOD
 
 
@@ -17,10 +19,10 @@ def build_kineticjob(
     function: str,
     store: str,
     payload_sha256: str,
-    spec: dict[str, Any],
-) -> dict[str, Any]:
-    """The KineticJob for a job, from its JobSpec dict (see kinetic.spec.JobSpec.to_dict)."""
-    body: dict[str, Any] = {
+    spec: SpecRecord,
+) -> KineticJob:
+    """The KineticJob for a job, from its stored JobSpec (kinetic.spec.JobSpec.to_dict)."""
+    body: KineticJobSpec = {
         "function": function,
         "store": store,
         "payloadSha256": payload_sha256,
@@ -29,14 +31,14 @@ def build_kineticjob(
     }
     if spec.get("spot"):
         body["spot"] = True
-    if spec.get("image"):
-        body["image"] = spec["image"]
-    if spec.get("timeout"):
-        body["timeoutSeconds"] = max(1, round(spec["timeout"]))
+    if image := spec.get("image"):
+        body["image"] = image
+    if timeout := spec.get("timeout"):
+        body["timeoutSeconds"] = max(1, round(timeout))
     if resources := k8s_resources(spec):
         body["resources"] = resources
-    if spec.get("start_at"):
-        body["startAt"] = spec["start_at"]
+    if start_at := spec.get("start_at"):
+        body["startAt"] = start_at
     if spec.get("retries"):
         body["retries"] = int(spec["retries"])
         body["retryBackoffSeconds"] = float(spec.get("retry_backoff", DEFAULT_BACKOFF))
@@ -44,17 +46,17 @@ def build_kineticjob(
     if spec.get("secret_env_names"):
         body["secretEnv"] = list(spec["secret_env_names"])
     if spec.get("ports"):
-        body["ports"] = [dict(p) for p in spec["ports"]]
+        body["ports"] = [p.copy() for p in spec["ports"]]
     if spec.get("ssh"):
         body["ssh"] = True
     if spec.get("env"):
         body["env"] = [{"name": k, "value": v} for k, v in sorted(spec["env"].items())]
-    if spec.get("runtime"):
-        body["runtime"] = spec["runtime"]
+    if runtime := spec.get("runtime"):
+        body["runtime"] = runtime
     if spec.get("volumes"):
         body["volumes"] = cr_volumes(spec["volumes"])
-    if spec.get("network"):
-        body["network"] = spec["network"]
+    if network := spec.get("network"):
+        body["network"] = network
     return {
         "apiVersion": API_VERSION,
         "kind": KIND,

@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from kinetic.k8s.kineticjob_body import KineticJob
 from kinetic.k8s.names import LABEL_JOB_ID, SELECTOR
+from kinetic.model.spec_record import PortRecord
 
 _DNS_1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 
@@ -21,14 +23,14 @@ def protocol(proto: str) -> str:
     return "UDP" if proto == "udp" else "TCP"
 
 
-def container_ports(ports: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def container_ports(ports: list[PortRecord]) -> list[dict[str, Any]]:
     return [
         {"name": p["name"], "containerPort": int(p["port"]), "protocol": protocol(p["proto"])}
         for p in ports
     ]
 
 
-def build_service(kj: dict[str, Any], owner: dict[str, Any]) -> dict[str, Any]:
+def build_service(kj: KineticJob, owner: dict[str, Any]) -> dict[str, Any]:
     """A ClusterIP Service selecting the job's pods, one port per job port, by name."""
     job_id = kj["metadata"]["name"]
     ports = []

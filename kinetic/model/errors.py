@@ -95,3 +95,12 @@ class JobCancelledError(KineticError):
     def __init__(self, job_id: str):
         self.job_id = job_id
         super().__init__(f"job {job_id} was cancelled; it has no result")
+
+
+class RetryRefusedError(KineticError):
+    """A job cannot be retried: still running, succeeded (without ``force``), or its
+    payload is gone; the message says which and what would allow it."""
+
+    def __init__(self, job_id: str, why: str):
+        self.job_id, self.why = job_id, why
+        super().__init__(f"cannot retry job {job_id}: {why}")

@@ -13,6 +13,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Self
 
+from kinetic.model.spec_record import SpecRecord
+
 
 @dataclass
 class JobRecord:
@@ -22,7 +24,7 @@ class JobRecord:
     function: str  # "module.qualname", or "command:NAME" for kinetic.submit() jobs
     created: str
     name: str | None = None
-    spec: dict[str, Any] = field(default_factory=dict)  # JobSpec.to_dict(), as submitted
+    spec: SpecRecord = field(default_factory=lambda: SpecRecord())  # JobSpec.to_dict()
     payload_sha256: str | None = None
     command: list[str] | None = None  # set for kinetic.submit() jobs
     extra: dict[str, Any] = field(default_factory=dict)  # backend-specific (namespace…)
@@ -30,6 +32,9 @@ class JobRecord:
     # outside the pickle so the job can judge them before it unpickles anything; and the
     # project shipped with working_dir= (its content hash, whether this job uploaded it).
     client: dict[str, Any] = field(default_factory=dict)
+    # The job this one retries (kinetic.client.job_retry); the link the other way is the
+    # original's ``retried_as/`` markers (handle.json is written once, so never updated).
+    retry_of: str | None = None
 
     @classmethod
     def record_fields(cls) -> list[str]:

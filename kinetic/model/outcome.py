@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kinetic.model.reasons import Reason
+from kinetic.model.spec_record import SpecRecord
 from kinetic.model.status import JobStatus
 from kinetic.model.worker_report import WorkerReport
 
@@ -21,7 +22,7 @@ class Outcome:
 
 
 def conclude(
-    spec: dict[str, Any],
+    spec: SpecRecord,
     stop_reason: str | None,
     exit_code: int,
     worker_report: WorkerReport | None,

@@ -25,6 +25,7 @@ from typing import Any
 
 from kinetic.model.errors import SpecError
 from kinetic.model.reasons import Reason
+from kinetic.model.spec_record import SpecRecord
 from kinetic.model.status import JobState, JobStatus, format_time
 
 MAX_RETRIES = 20
@@ -46,23 +47,13 @@ class RetryPolicy:
     on_error: bool = False
 
     @classmethod
-    def from_spec(cls, spec: dict[str, Any]) -> RetryPolicy:
-        """From a JobSpec dict (``retries``, ``retry_backoff``, ``retry_on_error``)."""
+    def from_spec(cls, spec: SpecRecord) -> RetryPolicy:
+        """From a stored JobSpec (``retries``, ``retry_backoff``, ``retry_on_error``); a
+        KineticJob's: kinetic.k8s.kineticjob_body.retry_policy_of."""
         return cls(
             retries=int(spec.get("retries") or 0),
             backoff=float(spec.get("retry_backoff", DEFAULT_BACKOFF)),
             on_error=bool(spec.get("retry_on_error", False)),
-        )
-
-    @classmethod
-    def from_kineticjob(cls, spec: dict[str, Any]) -> RetryPolicy:
-        """From a KineticJob's spec (``retries``, ``retryBackoffSeconds``, ``retryOnError``)."""
-        return cls.from_spec(
-            {
-                "retries": spec.get("retries"),
-                "retry_backoff": spec.get("retryBackoffSeconds", DEFAULT_BACKOFF),
-                "retry_on_error": spec.get("retryOnError", False),
-            }
         )
 
     def delay(self, attempt: int) -> float:

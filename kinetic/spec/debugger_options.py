@@ -9,9 +9,8 @@ and waits up to ``debug_wait`` seconds for a client before it runs the function;
 
 from __future__ import annotations
 
-from typing import Any
-
 from kinetic.model.errors import SpecError
+from kinetic.model.spec_record import PortRecord
 from kinetic.spec.ports import Port
 
 DEBUG_PORT_NAME = "debug"
@@ -41,9 +40,9 @@ def check_debug(debug: object, ports: tuple[Port, ...]) -> tuple[Port, ...]:
     return (*ports, Port(DEBUG_PORT_NAME, DEBUG_PORT, "tcp"))
 
 
-def debug_port(ports: list[dict[str, Any]]) -> int | None:
+def debug_port(ports: list[PortRecord]) -> int | None:
     """The port a debug job's debugpy listens on, from its spec's ports (dicts)."""
     for p in ports:
         if p.get("name") == DEBUG_PORT_NAME:
-            return int(p["port"])
+            return p["port"]
     return None

@@ -11,10 +11,11 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, cast
 
 from kinetic.model.errors import InvalidJobIdError, SpecError
 from kinetic.model.retry_policy import DEFAULT_BACKOFF, check_retry_options
+from kinetic.model.spec_record import SpecRecord
 from kinetic.spec import settings
 from kinetic.spec.accelerators import parse_accelerator, split_spot
 from kinetic.spec.debugger_options import MAX_DEBUG_WAIT, check_debug
@@ -176,7 +177,7 @@ class JobSpec:
                 found[pattern] = os.environ[pattern]
         return found
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> SpecRecord:
         """JSON-ready, for handle.json and the KineticJob: secret values are left out."""
         data = dataclasses.asdict(self)
         data["capture_env"] = list(self.capture_env)
@@ -185,13 +186,13 @@ class JobSpec:
         data["ports"] = [p.to_dict() for p in self.ports]
         if isinstance(self.requirements, tuple):
             data["requirements"] = list(self.requirements)
-        return data
+        return cast(SpecRecord, data)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> JobSpec:
+    def from_dict(cls, data: SpecRecord | dict[str, Any]) -> JobSpec:
         """A spec from to_dict() output: file contents and secret values are not in it."""
         known = {f.name for f in dataclasses.fields(cls)} - {"files", "secret_env"}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        return cls(**{k: v for k, v in cast(dict[str, Any], data).items() if k in known})
 
     def file_contents(self) -> dict[str, tuple[bytes, int]]:
         """The files to ship, read now: name -> (content, permission bits)."""

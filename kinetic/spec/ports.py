@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from kinetic.model.errors import SpecError
+from kinetic.model.spec_record import PortRecord
 
 PROTOCOLS = ("tcp", "udp", "http")
 SSH_PORT = 2202
@@ -157,6 +158,6 @@ def _looks_like_key(text: str) -> bool:
     return " " in text.strip() and not text.strip().startswith(("/", "~", "."))
 
 
-def port_env(ports: list[dict[str, Any]]) -> dict[str, str]:
+def port_env(ports: list[PortRecord]) -> dict[str, str]:
     """What the job sees: ``KINETIC_PORT_<NAME>=<port>`` for each of its ports."""
     return {f"KINETIC_PORT_{p['name'].upper()}": str(p["port"]) for p in ports}

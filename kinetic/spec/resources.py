@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal, InvalidOperation
-from typing import Any
 
 from kinetic.model.errors import SpecError
+from kinetic.model.spec_record import SpecRecord
 
 _QUANTITY = re.compile(
     r"^(?P<num>[0-9]+(\.[0-9]*)?|\.[0-9]+)(?P<suffix>[KMGTPE]i|[mkMGTPE]|[eE][+-]?[0-9]+)?\Z"
@@ -107,6 +107,6 @@ def parse_cpu_cores(value: str) -> set[int]:
 
 
 # -- local enforcement -----------------------------------------------------------------------
-def memory_limit_bytes(spec: dict[str, Any]) -> int | None:
+def memory_limit_bytes(spec: SpecRecord) -> int | None:
     limit = (spec.get("memory") or {}).get("limit")
     return int(quantity_value(limit)) if limit else None

@@ -65,6 +65,19 @@ def debugger_key(job_id: str) -> str:
     return f"{job_prefix(job_id)}/debugger.json"
 
 
+RETRIED_AS = "retried_as"
+
+
+def retried_as_prefix(job_id: str) -> str:
+    """Markers naming the jobs that retry this one (kinetic.client.job_retry), one object
+    each, so concurrent retries never overwrite each other's link."""
+    return f"{job_prefix(job_id)}/{RETRIED_AS}"
+
+
+def retried_as_key(job_id: str, retry_id: str) -> str:
+    return f"{retried_as_prefix(job_id)}/{validate_job_id(retry_id)}.json"
+
+
 ATTEMPTS = "attempts"
 
 

@@ -23,12 +23,13 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import kopf
 
 from kinetic.k8s.job_manifest import attempt_of, build_job, store_is_shared
 from kinetic.k8s.kineticjob import secret_name
+from kinetic.k8s.kineticjob_body import KineticJob
 from kinetic.k8s.pod_volumes import build_network_policy
 from kinetic.k8s.runtime_table import RuntimeTable
 from kinetic.k8s.service_manifest import build_service
@@ -170,19 +171,19 @@ class Controller:
 
     def _sync(self, state: JobState, deleted_pod: dict | None) -> None:
         key = state.key
-        kj = _one(self.indexes.kineticjobs, key)
-        if kj is None:  # deleted: owner references take the Job and pods with it
+        found = _one(self.indexes.kineticjobs, key)
+        if found is None:  # deleted: owner references take the Job and pods with it
             self.jobs.discard(state)
             return
-        state.adopt((kj.get("metadata") or {}).get("uid"))
+        state.adopt((found.get("metadata") or {}).get("uid"))
         # The index may lag our own writes; the status we last wrote is the freshest truth.
-        kj = {**kj, "status": {**(kj.get("status") or {}), **state.written}}
+        kj = cast(KineticJob, {**found, "status": {**(found.get("status") or {}), **state.written}})
         attempt = attempt_number(kj)
         job = next(iter(_of_attempt(self.indexes.jobs, key, attempt)[-1:]), None)
         pod_list = _of_attempt(self.indexes.pods, key, attempt)
         shared = store_is_shared(kj["spec"]["store"], self.settings.jobs.file_store_host_path)
         runtimes = self.cluster.read_runtimes() if needs_runtime_table(kj, job) else None
-        lost, lost_reason = None, Reason.LOST
+        lost, lost_reason = None, str(Reason.LOST)
         if deleted_pod is not None and attempt_of(deleted_pod) == attempt:
             lost = vanished(deleted_pod, job)
             if lost is None and (ended := disrupted_end(deleted_pod, job)) is not None:
@@ -208,12 +209,12 @@ class Controller:
             )
         event = transition_event(kj.get("status") or {}, patch)
         if event:
-            kopf.event(kj, type=event[0], reason=event[1], message=event[2])
+            kopf.event(found, type=event[0], reason=event[1], message=event[2])
 
     def _act(
         self,
         state: JobState,
-        kj: dict,
+        kj: KineticJob,
         job: dict | None,
         action: Action,
         attempt: int,

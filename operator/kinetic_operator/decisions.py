@@ -7,13 +7,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from kinetic.k8s.kineticjob_body import KineticJob, retry_policy_of
 from kinetic.k8s.runtime_table import RuntimeTable
 from kinetic.model.reasons import Reason
-from kinetic.model.retry_policy import RetryPolicy, should_retry
+from kinetic.model.retry_policy import should_retry
 from kinetic.model.status import JobStatus, format_time, parse_time, utcnow
 from kinetic_operator.reconcile import DerivedStatus, derive_status
 
@@ -31,7 +33,7 @@ class Action:
 
 
 def decide(
-    kj: dict[str, Any],
+    kj: KineticJob,
     job: dict | None,
     pods: list[dict],
     *,
@@ -75,7 +77,7 @@ def decide(
     return Action()
 
 
-def needs_runtime_table(kj: dict[str, Any], job: dict | None) -> bool:
+def needs_runtime_table(kj: KineticJob, job: dict | None) -> bool:
     """Whether ``decide`` may create this job's Job now and so needs the runtime table."""
     status, spec = kj.get("status") or {}, kj["spec"]
     return bool(
@@ -95,7 +97,7 @@ def _job_finished(job: dict) -> bool:
 
 
 def status_patch(
-    kj: dict[str, Any],
+    kj: KineticJob,
     job: dict | None,
     pods: list[dict],
     action: Action,
@@ -158,13 +160,13 @@ def _merge_patch(previous: dict[str, Any] | None, new: dict[str, Any]) -> dict[s
     return patch
 
 
-def attempt_number(kj: dict[str, Any]) -> int:
+def attempt_number(kj: KineticJob) -> int:
     """The attempt the KineticJob is on: 1, then one more after each retry."""
     return max(1, int((kj.get("status") or {}).get("attempts") or 1))
 
 
 def _retry_patch(
-    kj: dict[str, Any], job: dict | None, pods: list[dict], derived: DerivedStatus
+    kj: KineticJob, job: dict | None, pods: list[dict], derived: DerivedStatus
 ) -> dict[str, Any] | None:
     """When this attempt failed and its retries allow another: the status that records it
     and schedules the next (see kinetic.model.retry_policy). None otherwise."""
@@ -172,7 +174,7 @@ def _retry_patch(
     if derived.phase != JobStatus.FAILED.value or spec.get("cancel"):
         return None
     previous = list(status.get("previousAttempts") or [])
-    policy = RetryPolicy.from_kineticjob(spec)
+    policy = retry_policy_of(spec)
     if not should_retry(policy, derived.reason, previous):
         return None
     attempt, now = attempt_number(kj), utcnow()
@@ -206,7 +208,7 @@ def _progress_text(progress: dict | None) -> str | None:
 
 
 def transition_event(
-    previous: dict[str, Any], patch: dict[str, Any]
+    previous: Mapping[str, Any], patch: dict[str, Any]
 ) -> tuple[str, str, str] | None:
     """(type, reason, message) for an Event when the phase or its reason changed."""
     if "phase" not in patch and "reason" not in patch:
