@@ -165,6 +165,34 @@ def test_a_cancelled_job_keeps_its_outputs_and_resume_from_continues(store_uri, 
     assert start == stopped_at and total == TOTAL
 
 
+def test_cli_retry_resume_from_continues_a_cancelled_job(store_uri, tmp_path):
+    """`kinetic jobs retry ID --resume-from ID`: the retry (a new job from the stored
+    payload) starts from the outputs the cancelled job synced, not from nothing."""
+    import subprocess
+    import sys
+
+    progress = tmp_path / "progress"
+    first = kinetic.run(output_sync=1)(jobfns.checkpointing).run_async(
+        STEPS, 0.2, str(progress))  # fmt: skip
+    store = open_store(first.store)
+    wait_for(lambda: _polled_step(store, first.job_id) >= 3, timeout=90, what="a checkpoint")
+    first.cancel()
+    stopped_at = _stored_step(store, first.job_id)
+    out = subprocess.run(
+        [sys.executable, "-m", "kinetic.cli", "jobs", "retry", first.job_id,
+         "--resume-from", first.job_id, "-o", "json"],
+        capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    answer = json.loads(out.stdout)
+    assert answer["overrides"] == {"resume_from": first.job_id}
+    second = kinetic.attach(answer["job_id"])
+    assert second.spec["resume_from"] == first.job_id
+    start, total = second.result(timeout=120, cleanup=False)
+    assert start == stopped_at >= 3 and total == TOTAL
+    assert "resuming: 1 output file(s) restored" in second.logs()
+
+
 def test_output_sync_none_copies_once_at_the_end(store_uri, tmp_path):
     job = kinetic.run(output_sync=None)(jobfns.checkpointing).run_async(
         4, 0.2, str(tmp_path / "p"))  # fmt: skip
