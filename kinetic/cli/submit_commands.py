@@ -7,6 +7,7 @@ import sys
 import click
 
 from kinetic.cli.app import jobs, output_option, store_option
+from kinetic.spec.job_spec import DEFAULT_DEBUG_WAIT
 
 
 @jobs.command(context_settings={"ignore_unknown_options": True})
@@ -58,7 +59,7 @@ from kinetic.cli.app import jobs, output_option, store_option
 @click.option(
     "--debug-wait",
     type=float,
-    help="Seconds the job waits for a debugger before it runs (default 300).",
+    help=f"Seconds the job waits for a debugger before it runs (default {DEFAULT_DEBUG_WAIT:g}).",
 )
 @click.option("--follow", "-f", is_flag=True, help="Print its output, then exit with its code.")
 @store_option
