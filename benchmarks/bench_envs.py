@@ -7,8 +7,10 @@
 * first build: the first job's round trip with 30 requirements (offline wheels,
   --find-links) against a plain ``python -m venv`` + ``pip install`` of the same
   requirements into a fresh venv, in the same run;
-* working_dir: ``run_async()`` of a job shipping a 5,000-file project, first (uploaded) and
-  unchanged (nothing uploaded).
+* working_dir: ``run_async()`` of a job shipping a 5,000-file project, first (uploaded),
+  then unchanged (nothing uploaded) with the file-digest cache and, the baseline in the
+  same run, without it (every file read and hashed again). ``--only working_dir`` runs
+  just this.
 
 Everything runs offline against a temporary file:// store and Kinetic home.
 """
@@ -87,29 +89,60 @@ def bench_first_build(tmp: Path) -> dict:
             "ratio": round(ours / plain, 2), "installer": "uv" if find_uv() else "pip"}  # fmt: skip
 
 
-def bench_working_dir(tmp: Path) -> dict:
+def bench_working_dir(tmp: Path, samples: int) -> dict:
+    """First submission (read, hashed, uploaded); then unchanged resubmissions, interleaved:
+    with the caller's digest cache (kinetic.client.project_digests: nothing read) and,
+    as the baseline in the same run, with that cache removed first (every file read and
+    hashed, as before the cache existed)."""
+    import shutil
+
     import kinetic
+    from kinetic.backends.local import local_home
+    from kinetic.client.project_digests import CACHE_DIR
+    from kinetic.spec.project_files import RACY_NS
 
     project = tmp / "project"
     for i in range(5000):
         path = project / f"pkg{i % 50:02d}" / f"module_{i}.py"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(f"VALUE = {i}\n" + "# padding\n" * 20)
+    time.sleep(RACY_NS / 1e9 + 0.2)  # files changed just before a read are read again
     os.chdir(project)
     fn = kinetic.run(working_dir=".")(noop)
-    results = {}
-    for label in ("first", "unchanged"):
+
+    def submit() -> tuple[float, dict]:
         start = time.perf_counter()
         job = fn.run_async()
-        results[f"{label}_run_async_ms"] = round((time.perf_counter() - start) * 1000, 1)
-        results[f"{label}_uploaded"] = job.client["project"]["uploaded"]
+        took = time.perf_counter() - start
         job.result(timeout=120)
+        return took, job.client["project"]
+
+    took, first = submit()
+    results: dict = {"first_run_async_ms": round(took * 1000, 1), "first_read": first["read"],
+                     "first_uploaded": first["uploaded"]}  # fmt: skip
+    cold, warm, reads = [], [], {"cold": set(), "warm": set()}
+    for _ in range(samples):
+        shutil.rmtree(local_home() / CACHE_DIR, ignore_errors=True)
+        took, seen = submit()
+        cold.append(took)
+        reads["cold"].add(seen["read"])
+        took, seen = submit()
+        warm.append(took)
+        reads["warm"].add(seen["read"])
+        assert not seen["uploaded"]
+    results.update(
+        unchanged_no_digest_cache_p50_ms=p50(cold),
+        unchanged_no_digest_cache_read=sorted(reads["cold"]),
+        unchanged_p50_ms=p50(warm), unchanged_read=sorted(reads["warm"]),
+        speedup=round(statistics.median(cold) / statistics.median(warm), 2),
+    )  # fmt: skip
     return results
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--samples", type=int, default=15)
+    parser.add_argument("--only", choices=["start_overhead", "first_build", "working_dir"])
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="kinetic-bench-envs-") as tmp_name:
         tmp = Path(tmp_name)
@@ -117,11 +150,12 @@ def main() -> None:
         os.environ["KINETIC_STORE"] = (tmp / "store").as_uri()
         os.environ["KINETIC_BACKEND"] = "local"
         os.environ["KINETIC_CONFIG"] = str(tmp / "no-config.toml")
-        figures = {
-            "start_overhead": bench_start_overhead(tmp, args.samples),
-            "first_build": bench_first_build(tmp),
-            "working_dir_5000_files": bench_working_dir(tmp),
+        benches = {
+            "start_overhead": lambda: bench_start_overhead(tmp, args.samples),
+            "first_build": lambda: bench_first_build(tmp),
+            "working_dir": lambda: bench_working_dir(tmp, args.samples),
         }
+        figures = {name: run() for name, run in benches.items() if args.only in (None, name)}
     print(json.dumps(figures, indent=2))
 
 

@@ -39,6 +39,7 @@ SCENARIOS: dict[str, dict[str, Any]] = {
             "node_selector": {"pool": "accelerators"},
         },
         "fileStore": {"hostPath": "/tmp/kinetic-store"},
+        "envCache": {"enabled": True, "hostPath": "/mnt/disks/kinetic-envs"},
         "jobImage": "registry.example/kinetic-jobs:1",
         "runtimes": {
             "py312": "registry.example/kinetic:0.1.0-py3.12",

@@ -78,6 +78,10 @@ def test_values_pass_the_schema(scenario):
         {"watchNamespaces": "team-a"},
         {"image": {"repository": "kinetic", "pullPolicy": "Sometimes"}},
         {"fileStore": {"hostPath": "relative/dir"}},
+        {"envCache": {"enabled": True, "hostPath": "relative/dir"}},
+        {"envCache": {"enabled": True, "hostPath": ""}},
+        {"envCache": {"enabled": "yes"}},
+        {"envCache": {"enable": True}},
         {"jobServiceAccount": {"create": True}},  # creating one needs a name
         {"healthPort": 80},  # the operator is not root
         {"runtimes": {"py312": ""}},
@@ -183,6 +187,7 @@ def test_operator_environment_defaults():
         "KINETIC_JOB_SERVICE_ACCOUNT": "",
         "KINETIC_ACCELERATOR_LABELS": "{}",
         "KINETIC_FILE_STORE_HOST_PATH": "",
+        "KINETIC_ENV_CACHE_HOST_PATH": "",  # envCache is off by default
         "KINETIC_PROGRESS_LISTEN": "0.0.0.0:8081",
         "KINETIC_PROGRESS_URL": "http://kinetic-operator.kinetic-system.svc:8081/progress",
     }
@@ -743,3 +748,60 @@ def test_kind_config_shares_the_store_with_every_node():
     assert host == node_path
     env = env_of(operator_container({"fileStore": {"hostPath": node_path}}))
     assert env["KINETIC_FILE_STORE_HOST_PATH"] == node_path
+
+
+# -- the node-local environment cache (envCache) ---------------------------------------
+
+
+@pytest.mark.parametrize("version", K8S_VERSIONS)
+def test_env_cache_reaches_every_job_pod(version):
+    """envCache on: the operator gets the host path, and each Job it builds mounts it at the
+    same path with KINETIC_ENV_CACHE pointing there (the pod stays a valid object)."""
+    from chart_support import kineticjob
+
+    from kinetic.k8s.job_manifest import OperatorConfig, build_job
+
+    values = {"envCache": {"enabled": True, "hostPath": "/mnt/disks/kinetic-envs/"}}
+    env = env_of(operator_container(values))
+    assert env["KINETIC_ENV_CACHE_HOST_PATH"] == "/mnt/disks/kinetic-envs"
+    config = OperatorConfig.from_env(env)
+    job = build_job(kineticjob(requirements=["pandas"], env={"EPOCHS": "3"}), config)
+    kubernetes_validate.validate(job, version, strict=True)
+    pod = job["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert {"name": "kinetic-env-cache",
+            "hostPath": {"path": "/mnt/disks/kinetic-envs", "type": "DirectoryOrCreate"}} in (
+        pod["volumes"])  # fmt: skip
+    assert {"name": "kinetic-env-cache", "mountPath": "/mnt/disks/kinetic-envs"} in (
+        container["volumeMounts"])  # fmt: skip
+    assert env_of(container)["KINETIC_ENV_CACHE"] == "/mnt/disks/kinetic-envs"
+    assert env_of(container)["EPOCHS"] == "3"
+
+
+def test_env_cache_is_off_by_default_and_a_job_may_name_its_own():
+    from chart_support import kineticjob
+
+    from kinetic.k8s.job_manifest import OperatorConfig, build_job
+
+    config = OperatorConfig.from_env(env_of(operator_container({})))
+    assert config.env_cache_host_path is None
+    pod = build_job(kineticjob(), config)["spec"]["template"]["spec"]
+    assert "KINETIC_ENV_CACHE" not in env_of(pod["containers"][0])
+    assert all(v["name"] != "kinetic-env-cache" for v in pod.get("volumes", []))
+    # Enabled, but the job's own env names a cache: the job's wins, once in the env.
+    config = OperatorConfig.from_env(env_of(operator_container({"envCache": {"enabled": True}})))
+    assert config.env_cache_host_path == "/var/cache/kinetic/envs"  # the default path
+    own = kineticjob(env={"KINETIC_ENV_CACHE": "/scratch/envs"})
+    (container,) = build_job(own, config)["spec"]["template"]["spec"]["containers"]
+    names = [e["name"] for e in container["env"]]
+    assert names.count("KINETIC_ENV_CACHE") == 1
+    assert env_of(container)["KINETIC_ENV_CACHE"] == "/scratch/envs"
+
+
+def test_env_cache_cannot_share_the_file_store_directory():
+    values = {"fileStore": {"hostPath": "/srv/kinetic"},
+              "envCache": {"enabled": True, "hostPath": "/srv/kinetic/"}}  # fmt: skip
+    with pytest.raises(helm.HelmError, match="directory of its own"):
+        render(values)
+    # Disabled, its path does not matter.
+    render({**values, "envCache": {"enabled": False, "hostPath": "/srv/kinetic"}})

@@ -267,3 +267,18 @@ def test_a_cancel_stops_a_build_that_hangs():
         assert env_cache.entries(env_cache.cache_root()) == []
     finally:
         server.close()
+
+
+def test_an_unusable_cache_directory_falls_back_to_the_home(tmp_path, wheels):
+    """A KINETIC_ENV_CACHE the job cannot create or write (here: below a regular file; on
+    a cluster, a node's cache owned by root and a job that is not) costs a build in the
+    Kinetic home, never the job."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    reqs = offline(wheels, "kinwheel-b")
+    fn = kinetic.run(requirements=reqs, env={"KINETIC_ENV_CACHE": str(blocker / "envs")})
+    job = fn(use_package).run_async("kinwheel_b")
+    found = job.result(timeout=180, cleanup=False)
+    assert found["value"] == "kinwheel-b-2.1"
+    assert found["file"].startswith(str(env_cache.home_root())), found
+    assert f"environment cache {blocker / 'envs'} is unusable here" in job.logs()

@@ -12,11 +12,13 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from chart_support import kineticjob
 from helpers import wait_for
 from kinetic_operator import progress_server as ps
 from kinetic_operator.cluster import Cluster
 from kinetic_operator.controller import Controller, Indexes
+from kinetic_operator.memory import Trimmer, glibc_malloc_trim
 from kinetic_operator.operator_settings import Settings
 from kinetic_operator.state import JobRegistry
 from kubernetes import client
@@ -37,7 +39,7 @@ def nowhere() -> client.ApiClient:
 
 def controller(kjs: dict) -> Controller:
     indexes = Indexes(kineticjobs=kjs, jobs={}, pods={})
-    return Controller(Settings(), Cluster(nowhere()), indexes)
+    return Controller(Settings(memory_trim_delay=0.05), Cluster(nowhere()), indexes)
 
 
 def scheduled_job() -> dict:
@@ -65,6 +67,7 @@ def test_a_deleted_job_leaves_nothing_behind():
         timer.join(1)
         assert not timer.is_alive()  # cancelled: nothing will run for the deleted job
     assert state.closed
+    wait_for(lambda: op.trimmer.trims == 1, timeout=5, what="the freed memory given back")
 
     # Events after the deletion (its pods going, garbage-collected) keep nothing either.
     pod = {"metadata": {"name": "train-abc12345-x", "labels": {"kinetic.dev/attempt": "1"}}}
@@ -127,3 +130,29 @@ def test_token_reviews_go_with_their_pod_or_their_time():
     cache.put("c", "pod-3", time.time() - 1)  # expired: never served, swept with the next
     cache.put("d", "pod-4", time.time() + 300)
     assert len(cache) == 2 and cache.get("c") is None
+
+
+def test_memory_is_trimmed_once_after_a_burst_of_deletions():
+    calls = []
+    trimmer = Trimmer(0.1, trim=lambda pad: calls.append(pad) or 1)
+    threads = [threading.Thread(target=trimmer.soon) for _ in range(50)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    wait_for(lambda: calls == [0], timeout=5, what="one trim")
+    time.sleep(0.2)
+    assert calls == [0]
+    trimmer.soon()  # a later deletion: another trim
+    wait_for(lambda: calls == [0, 0], timeout=5, what="the next trim")
+    off = Trimmer(0, trim=lambda pad: calls.append(pad) or 1)
+    off.soon()
+    time.sleep(0.1)
+    assert len(calls) == 2 and off.trims == 0
+
+
+def test_glibc_trims_here():
+    trim = glibc_malloc_trim()
+    if trim is None:
+        pytest.skip("no glibc here: the operator does not trim (memory.py)")
+    assert trim(0) in (0, 1)

@@ -4,6 +4,7 @@ per content hash, and the job runs in its copy with relative paths as on the lap
 from __future__ import annotations
 
 import os
+import time
 import warnings
 from pathlib import Path
 
@@ -13,7 +14,14 @@ from envfns import project_view
 import kinetic
 from kinetic.client.project_upload import ProjectSizeWarning, ship_project
 from kinetic.model.errors import SpecError
-from kinetic.spec.project_files import content_hash, ignored, parse_rules, scan
+from kinetic.spec.project_files import (
+    RACY_NS,
+    content_hash,
+    ignored,
+    parse_rules,
+    reusable_digest,
+    scan,
+)
 from kinetic.store import open_store
 
 
@@ -114,3 +122,95 @@ def test_a_big_project_warns_naming_its_largest_files(tmp_path, monkeypatch):
         ship_project(open_store((tmp_path / "store").as_uri()), str(root), str(root))
     [warning] = [w for w in caught if issubclass(w.category, ProjectSizeWarning)]
     assert "weights.bin" in str(warning.message) and ".kineticignore" in str(warning.message)
+
+
+# -- an unchanged project is not read again (digests cached by stat) ---------------------
+
+
+def bytes_read() -> int:
+    """What this process has passed to read() so far (Linux /proc/self/io: rchar)."""
+    for line in Path("/proc/self/io").read_text().splitlines():
+        if line.startswith("rchar:"):
+            return int(line.split()[1])
+    raise AssertionError("no rchar in /proc/self/io")
+
+
+def make_big_project(root: Path, files: int = 100, size: int = 200_000) -> int:
+    for i in range(files):
+        path = root / f"pkg{i % 10}" / f"data_{i}.bin"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(os.urandom(size))
+    # Files changed within RACY_NS before they are read are read again next time (their
+    # stat could hide a change made in the same clock tick): let them age first.
+    time.sleep(RACY_NS / 1e9 + 0.2)
+    return files * size
+
+
+def test_an_unchanged_resubmission_reads_no_file(store_uri, tmp_path, monkeypatch):
+    if not Path("/proc/self/io").exists():
+        pytest.skip("needs Linux's /proc/self/io to count the bytes read")
+    root = tmp_path / "proj"
+    content = make_big_project(root)
+    monkeypatch.chdir(root)
+    run = kinetic.run(working_dir=".")(len)
+    first = run.run_async([1])
+    assert first.client["project"]["read"] == 100 and first.client["project"]["uploaded"]
+    before = bytes_read()
+    again = run.run_async([1, 2])
+    read = bytes_read() - before
+    assert again.client["project"]["read"] == 0 and not again.client["project"]["uploaded"]
+    assert again.client["project"]["sha256"] == first.client["project"]["sha256"]
+    assert read < content / 20, f"{read} bytes read to resubmit {content} bytes unchanged"
+    assert again.result(timeout=60) == 2 and first.result(timeout=60) == 1
+
+
+def test_a_changed_file_is_read_again_whatever_its_size_and_mtime(tmp_path):
+    store = open_store((tmp_path / "store").as_uri())
+    root = tmp_path / "proj"
+    make_big_project(root, files=20, size=1000)
+    first = ship_project(store, str(root), str(root))
+    assert first["read"] == 20
+    assert ship_project(store, str(root), str(root))["read"] == 0
+    # The same size, the mtime set back: the ctime (which no program sets back) tells.
+    path = root / "pkg3" / "data_3.bin"
+    old = path.stat()
+    path.write_bytes(os.urandom(1000))
+    os.utime(path, ns=(old.st_atime_ns, old.st_mtime_ns))
+    assert path.stat().st_mtime_ns == old.st_mtime_ns
+    changed = ship_project(store, str(root), str(root))
+    assert changed["read"] == 1 and changed["sha256"] != first["sha256"] and changed["uploaded"]
+    # Replaced by another file (a new inode), the same size, content and mtime: read again,
+    # and the same content is the same hash.
+    copy = root / "copy.tmp"
+    copy.write_bytes(path.read_bytes())
+    os.utime(copy, ns=(old.st_atime_ns, old.st_mtime_ns))
+    os.replace(copy, path)
+    replaced = ship_project(store, str(root), str(root))
+    assert replaced["read"] == 1 and replaced["sha256"] == changed["sha256"]
+    assert not replaced["uploaded"]
+
+
+def test_a_file_changed_just_before_it_was_read_is_read_again(tmp_path):
+    store = open_store((tmp_path / "store").as_uri())
+    root = tmp_path / "proj"
+    make_big_project(root, files=5, size=100)
+    assert ship_project(store, str(root), str(root))["read"] == 5
+    (root / "fresh.py").write_text("x = 1\n")  # changed now: its digest is not kept yet
+    assert ship_project(store, str(root), str(root))["read"] == 1
+    assert ship_project(store, str(root), str(root))["read"] == 1
+    now = time.time_ns()
+    assert reusable_digest((6, now - RACY_NS - 1, now - RACY_NS - 1, 1), now)
+    assert not reusable_digest((6, now - RACY_NS - 1, now - 1, 1), now)  # ctime too
+
+
+def test_a_broken_digest_cache_only_means_reading(tmp_path):
+    from kinetic.client.project_digests import cache_file
+
+    store = open_store((tmp_path / "store").as_uri())
+    root = tmp_path / "proj"
+    make_big_project(root, files=5, size=100)
+    first = ship_project(store, str(root), str(root))
+    cache_file(root).write_text("{not json")
+    again = ship_project(store, str(root), str(root))
+    assert again["read"] == 5 and again["sha256"] == first["sha256"]
+    assert ship_project(store, str(root), str(root))["read"] == 0  # and it is whole again

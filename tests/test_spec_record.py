@@ -42,7 +42,9 @@ def test_a_built_kineticjob_uses_only_typed_keys() -> None:
         env={"A": "1"},
         ports=["web:8080"], memory="1Gi", volumes=["data:/data"], network="n1",
     ).to_dict()  # fmt: skip
-    body = build_kineticjob("j-1", function="m.f", store="gs://bucket/p", payload_sha256="0", spec=spec)
+    body = build_kineticjob(
+        "j-1", function="m.f", store="gs://bucket/p", payload_sha256="0", spec=spec
+    )
     assert set(body["spec"]) <= set(get_type_hints(KineticJobSpec))
 
 

@@ -1,7 +1,8 @@
 """In the caller: shipping the project's files (``working_dir=``) to the store, once per
 content hash. Where it sits: kinetic.client.submit calls ``ship_project`` before pickling;
 the scan and the hash are kinetic.spec.project_files'; the job unpacks the archive and runs
-in its copy (kinetic.job.project_copy). An unchanged project uploads nothing."""
+in its copy (kinetic.job.project_copy). An unchanged project uploads nothing, and reads
+none of its files again (their digests are cached by stat: kinetic.client.project_digests)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from kinetic.client.project_digests import known_digests
 from kinetic.model.errors import JobExistsError
 from kinetic.spec.project_files import WARN_BYTES, Manifest, content_hash, scan
 from kinetic.store import Store, layout
@@ -37,7 +39,8 @@ def ship_project(store: Store, root: str, cwd: str) -> dict[str, Any]:
             ProjectSizeWarning,
             stacklevel=4,
         )
-    sha = content_hash(manifest)
+    digests, read = known_digests(manifest)
+    sha = content_hash(manifest, digests)
     key = layout.project_key(sha)
     uploaded = False
     if not store.exists(key):
@@ -45,7 +48,7 @@ def ship_project(store: Store, root: str, cwd: str) -> dict[str, Any]:
     inside = Path(cwd).resolve()
     rel = os.path.relpath(inside, root) if Path(root) in [inside, *inside.parents] else "."
     return {"sha256": sha, "key": key, "files": len(manifest.files), "size": manifest.size,
-            "cwd": rel, "uploaded": uploaded}  # fmt: skip
+            "cwd": rel, "uploaded": uploaded, "read": read}  # fmt: skip
 
 
 def _upload(store: Store, key: str, manifest: Manifest) -> bool:

@@ -85,6 +85,12 @@ def prepare(
         return None
     key = key_of(lines)
     root = env_cache.cache_root(spec.get("env") or {})
+    if (why := env_cache.unusable(root)) and root != env_cache.home_root():
+        # A shared cache this job cannot write (e.g. the chart's node-local one, made by
+        # the kubelet for root, and a job image that is not): slower, never a failure.
+        note(f"environment cache {root} is unusable here ({why}); using "
+             f"{env_cache.home_root()} instead")  # fmt: skip
+        root = env_cache.home_root()
     env = Environment(key, root / key)
     with env_cache.locked(root, key):
         if env_cache.ready(root, key) is not None:

@@ -20,7 +20,7 @@ from kinetic.k8s.names import (
     SELECTOR,
     STORE_VOLUME,
 )
-from kinetic.k8s.pod_volumes import pod_volumes
+from kinetic.k8s.pod_volumes import env_cache_volume, pod_volumes
 from kinetic.k8s.runtime_table import RuntimeTable
 from kinetic.k8s.service_manifest import container_ports
 from kinetic.spec.accelerators import LabelMap, k8s_scheduling, parse_accelerator
@@ -38,6 +38,8 @@ class OperatorConfig:
     service_account: str | None = None
     accelerator_labels: dict[str, Any] = field(default_factory=dict)
     file_store_host_path: str | None = None
+    # The chart's envCache: a node directory every job mounts for its environments.
+    env_cache_host_path: str | None = None
     python: str = "python"
     # Where jobs push progress reports (the operator's Service); None: the store only.
     progress_url: str | None = None
@@ -51,6 +53,7 @@ class OperatorConfig:
             service_account=env.get("KINETIC_JOB_SERVICE_ACCOUNT") or None,
             accelerator_labels=json.loads(labels) if labels else {},
             file_store_host_path=env.get("KINETIC_FILE_STORE_HOST_PATH") or None,
+            env_cache_host_path=env.get("KINETIC_ENV_CACHE_HOST_PATH") or None,
             python=env.get("KINETIC_JOB_PYTHON") or cls.python,
             progress_url=env.get("KINETIC_PROGRESS_URL") or None,
         )
@@ -182,6 +185,10 @@ def build_job(
             {"name": "KINETIC_PROGRESS_URL", "value": config.progress_url},
             {"name": "KINETIC_PROGRESS_TOKEN_FILE", "value": PROGRESS_TOKEN_FILE},
         ]
+    if config.env_cache_host_path:
+        volume, mount, cache_env = env_cache_volume(config.env_cache_host_path, env)
+        volumes, mounts = [*volumes, volume], [*mounts, mount]
+        env += cache_env
     if volumes:
         pod_spec.setdefault("volumes", []).extend(volumes)
         container.setdefault("volumeMounts", []).extend(mounts)

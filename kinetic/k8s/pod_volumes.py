@@ -1,5 +1,6 @@
 """A job's volumes and network as Kubernetes objects: the KineticJob's fields (from the
-JobSpec, see kinetic.spec.placement) and the pod's volumes, mounts, label and NetworkPolicy."""
+JobSpec, see kinetic.spec.placement) and the pod's volumes, mounts, label and NetworkPolicy;
+also the node-local environment cache the chart may give every job (``envCache``)."""
 
 from __future__ import annotations
 
@@ -42,6 +43,24 @@ def pod_volumes(
             raise ValueError(f"volume {v['name']}: unknown type {v['type']!r}")
         mounts.append(mount)
     return volumes, mounts
+
+
+ENV_CACHE_VOLUME = "kinetic-env-cache"
+ENV_CACHE_VAR = "KINETIC_ENV_CACHE"  # read by kinetic.system.env_cache in the job
+
+
+def env_cache_volume(
+    host_path: str, job_env: list[dict[str, Any]]
+) -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]:
+    """(pod volume, container mount, env entries) of the node-local environment cache: the
+    node's ``host_path``, at the same path in the pod, so an environment keeps the path it
+    was built or unpacked at for every later pod of the node. A job whose own ``env`` names
+    a cache keeps it (the cache still mounted, unused)."""
+    volume = {"name": ENV_CACHE_VOLUME,
+              "hostPath": {"path": host_path, "type": "DirectoryOrCreate"}}  # fmt: skip
+    mount = {"name": ENV_CACHE_VOLUME, "mountPath": host_path}
+    own = any(e.get("name") == ENV_CACHE_VAR for e in job_env)
+    return volume, mount, [] if own else [{"name": ENV_CACHE_VAR, "value": host_path}]
 
 
 def network_policy_name(network: str) -> str:

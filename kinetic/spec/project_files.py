@@ -2,8 +2,10 @@
 
 Where it sits: the decorator validates the directory (``check_working_dir``); at
 submission kinetic.client.project_upload scans it (``scan``: .kineticignore and .gitignore
-rules, plus DEFAULT_IGNORES), names its content by ``content_hash`` and uploads it once per
-hash; the job unpacks it and runs in the copy (kinetic.job.project_copy).
+rules, plus DEFAULT_IGNORES), names its content by ``content_hash`` — each file's digest
+reused from the caller's cache while its stat is unchanged (kinetic.client.project_digests,
+``reusable_digest``) — and uploads it once per hash; the job unpacks it and runs in the
+copy (kinetic.job.project_copy).
 
 The ignore files follow .gitignore's syntax: ``#`` comments, ``!`` to re-include, a
 trailing ``/`` for directories only, a ``/`` at the start or in the middle to anchor a
@@ -16,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +31,13 @@ DEFAULT_IGNORES = (".git/", ".hg/", ".svn/", "__pycache__/", "*.pyc", ".venv/", 
                    ".mypy_cache/", ".pytest_cache/", ".ruff_cache/", ".tox/", ".nox/",
                    ".ipynb_checkpoints/", ".DS_Store", "node_modules/")  # fmt: skip
 WARN_BYTES = 100 * 1024 * 1024  # above this, the submission names the largest files
+# What a file's content cannot change without changing: size, mtime, ctime (which no
+# program can set back), inode (a file replaced by another). The key of a cached digest.
+FileStat = tuple[int, int, int, int]
+# A file changed this little before it was read may have changed again in the same clock
+# tick after the read, leaving its stat as it was (git's "racily clean"): its digest is
+# not kept. Two seconds covers the coarsest file-system clocks (FAT, SMB).
+RACY_NS = 2_000_000_000
 
 
 def check_working_dir(value: object) -> str | None:
@@ -115,6 +125,7 @@ class Manifest:
 
     root: Path
     files: dict[str, tuple[int, bool]] = field(default_factory=dict)
+    stats: dict[str, FileStat] = field(default_factory=dict)  # as scanned
 
     @property
     def size(self) -> int:
@@ -152,19 +163,37 @@ def scan(root: Path) -> Manifest:
                         continue
                     stat = entry.stat()
                     manifest.files[path] = (stat.st_size, bool(stat.st_mode & 0o100))
+                    manifest.stats[path] = (stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns,
+                                            stat.st_ino)  # fmt: skip
 
     walk(root, "", base_rules)
     return manifest
 
 
-def content_hash(manifest: Manifest) -> str:
-    """Names, executable bits and contents: an unchanged project has the same hash."""
+def file_digest(path: Path) -> str:
+    """The SHA-256 of a file's content."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1024 * 1024):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def content_hash(manifest: Manifest, digests: Mapping[str, str] | None = None) -> str:
+    """Names, executable bits and contents: an unchanged project has the same hash.
+    ``digests``: files' SHA-256 already known (kinetic.client.project_digests); the other
+    files are read here."""
     total = hashlib.sha256()
     for name in sorted(manifest.files):
-        digest = hashlib.sha256()
-        with open(manifest.root / name, "rb") as f:
-            while chunk := f.read(1024 * 1024):
-                digest.update(chunk)
+        known = digests.get(name) if digests else None
+        digest = known or file_digest(manifest.root / name)
         executable = manifest.files[name][1]
-        total.update(f"{name}\0{int(executable)}\0{digest.hexdigest()}\n".encode())
+        total.update(f"{name}\0{int(executable)}\0{digest}\n".encode())
     return total.hexdigest()
+
+
+def reusable_digest(stat: FileStat, read_at_ns: int) -> bool:
+    """Whether a digest read at ``read_at_ns`` (wall clock) may stand for the file while its
+    stat stays ``stat``: not when the file changed within RACY_NS before the read. Pure."""
+    changed = max(stat[1], stat[2])
+    return changed < read_at_ns - RACY_NS

@@ -29,8 +29,25 @@ def cache_root(overrides: Mapping[str, str] | None = None) -> Path:
     chosen = (overrides or {}).get(ENV_VAR) or os.environ.get(ENV_VAR)
     if chosen:
         return Path(chosen).expanduser()
+    return home_root()
+
+
+def home_root() -> Path:
+    """The cache under the Kinetic home, whatever KINETIC_ENV_CACHE says."""
     home = os.environ.get("KINETIC_HOME") or str(Path.home() / ".kinetic")
     return Path(home).expanduser() / "envs"
+
+
+def unusable(root: Path) -> str | None:
+    """Why this process cannot build into ``root`` (a node's cache made by root for a job
+    running as another user, a read-only mount), or None when it can."""
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        return f"{type(exc).__name__}: {exc.strerror or exc}"
+    if not os.access(root, os.W_OK | os.X_OK):
+        return "not writable by this user"
+    return None
 
 
 @contextlib.contextmanager

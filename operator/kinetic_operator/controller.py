@@ -10,7 +10,8 @@ restarted operator adopts existing Jobs and loses nothing; what a sync must reme
 the next one is the job's ``JobState`` (state.py), released when the job is deleted.
 
 One Controller per operator process, made by the startup handler from ``Settings``
-(settings.py); it also runs the heartbeat (heartbeat.py) and the progress endpoint.
+(operator_settings.py); it also runs the heartbeat (heartbeat.py), the progress endpoint and the
+trimming of memory that deleted jobs freed (memory.py).
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from kinetic_operator.decisions import (
     status_patch,
     transition_event,
 )
+from kinetic_operator.memory import Trimmer
 from kinetic_operator.operator_settings import Settings
 from kinetic_operator.progress_server import PodRef, ProgressEndpoint, api_review
 from kinetic_operator.reconcile import disrupted_end, vanished
@@ -76,6 +78,7 @@ class Controller:
     ) -> None:
         self.settings, self.cluster, self.indexes = settings, cluster, indexes
         self.jobs = jobs if jobs is not None else JobRegistry()
+        self.trimmer = Trimmer(settings.memory_trim_delay)
         self.heartbeat: heartbeat.Heartbeat | None = None
         self.endpoint: ProgressEndpoint | None = None
         self._context: contextvars.Context | None = None
@@ -102,6 +105,7 @@ class Controller:
         if self.endpoint is not None:
             self.endpoint.stop()
         self.jobs.close()
+        self.trimmer.stop()
 
     # -- what the watches report (handlers.py) --------------------------------------------------
     def in_handler(self) -> Controller:
@@ -114,10 +118,12 @@ class Controller:
     def job_deleted(self, key: Key, uid: str | None) -> None:
         """The KineticJob is gone (owner references take its Jobs and pods): forget it."""
         self.jobs.release(key, uid)
+        self.trimmer.soon()
 
     def pod_deleted(self, uid: str) -> None:
         if self.endpoint is not None:
             self.endpoint.forget_pod(uid)
+        self.trimmer.soon()  # the last of a job to go: kopf has just dropped it too
 
     # -- progress reports (progress_server.py) ----------------------------------------------------
     def pod_ref(self, uid: str) -> PodRef | None:

@@ -3,7 +3,7 @@ every change to the ``Controller`` (controller.py), which decides with pure func
 acts with few requests.
 
 Where it sits: this is where kopf calls in. The startup handler makes the one Controller
-from the ``Settings`` that ``kinetic operator run`` put in kopf's memo (settings.py; read
+from the ``Settings`` that ``kinetic operator run`` put in kopf's memo (operator_settings.py; read
 from the environment here when run as ``kopf run -m kinetic_operator``) and keeps it in
 the operator's memo, which kopf copies into every object's memo: each handler finds it
 there. The cleanup handler stops it.

@@ -162,7 +162,8 @@ def start(
     api: client.ApiClient, namespace: str | None, served: tuple[str, ...] | None = None
 ) -> Heartbeat | None:
     """Start beating in the operator's ``namespace`` (``$KINETIC_OPERATOR_NAMESPACE``, read
-    into settings.py); without one, log why there is no Lease. ``served``: see Heartbeat."""
+    into operator_settings.py); without one, log why there is no Lease. ``served``: see
+    Heartbeat."""
     if not namespace:
         log.info(
             "heartbeat: %s is not set, so no Lease %s is written "

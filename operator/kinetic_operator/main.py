@@ -1,7 +1,7 @@
 """Running the operator: ``kinetic operator run`` (or ``kopf run -m kinetic_operator``).
 
 Where it sits: the CLI calls ``run``, which reads the operator's configuration once
-(settings.py) and starts kopf with it in the operator's memo; kopf then calls the
+(operator_settings.py) and starts kopf with it in the operator's memo; kopf then calls the
 handlers (handlers.py) until interrupted.
 """
 

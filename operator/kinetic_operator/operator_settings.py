@@ -38,6 +38,8 @@ class Settings:
     max_retry_delay: float = 60.0
     # At most one status write per job for progress reports in this many seconds.
     progress_write_interval: float = 2.0
+    # Memory freed by deleted jobs goes back to the system this long after (memory.py).
+    memory_trim_delay: float = 30.0
 
     @classmethod
     def from_env(

@@ -12,7 +12,7 @@ Where it sits: the ``Controller`` (controller.py) starts one ``ProgressEndpoint`
 operator process when ``KINETIC_PROGRESS_LISTEN`` (host:port) is set. The endpoint finds a
 pod's job in kopf's index of pods (so a deleted pod is forgotten with it) and hands each
 accepted report to the Controller, which keeps it in the job's state and syncs the job, at
-most one status write per job every ``progress_write_interval`` seconds (settings.py). The
+most one status write per job every ``progress_write_interval`` seconds (operator_settings.py). The
 endpoint itself keeps only the token reviews, each until its token expires or its pod goes.
 """
 

@@ -77,3 +77,16 @@ tests fail on one, and on any rule the operator's code does not need.
   resources: [networkpolicies]
   verbs: [create, get, list, watch, patch, delete]
 {{- end -}}
+
+{{/* The node-local environment cache's host path when envCache is enabled, else "". It must
+not be the file store's directory: a pod cannot mount two volumes at one path. */}}
+{{- define "kinetic.envCacheHostPath" -}}
+{{- if .Values.envCache.enabled -}}
+{{- $path := .Values.envCache.hostPath | trimSuffix "/" -}}
+{{- $store := .Values.fileStore.hostPath | trimSuffix "/" -}}
+{{- if and $store (eq $path $store) -}}
+{{- fail (printf "envCache.hostPath %s is fileStore.hostPath too: give the environment cache a directory of its own" .Values.envCache.hostPath) -}}
+{{- end -}}
+{{- $path -}}
+{{- end -}}
+{{- end -}}
