@@ -55,6 +55,7 @@ _LAZY = {
     "report_progress": "kinetic.job.progress_writer",
     "Port": "kinetic.spec.ports",
     "Endpoint": "kinetic.model.endpoint",
+    "attach_workflow": "kinetic.client.workflow_handle",
 }
 
 if TYPE_CHECKING:
@@ -62,6 +63,7 @@ if TYPE_CHECKING:
     from kinetic.client.handle import JobHandle
     from kinetic.client.listing import attach, list_jobs
     from kinetic.client.submit import submit_command as submit
+    from kinetic.client.workflow_handle import attach_workflow
     from kinetic.job.context import attempt, cancel_event, cancelled, output_dir
     from kinetic.job.progress_writer import report_progress
     from kinetic.model.endpoint import Endpoint
@@ -74,6 +76,8 @@ def __getattr__(name: str) -> Any:
         return importlib.import_module("kinetic.client.submit").submit_command
     if name == "job_status":  # keras-team/kinetic's module of JobStatus
         return importlib.import_module("kinetic.job_status")
+    if name == "workflow":  # kinetic.workflow.run(...): workflows from YAML
+        return importlib.import_module("kinetic.workflow")
     if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'kinetic' has no attribute {name!r}")
@@ -102,6 +106,7 @@ __all__ = [
     "StorageError",
     "VersionSkewError",
     "attach",
+    "attach_workflow",
     "attempt",
     "cancel_event",
     "cancelled",

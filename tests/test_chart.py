@@ -312,6 +312,7 @@ OPERATOR_GRANTS = (
     | expand("kinetic.dev", "kineticjobs/finalizers", "update")
     | expand("batch", "jobs", "create get list watch patch delete")
     | expand("", "pods", "get list watch delete")
+    | expand("", "pods/log", "get")  # notify=: a finished job's last lines
     | expand("", "events", "create patch")
     | expand("events.k8s.io", "events", "create patch")
     | expand("", "secrets", "create get patch delete")
@@ -333,6 +334,7 @@ USER_GRANTS = (
     | expand("coordination.k8s.io", f"leases[{OPERATOR_LEASE}]", "get")  # kinetic doctor
     | expand("", "configmaps[kinetic-runtimes]", "get")  # kinetic runtimes list
     | expand("", "persistentvolumeclaims", "get")  # volumes: the claims exist
+    | expand("kueue.x-k8s.io", "localqueues", "get list")  # kinetic doctor: queue= exists
 )
 # In the release namespace only: the operator's heartbeat Lease (create cannot be limited
 # to a name; renewing can).
@@ -487,6 +489,7 @@ SPEC_FIELDS = {
     "env": "array",
     "secretEnv": "array",
     "startAt": "string",
+    "dependsOn": "array",
     "retryBackoffSeconds": "number",
     "retryOnError": "boolean",
     "ports": "array",
@@ -499,6 +502,9 @@ SPEC_FIELDS = {
     "runtime": "string",
     "volumes": "array",
     "network": "string",
+    "queue": "string",  # Kueue
+    "priorityClass": "string",
+    "notify": "object",  # hosts only: the URLs are in the job's Secret
 }
 STATUS_FIELDS = {
     "phase": "string",
@@ -514,6 +520,7 @@ STATUS_FIELDS = {
     "exitCode": "integer",
     "progress": "object",
     "progressText": "string",
+    "notifications": "array",
     "result": "object",
     "observedGeneration": "integer",
     "jobName": "string",

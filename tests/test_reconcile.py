@@ -214,7 +214,13 @@ EXPECTED: dict[str, tuple[str, str, str | None, str | None]] = {
         "No matching Workload; restoring pod templates according to existent Workload "
         "(never scheduled: 0/9 nodes are available: 9 node(s) didn't match",
     ),
-    "11-job-suspended-gpu-kueue-issue2391.yaml": ("job", "PENDING", "Suspended", "Job suspended"),
+    # A Job in a Kueue queue (label kueue.x-k8s.io/queue-name): waiting for admission.
+    "11-job-suspended-gpu-kueue-issue2391.yaml": (
+        "job",
+        "PENDING",
+        "Queued",
+        "waiting in Kueue queue lq-all-resources to be admitted (Job suspended)",
+    ),
     "12-pod-init-crashloop-terminationmessage-openshift-insights.json": (
         "pod",
         "PENDING",

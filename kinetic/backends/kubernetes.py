@@ -110,15 +110,15 @@ class KubernetesBackend(Backend):
             spec=spec.to_dict(),
         )
         namespace = handle.extra["namespace"]
-        if spec.secret_env:
+        if secrets := spec.runner_secrets():  # secret_env, and the notify URLs
             # First, so the pod never waits for it; the operator makes the KineticJob own it.
-            self._create_secret(handle, build_secret(handle.job_id, spec.secret_env))
+            self._create_secret(handle, build_secret(handle.job_id, secrets))
         try:
             self._custom(handle).create_namespaced_custom_object(
                 GROUP, VERSION, namespace, PLURAL, body
             )
         except Exception as exc:
-            if spec.secret_env:
+            if secrets:
                 self._delete_secret(handle)
             if getattr(exc, "status", None) == 409:
                 raise JobExistsError(f"a KineticJob named {handle.job_id} exists already") from None
@@ -294,6 +294,8 @@ def state_from_cr(kj: dict) -> JobState:
         extra["result"] = status["result"]
     if status.get("podName"):
         extra["pod"] = status["podName"]
+    if status.get("notifications"):
+        extra["notifications"] = status["notifications"]
     return JobState(
         JobStatus(status.get("phase") or JobStatus.PENDING.value),
         reason=status.get("reason"),

@@ -109,7 +109,7 @@ class LocalBackend(Backend):
             layout.handle_key(handle.job_id), handle.to_json().encode(), if_absent=True
         )
         store_framed(store, layout.payload_key(handle.job_id), payload)
-        _launch(store, handle, spec.secret_env)
+        _launch(store, handle, spec.runner_secrets())
 
     def state(self, handle: JobRecord) -> JobState:
         store = open_store(handle.store)

@@ -41,6 +41,8 @@ def placement_refusals(spec: SpecRecord) -> list[tuple[str, object, str]]:
         "runtime": "runtimes are images in the cluster operator's runtime table",
         "volumes": "volumes are PersistentVolumeClaims and pod scratch space",
         "network": "networks are groups of pods isolated by a NetworkPolicy",
+        "queue": "queues are Kueue LocalQueues in the job's namespace",
+        "priority_class": "priority classes are Kueue WorkloadPriorityClasses",
     }
     given: Mapping[str, object] = spec  # looked up by the names above
     return [

@@ -108,7 +108,7 @@ class SlurmBackend(Backend):
             layout.handle_key(handle.job_id), handle.to_json().encode(), if_absent=True
         )
         store_framed(store, layout.payload_key(handle.job_id), payload)
-        _start(store, handle, spec.secret_env)
+        _start(store, handle, spec.runner_secrets())
 
     def state(self, handle: JobRecord) -> JobState:
         return self.states([handle])[0]

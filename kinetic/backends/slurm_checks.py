@@ -17,6 +17,8 @@ _KUBERNETES_ONLY = {
     "runtime": "runtimes are images in the Kubernetes operator's runtime table",
     "volumes": "volumes are Kubernetes PersistentVolumeClaims and pod scratch space",
     "network": "networks are groups of Kubernetes pods isolated by a NetworkPolicy",
+    "queue": "queues are Kueue LocalQueues (SLURM's own queue is partition=)",
+    "priority_class": "priority classes are Kueue WorkloadPriorityClasses (slurm: qos)",
 }
 
 

@@ -14,6 +14,8 @@ from kinetic.cli import (  # noqa: F401  (imported for their registrations)
     retry_commands,
     runtimes_commands,
     submit_commands,
+    tree_commands,
+    workflow_commands,
 )
 from kinetic.cli.app import main
 

@@ -18,13 +18,13 @@ def config_cmd(output: str) -> None:
     """Each setting's resolved value and where it came from."""
     resolved = settings.resolve_all()
     if output == "json":
-        data = {s.name: {"value": s.value, "source": s.source} for s in resolved}
+        data = {s.name: {"value": s.shown(), "source": s.source} for s in resolved}
         click.echo(json.dumps({"config_file": str(settings.config_path()), "settings": data}))
         return
     click.echo(f"config file: {settings.config_path()}")
     print_table(
         ["setting", "value", "source"],
-        [[s.name, "-" if s.value is None else str(s.value), s.source] for s in resolved],
+        [[s.name, "-" if s.value is None else str(s.shown()), s.source] for s in resolved],
     )
 
 
@@ -36,7 +36,8 @@ def config_cmd(output: str) -> None:
     help="Also check the Kubernetes cluster: reachable, CRD, operator alive, your RBAC "
     "(default: when the backend setting is kubernetes).",
 )
-def doctor(store: str | None, cluster: bool | None) -> None:
+@click.option("--queue", help="Also check that this Kueue LocalQueue exists (queue=).")
+def doctor(store: str | None, cluster: bool | None, queue: str | None) -> None:
     """Check that the configured store works end to end (and the cluster, for kubernetes;
     SLURM and a probe job, for slurm)."""
     from kinetic.client.doctor import check_cluster, check_store
@@ -51,7 +52,12 @@ def doctor(store: str | None, cluster: bool | None) -> None:
     if cluster is None:
         cluster = settings.resolve("backend").value == "kubernetes"
     if cluster:
-        ok = show(check_cluster()) and ok
+        cluster_checks = check_cluster()
+        ok = show(cluster_checks) and ok
+        if cluster_checks[0].ok:  # the cluster answers: is Kueue there (and the queue)?
+            from kinetic.client.kueue_doctor import check_kueue
+
+            ok = show(check_kueue(queue=queue)) and ok
     if settings.resolve("backend").value == "slurm":
         from kinetic.client.slurm_doctor import check_slurm
 

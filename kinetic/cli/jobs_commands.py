@@ -86,14 +86,24 @@ def status(job_id: str, store: str | None, output: str) -> None:
         ("attempts", str(state.attempts or "-")),
         *[(f"attempt {r['attempt']}", _attempt_line(r)) for r in state.previous_attempts],
         ("node", state.node or "-"),
-        ("retry of", handle.retry_of or "-"),
-        ("retried as", ", ".join(retried_as) or "-"),
+        # The links of a retried job, when there are any (-o json always has both keys).
+        *([("retry of", handle.retry_of)] if handle.retry_of else []),
+        *([("retried as", ", ".join(retried_as))] if retried_as else []),
+        *_notification_lines(state),
         ("backend", handle.backend),
         ("store", handle.store),
     ]
     width = max(len(name) for name, _ in fields) + 2
     for name, value in fields:
         click.echo(f"{name + ':':<{width}}{value}")
+
+
+def _notification_lines(state) -> list[tuple[str, str]]:
+    """notify=: each URL's delivery (by host), once the job has ended."""
+    from kinetic.wire.notification import describe_deliveries
+
+    records = state.extra.get("notifications")
+    return [("notifications", describe_deliveries(records))] if records else []
 
 
 def _attempt_line(record: dict) -> str:

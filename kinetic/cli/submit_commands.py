@@ -23,6 +23,8 @@ from kinetic.spec.job_spec import DEFAULT_DEBUG_WAIT
 @click.option("--memory", help="Memory limit, e.g. 2Gi.")
 @click.option("--cpu", help="CPU request and limit (kubernetes), e.g. 2 or 500m.")
 @click.option("--start-at", help="ISO-8601 time before which it does not start.")
+@click.option("--depends-on", multiple=True, metavar="JOB_ID",
+              help="Start only once this job has succeeded (repeat).")  # fmt: skip
 @click.option("--no-upload", is_flag=True, help="Do not keep KINETIC_OUTPUT_DIR.")
 @click.option("--retries", type=int, help="Retry up to N times (infrastructure failures).")
 @click.option("--retry-on-error", is_flag=True, help="Also retry the command's own failures.")
@@ -61,6 +63,16 @@ from kinetic.spec.job_spec import DEFAULT_DEBUG_WAIT
     type=float,
     help=f"Seconds the job waits for a debugger before it runs (default {DEFAULT_DEBUG_WAIT:g}).",
 )
+@click.option(
+    "--notify",
+    "notify",
+    multiple=True,
+    metavar="URL",
+    help="Post the job's end to this URL (repeat); Slack webhooks get Slack's format.",
+)
+@click.option("--notify-on", "notify_on", multiple=True,
+              type=click.Choice(["failed", "succeeded", "cancelled"]),
+              help="Only these ends notify (repeat; default all).")  # fmt: skip
 @click.option("--follow", "-f", is_flag=True, help="Print its output, then exit with its code.")
 @store_option
 @output_option
@@ -85,11 +97,14 @@ def submit(command, env, files, no_upload, retry_on_error, volumes, ssh, follow,
         upload=not no_upload,
         volumes=volume_options(volumes) or None,
         ports=list(options["ports"]) or None,
+        depends_on=list(options["depends_on"]) or None,
         retry_on_error=retry_on_error or None,  # unset flags: the spec's defaults
         ssh=ssh or None,
         resume=False if no_resume else None,
         spot=spot or None,
         debug=debug or None,
+        notify=list(options["notify"]) or None,
+        notify_on=list(options["notify_on"]) or None,
     )
     handle = submit_command(list(command), **{k: v for k, v in options.items() if v is not None})
     if output == "json":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
 import sys
@@ -10,6 +11,7 @@ from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 from kinetic.client.handle import JobHandle
 from kinetic.model.errors import SpecError
+from kinetic.spec.dependency_options import check_depends_on
 from kinetic.spec.job_spec import JobSpec
 
 P = ParamSpec("P")
@@ -35,10 +37,19 @@ class RemoteFunction(Generic[P, R]):
         functools.update_wrapper(self, fn)
 
     def run_async(self, *args: P.args, **kwargs: P.kwargs) -> JobHandle:
-        """Start the job and return its handle once it is durably recorded and started."""
+        """Start the job and return its handle once it is durably recorded and started.
+
+        A JobHandle among the arguments (or inside lists, tuples, dicts) makes this job
+        wait for that one and receive its value; ``depends_on=[handle or id, ...]`` (taken
+        here, not passed to the function) adds ordering without a value
+        (docs/pipelines.md)."""
         from kinetic.client.submit import submit
 
-        return submit(self.fn, args, kwargs, self.spec)
+        spec = self.spec
+        if "depends_on" in kwargs:
+            extra = check_depends_on(kwargs.pop("depends_on"))
+            spec = dataclasses.replace(spec, depends_on=(*spec.depends_on, *extra))
+        return submit(self.fn, args, kwargs, spec)
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         """Run the job, showing its output live, and return its value (or raise its error)."""

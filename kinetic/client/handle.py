@@ -186,14 +186,31 @@ class JobHandle(JobRecord):
                 if shared.value is _MISSING and self._value is _MISSING:
                     shared.value = collect(self, state, verify)
                     if cleanup:
-                        self.cleanup()
+                        self._cleanup_after_result()
                 if self._value is _MISSING:
                     self._value = shared.value
         return self._value
 
+    def _cleanup_after_result(self) -> None:
+        """result()'s cleanup, skipped while jobs waiting for this one may still read its
+        value (and, on Kubernetes, its KineticJob's word for it): docs/pipelines.md."""
+        from kinetic.client.dependencies import waiting_dependents
+
+        if not waiting_dependents(self._store, self.job_id):
+            self.cleanup()
+
     # -- control ----------------------------------------------------------------------------
-    def cancel(self, wait: bool = True, timeout: float | None = None) -> JobState:
-        """Stop the job; it ends CANCELLED with its logs and outputs kept."""
+    def cancel(
+        self, wait: bool = True, timeout: float | None = None, *, dependents: bool = False
+    ) -> JobState:
+        """Stop the job; it ends CANCELLED with its logs and outputs kept.
+
+        ``dependents=True`` also cancels every job waiting for it (directly or through
+        others); without it they end CANCELLED/DependencyFailed once this one has ended."""
+        if dependents:
+            from kinetic.client.dependencies import cancel_dependents
+
+            cancel_dependents(self, wait=wait, timeout=timeout)
         return self._backend.cancel(self, wait=wait, timeout=timeout)
 
     def cleanup(self, k8s: bool = True, gcs: bool = True) -> None:

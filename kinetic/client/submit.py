@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kinetic.backends import get_backend
+from kinetic.client.dependencies import forget_dependents, link, record_dependents
 from kinetic.client.handle import JobHandle
 from kinetic.client.job_start import new_job_id, start
 from kinetic.client.pickling import client_fingerprint, frame_payload
@@ -39,6 +40,10 @@ def submit(
     backend.check(spec)
     assert spec.store is not None  # resolved() filled it in
     store = open_store(spec.store)
+    extra = backend.handle_fields(spec)
+    # Handles in the arguments become markers; every dependency is checked (client/dependencies).
+    linked = link(args, kwargs, spec, store, extra)
+    args, kwargs, spec = linked.args, linked.kwargs, linked.spec
     versions = client_fingerprint()
     client: dict[str, Any] = {**versions, "cwd": os.getcwd()}
     if spec.working_dir:
@@ -56,11 +61,21 @@ def submit(
         name=spec.name,
         spec=spec.to_dict(),
         payload_sha256=framed.digest.sha256,
-        extra=backend.handle_fields(spec),
+        extra=extra,
         # What was shipped (working_dir=) is evidence too: its hash, and if it was uploaded.
         client={**versions, **({"project": client["project"]} if spec.working_dir else {})},
     )
-    start(backend, handle, spec, framed)
+    try:
+        record_dependents(store, handle.job_id, spec.depends_on)
+    except BaseException:
+        framed.close()
+        forget_dependents(store, handle.job_id, spec.depends_on)
+        raise
+    try:
+        start(backend, handle, spec, framed)
+    except BaseException:
+        forget_dependents(store, handle.job_id, spec.depends_on)
+        raise
     return handle
 
 

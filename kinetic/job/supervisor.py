@@ -25,8 +25,10 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+from kinetic.job.dependency_wait import hold_for_dependencies
 from kinetic.job.launch_claim import claim_launch, submission_complete
 from kinetic.job.masking import Masker
+from kinetic.job.notify_delivery import JobNotifier, take_urls
 from kinetic.job.output_keeper import OutputKeeper
 from kinetic.job.records import record_end, say, write_state
 from kinetic.job.restore import resume_into
@@ -54,6 +56,7 @@ class Supervisor:
         self.backend = "local"
         self.log_failed = False
         self.launch_claimed = False
+        self.notifier: JobNotifier | None = None
 
     def _claim_launch(self) -> None:
         """Locally, record this runner's launch if its client died before doing so."""
@@ -84,13 +87,18 @@ class Supervisor:
         self.backend = handle.get("backend", "local")
         names = spec.get("secret_env_names") or []
         try:
-            self.secrets = read_secrets(names)
+            # notify= URLs come on stdin with the secrets (on Kubernetes the operator posts).
+            notify = self.backend != "kubernetes" and bool(spec.get("notify_hosts"))
+            self.secrets = read_secrets(names, piped=notify)
         except ValueError:  # cut short: the submitting client died while handing them over
             self.secrets = {}
         # A submission that never finished leaves no trace (see kinetic.job.launch_claim).
         if self.backend == "local" and not submission_complete(names, self.secrets):
             return 0
-        self.masker = Masker(list(self.secrets.values()))
+        urls = take_urls(self.secrets)
+        if spec.get("notify_hosts") and self.backend != "kubernetes":
+            self.notifier = JobNotifier(self.store, self.job_id, handle, urls)
+        self.masker = Masker([*self.secrets.values(), *urls])  # a URL the job prints too
         # Set by the operator (each attempt is its own Job there) or by a client relaunching
         # a lost job; locally the runner retries the job's own failures itself, below.
         attempt = int(os.environ.get("KINETIC_ATTEMPT") or 1)
@@ -160,6 +168,11 @@ class Supervisor:
         if not self._wait_until(start, state):
             return self._final(state, Outcome(JobStatus.CANCELLED, Reason.CANCELLED,
                                               "cancelled before it started"))  # fmt: skip
+        if self.backend != "kubernetes":  # there the operator holds the pod until then
+            record = lambda v: self._waiting(state, v.reason, v.message)  # noqa: E731
+            held = hold_for_dependencies(self.store, spec, self._stop_wanted, record)
+            if held is not None:
+                return self._final(state, held)
         if previous:
             last = previous[-1]
             self.note(f"attempt {attempt}: attempt {last['attempt']} failed "
@@ -218,6 +231,13 @@ class Supervisor:
     def _cancel_requested(self) -> bool:
         return self.stop_requested or self.store.exists(layout.cancel_key(self.job_id))
 
+    def _waiting(self, state: JobState, reason: str | None, message: str | None) -> None:
+        """Record the attempt as PENDING, waiting for ``reason``."""
+        self.write_state(
+            dataclasses.replace(state, status=JobStatus.PENDING, reason=reason, message=message)
+        )
+        self._claim_launch()  # while it waits: no delay to the job's start
+
     def _wait_until(self, start: datetime | None, state: JobState) -> bool:
         """Hold the attempt until ``start`` (its schedule, or its retry's backoff), PENDING
         meanwhile; False if it is cancelled before."""
@@ -228,11 +248,7 @@ class Supervisor:
             last = state.previous_attempts[-1]
             reason = Reason.RETRYING
             message = f"attempt {last['attempt']} failed ({last.get('reason')}); {message}"
-        waiting = dataclasses.replace(
-            state, status=JobStatus.PENDING, reason=reason, message=message
-        )
-        self.write_state(waiting)
-        self._claim_launch()  # while it waits: no delay to the job's start
+        self._waiting(state, reason, message)
         check_every = 0.5 if self.store.uri.startswith("file:") else 5.0
         last_check = 0.0
         while (left := (start - utcnow()).total_seconds()) > 0:
@@ -309,6 +325,8 @@ class Supervisor:
         with contextlib.suppress(OSError):
             os.write(1, data)
         self.sink.write(data)  # never raises: it keeps a bounded buffer and retries
+        if self.notifier is not None:
+            self.notifier.tail.feed(data)
         if self.sink.error is not None and not self.log_failed:
             # Said once on our stderr (and in the pod's log); the log itself says it later.
             self.log_failed = True
@@ -335,9 +353,15 @@ class Supervisor:
         )
 
     def finish(self, final: JobState) -> int:
-        """Record the job's end; the process exits with the code this returns."""
+        """Record the job's end (then notify= its URLs); the process exits with the code
+        this returns."""
+        notify = self.notifier is not None and self.notifier.wants(final)
+        if notify:
+            final = self.notifier.sending(final)  # type: ignore[union-attr]
         final = record_end(self.store, self.job_id, final, self.sink,
                            local=self.backend != "kubernetes")  # fmt: skip
+        if notify:  # after the record: a slow URL never delays the job's end
+            self.notifier.deliver_and_record(final)  # type: ignore[union-attr]
         if final.status == JobStatus.SUCCEEDED:
             return 0
         # The job's own code where it has one, so a pod's exit code says what the job's did.
@@ -383,10 +407,11 @@ def _retry_time() -> datetime | None:
     return parse_time(os.environ.get("KINETIC_RETRY_AT") or None)
 
 
-def read_secrets(names: list[str]) -> dict[str, str]:
-    """Secret values: from our stdin (local backend) or our environment (a pod's Secret)."""
+def read_secrets(names: list[str], piped: bool = False) -> dict[str, str]:
+    """Secret values: from our stdin (local backend) or our environment (a pod's Secret);
+    ``piped``: stdin carries something even without names (the notify URLs)."""
     secrets: dict[str, str] = {}
-    if names and not sys.stdin.isatty():
+    if (names or piped) and not sys.stdin.isatty():
         text = sys.stdin.read()
         secrets = json.loads(text) if text.strip() else {}
     for name in names:

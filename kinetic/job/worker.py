@@ -16,6 +16,7 @@ from typing import Any
 
 from kinetic.job import context
 from kinetic.job.debugger import DebuggerUnavailable
+from kinetic.job.dependency_values import fill_in
 from kinetic.job.env_activate import activate
 from kinetic.job.progress_writer import flush_progress
 from kinetic.job.project_copy import unpack_project
@@ -50,7 +51,7 @@ def execute(store: Store, job_id: str, handle: dict[str, Any], output_dir: Path)
             from kinetic.job.debugger import require
 
             require()
-        payload = load_payload(store, job_id, handle)
+        payload = fill_in(store, load_payload(store, job_id, handle))  # dependencies' values
         phase = "setup"
         os.environ.update(spec.get("env") or {})
         os.environ.update(payload.captured_env)

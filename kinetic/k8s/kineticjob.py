@@ -39,6 +39,8 @@ def build_kineticjob(
         body["resources"] = resources
     if start_at := spec.get("start_at"):
         body["startAt"] = start_at
+    if depends_on := spec.get("depends_on"):
+        body["dependsOn"] = list(depends_on)
     if spec.get("retries"):
         body["retries"] = int(spec["retries"])
         body["retryBackoffSeconds"] = float(spec.get("retry_backoff", DEFAULT_BACKOFF))
@@ -57,6 +59,14 @@ def build_kineticjob(
         body["volumes"] = cr_volumes(spec["volumes"])
     if network := spec.get("network"):
         body["network"] = network
+    if queue := spec.get("queue"):  # Kueue (kinetic.k8s.kueue)
+        body["queue"] = queue
+        if priority := spec.get("priority_class"):
+            body["priorityClass"] = priority
+    if hosts := spec.get("notify_hosts"):  # the URLs are in the Secret (build_secret)
+        body["notify"] = {"hosts": list(hosts)}
+        if notify_on := spec.get("notify_on"):
+            body["notify"]["on"] = list(notify_on)
     return {
         "apiVersion": API_VERSION,
         "kind": KIND,
@@ -70,7 +80,8 @@ def secret_name(job_id: str) -> str:
 
 
 def build_secret(job_id: str, values: dict[str, str]) -> dict[str, Any]:
-    """The Secret holding a job's secret_env; the operator makes its KineticJob own it."""
+    """The Secret holding a job's secret_env (and its notify URLs, under a key no variable
+    can be named: kinetic.spec.notify_options); the operator makes its KineticJob own it."""
     return {
         "apiVersion": "v1",
         "kind": "Secret",

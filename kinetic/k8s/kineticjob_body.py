@@ -27,6 +27,11 @@ class ResultRef(TypedDict, total=False):
     sha256: str
 
 
+class NotifySpec(TypedDict, total=False):
+    hosts: list[str]
+    on: list[str]
+
+
 class KineticJobSpec(TypedDict, total=False):
     """``spec``: what the caller asked for (immutable after creation, but ``cancel``)."""
 
@@ -40,6 +45,7 @@ class KineticJobSpec(TypedDict, total=False):
     gracePeriodSeconds: int
     env: list[EnvVar]
     startAt: str
+    dependsOn: list[str]  # job ids (KineticJobs of this namespace) to wait for
     secretEnv: list[str]  # names: the values are in the job's Secret
     ports: list[PortRecord]
     ssh: bool
@@ -53,6 +59,9 @@ class KineticJobSpec(TypedDict, total=False):
     volumes: list[dict[str, Any]]  # kinetic.k8s.pod_volumes.cr_volumes()
     network: str
     labels: dict[str, str]
+    queue: str  # Kueue's LocalQueue: the Job is created suspended (kinetic.k8s.kueue)
+    priorityClass: str
+    notify: NotifySpec  # hosts only: the URLs are in the job's Secret
 
 
 class KineticJobStatus(TypedDict, total=False):
@@ -74,6 +83,7 @@ class KineticJobStatus(TypedDict, total=False):
     result: ResultRef
     observedGeneration: int
     jobName: str
+    notifications: list[dict[str, Any]]  # notify=: kinetic.wire.notification.Delivery
 
 
 class KineticJob(TypedDict, total=False):

@@ -21,6 +21,7 @@ class Reason(enum.StrEnum):
     QUEUED = "Queued"  # waiting in a scheduler's queue (SLURM's reason in the message)
     SUSPENDED = "Suspended"  # the Job is suspended (e.g. by a queue)
     STORE_NOT_SHARED = "StoreNotShared"  # a file:// store the cluster's nodes cannot see
+    WAITING_FOR_DEPENDENCIES = "WaitingForDependencies"  # depends_on / handles as arguments
     # -- stopping -----------------------------------------------------------------------
     CANCELLING = "Cancelling"
     TERMINATING = "Terminating"  # a pod being deleted that the Job controller will replace
@@ -45,6 +46,7 @@ class Reason(enum.StrEnum):
     UNKNOWN_RUNTIME = "UnknownRuntime"
     VERSION_SKEW = "VersionSkew"  # the job's Python or cloudpickle cannot load the payload
     DEPENDENCY_INSTALL_FAILED = "DependencyInstallFailed"  # requirements= did not install
+    DEPENDENCY_FAILED = "DependencyFailed"  # a job it depends on failed or was cancelled
     # -- Kubernetes' own, passed on --------------------------------------------------------
     UNSCHEDULABLE = "Unschedulable"
     IMAGE_PULL_BACKOFF = "ImagePullBackOff"

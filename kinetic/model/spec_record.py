@@ -68,3 +68,8 @@ class SpecRecord(TypedDict, total=False):
     slurm: dict[str, Any] | None
     working_dir: str | None
     requirements: list[str] | str | None
+    queue: str | None  # kubernetes: a Kueue LocalQueue
+    priority_class: str | None  # kubernetes: a Kueue WorkloadPriorityClass
+    notify_on: list[str] | None  # None: every end (failed, succeeded, cancelled)
+    notify_hosts: list[str]  # the notify URLs' hosts only: the URLs are secrets
+    depends_on: list[str]  # job ids to wait for (kinetic.spec.dependency_options)

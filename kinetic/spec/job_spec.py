@@ -19,6 +19,14 @@ from kinetic.model.spec_record import SpecRecord
 from kinetic.spec import settings
 from kinetic.spec.accelerators import parse_accelerator, split_spot
 from kinetic.spec.debugger_options import MAX_DEBUG_WAIT, check_debug
+from kinetic.spec.dependency_options import check_depends_on
+from kinetic.spec.kueue_options import check_priority_class, check_queue
+from kinetic.spec.notify_options import (
+    NOTIFY_SECRET_KEY,
+    check_notify,
+    check_notify_on,
+    notify_setting,
+)
 from kinetic.spec.placement import check_placement
 from kinetic.spec.ports import check_ports, check_public_key
 from kinetic.spec.project_files import check_working_dir
@@ -26,6 +34,7 @@ from kinetic.spec.requirements import check_requirements, resolve_requirements
 from kinetic.spec.resources import RESOURCE_OPTIONS, check_cpu_cores, check_resource
 from kinetic.spec.slurm_options import check_partition, check_slurm_options
 from kinetic.store.layout import validate_job_id
+from kinetic.wire.notification import url_host
 
 BACKENDS = ("local", "kubernetes", "slurm")
 MAX_TIMEOUT = 7 * 24 * 3600
@@ -80,7 +89,13 @@ class JobSpec:
     slurm: Any = None  # slurm: account, qos, constraint, gpu_type, python, flags
     working_dir: Any = None  # a directory shipped with the job, which runs in its copy
     requirements: Any = None  # [lines], a requirements file, or "auto"; see spec.requirements
-    # Values never leave this object in serialized form: to_dict() keeps only the names.
+    depends_on: Any = ()  # job handles or ids to wait for; kept as a tuple of ids
+    queue: str | None = None  # kubernetes: a Kueue LocalQueue; the Job waits for admission
+    priority_class: str | None = None  # kubernetes: a Kueue WorkloadPriorityClass
+    notify_on: Any = None  # some of failed, succeeded, cancelled; None: all
+    # Values never leave this object in serialized form: to_dict() keeps only the names
+    # (of notify=: only the URLs' hosts; None takes the "notify" setting when resolved).
+    notify: Any = field(default=None, repr=False)
     secret_env: dict[str, str] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -115,6 +130,7 @@ class JobSpec:
             set_(self, option, check_resource(option, getattr(self, option)))
         set_(self, "cpu_cores", check_cpu_cores(self.cpu_cores))
         set_(self, "start_at", _check_start_at(self.start_at))
+        set_(self, "depends_on", check_depends_on(self.depends_on))
         set_(self, "files", _check_files(self.files))
         set_(self, "requirements", check_requirements(self.requirements))
         set_(self, "working_dir", check_working_dir(self.working_dir))
@@ -143,6 +159,11 @@ class JobSpec:
         set_(self, "debug_wait", _check_seconds("debug_wait", self.debug_wait, MAX_DEBUG_WAIT))
         set_(self, "partition", check_partition(self.partition))
         set_(self, "slurm", check_slurm_options(self.slurm, self.partition))
+        set_(self, "queue", check_queue(self.queue))
+        set_(self, "priority_class", check_priority_class(self.priority_class, self.queue))
+        if self.notify is not None:
+            set_(self, "notify", check_notify(self.notify))
+        set_(self, "notify_on", check_notify_on(self.notify_on))
         if self.slurm and self.backend not in (None, "slurm"):
             raise SpecError("slurm", self.slurm, "backend='slurm' (SLURM options need it)")
 
@@ -164,6 +185,9 @@ class JobSpec:
             # A runtime is the image: the configured default image must not join it.
             image=self.image or (None if self.runtime else settings.resolve("image").value),
             requirements=resolve_requirements(self.requirements),
+            notify=self.notify
+            if self.notify is not None
+            else notify_setting(settings.resolve("notify").value),
         )
 
     def captured_env(self) -> dict[str, str]:
@@ -177,13 +201,24 @@ class JobSpec:
                 found[pattern] = os.environ[pattern]
         return found
 
+    def runner_secrets(self) -> dict[str, str]:
+        """What only the runner receives (its stdin, a pod's Secret): secret_env's values
+        and the notify URLs, one a line, under a key no environment variable can have."""
+        if not self.notify:
+            return dict(self.secret_env)
+        return {**self.secret_env, NOTIFY_SECRET_KEY: "\n".join(self.notify)}
+
     def to_dict(self) -> SpecRecord:
         """JSON-ready, for handle.json and the KineticJob: secret values are left out."""
         data = dataclasses.asdict(self)
         data["capture_env"] = list(self.capture_env)
         data["secret_env_names"] = sorted(data.pop("secret_env"))
+        data["notify_hosts"] = [url_host(url) for url in data.pop("notify") or ()]
+        if self.notify_on is not None:
+            data["notify_on"] = list(self.notify_on)
         data["files"] = sorted(self.files or {})  # names only: contents go in the payload
         data["ports"] = [p.to_dict() for p in self.ports]
+        data["depends_on"] = list(self.depends_on)
         if isinstance(self.requirements, tuple):
             data["requirements"] = list(self.requirements)
         return cast(SpecRecord, data)

@@ -25,6 +25,15 @@ class Setting:
     source: str  # "argument", "env KINETIC_X", "config <path>", "default"
     help: str = ""
 
+    def shown(self) -> Any:
+        """The value as it may be displayed: notify URLs are secrets, shown by host."""
+        if self.name == "notify" and self.value:
+            from kinetic.wire.notification import url_host
+
+            urls = self.value.split(",") if isinstance(self.value, str) else self.value
+            return [f"{url_host(str(url).strip())}/…" for url in urls if str(url).strip()]
+        return self.value
+
 
 def _default_store() -> str:
     return (Path.home() / ".kinetic" / "store").as_uri()
@@ -45,6 +54,10 @@ SETTINGS: dict[str, tuple[Any, str]] = {
     "slurm_gpu_types": (
         lambda: None,
         "slurm: GRES type per accelerator, e.g. 'a100=a100_40g,l4=' (empty: untyped gpu:N)",
+    ),
+    "notify": (
+        lambda: None,
+        "URLs posted to when a job ends (notify=), a list; KINETIC_NOTIFY: comma-separated",
     ),
     "operator_namespace": (
         lambda: "kinetic",

@@ -65,6 +65,13 @@ def debugger_key(job_id: str) -> str:
     return f"{job_prefix(job_id)}/debugger.json"
 
 
+def dependents_prefix(job_id: str) -> str:
+    """One empty marker per job that waits for this one (written when that job is
+    submitted): what cancel(dependents=True), `kinetic jobs tree` and result()'s cleanup
+    read, without scanning the store."""
+    return f"{job_prefix(job_id)}/dependents"
+
+
 RETRIED_AS = "retried_as"
 
 
@@ -113,6 +120,14 @@ CLEANED = "cleaned"
 def tombstone_key(job_id: str) -> str:
     """What remains of a cleaned-up job: when it went (outside its prefix, which is gone)."""
     return f"{CLEANED}/{validate_job_id(job_id)}.json"
+
+
+# -- workflows (kinetic.workflow): a record grouping a workflow's jobs ------------------------
+WORKFLOWS = "workflows"
+
+
+def workflow_key(workflow_id: str) -> str:
+    return f"{WORKFLOWS}/{validate_job_id(workflow_id)}/workflow.json"
 
 
 # -- environments (requirements=) and projects (working_dir=), shared by every job -----------

@@ -3,8 +3,9 @@
 Where it sits: the ``Controller`` (controller.py) decides, with the pure functions of
 decisions.py, and acts through one ``Cluster``: create a job's Job (and its Service,
 NetworkPolicy, Secret ownership), delete a Job, patch a KineticJob's status, read the
-runtime table. It keeps no memory of what it did: what a job's syncs must remember between
-them is in the job's state (state.py), which goes when the job does.
+runtime table (and, for notify=, a job's Secret and its pod's log tail). It keeps no
+memory of what it did: what a job's syncs must remember between them is in the job's
+state (state.py), which goes when the job does.
 
 Errors propagate unchanged, except the answers that mean "already so" (409 on a create,
 404 on a delete); the Controller tries a failed sync again.
@@ -18,7 +19,7 @@ from typing import Any
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
-from kinetic.k8s.names import GROUP, PLURAL, VERSION
+from kinetic.k8s.names import CONTAINER, GROUP, PLURAL, VERSION
 from kinetic.k8s.runtime_table import RuntimeTable, fetch_table
 
 log = logging.getLogger("kinetic.operator")
@@ -66,6 +67,22 @@ class Cluster:
         except ApiException as exc:
             if exc.status != 404:  # no Secret: the pod will say CreateContainerConfigError
                 raise
+
+    def read_secret_value(self, namespace: str, name: str, key: str) -> str | None:
+        """One key of a Secret, decoded (notify=: the URLs); None when the key is absent."""
+        import base64
+
+        secret = client.CoreV1Api(self.api).read_namespaced_secret(name, namespace)
+        raw = (secret.data or {}).get(key)
+        return base64.b64decode(raw).decode() if raw else None
+
+    def pod_log_tail(self, namespace: str, pod: str, lines: int) -> str:
+        """The last ``lines`` of the job container's log (bounded, with a timeout)."""
+        text = client.CoreV1Api(self.api).read_namespaced_pod_log(
+            pod, namespace, container=CONTAINER, tail_lines=lines, limit_bytes=65536,
+            _request_timeout=10,
+        )  # fmt: skip
+        return str(text or "")
 
     def read_runtimes(self) -> RuntimeTable:
         """The runtime table (ConfigMap kinetic-runtimes in the operator's own namespace),

@@ -36,9 +36,10 @@ from kinetic.k8s.runtime_table import RuntimeTable
 from kinetic.k8s.service_manifest import build_service
 from kinetic.model.reasons import Reason
 from kinetic.model.status import parse_time, utcnow
-from kinetic_operator import heartbeat
+from kinetic_operator import heartbeat, notifier
 from kinetic_operator.cluster import Cluster, connect
 from kinetic_operator.decisions import (
+    TERMINAL,
     Action,
     attempt_number,
     decide,
@@ -46,6 +47,7 @@ from kinetic_operator.decisions import (
     status_patch,
     transition_event,
 )
+from kinetic_operator.dependency_gate import dependency_verdict
 from kinetic_operator.memory import Trimmer
 from kinetic_operator.operator_settings import Settings
 from kinetic_operator.progress_server import PodRef, ProgressEndpoint, api_review
@@ -64,6 +66,8 @@ class Indexes:
     jobs: Mapping[Key, Iterable[dict]]
     pods: Mapping[Key, Iterable[dict]]
     pod_refs: Mapping[str, Iterable[PodRef]] = field(default_factory=dict)  # by pod uid
+    # (namespace, job id) -> the names of the KineticJobs that depend on it (dependsOn).
+    dependents: Mapping[Key, Iterable[str]] = field(default_factory=dict)
 
 
 class Controller:
@@ -157,10 +161,23 @@ class Controller:
         with self.jobs.hold((namespace, job_id)) as state:
             try:
                 self._sync(state, deleted_pod)
+                self._notify(state)
             except Exception as exc:
                 self._failed(state, exc, deleted_pod)
             else:
                 state.failure_delay = None
+        self._wake_dependents(namespace, job_id)
+
+    def _wake_dependents(self, namespace: str, job_id: str) -> None:
+        """A job that has ended may let its dependents start (or end them): sync them. Its
+        KineticJob as the index shows it, which is what their syncs will read."""
+        kj = _one(self.indexes.kineticjobs, (namespace, job_id))
+        if kj is None or (kj.get("status") or {}).get("phase") not in TERMINAL:
+            return
+        for dependent in sorted(set(self.indexes.dependents.get((namespace, job_id), []))):
+            status = (_one(self.indexes.kineticjobs, (namespace, dependent)) or {}).get("status")
+            if not (status or {}).get("jobName") and (status or {}).get("phase") not in TERMINAL:
+                self._later(0.0, self.sync, namespace, dependent)  # still held: decide now
 
     def _failed(self, state: JobState, exc: Exception, deleted_pod: dict | None) -> None:
         # Event handlers are not retried by kopf, and the next event may be far off: a
@@ -194,8 +211,12 @@ class Controller:
             lost = vanished(deleted_pod, job)
             if lost is None and (ended := disrupted_end(deleted_pod, job)) is not None:
                 lost_reason, lost = ended[0], ended[1] or ended[0]
+        verdict = None
+        if job is None and not (kj.get("status") or {}).get("jobName"):
+            verdict = dependency_verdict(kj, lambda name: _one(self.indexes.kineticjobs,
+                                                               (key[0], name)))  # fmt: skip
         action = decide(kj, job, pod_list, store_shared=shared, runtimes=runtimes, lost=lost,
-                        lost_reason=lost_reason)  # fmt: skip
+                        lost_reason=lost_reason, dependencies=verdict)  # fmt: skip
         self._act(state, kj, job, action, attempt, runtimes)
         if action.wait_until:
             self._wake_at(state, action.wait_until)
@@ -217,6 +238,30 @@ class Controller:
         if event:
             kopf.event(found, type=event[0], reason=event[1], message=event[2])
 
+    def _notify(self, state: JobState) -> None:
+        """notify=: post the job's end once it has one, on a thread of its own."""
+        kj = _one(self.indexes.kineticjobs, state.key)
+        if kj is None or state.notifying or state.closed:
+            return
+        kj = {**kj, "status": {**(kj.get("status") or {}), **state.written}}
+        if not notifier.notify_due(kj):
+            return
+        self._write_status(state, {"notifications": notifier.sending(kj)})
+        state.notifying = True
+        threading.Thread(target=self._deliver, args=(state.key, kj), daemon=True).start()
+
+    def _deliver(self, key: Key, kj: dict) -> None:
+        records = notifier.deliver_all(self.cluster, kj)
+        with self.jobs.hold(key) as state:
+            if state.uid not in (None, kj["metadata"].get("uid")):
+                return  # another KineticJob of the same name: not this delivery's
+            try:
+                self._write_status(state, {"notifications": records})
+            except Exception as exc:  # deleted meanwhile, or the API server refused
+                log.warning("job %s/%s: cannot record the notifications: %s",
+                            *key, _describe(exc))  # fmt: skip
+            state.notifying = False
+
     def _act(
         self,
         state: JobState,
@@ -228,11 +273,12 @@ class Controller:
     ) -> None:
         namespace, job_id = state.key
         if action.create_job:
-            body = build_job(kj, self.settings.jobs, runtimes, attempt)
+            body = build_job(kj, self.settings.jobs, runtimes, attempt,
+                             action.dependency_results)  # fmt: skip
             if network := kj["spec"].get("network"):  # before the pods exist: never unprotected
                 self.cluster.ensure_network_policy(build_network_policy(namespace, network))
             owner = body["metadata"]["ownerReferences"][0]
-            if kj["spec"].get("secretEnv"):
+            if kj["spec"].get("secretEnv") or kj["spec"].get("notify"):
                 self.cluster.adopt_secret(namespace, secret_name(job_id), owner)
             if kj["spec"].get("ports"):  # before the Job, so its pods are reachable at once
                 self.cluster.create_service(namespace, build_service(kj, owner))

@@ -14,9 +14,11 @@ from typing import Any
 
 from kinetic.k8s.kineticjob_body import KineticJob, retry_policy_of
 from kinetic.k8s.runtime_table import RuntimeTable
+from kinetic.model.dependency_verdict import Verdict
 from kinetic.model.reasons import Reason
 from kinetic.model.retry_policy import should_retry
 from kinetic.model.status import JobStatus, format_time, parse_time, utcnow
+from kinetic_operator.dependency_gate import held_patch
 from kinetic_operator.reconcile import DerivedStatus, derive_status
 
 TERMINAL = {s.value for s in JobStatus if s.is_terminal}
@@ -30,6 +32,10 @@ class Action:
     wait_until: str | None = None  # scheduled start (spec.startAt) or retry not reached yet
     lost: str | None = None  # the attempt's pod vanished (reconcile.vanished): it failed
     lost_reason: str = Reason.LOST  # …or was pushed off its node (reconcile.disrupted_end)
+    # Held for its dependencies, or ended by one (dependency_gate.held_patch): the status.
+    hold: dict[str, Any] | None = None
+    # Where the dependencies' values are, for the pod (kinetic.wire.dependency_ref).
+    dependency_results: dict[str, Any] | None = None
 
 
 def decide(
@@ -42,9 +48,11 @@ def decide(
     runtimes: RuntimeTable | None = None,
     lost: str | None = None,
     lost_reason: str = Reason.LOST,
+    dependencies: Verdict | None = None,
 ) -> Action:
-    """``lost``: why the attempt's pod just vanished (see reconcile.vanished), if it did;
-    ``lost_reason`` the reason it is recorded with."""
+    """``lost``: why the attempt's pod just vanished (see reconcile.vanished), if it did,
+    recorded with ``lost_reason``; ``dependencies``: the verdict on its dependencies
+    (dependency_gate), if it has any."""
     status, spec = kj.get("status") or {}, kj["spec"]
     if status.get("phase") in TERMINAL:
         return Action()
@@ -69,11 +77,14 @@ def decide(
         start_at = parse_time(when)
         if start_at is not None and start_at > (now or utcnow()):
             return Action(wait_until=when)
+        if dependencies is not None and not dependencies.ready:
+            return Action(hold=held_patch(dependencies))
         if spec.get("runtime"):  # checked now: the table may have changed since submission
             table = runtimes or RuntimeTable("the runtime table", problem="it was not read")
             if refusal := table.refusal(spec["runtime"]):
                 return Action(refuse=(Reason.UNKNOWN_RUNTIME, refusal))
-        return Action(create_job=True)
+        results = dependencies.results if dependencies is not None else None
+        return Action(create_job=True, dependency_results=results or None)
     return Action()
 
 
@@ -114,6 +125,10 @@ def status_patch(
             "message": message,
             "completionTime": format_time(utcnow()),
         }
+    elif action.hold:
+        new = dict(action.hold)
+        if new["phase"] in TERMINAL:
+            new["completionTime"] = format_time(utcnow())
     else:
         cancel = spec.get("cancelRequestedAt") or bool(spec.get("cancel"))
         # "Created" means observed: right after our create the Job may not be in the

@@ -39,6 +39,7 @@ def start(
     jobs: kopf.Index,
     pods: kopf.Index,
     pod_refs: kopf.Index,
+    dependents: kopf.Index,
     **_: Any,
 ) -> None:
     # Events are posted deliberately, on transitions only: no handler log becomes one.
@@ -50,7 +51,9 @@ def start(
     config = memo.get("kinetic_settings") or Settings.from_env()
     # The indexes are live views, empty until the watches fill them; the Controller reads
     # them on every sync, including those that timers and the progress endpoint start.
-    memo.controller = Controller.start(config, Indexes(kineticjobs, jobs, pods, pod_refs))
+    memo.controller = Controller.start(
+        config, Indexes(kineticjobs, jobs, pods, pod_refs, dependents)
+    )
 
 
 @kopf.on.cleanup()
@@ -68,6 +71,12 @@ def _controller(memo: kopf.Memo) -> Controller:
 @kopf.index(GROUP, VERSION, PLURAL)  # type: ignore[arg-type]  # kopf's protocols want every kwarg
 def kineticjobs(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict:
     return {(namespace, name): dict(body)}
+
+
+@kopf.index(GROUP, VERSION, PLURAL)  # type: ignore[arg-type]  # kopf's protocols want every kwarg
+def dependents(namespace: str, name: str, spec: kopf.Spec, **_: Any) -> dict:
+    """(namespace, dependency) → the KineticJobs waiting for it (spec.dependsOn)."""
+    return {(namespace, dep): name for dep in spec.get("dependsOn") or []}
 
 
 @kopf.index("batch", "v1", "jobs", labels=MANAGED)  # type: ignore[arg-type]  # kopf's protocols want every kwarg

@@ -54,9 +54,11 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from kinetic.k8s.kueue import queue_of
 from kinetic.model.reasons import Reason
 from kinetic.model.status import JobStatus, utcnow
 from kinetic.wire.termination import parse_termination_message, valid_result
+from kinetic_operator.kueue_status import current_pods, is_suspended, queued_message
 from kinetic_operator.objects import (
     Obj,
     condition,
@@ -141,7 +143,10 @@ def derive_status(
     if previous and previous.get("phase") in _TERMINAL:
         return DerivedStatus.from_status(previous)  # a finished job stays as it finished
     pods = sorted(pods, key=lambda p: iso(meta(p, "creationTimestamp")) or "")  # oldest first
+    pods = current_pods(job, pods)  # Kueue: an earlier admission's pods are not this run's
     st = _derive(job, pods, job_created)
+    if job is not None and st.reason == Reason.QUEUED:
+        st = replace(st, message=queued_message(job, previous))
     if cancel_requested:
         st = _apply_cancel(st, pods, cancel_requested, now)
     started, attempts, result = _started(st, pods, job), _attempts(job, pods), st.result
@@ -182,7 +187,9 @@ def _derive(job: Obj | None, pods: list[Obj], job_created: bool) -> DerivedStatu
         return _job_failure(_deadline_race(failed, job, spec), pods)
     if (spec or {}).get("suspend") or condition(job, "Suspended"):
         msg = (condition(job, "Suspended") or {}).get("message") or "Job suspended"
-        return _status(JobStatus.PENDING, Reason.SUSPENDED, msg)
+        # In a Kueue queue: waiting for admission, or preempted (kueue_status.py).
+        return _status(JobStatus.PENDING, Reason.QUEUED if queue_of(job) else Reason.SUSPENDED,
+                       msg)  # fmt: skip
     if current is not None and phase_of(current) == "Failed":
         outcome = _from_pod(current)
         n_failed = max(jst.get("failed") or 0, sum(phase_of(p) == "Failed" for p in pods))
@@ -241,6 +248,8 @@ def vanished(pod: Obj, job: Obj | None, now: datetime | None = None) -> str | No
     """
     if phase_of(pod) in ("Succeeded", "Failed") or job is None:
         return None
+    if queue_of(job) and (is_suspended(job) or pod not in current_pods(job, [pod])):
+        return None  # Kueue preempted the Job: its pods go, and it waits to be admitted again
     if condition(job, "Complete") or condition(job, "Failed"):
         return None
     deadline = (job.get("spec") or {}).get("activeDeadlineSeconds")

@@ -53,6 +53,8 @@ class JobState:
     progress: dict[str, Any] | None = None
     progress_write: threading.Timer | None = None
     progress_written_at: float = float("-inf")  # time.monotonic()
+    # notify=: a delivery of the job's end is running on a thread (notifier.py).
+    notifying: bool = False
     closed: bool = False
 
     def timers(self) -> list[threading.Timer]:
@@ -76,6 +78,7 @@ class JobState:
         self.retry = self.wake = self.progress_write = None
         self.written, self.created, self.failure_delay = {}, set(), None
         self.progress, self.progress_written_at = None, float("-inf")
+        self.notifying = False
 
 
 class JobRegistry:

@@ -58,6 +58,10 @@ tests fail on one, and on any rule the operator's code does not need.
 - apiGroups: [""]
   resources: [pods]
   verbs: [get, list, watch, delete]
+# notify=: the last lines of a finished job's log go in its notification.
+- apiGroups: [""]
+  resources: [pods/log]
+  verbs: [get]
 # Events on the CR for every transition (kopf posts core/v1 Events).
 - apiGroups: [""]
   resources: [events]
