@@ -335,6 +335,7 @@ USER_GRANTS = (
     | expand("", "configmaps[kinetic-runtimes]", "get")  # kinetic runtimes list
     | expand("", "persistentvolumeclaims", "get")  # volumes: the claims exist
     | expand("kueue.x-k8s.io", "localqueues", "get list")  # kinetic doctor: queue= exists
+    | expand("metrics.k8s.io", "pods", "get list")  # a running job's use (metrics-server)
 )
 # In the release namespace only: the operator's heartbeat Lease (create cannot be limited
 # to a name; renewing can).

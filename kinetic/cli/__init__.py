@@ -7,13 +7,16 @@ commands to the groups defined in ``app``; importing them here registers them.
 
 from kinetic.cli import (  # noqa: F401  (imported for their registrations)
     admin_commands,
+    cluster_commands,
     connect_commands,
+    dashboard_commands,
     debug_commands,
     envs_commands,
     jobs_commands,
     retry_commands,
     runtimes_commands,
     submit_commands,
+    top_commands,
     tree_commands,
     workflow_commands,
 )

@@ -18,6 +18,7 @@ from kinetic.cli.app import (
     state_json,
     store_option,
 )
+from kinetic.client.resource_use import resource_use, usage_text
 from kinetic.model.status import JobStatus
 
 
@@ -86,6 +87,7 @@ def status(job_id: str, store: str | None, output: str) -> None:
         ("attempts", str(state.attempts or "-")),
         *[(f"attempt {r['attempt']}", _attempt_line(r)) for r in state.previous_attempts],
         ("node", state.node or "-"),
+        ("resources", usage_text(resource_use(handle, state)) or "-"),
         # The links of a retried job, when there are any (-o json always has both keys).
         *([("retry of", handle.retry_of)] if handle.retry_of else []),
         *([("retried as", ", ".join(retried_as))] if retried_as else []),

@@ -304,7 +304,10 @@ class Supervisor:
         interrupted = bool(end.stop_reason and report and report.cancel_seen and not report.success)
         saved = keeper.finish(end.status, end.stop_reason, interrupted)
         exit_code = os.waitstatus_to_exitcode(end.status)
-        return conclude(spec, end.stop_reason, exit_code, report, saved, end.oom_message)
+        outcome = conclude(spec, end.stop_reason, exit_code, report, saved, end.oom_message)
+        if end.usage:  # shown by `kinetic jobs status`, top and the dashboard
+            outcome = dataclasses.replace(outcome, extra={**outcome.extra, "resources": end.usage})
+        return outcome
 
     def _stop_wanted(self, ask_store: bool) -> bool:
         if not self.stop_requested and ask_store:

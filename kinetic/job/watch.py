@@ -27,6 +27,14 @@ class WorkerEnd:
     stop_reason: str | None  # "cancel", "deadline", "oom", or None: it ended by itself
     status: int  # as os.waitpid gives it
     oom_message: str | None = None
+    # What the worker used (resource_use): its peak memory and CPU time, for the state.
+    usage: dict | None = None
+
+
+def resource_use(maxrss_kib: int, user: float, system: float) -> dict:
+    """A worker's peak resident memory and CPU time, as the job's state records them
+    (``extra["resources"]``; Linux counts ru_maxrss in KiB). Pure."""
+    return {"peak_memory_bytes": int(maxrss_kib) * 1024, "cpu_seconds": round(user + system, 3)}
 
 
 def _signal_group(pid: int, sig: int) -> None:
@@ -64,11 +72,13 @@ def watch_worker(
 
         memory_limit = memory_limit_bytes(spec)
     while True:
-        waited, status = os.waitpid(pid, os.WNOHANG)
+        # wait4: the exit status and what the worker (and the children it waited for) used.
+        waited, status, rusage = os.wait4(pid, os.WNOHANG)
         if waited == pid:
             if pidfd is not None:
                 os.close(pidfd)
-            return WorkerEnd(stop_reason, status, oom_message)
+            usage = resource_use(rusage.ru_maxrss, rusage.ru_utime, rusage.ru_stime)
+            return WorkerEnd(stop_reason, status, oom_message, usage)
         now = time.monotonic()
         if stop_reason is None:
             ask_store = now - last_check >= check_every
