@@ -11,6 +11,7 @@ from kinetic.cli import (  # noqa: F401  (imported for their registrations)
     cluster_commands,
     connect_commands,
     dashboard_commands,
+    debug_commands,
     envs_commands,
     jobs_commands,
     retry_commands,
