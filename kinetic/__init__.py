@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from kinetic.model.errors import (
     BackendError,
+    BatchError,
     IntegrityError,
     InvalidJobIdError,
     JobCancelledError,
@@ -48,6 +49,10 @@ _LAZY = {
     "attach": "kinetic.client.listing",
     "list_jobs": "kinetic.client.listing",
     "submit": "kinetic.client.submit",
+    "BatchHandle": "kinetic.client.batch_handle",
+    "attach_batch": "kinetic.client.batch_handle",
+    "list_batches": "kinetic.client.batch_handle",
+    "batch_index": "kinetic.job.batch_item",
     "attempt": "kinetic.job.context",
     "cancelled": "kinetic.job.context",
     "cancel_event": "kinetic.job.context",
@@ -59,11 +64,13 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:
+    from kinetic.client.batch_handle import BatchHandle, attach_batch, list_batches
     from kinetic.client.decorator import RemoteFunction, run
     from kinetic.client.handle import JobHandle
     from kinetic.client.listing import attach, list_jobs
     from kinetic.client.submit import submit_command as submit
     from kinetic.client.workflow_handle import attach_workflow
+    from kinetic.job.batch_item import batch_index
     from kinetic.job.context import attempt, cancel_event, cancelled, output_dir
     from kinetic.job.progress_writer import report_progress
     from kinetic.model.endpoint import Endpoint
@@ -85,6 +92,8 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "BackendError",
+    "BatchError",
+    "BatchHandle",
     "Endpoint",
     "IntegrityError",
     "InvalidJobIdError",
@@ -106,10 +115,13 @@ __all__ = [
     "StorageError",
     "VersionSkewError",
     "attach",
+    "attach_batch",
     "attach_workflow",
     "attempt",
+    "batch_index",
     "cancel_event",
     "cancelled",
+    "list_batches",
     "list_jobs",
     "output_dir",
     "report_progress",

@@ -118,6 +118,11 @@ class LocalBackend(Backend):
             state = JobState.from_dict(record)
             if state.status.is_terminal:
                 return state
+            if state.reason == Reason.BATCH_QUEUED:  # a batch's item, queued again
+                nxt = state.attempts + 1
+                if not store.exists(layout.launch_key(handle.job_id, nxt)):
+                    return state  # queued again (retry_failed): its batch's driver starts it
+                state = dataclasses.replace(state, reason=Reason.STARTING, attempts=nxt)
         elif not store.exists(layout.handle_key(handle.job_id)):
             return _cleaned_up(store, handle.job_id)
         else:
@@ -135,6 +140,11 @@ class LocalBackend(Backend):
         attempt = max(1, state.attempts)
         launch = read_json(store, layout.launch_key(handle.job_id, attempt))
         if launch is None and state.attempts == 0:
+            if _batch_item(handle) and not _batch_uncommitted(store, handle):
+                # A batch's item waiting for a slot: its batch's driver starts it.
+                return JobState(JobStatus.PENDING, reason=Reason.BATCH_QUEUED,
+                                message="waiting for a slot in its batch",
+                                created=parse_time(handle.created))  # fmt: skip
             return _uncommitted(store, handle)
         if launch is None:
             # A relaunched attempt's clock starts when the one before it was found lost.
@@ -220,6 +230,15 @@ class LocalBackend(Backend):
             return state
         request = {"requested": utcnow().isoformat()}
         store.write_bytes(layout.cancel_key(handle.job_id), json.dumps(request).encode())
+        if state.reason == Reason.BATCH_QUEUED:
+            # A batch's item not started: it never will be (its runner, if its supervisor
+            # starts one this instant, finds the request and ends CANCELLED too).
+            cancelled = dataclasses.replace(
+                state, status=JobStatus.CANCELLED, reason=Reason.CANCELLED,
+                message="cancelled before it started", finished=utcnow(),
+            )  # fmt: skip
+            _record_verdict(store, handle, cancelled)
+            return cancelled
         launch = read_json(store, layout.launch_key(handle.job_id, max(1, state.attempts)))
         if launch is not None:
             identity = ProcessIdentity.from_dict(launch)
@@ -326,6 +345,22 @@ def _uncommitted(store: Store, handle: JobRecord) -> JobState:
         store.delete_prefix(layout.job_prefix(handle.job_id))
         return JobState(JobStatus.NOT_FOUND, message="an unfinished submission (collected)")
     return JobState(JobStatus.NOT_FOUND, message="being submitted (not started yet)")
+
+
+def _batch_item(handle: JobRecord) -> bool:
+    """One of a batch's items (not a job retried from one, which carries its batch link
+    for the function but is started as any job is)."""
+    from kinetic.model.batch_record import item_job_id
+
+    batch = handle.batch
+    return bool(batch) and handle.job_id == item_job_id(batch["id"], batch["index"])  # type: ignore[index]
+
+
+def _batch_uncommitted(store: Store, handle: JobRecord) -> bool:
+    """A batch's item whose batch was never committed (no batch.json: its client died
+    while submitting it). Nothing will ever start it: like an unfinished submission."""
+    assert handle.batch is not None
+    return not store.exists(layout.batch_key(handle.batch["id"]))
 
 
 def _relaunch(store: Store, handle: JobRecord, state: JobState, why: str) -> JobState | None:

@@ -7,9 +7,11 @@ commands to the groups defined in ``app``; importing them here registers them.
 
 from kinetic.cli import (  # noqa: F401  (imported for their registrations)
     admin_commands,
+    batches_commands,
     cluster_commands,
     connect_commands,
     dashboard_commands,
+    debug_commands,
     envs_commands,
     history_commands,
     jobs_commands,

@@ -28,15 +28,21 @@ from kinetic.model.status import JobStatus
 @click.option("--limit", type=click.IntRange(min=1), help="Show at most this many jobs.")
 @click.option("--namespace", "-n", help="Kubernetes: this namespace (default: configured).")
 @click.option("--all-namespaces", "-A", is_flag=True, help="Kubernetes: every namespace.")
+@click.option("--batch", "batch_id", help="Only this batch's items (f.run_async_map).")
 @store_option
 @output_option
-def list_cmd(status, limit, namespace, all_namespaces, store, output) -> None:
+def list_cmd(status, limit, namespace, all_namespaces, batch_id, store, output) -> None:
     """Jobs newest first: the store's, or the cluster's KineticJobs (kubernetes backend)."""
     from kinetic.client.listing import list_jobs
 
     handles = list_jobs(
-        store=store, status=status, limit=limit, namespace=namespace, all_namespaces=all_namespaces
-    )
+        store=store, status=status, limit=None if batch_id else limit, namespace=namespace,
+        all_namespaces=all_namespaces,
+    )  # fmt: skip
+    if batch_id:  # its items, in index order
+        handles = [h for h in handles if (h.batch or {}).get("id") == batch_id]
+        handles.sort(key=lambda h: (h.batch or {}).get("index", 0))
+        handles = handles[:limit] if limit else handles
     rows = [(h, h.listed_state) for h in handles if h.listed_state is not None]
     if output == "json":
         click.echo(json.dumps([state_json(h, s) for h, s in rows], indent=2))

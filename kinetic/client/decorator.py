@@ -6,13 +6,17 @@ import dataclasses
 import functools
 import inspect
 import sys
-from collections.abc import Callable
-from typing import Any, Generic, ParamSpec, TypeVar, overload
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
 from kinetic.client.handle import JobHandle
+from kinetic.model.batch_record import DEFAULT_MAX_CONCURRENT
 from kinetic.model.errors import SpecError
 from kinetic.spec.dependency_options import check_depends_on
 from kinetic.spec.job_spec import JobSpec
+
+if TYPE_CHECKING:
+    from kinetic.client.batch_handle import BatchHandle
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -50,6 +54,42 @@ class RemoteFunction(Generic[P, R]):
             extra = check_depends_on(kwargs.pop("depends_on"))
             spec = dataclasses.replace(spec, depends_on=(*spec.depends_on, *extra))
         return submit(self.fn, args, kwargs, spec)
+
+    def run_async_map(
+        self,
+        inputs: Iterable[Any],
+        max_concurrent: int = DEFAULT_MAX_CONCURRENT,
+        retries: int = 0,
+        fail_fast: bool = False,
+        cancel_running_on_fail: bool = False,
+        name: str | None = None,
+        tags: dict[str, str] | None = None,
+        input_mode: str = "auto",
+    ) -> BatchHandle:
+        """Run the function once per input as a batch of jobs; return its handle once it is
+        recorded and its driver started (it runs to its end without this process).
+
+        ``input_mode``: "auto" (a tuple is positional arguments, a dict keyword arguments,
+        anything else the one argument), "single", "args" or "kwargs". See docs/batches.md."""
+        from kinetic.client.batch_submit import submit_batch
+
+        return submit_batch(
+            self.fn, inputs, self.spec, max_concurrent=max_concurrent, retries=retries,
+            fail_fast=fail_fast, cancel_running_on_fail=cancel_running_on_fail, name=name,
+            tags=tags, input_mode=input_mode,
+        )  # fmt: skip
+
+    def map(self, inputs: Iterable[Any], **options: Any) -> list[Any]:
+        """``run_async_map`` and wait, with a progress line: the values in input order.
+        Raises BatchError if an item failed; Ctrl-C cancels the batch."""
+        batch = self.run_async_map(inputs, **options)
+        try:
+            batch.wait()
+        except KeyboardInterrupt:
+            print(f"\n[kinetic] interrupted: cancelling batch {batch.batch_id}…", file=sys.stderr)
+            batch.cancel(wait=False)
+            raise
+        return batch.results()
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         """Run the job, showing its output live, and return its value (or raise its error)."""

@@ -73,6 +73,7 @@ def retry(handle: JobRecord, *, force: bool = False, **overrides: Any) -> JobRec
         },
         client=original.client,  # the payload's versions and project: the original's
         retry_of=original.job_id,
+        batch=original.batch,  # a batch's item: its payload needs the batch's function
     )
     start(backend, new, spec, framed)
     _link(store, original.job_id, new, sorted(overrides))

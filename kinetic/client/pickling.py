@@ -114,3 +114,24 @@ def frame_payload(payload: Payload, store: Store | None = None) -> Framed:
     """The framed payload, written where ``store`` can adopt it without a copy if it can."""
     with _by_value(project_modules()):
         return frame(payload, culprit=lambda: _find_culprit(payload), store=store)
+
+
+def frame_function(fn: object, store: Store | None = None) -> Framed:
+    """A batch's function framed on its own (stored once for all its items)."""
+    with _by_value(project_modules()):
+        return frame(fn, store=store,
+                     culprit=lambda: _find_culprit(Payload(fn)))  # type: ignore[arg-type]  # fmt: skip
+
+
+@contextlib.contextmanager
+def project_by_value() -> Iterator[None]:
+    """Within it, the caller's modules travel by value: judged once for many payloads (a
+    batch's items), with ``frame_in_project``."""
+    with _by_value(project_modules()):
+        yield
+
+
+def frame_in_project(payload: Payload) -> Framed:
+    """A small payload framed in memory (inside ``project_by_value``): a batch's item holds
+    only its arguments, and a store's scratch file would cost more than the pickle."""
+    return frame(payload, culprit=lambda: _find_culprit(payload))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from kinetic.model.reasons import Reason
 
 
@@ -95,6 +97,32 @@ class JobCancelledError(KineticError):
     def __init__(self, job_id: str):
         self.job_id = job_id
         super().__init__(f"job {job_id} was cancelled; it has no result")
+
+
+class BatchError(KineticError):
+    """Some items of a batch did not succeed (``results()`` without return_exceptions).
+
+    ``failures``: the failed items (kinetic.model.batch_record.ItemFailure: index, input
+    repr, reason, exception); ``partial_results``: index -> value of every item that
+    succeeded; ``submission_failures``: items that could not be submitted (always empty
+    here: a batch is submitted all or nothing; kept for keras-team/kinetic's API).
+    """
+
+    def __init__(
+        self,
+        batch_id: str,
+        failures: list[Any],
+        partial_results: dict[int, Any],
+        submission_failures: list[Any] | None = None,
+    ):
+        self.batch_id = batch_id
+        self.failures, self.partial_results = failures, partial_results
+        self.submission_failures = submission_failures or []
+        first = f"; first: {failures[0]}" if failures else ""
+        super().__init__(
+            f"batch {batch_id}: {len(failures)} item(s) did not succeed, "
+            f"{len(partial_results)} did{first}"
+        )
 
 
 class RetryRefusedError(KineticError):

@@ -33,6 +33,9 @@ class JobRecord:
     # outside the pickle so the job can judge them before it unpickles anything; and the
     # project shipped with working_dir= (its content hash, whether this job uploaded it).
     client: dict[str, Any] = field(default_factory=dict)
+    # A batch's item (f.run_async_map): {"id": BATCH_ID, "index": i}; its function is the
+    # batch's, stored once (kinetic.store.layout.batch_function_key).
+    batch: dict[str, Any] | None = None
     # The job this one retries (kinetic.client.job_retry); the link the other way is the
     # original's ``retried_as/`` markers (handle.json is written once, so never updated).
     retry_of: str | None = None

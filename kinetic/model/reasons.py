@@ -21,12 +21,14 @@ class Reason(enum.StrEnum):
     QUEUED = "Queued"  # waiting in a scheduler's queue (SLURM's reason in the message)
     SUSPENDED = "Suspended"  # the Job is suspended (e.g. by a queue)
     STORE_NOT_SHARED = "StoreNotShared"  # a file:// store the cluster's nodes cannot see
+    BATCH_QUEUED = "BatchQueued"  # a batch's item waiting for a slot (max_concurrent)
     WAITING_FOR_DEPENDENCIES = "WaitingForDependencies"  # depends_on / handles as arguments
     # -- stopping -----------------------------------------------------------------------
     CANCELLING = "Cancelling"
     TERMINATING = "Terminating"  # a pod being deleted that the Job controller will replace
     # -- how a job ended ----------------------------------------------------------------
     CANCELLED = "Cancelled"
+    BATCH_STOPPED = "BatchStopped"  # a batch's item never started: another failed (fail_fast)
     CLEANED_UP = "CleanedUp"  # removed by result() or cleanup; a tombstone says when
     USER_ERROR = "UserError"  # the function raised
     EXIT_CODE = "Error"  # a command (or the runner) exited non-zero
@@ -41,6 +43,7 @@ class Reason(enum.StrEnum):
     PREEMPTED = "Preempted"
     RUNNER_ERROR = "RunnerError"  # Kinetic's own code failed around the function
     SSH_UNAVAILABLE = "SshUnavailable"
+    DEBUGGER_UNAVAILABLE = "DebuggerUnavailable"  # debug=True without debugpy in the job
     STORE_UNAVAILABLE = "StoreUnavailable"  # the store refused the job's records (read-only, full…)
     UNKNOWN_RUNTIME = "UnknownRuntime"
     VERSION_SKEW = "VersionSkew"  # the job's Python or cloudpickle cannot load the payload

@@ -59,6 +59,12 @@ def progress_key(job_id: str) -> str:
     return f"{job_prefix(job_id)}/progress.json"
 
 
+def debugger_key(job_id: str) -> str:
+    """debug=True: where the job's debugpy listens and the paths its code runs under
+    (written by the attempt that listens; ``kinetic jobs debug`` reads it)."""
+    return f"{job_prefix(job_id)}/debugger.json"
+
+
 def dependents_prefix(job_id: str) -> str:
     """One empty marker per job that waits for this one (written when that job is
     submitted): what cancel(dependents=True), `kinetic jobs tree` and result()'s cleanup
@@ -156,3 +162,72 @@ PROJECTS = "projects"
 def project_key(sha256: str) -> str:
     """A project's files (working_dir=), stored once per content hash."""
     return f"{PROJECTS}/{sha256}/project.tar.gz"
+
+
+# -- batches (f.run_async_map): each item is a job, BATCH_ID-INDEX; the batch's own records --
+BATCHES = "batches"
+
+
+def validate_batch_id(batch_id: object) -> str:
+    """A job id short enough that every item's id (``BATCH_ID-INDEX``) is one too."""
+    from kinetic.model.batch_record import BATCH_ID_MAX
+
+    if not isinstance(batch_id, str) or len(batch_id) > BATCH_ID_MAX:
+        raise InvalidJobIdError(
+            f"invalid batch id {batch_id!r}: batch ids are job ids of at most {BATCH_ID_MAX} "
+            "characters (as `kinetic batches list` shows them)"
+        )
+    return validate_job_id(batch_id)
+
+
+def batch_prefix(batch_id: str) -> str:
+    return f"{BATCHES}/{validate_batch_id(batch_id)}"
+
+
+def batch_key(batch_id: str) -> str:
+    """batch.json: the batch's record (kinetic.model.batch_record), written once: its commit."""
+    return f"{batch_prefix(batch_id)}/batch.json"
+
+
+def batch_function_key(batch_id: str) -> str:
+    """The function, pickled once for all the items."""
+    return f"{batch_prefix(batch_id)}/function.pkl"
+
+
+def batch_inputs_key(batch_id: str) -> str:
+    """Each input's repr (bounded), in order: what a failure names."""
+    return f"{batch_prefix(batch_id)}/inputs.json"
+
+
+def batch_cancel_key(batch_id: str) -> str:
+    return f"{batch_prefix(batch_id)}/cancel.json"
+
+
+def batch_done_key(batch_id: str) -> str:
+    """Written by the batch's driver when nothing waits and nothing runs."""
+    return f"{batch_prefix(batch_id)}/done.json"
+
+
+def batch_collected_key(batch_id: str) -> str:
+    """What results(cleanup=True) collected before it removed the items."""
+    return f"{batch_prefix(batch_id)}/collected.json"
+
+
+def batch_drivers_prefix(batch_id: str) -> str:
+    """One child per generation of the local batch supervisor: ``N/claim.json`` (write-once:
+    one relaunch however many readers notice a dead one) and ``N/launch.json``."""
+    return f"{batch_prefix(batch_id)}/drivers"
+
+
+def batch_driver_prefix(batch_id: str, generation: int) -> str:
+    return f"{batch_drivers_prefix(batch_id)}/{int(generation)}"
+
+
+def batch_retries_prefix(batch_id: str) -> str:
+    """One write-once record per retry_failed(): the indices it queued again."""
+    return f"{batch_prefix(batch_id)}/retries"
+
+
+def batch_item_claim_key(batch_id: str, index: int, attempt: int) -> str:
+    """Written once before an item's attempt is started: it is never started twice."""
+    return f"{batch_prefix(batch_id)}/claims/{int(index)}.{int(attempt)}"

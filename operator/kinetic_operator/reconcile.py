@@ -264,6 +264,24 @@ def vanished(pod: Obj, job: Obj | None, now: datetime | None = None) -> str | No
     )
 
 
+def disrupted_end(pod: Obj, job: Obj | None) -> tuple[str, str | None] | None:
+    """(reason, message) when a pod that was just deleted had ended pushed off its node (a
+    ``DisruptionTarget``: preempted, evicted…) while its Job still ran; None otherwise.
+
+    A 1.26+ taint manager (a reclaimed spot node) or a drain marks the pod, then deletes it
+    with its grace period. A Job controller that does not count a failed pod deleted at
+    once (1.20) quietly starts another under the same attempt; the attempt ends here
+    instead, recorded with its disruption and retried under the budget."""
+    if phase_of(pod) not in ("Succeeded", "Failed") or job is None or disruption(pod) is None:
+        return None
+    if condition(job, "Complete") or condition(job, "Failed"):
+        return None  # the Job's own verdict, its pods included, says how the attempt ended
+    ended = _finished_pod(pod)
+    if ended.phase != JobStatus.FAILED.value:  # a result the runner reported stands
+        return None
+    return ended.reason or Reason.EVICTED, ended.message
+
+
 def _job_failure(cond: Obj, pods: list[Obj]) -> DerivedStatus:
     reason, finished = cond.get("reason") or "Failed", iso(cond.get("lastTransitionTime"))
     failed = [_from_pod(p) for p in pods if phase_of(p) == "Failed"]
