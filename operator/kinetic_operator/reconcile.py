@@ -30,7 +30,9 @@ dropped, because the client checks the result against that digest.
 * `DisruptionTarget` reasons: `PreemptionByScheduler` (1.27+; `PreemptionByKubeScheduler`
   in 1.26) and `DeletionByTaintManager` (the node was tainted `NoExecute`, e.g. reclaimed)
   mean another party took the node → `Preempted`; `TerminationByKubelet` (node pressure or
-  node shutdown) and `EvictionByEvictionAPI` (drain) → `Evicted`; `DeletionByPodGC` (the
+  node shutdown) and `EvictionByEvictionAPI` (drain) → `Evicted`, except a node shutdown
+  under a spot job's pod (label `kinetic.dev/spot`): its VM was reclaimed, `Preempted`
+  (GKE reclaims spot VMs by shutting the node down); `DeletionByPodGC` (the
   node is gone) → `Lost`. Before 1.26 a pod `status.reason` of `Evicted`/`Shutdown`/
   `Terminated` says the same.
 * A pod with a `deletionTimestamp` still counts as running until it is gone; without a
