@@ -302,3 +302,10 @@ def checkpointing(steps, delay, progress, hog_at=None, stall_after=None):
         if stall_after == step + 1 and kinetic.attempt() == 1:
             time.sleep(600)
     return start, state["total"]
+
+
+def debuggee(x):
+    """debug=True tests: a client stops at the marked line (and reads ``x`` there)."""
+    print(f"debuggee called with {x}", flush=True)
+    doubled = x * 2  # DEBUG-BREAK
+    return doubled

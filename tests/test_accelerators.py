@@ -281,6 +281,14 @@ def test_spot_suffix_and_option() -> None:
                           spec=spec.to_dict())  # fmt: skip
     kj["metadata"].setdefault("uid", "u")
     assert kj["spec"]["spot"] is True
-    pod = build_job(kj, OperatorConfig())["spec"]["template"]["spec"]
+    template = build_job(kj, OperatorConfig())["spec"]["template"]
+    pod = template["spec"]
     assert pod["nodeSelector"]["cloud.google.com/gke-spot"] == "true"
     assert any(t["key"] == "cloud.google.com/gke-spot" for t in pod["tolerations"])
+    # The pods say they are on spot: a node shutdown under them is then a preemption.
+    assert template["metadata"]["labels"]["kinetic.dev/spot"] == "true"
+    plain = build_kineticjob("j-2", function="f", store="file:///s", payload_sha256="0" * 64,
+                             spec=kinetic.JobSpec(accelerator="l4").to_dict())  # fmt: skip
+    plain["metadata"].setdefault("uid", "u")
+    labels = build_job(plain, OperatorConfig())["spec"]["template"]["metadata"]["labels"]
+    assert "kinetic.dev/spot" not in labels

@@ -14,7 +14,7 @@ from helpers import wait_for
 
 import kinetic
 from kinetic.job.open_files import worker_running
-from kinetic.job.output_sync import FileStat, due, send
+from kinetic.job.output_sync import FileStat, OutputSync, due, send
 from kinetic.job.restore import sources
 from kinetic.store import layout, open_store
 
@@ -163,6 +163,55 @@ def test_a_cancelled_job_keeps_its_outputs_and_resume_from_continues(store_uri, 
     second = kinetic.run(resume_from=first.job_id)(jobfns.checkpointing)
     start, total = second(STEPS, 0.0, str(progress))
     assert start == stopped_at and total == TOTAL
+
+
+def test_cli_retry_resume_from_continues_a_cancelled_job(store_uri, tmp_path):
+    """`kinetic jobs retry ID --resume-from ID`: the retry (a new job from the stored
+    payload) starts from the outputs the cancelled job synced, not from nothing."""
+    import subprocess
+    import sys
+
+    progress = tmp_path / "progress"
+    first = kinetic.run(output_sync=1)(jobfns.checkpointing).run_async(
+        STEPS, 0.2, str(progress))  # fmt: skip
+    store = open_store(first.store)
+    wait_for(lambda: _polled_step(store, first.job_id) >= 3, timeout=90, what="a checkpoint")
+    first.cancel()
+    stopped_at = _stored_step(store, first.job_id)
+    out = subprocess.run(
+        [sys.executable, "-m", "kinetic.cli", "jobs", "retry", first.job_id,
+         "--resume-from", first.job_id, "-o", "json"],
+        capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    answer = json.loads(out.stdout)
+    assert answer["overrides"] == {"resume_from": first.job_id}
+    second = kinetic.attach(answer["job_id"])
+    assert second.spec["resume_from"] == first.job_id
+    start, total = second.result(timeout=120, cleanup=False)
+    assert start == stopped_at >= 3 and total == TOTAL
+    assert "resuming: 1 output file(s) restored" in second.logs()
+
+
+@pytest.mark.parametrize("interrupted", [True, False])
+def test_a_file_changed_after_the_stop_signal(store_uri, tmp_path, interrupted):
+    """The race a stop can land in: the job opens (truncates) its checkpoint just after
+    the runner looked at its open files, and the interruption closes it before it is
+    written. An interrupted job's file changed since the signal keeps its last synced
+    version; a job that stops by itself keeps what it saved on its way out."""
+    store = open_store(store_uri)
+    out = tmp_path / "out"
+    out.mkdir()
+    ckpt = out / "ckpt.json"
+    ckpt.write_text('{"step": 3}')
+    sync = OutputSync(store, "job-1", 1, out, 1.0, lambda text: None, writing=set)
+    assert sync.sync_once(0.0) == 1
+    sync.mark_torn()  # the stop signal: nothing is open for writing
+    ckpt.write_text("" if interrupted else '{"step": 4}')
+    since = sync.signalled_ns[0] if interrupted else None
+    assert sync.finish(changed_since=since) is None
+    stored = store.read_bytes(f"{layout.output_prefix('job-1', 1)}/ckpt.json")
+    assert stored == (b'{"step": 3}' if interrupted else b'{"step": 4}')
 
 
 def test_output_sync_none_copies_once_at_the_end(store_uri, tmp_path):

@@ -759,3 +759,25 @@ def test_job_complete_before_its_pods_end_waits_for_the_result() -> None:
     ok = pod120(phase="Succeeded", state=terminated(0, format_termination_message(result=RESULT)))
     st = derive_status(job, [ok], now=NOW)
     assert (st.phase, st.result) == ("SUCCEEDED", RESULT)
+
+
+def test_a_node_shutdown_under_a_spot_pod_is_a_preemption() -> None:
+    """GKE reclaims a spot VM by shutting its node down (graceful node shutdown): the real
+    1.28 dump's pod, labelled as the Job builder labels a spot job's pods, is Preempted;
+    the same pod of a job not on spot stays Evicted (see the dump's own expectation)."""
+    if not OBJECTS.is_dir():
+        unavailable(f"no k8s object dumps at {OBJECTS} (set KINETIC_K8S_OBJECTS)")
+    name = "07-pod-disruptiontarget-terminationbykubelet-node-shutdown-STATUS-ONLY-v1.28.yaml"
+    pod = load(name)
+    spot = {**pod, "metadata": {"labels": {"kinetic.dev/spot": "true"}}}
+    st = derive_status(None, [spot], now=NOW)
+    assert (st.phase, st.reason) == ("FAILED", "Preempted")
+    assert "imminent node shutdown" in (st.message or "")
+    # Node pressure on a spot node is still an eviction: the VM was not reclaimed.
+    pressure = load(
+        "07-pod-disruptiontarget-terminationbykubelet-ephemeral-storage-eviction-STATUS-ONLY-v1.28.yaml"
+    )
+    st = derive_status(
+        None, [{**pressure, "metadata": {"labels": {"kinetic.dev/spot": "true"}}}], now=NOW
+    )
+    assert (st.phase, st.reason) == ("FAILED", "Evicted")

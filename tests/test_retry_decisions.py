@@ -6,7 +6,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from kinetic_operator.decisions import Action, decide, status_patch
-from kinetic_operator.reconcile import vanished
+from kinetic_operator.reconcile import disrupted_end, vanished
+from test_reconcile import load
 
 from kinetic.k8s.job_manifest import OperatorConfig, attempt_of, build_job, job_name
 from kinetic.model.status import format_time, parse_time, utcnow
@@ -145,3 +146,52 @@ def test_pods_the_job_controller_removed_are_not_lost():
     late = running_job()
     late["status"]["startTime"] = format_time(utcnow() - timedelta(hours=2))
     assert vanished(running_pod(), late) is None  # the deadline's kill
+
+
+# What a 1.26+ taint manager writes on a pod of a reclaimed node before deleting it
+# (kubernetes' pkg/controller/tainteviction), verbatim.
+TAINT_MANAGER = {
+    "type": "DisruptionTarget",
+    "status": "True",
+    "reason": "DeletionByTaintManager",
+    "message": "Taint manager: deleting due to NoExecute taint",
+    "lastTransitionTime": "2026-11-24T10:00:08Z",
+}
+
+
+def test_a_preempted_pod_deleted_at_once_ends_its_attempt_as_preempted():
+    """The taint manager marks the pod, then deletes it; it ends Failed on SIGTERM and is
+    gone. The Job (1.20) does not count it and would quietly run another pod under the
+    same attempt: the operator records the attempt as Preempted and retries it."""
+    pod = failed_pod(code=143)
+    pod["status"]["conditions"] = [TAINT_MANAGER]
+    assert vanished(pod, running_job()) is None  # it ended: not Lost
+    ended = disrupted_end(pod, running_job())
+    assert ended == ("Preempted", "Taint manager: deleting due to NoExecute taint")
+    job_cr = kj(RUNNING, retries=1, retryBackoffSeconds=0)
+    action = decide(job_cr, running_job(), [], store_shared=True, lost=ended[1],
+                    lost_reason=ended[0])  # fmt: skip
+    assert action.delete_job  # the Job's quiet replacement pod goes with it
+    patch = status_patch(job_cr, running_job(), [pod], action)
+    assert (patch["phase"], patch["reason"], patch["attempts"]) == ("PENDING", "Retrying", 2)
+    (record,) = patch["previousAttempts"]
+    assert (record["reason"], record["message"]) == ended
+    assert record["exitCode"] == 143 and record["nodeName"] == "node-a"
+    final = status_patch(kj(RUNNING), running_job(), [pod], action)  # no retries left
+    assert (final["phase"], final["reason"]) == ("FAILED", "Preempted")
+
+
+def test_disrupted_end_on_a_real_node_shutdown_and_ordinary_ends():
+    shutdown = "07-pod-disruptiontarget-terminationbykubelet-node-shutdown-STATUS-ONLY-v1.28.yaml"
+    pod = {**failed_pod(), "status": load(shutdown)["status"]}  # as a 1.28 kubelet left it
+    assert disrupted_end(pod, running_job()) == (
+        "Evicted", "Pod was terminated in response to imminent node shutdown."
+    )  # fmt: skip
+    assert disrupted_end(pod, failed_job()) is None  # the Job's own verdict covers it
+    assert disrupted_end(failed_pod(), running_job()) is None  # it ended by itself
+    assert disrupted_end(running_pod(), running_job()) is None  # vanished() covers it
+    succeeded = failed_pod(code=0)
+    succeeded["status"].update(phase="Succeeded", conditions=[TAINT_MANAGER])
+    report = '{"result": {"uri": "gs://b/r.pkl", "size": 1, "sha256": "' + "ab" * 32 + '"}}'
+    succeeded["status"]["containerStatuses"][0]["state"]["terminated"]["message"] = report
+    assert disrupted_end(succeeded, running_job()) is None  # its stored result stands

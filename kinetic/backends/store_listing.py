@@ -1,36 +1,177 @@
 """Listing the jobs a store holds, with their states asked of each backend in bulk.
 
-The default ``Backend.list_jobs``: the store is the list of every job submitted to it,
-whichever backend runs them.
+The default ``Backend.list_jobs``, and what ``kinetic jobs history`` and ``queue`` read:
+the store is the list of every job submitted to it, whichever backend runs them. This
+machine's index of it (``kinetic.store.listing_index``) is brought up to date first: one
+listing of the store's jobs; the records of jobs not seen before; and the states of those
+and of the jobs not yet ended, asked of their backends in bulk. Ended jobs are answered
+from the index (their records never change).
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import functools
+import gc
+import hashlib
+import marshal
+import sqlite3
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from typing import Any, TypeVar
+
 from kinetic.model.job_record import JobRecord
 from kinetic.model.status import JobState, JobStatus
-from kinetic.store import ObjectNotFound, layout, open_store
+from kinetic.store import ObjectNotFound, Store, layout, open_store
+from kinetic.store.listing_index import DEFERRED, JobIndex
+
+R = TypeVar("R", bound=JobRecord)
+_READERS = 16  # parallel reads of new records from a bucket (a directory is read in turn)
 
 
-def store_rows(uri: str) -> list[tuple[JobRecord, JobState]]:
-    """Every job recorded in the store at ``uri``, newest first, with its state."""
+def store_rows(
+    uri: str,
+    *,
+    status: JobStatus | None = None,
+    limit: int | None = None,
+    record_type: type[R] = JobRecord,  # type: ignore[assignment]
+) -> list[tuple[R, JobState]]:
+    """Every job recorded in the store at ``uri`` (``status``'s only, the newest ``limit``
+    only), newest first, with its state; records built as ``record_type`` (a subclass of
+    JobRecord: the caller's handle, built once rather than converted)."""
+    with store_index(uri) as index:
+        rows = index.rows(status=status.value if status else None, limit=limit)
+    # Building 100,000 small objects would wake the cycle collector hundreds of times to
+    # scan them all again; none of them is part of a cycle.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return [(record_of(h, b, record_type), state_of(s)) for (h, s), b in rows]
+    finally:
+        if collecting:
+            gc.enable()
+
+
+@contextlib.contextmanager
+def store_index(uri: str) -> Iterator[JobIndex]:
+    """The index of the store at ``uri``, brought up to date with it: this machine's file,
+    or (when it cannot keep one) one in memory, built from the store for this call."""
+    store = open_store(uri)
+    index = JobIndex.open(store.uri)
+    if index is not None:
+        try:
+            refresh(store, index)
+        except sqlite3.Error:  # a damaged file: the store is the truth, read it all
+            index.close()
+            index = None
+    if index is None:
+        index = JobIndex.open(store.uri, in_memory=True)
+        assert index is not None  # an in-memory database needs no disk
+        refresh(store, index)
+    try:
+        yield index
+    finally:
+        index.close()
+
+
+def refresh(store: Store, index: JobIndex) -> None:
+    """Bring ``index`` up to date with ``store``: forget deleted jobs, read new ones, and
+    ask again the state of every job that has not ended.
+
+    The store's list of jobs is read every time; when its digest is the one recorded
+    after the last complete refresh, no job came or went, and only unfinished jobs are
+    read (the common case: 100,000 ended jobs cost one listing and no row lookups)."""
+    present = store.list_children(layout.JOBS)
+    digest = hashlib.sha256("\n".join(present).encode()).hexdigest()
+    recorded = index.listing_digest()
+    if digest == recorded:
+        gone, fresh, unfinished = [], [], index.unfinished()
+    else:
+        known, listed = index.terminal_flags(), set(present)
+        gone = [job for job in known if job not in listed]
+        fresh = _read_records(store, [job for job in present if job not in known])
+        unfinished = [job for job, final in known.items() if not final and job in listed]
+    rows = _with_states(fresh + index.records(unfinished))
+    # NOT_FOUND: deleted while listing, or a submission not committed (never shown).
+    dropped = [r.job_id for r, s in rows if s.status == JobStatus.NOT_FOUND]
+    index.forget(gone + dropped)
+    index.put((r, s) for r, s in rows if s.status != JobStatus.NOT_FOUND)
+    # Only a listing whose every job is indexed may spare the next refresh its diff: a
+    # job being created (no record yet) or not committed must be looked at again.
+    complete = index.count() == len(present)  # the index holds only listed jobs now
+    if (digest if complete else None) != recorded:
+        index.set_listing_digest(digest if complete else None)
+
+
+def _read_records(store: Store, job_ids: list[str]) -> list[JobRecord]:
+    def read(job_id: str) -> JobRecord | None:
+        try:
+            return JobRecord.from_json(store.read_bytes(layout.handle_key(job_id)).decode())
+        except (ObjectNotFound, ValueError):
+            return None  # a job being created or deleted right now
+
+    if len(job_ids) > 1 and not store.uri.startswith("file:"):
+        with ThreadPoolExecutor(_READERS) as pool:
+            found = list(pool.map(read, job_ids))
+    else:
+        found = [read(job) for job in job_ids]
+    return [r for r in found if r is not None]
+
+
+def _with_states(records: list[JobRecord]) -> list[tuple[JobRecord, JobState]]:
+    """Each record with its state, asked of its backend in bulk."""
     from kinetic.backends import get_backend
 
-    st = open_store(uri)
-    records = []
-    for job_id in st.list_children(layout.JOBS):
-        try:
-            records.append(JobRecord.from_json(st.read_bytes(layout.handle_key(job_id)).decode()))
-        except (ObjectNotFound, ValueError):
-            continue  # a job being created or deleted right now
-    records.sort(key=lambda r: r.created, reverse=True)
     by_backend: dict[str, list[JobRecord]] = {}
     for r in records:
         by_backend.setdefault(r.backend, []).append(r)
-    states: dict[str, JobState] = {}
+    rows: list[tuple[JobRecord, JobState]] = []
     for name, group in by_backend.items():
-        for r, s in zip(group, get_backend(name).states(group), strict=True):
-            states[r.job_id] = s
-    # NOT_FOUND: deleted while listing, or a submission not committed (never shown).
-    return [
-        (r, states[r.job_id]) for r in records if states[r.job_id].status != JobStatus.NOT_FOUND
-    ]
+        rows += zip(group, get_backend(name).states(group), strict=True)
+    return rows
+
+
+# -- from the index's dicts to objects, cheaply (a listing may build 100,000 of each) -------
+_TIMES = ("created", "started", "finished")
+
+
+_STATUS = {s.value: s for s in JobStatus}  # a dict lookup: the Enum call costs several
+_STATE_FIELDS = frozenset(f.name for f in dataclasses.fields(JobState))
+
+
+def record_of(head: dict[str, Any], body: bytes, record_type: type[R]) -> R:
+    """A record from the index: its head set now, its body (the DEFERRED dicts) decoded
+    by ``JobRecord.__getattr__`` when first read."""
+    if _required(record_type) <= head.keys():  # type: ignore[arg-type]
+        record = record_type.__new__(record_type)
+        record.__dict__.update(head)
+        record.__dict__["_deferred"] = body
+        return record
+    data = {**head, **marshal.loads(body)}  # written by another version: fields differ
+    return record_type.from_dict(data)
+
+
+@functools.cache
+def _required(record_type: type) -> frozenset[str]:
+    """The fields a record built without ``__init__`` must be given: those without a
+    class-level default, except the deferred ones (``__getattr__`` provides them)."""
+    fields = dataclasses.fields(record_type)
+    return frozenset(f.name for f in fields if f.default is dataclasses.MISSING) - set(DEFERRED)
+
+
+def state_of(data: dict[str, Any]) -> JobState:
+    """``JobState.from_dict`` without its per-call work: the index wrote ``data`` from a
+    JobState's ``to_dict``, so only its status and times need converting."""
+    if data.keys() != _STATE_FIELDS:  # written by another version: its fields differ
+        return JobState.from_dict(data)
+    values = {**data, "status": _STATUS[data["status"]]}
+    for name in _TIMES:
+        if values[name] is not None:
+            values[name] = datetime.fromisoformat(values[name])
+    # Frozen dataclasses set each field through object.__setattr__: filling the instance
+    # at once is several times cheaper, and JobState has no __post_init__ to skip.
+    state = object.__new__(JobState)
+    state.__dict__.update(values)
+    return state

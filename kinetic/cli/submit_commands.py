@@ -7,6 +7,7 @@ import sys
 import click
 
 from kinetic.cli.app import jobs, output_option, store_option
+from kinetic.spec.job_spec import DEFAULT_DEBUG_WAIT
 
 
 @jobs.command(context_settings={"ignore_unknown_options": True})
@@ -53,6 +54,16 @@ from kinetic.cli.app import jobs, output_option, store_option
     help="The public key ssh lets in (default ~/.ssh/id_ed25519.pub or id_rsa.pub).",
 )
 @click.option(
+    "--debug",
+    is_flag=True,
+    help="Run debugpy in the job, waiting for `kinetic jobs debug ID` to attach.",
+)
+@click.option(
+    "--debug-wait",
+    type=float,
+    help=f"Seconds the job waits for a debugger before it runs (default {DEFAULT_DEBUG_WAIT:g}).",
+)
+@click.option(
     "--notify",
     "notify",
     multiple=True,
@@ -67,7 +78,7 @@ from kinetic.cli.app import jobs, output_option, store_option
 @output_option
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 def submit(command, env, files, no_upload, retry_on_error, volumes, ssh, follow, output,
-           no_resume, spot, **options):  # fmt: skip
+           no_resume, spot, debug, **options):  # fmt: skip
     """Run a command as a job: kinetic jobs submit [OPTIONS] -- CMD ARGS…
 
     Options named like JobSpec's (--timeout, --memory, --retries…) pass straight through.
@@ -91,6 +102,7 @@ def submit(command, env, files, no_upload, retry_on_error, volumes, ssh, follow,
         ssh=ssh or None,
         resume=False if no_resume else None,
         spot=spot or None,
+        debug=debug or None,
         notify=list(options["notify"]) or None,
         notify_on=list(options["notify_on"]) or None,
     )

@@ -65,7 +65,12 @@ def retry(handle: JobRecord, *, force: bool = False, **overrides: Any) -> JobRec
         name=original.name,
         spec=_with_carried(spec.to_dict(), original.spec),
         payload_sha256=framed.digest.sha256,
-        extra=backend.handle_fields(spec),
+        # The original's cluster (context, kubeconfig) unless this machine's settings or
+        # the overrides name another; its namespace is the spec's.
+        extra={
+            **(original.extra if backend.name == original.backend else {}),
+            **backend.handle_fields(spec),
+        },
         client=original.client,  # the payload's versions and project: the original's
         retry_of=original.job_id,
         batch=original.batch,  # a batch's item: its payload needs the batch's function

@@ -7,6 +7,8 @@ states; each becomes a JobHandle carrying the state read then (``listed_state``)
 from __future__ import annotations
 
 from kinetic.backends import get_backend
+from kinetic.backends.backend_contract import Backend
+from kinetic.backends.store_listing import store_rows
 from kinetic.client.handle import JobHandle, load_handle
 from kinetic.model.errors import SpecError
 from kinetic.model.status import JobStatus
@@ -49,12 +51,15 @@ def list_jobs(
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise SpecError("limit", limit, "a whole number from 1, or None for every job")
     chosen = get_backend(settings.resolve("backend", backend).value)
-    records = chosen.list_jobs(
-        store=settings.resolve("store", store).value,
-        namespace=namespace,
-        all_namespaces=all_namespaces,
-    )
-    handles = []
+    uri = settings.resolve("store", store).value
+    handles: list[JobHandle] = []
+    if type(chosen).list_jobs is Backend.list_jobs:
+        # The store's listing (its index) filters and limits before building anything.
+        for handle, state in store_rows(uri, status=wanted, limit=limit, record_type=JobHandle):
+            handle.listed_state = state
+            handles.append(handle)
+        return handles
+    records = chosen.list_jobs(store=uri, namespace=namespace, all_namespaces=all_namespaces)
     for record, state in records:
         if wanted is None or state.status == wanted:
             handle = JobHandle.from_record(record)

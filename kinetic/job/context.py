@@ -43,6 +43,12 @@ def cancelled() -> bool:
     return _cancel.is_set()
 
 
+def stop_asked() -> bool:
+    """Whether the job was asked to stop, for Kinetic's own waits (kinetic.job.debugger):
+    unlike ``cancelled()`` it does not say the job's code stops by itself."""
+    return _cancel.is_set()
+
+
 def job_id() -> str | None:
     return os.environ.get("KINETIC_JOB_ID")
 

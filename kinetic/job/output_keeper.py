@@ -51,8 +51,9 @@ class OutputKeeper:
         if self.enabled:
             self.sync.mark_torn()
 
-    def finish(self, status: int, stop_reason: str | None) -> str | None:
-        """After the worker ended (``status`` as waitpid gives it): the last sync. Returns
+    def finish(self, status: int, stop_reason: str | None, interrupted: bool = False) -> str | None:
+        """After the worker ended (``status`` as waitpid gives it): the last sync.
+        ``interrupted``: the stop interrupted the function (see OutputSync.finish). Returns
         what could not be saved, if anything."""
         if not self.enabled:
             return None
@@ -62,4 +63,13 @@ class OutputKeeper:
             # before may be cut short, so only quiet ones are sent; the others keep their
             # last synced version.
             settle = settle_seconds(self.interval or DEFAULT_OUTPUT_SYNC)
-        return self.sync.finish((), settle)
+        # What changed after a signal of ours may be cut short: after the stop signal when
+        # the function was interrupted (it does not stop by itself), after the kill when
+        # it was killed. A job that stops by itself keeps what it saved on its way out.
+        signals = self.sync.signalled_ns
+        since = None
+        if signals and interrupted:
+            since = signals[0]
+        elif signals and stop_reason is not None and os.WIFSIGNALED(status):
+            since = signals[-1]
+        return self.sync.finish((), settle, since)

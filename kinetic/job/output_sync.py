@@ -45,6 +45,12 @@ class FileChanged(Exception):
     """The file changed while it was being sent: the send is abandoned."""
 
 
+# A file's mtime comes from the kernel's coarse clock, up to a tick (1-10 ms) behind
+# time.time_ns(): "changed after the signal" is judged with this margin (a file finished
+# just before the signal keeps its previous version: never a cut one stored).
+MTIME_SLACK_NS = 50_000_000
+
+
 def settle_seconds(interval: float) -> float:
     """How long a file must be unchanged before it is sent: short against the interval, so a
     file arrives within ``interval`` of its last change. Short also because a file still
@@ -145,6 +151,7 @@ class OutputSync:
         # it held may then be cut short: a pass sends nothing until ``finish``).
         self.writing = writing
         self.torn: set[str] = set()  # being written when the job was signalled: kept as last synced
+        self.signalled_ns: list[int] = []  # when the job was signalled (stopped, killed)
         self.sent = 0
         self._stop = threading.Event()
         self._lock = threading.Lock()  # one pass at a time: the thread's or finish()'s
@@ -203,16 +210,25 @@ class OutputSync:
         """The job is about to be signalled: what it is writing now may be cut short, so it
         is sent no more (between passes, so none is sending it)."""
         with self._lock:
+            self.signalled_ns.append(time.time_ns())  # before looking: a file opened since is newer
             self.torn |= self.writing() or set()
 
-    def finish(self, torn: Iterable[str] = (), settle: float = 0.0) -> str | None:
+    def finish(
+        self, torn: Iterable[str] = (), settle: float = 0.0, changed_since: int | None = None
+    ) -> str | None:
         """After the worker ended: send every changed file but the ``torn`` ones (being
-        written when the job was stopped) and, with ``settle``, those changed in its last
+        written when the job was stopped), those changed at or after ``changed_since`` (ns:
+        a file opened and truncated after the signal's look at the open files, then cut
+        short, was not open when looked at) and, with ``settle``, those changed in its last
         seconds. Returns what could not be saved, if anything."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
-        torn = sorted(set(torn) | self.torn)
+        cut = set(torn) | self.torn
+        if changed_since is not None:
+            since = changed_since - MTIME_SLACK_NS
+            cut |= {rel for rel, st in scan(self.directory).items() if st.mtime_ns >= since}
+        torn = sorted(cut)
         if torn:
             self.note(
                 "kept the last synced version of files being written when the job was "

@@ -299,7 +299,10 @@ class Supervisor:
         pump.join(timeout=10)
         reader.join(timeout=10)
         report = WorkerReport.from_bytes(bytes(report_bytes))
-        saved = keeper.finish(end.status, end.stop_reason)
+        # Stopped and interrupted, not stopping by itself: what it changed after the signal
+        # may be cut short (kinetic.job.output_sync).
+        interrupted = bool(end.stop_reason and report and report.cancel_seen and not report.success)
+        saved = keeper.finish(end.status, end.stop_reason, interrupted)
         exit_code = os.waitstatus_to_exitcode(end.status)
         outcome = conclude(spec, end.stop_reason, exit_code, report, saved, end.oom_message)
         if end.usage:  # shown by `kinetic jobs status`, top and the dashboard

@@ -16,6 +16,7 @@ from typing import Any
 
 from kinetic.job import context
 from kinetic.job.batch_item import attach_batch_function
+from kinetic.job.debugger import DebuggerUnavailable
 from kinetic.job.dependency_values import fill_in
 from kinetic.job.env_activate import activate
 from kinetic.job.progress_writer import flush_progress
@@ -46,9 +47,13 @@ def execute(store: Store, job_id: str, handle: dict[str, Any], output_dir: Path)
     secrets = [os.environ[n] for n in names if os.environ.get(n)]
     try:
         activate()  # requirements=: the environment's packages before the payload's imports
+        spec: SpecRecord = handle.get("spec") or SpecRecord()
+        if spec.get("debug"):  # fail fast: before the payload loads
+            from kinetic.job.debugger import require
+
+            require()
         payload = fill_in(store, load_payload(store, job_id, handle))  # dependencies' values
         phase = "setup"
-        spec: SpecRecord = handle.get("spec") or SpecRecord()
         os.environ.update(spec.get("env") or {})
         os.environ.update(payload.captured_env)
         if spec.get("ports"):
@@ -73,6 +78,8 @@ def execute(store: Store, job_id: str, handle: dict[str, Any], output_dir: Path)
             from kinetic.spec.resources import parse_cpu_cores
 
             os.sched_setaffinity(0, parse_cpu_cores(cores))  # children inherit it
+        if spec.get("debug"):
+            _serve_debugger(store, job_id, spec, cwd)
         phase = "run"
         try:
             try:
@@ -100,6 +107,11 @@ def execute(store: Store, job_id: str, handle: dict[str, Any], output_dir: Path)
                 envelope = failure_envelope(exc, phase, Reason.EXIT_CODE, secrets=secrets)
                 envelope.exit_code = exc.code if isinstance(exc.code, int) else 1
                 envelope.message = mask_text(f"the job called sys.exit({exc.code!r})", secrets)
+    except DebuggerUnavailable as exc:
+        # Not the job's exception, nor a fault of ours: what is missing and what to do.
+        envelope = ResultEnvelope(False, phase=phase, reason=Reason.DEBUGGER_UNAVAILABLE,
+                                  message=mask_text(str(exc), secrets))  # fmt: skip
+        print(f"[kinetic] {envelope.message}", file=sys.stderr, flush=True)
     except BaseException as exc:
         reason = Reason.USER_ERROR if phase == "run" else Reason.RUNNER_ERROR
         if isinstance(exc, VersionSkewError):
@@ -165,6 +177,20 @@ def load_payload(store: Store, job_id: str, handle: dict[str, Any]) -> Payload:
         if explained := explain_load_failure(client, here, str(exc)):
             raise VersionSkewError(explained) from exc
         raise
+
+
+def _serve_debugger(store: Store, job_id: str, spec: SpecRecord, code_root: str | None) -> None:
+    """debug=True: debugpy on the job's debug port, a client awaited (kinetic.job.debugger)."""
+    from kinetic.job.debugger import serve
+    from kinetic.spec.debugger_options import debug_port
+    from kinetic.spec.job_spec import DEFAULT_DEBUG_WAIT
+
+    port = debug_port(spec.get("ports") or [])
+    if port is None:  # the spec adds it with debug=True; a hand-made handle.json may not
+        raise DebuggerUnavailable("debug=True, but the job declares no port named debug")
+    wait = spec.get("debug_wait")
+    serve(store, job_id, port, DEFAULT_DEBUG_WAIT if wait is None else float(wait), code_root,
+          context.stop_asked)  # fmt: skip
 
 
 def _record_session(spec: SpecRecord, captured: dict[str, str]) -> None:

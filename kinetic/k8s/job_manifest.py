@@ -18,6 +18,7 @@ from kinetic.k8s.names import (
     LABEL_ATTEMPT,
     LABEL_JOB_ID,
     LABEL_NETWORK,
+    LABEL_SPOT,
     SELECTOR,
     STORE_VOLUME,
 )
@@ -200,6 +201,8 @@ def build_job(
         pod_spec.setdefault("volumes", []).extend(volumes)
         container.setdefault("volumeMounts", []).extend(mounts)
     pod_labels = {**labels, LABEL_NETWORK: spec["network"]} if spec.get("network") else labels
+    if spec.get("spot"):
+        pod_labels = {**pod_labels, LABEL_SPOT: "true"}
     job_spec: dict[str, Any] = {
         "backoffLimit": 0,
         "template": {"metadata": {"labels": pod_labels}, "spec": pod_spec},

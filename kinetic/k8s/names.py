@@ -11,6 +11,8 @@ LABEL_ATTEMPT = "kinetic.dev/attempt"  # on each attempt's Job and pods: "1", "2
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 # On the pods of jobs with network=NAME; the network's NetworkPolicy selects on it.
 LABEL_NETWORK = "kinetic.dev/network"
+# On the pods of a spot=True job: a node shutdown under it is the spot VM being reclaimed.
+LABEL_SPOT = "kinetic.dev/spot"
 MANAGED_BY = "kinetic"
 # Every object Kinetic creates carries this selector, so watches can be label-filtered.
 SELECTOR = {LABEL_MANAGED_BY: MANAGED_BY}

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import marshal
 from dataclasses import dataclass, field
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from kinetic.model.spec_record import SpecRecord
 
@@ -38,6 +39,19 @@ class JobRecord:
     # The job this one retries (kinetic.client.job_retry); the link the other way is the
     # original's ``retried_as/`` markers (handle.json is written once, so never updated).
     retry_of: str | None = None
+
+    if not TYPE_CHECKING:  # hidden from type checkers: they would accept any attribute
+
+        def __getattr__(self, name: str) -> Any:
+            """Reached only for an attribute that is not set: a listed record's ``spec``,
+            ``extra`` and ``client``, kept encoded until first used (a listing may build
+            100,000 records and read three fields of each; kinetic.backends.store_listing)."""
+            body = self.__dict__.get("_deferred")
+            if body is None:
+                raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+            self.__dict__.update(marshal.loads(body))
+            self.__dict__.pop("_deferred", None)
+            return object.__getattribute__(self, name)
 
     @classmethod
     def record_fields(cls) -> list[str]:

@@ -43,6 +43,7 @@ class Reason(enum.StrEnum):
     PREEMPTED = "Preempted"
     RUNNER_ERROR = "RunnerError"  # Kinetic's own code failed around the function
     SSH_UNAVAILABLE = "SshUnavailable"
+    DEBUGGER_UNAVAILABLE = "DebuggerUnavailable"  # debug=True without debugpy in the job
     STORE_UNAVAILABLE = "StoreUnavailable"  # the store refused the job's records (read-only, full…)
     UNKNOWN_RUNTIME = "UnknownRuntime"
     VERSION_SKEW = "VersionSkew"  # the job's Python or cloudpickle cannot load the payload

@@ -62,6 +62,8 @@ class SpecRecord(TypedDict, total=False):
     ports: list[PortRecord]
     ssh: bool
     ssh_public_key: str | None
+    debug: bool
+    debug_wait: float
     partition: str | None
     slurm: dict[str, Any] | None
     working_dir: str | None

@@ -18,6 +18,7 @@ from kinetic.model.retry_policy import DEFAULT_BACKOFF, check_retry_options
 from kinetic.model.spec_record import SpecRecord
 from kinetic.spec import settings
 from kinetic.spec.accelerators import parse_accelerator, split_spot
+from kinetic.spec.debugger_options import MAX_DEBUG_WAIT, check_debug
 from kinetic.spec.dependency_options import check_depends_on
 from kinetic.spec.kueue_options import check_priority_class, check_queue
 from kinetic.spec.notify_options import (
@@ -44,6 +45,7 @@ DEFAULT_GRACE_PERIOD = 30.0  # seconds between the stop signal and the kill
 DEFAULT_ACCELERATOR = "cpu"
 DEFAULT_OUTPUT_SYNC = 10.0  # seconds from an output file's last change to the store
 MAX_OUTPUT_SYNC = 3600
+DEFAULT_DEBUG_WAIT = 300.0  # debug=True: seconds the job waits for a debugger to attach
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
 _ENV_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\*?\Z|^\*\Z")
 _NAMESPACE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\Z")
@@ -81,6 +83,8 @@ class JobSpec:
     ports: Any = ()  # Port, dict or "name:port/proto" items; kept as a tuple of Port
     ssh: bool = False  # adds Port("ssh", 2202) and runs sshd with ssh_public_key
     ssh_public_key: str | None = None  # key text or a .pub path; kept as the key text
+    debug: bool = False  # debugpy in the job on its port "debug" (kinetic jobs debug ID)
+    debug_wait: float = DEFAULT_DEBUG_WAIT  # then the function runs, attached or not
     partition: str | None = None  # slurm: the partition (also slurm={"partition": …})
     slurm: Any = None  # slurm: account, qos, constraint, gpu_type, python, flags
     working_dir: Any = None  # a directory shipped with the job, which runs in its copy
@@ -151,6 +155,8 @@ class JobSpec:
             set_(self, option, value)
         set_(self, "ports", check_ports(self.ports, self.ssh))
         set_(self, "ssh_public_key", check_public_key(self.ssh_public_key, self.ssh))
+        set_(self, "ports", check_debug(self.debug, self.ports))
+        set_(self, "debug_wait", _check_seconds("debug_wait", self.debug_wait, MAX_DEBUG_WAIT))
         set_(self, "partition", check_partition(self.partition))
         set_(self, "slurm", check_slurm_options(self.slurm, self.partition))
         set_(self, "queue", check_queue(self.queue))

@@ -59,6 +59,12 @@ def progress_key(job_id: str) -> str:
     return f"{job_prefix(job_id)}/progress.json"
 
 
+def debugger_key(job_id: str) -> str:
+    """debug=True: where the job's debugpy listens and the paths its code runs under
+    (written by the attempt that listens; ``kinetic jobs debug`` reads it)."""
+    return f"{job_prefix(job_id)}/debugger.json"
+
+
 def dependents_prefix(job_id: str) -> str:
     """One empty marker per job that waits for this one (written when that job is
     submitted): what cancel(dependents=True), `kinetic jobs tree` and result()'s cleanup

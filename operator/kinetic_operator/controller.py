@@ -34,6 +34,7 @@ from kinetic.k8s.kineticjob_body import KineticJob
 from kinetic.k8s.pod_volumes import build_network_policy
 from kinetic.k8s.runtime_table import RuntimeTable
 from kinetic.k8s.service_manifest import build_service
+from kinetic.model.reasons import Reason
 from kinetic.model.status import parse_time, utcnow
 from kinetic_operator import heartbeat, notifier
 from kinetic_operator.cluster import Cluster, connect
@@ -50,7 +51,7 @@ from kinetic_operator.dependency_gate import dependency_verdict
 from kinetic_operator.memory import Trimmer
 from kinetic_operator.operator_settings import Settings
 from kinetic_operator.progress_server import PodRef, ProgressEndpoint, api_review
-from kinetic_operator.reconcile import vanished
+from kinetic_operator.reconcile import disrupted_end, vanished
 from kinetic_operator.state import JobRegistry, JobState, Key
 
 log = logging.getLogger("kinetic.operator")
@@ -205,15 +206,17 @@ class Controller:
         pod_list = _of_attempt(self.indexes.pods, key, attempt)
         shared = store_is_shared(kj["spec"]["store"], self.settings.jobs.file_store_host_path)
         runtimes = self.cluster.read_runtimes() if needs_runtime_table(kj, job) else None
-        lost = None
+        lost, lost_reason = None, str(Reason.LOST)
         if deleted_pod is not None and attempt_of(deleted_pod) == attempt:
             lost = vanished(deleted_pod, job)
+            if lost is None and (ended := disrupted_end(deleted_pod, job)) is not None:
+                lost_reason, lost = ended[0], ended[1] or ended[0]
         verdict = None
         if job is None and not (kj.get("status") or {}).get("jobName"):
             verdict = dependency_verdict(kj, lambda name: _one(self.indexes.kineticjobs,
                                                                (key[0], name)))  # fmt: skip
         action = decide(kj, job, pod_list, store_shared=shared, runtimes=runtimes, lost=lost,
-                        dependencies=verdict)  # fmt: skip
+                        lost_reason=lost_reason, dependencies=verdict)  # fmt: skip
         self._act(state, kj, job, action, attempt, runtimes)
         if action.wait_until:
             self._wake_at(state, action.wait_until)

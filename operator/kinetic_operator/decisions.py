@@ -31,6 +31,7 @@ class Action:
     refuse: tuple[str, str] | None = None  # (reason, message): fail without a Job
     wait_until: str | None = None  # scheduled start (spec.startAt) or retry not reached yet
     lost: str | None = None  # the attempt's pod vanished (reconcile.vanished): it failed
+    lost_reason: str = Reason.LOST  # …or was pushed off its node (reconcile.disrupted_end)
     # Held for its dependencies, or ended by one (dependency_gate.held_patch): the status.
     hold: dict[str, Any] | None = None
     # Where the dependencies' values are, for the pod (kinetic.wire.dependency_ref).
@@ -46,10 +47,12 @@ def decide(
     now: datetime | None = None,
     runtimes: RuntimeTable | None = None,
     lost: str | None = None,
+    lost_reason: str = Reason.LOST,
     dependencies: Verdict | None = None,
 ) -> Action:
-    """``lost``: why the attempt's pod just vanished (see reconcile.vanished), if it did;
-    ``dependencies``: the verdict on its dependencies (dependency_gate), if it has any."""
+    """``lost``: why the attempt's pod just vanished (see reconcile.vanished), if it did,
+    recorded with ``lost_reason``; ``dependencies``: the verdict on its dependencies
+    (dependency_gate), if it has any."""
     status, spec = kj.get("status") or {}, kj["spec"]
     if status.get("phase") in TERMINAL:
         return Action()
@@ -59,7 +62,7 @@ def decide(
     if lost and job is not None and not _job_finished(job):
         # The attempt is over: stop the Job from quietly replacing the pod, and record it
         # (a retry, if the budget allows, gets a Job of its own).
-        return Action(delete_job=True, lost=lost)
+        return Action(delete_job=True, lost=lost, lost_reason=lost_reason)
     if job is None and not status.get("jobName"):
         if not store_shared:
             return Action(
@@ -135,7 +138,7 @@ def status_patch(
             job_created=bool(previous.get("jobName")),
         )  # fmt: skip
         if action.lost:
-            derived = replace(derived, phase=JobStatus.FAILED.value, reason=Reason.LOST,
+            derived = replace(derived, phase=JobStatus.FAILED.value, reason=action.lost_reason,
                               message=action.lost, finished=format_time(utcnow()))  # fmt: skip
         retry = _retry_patch(kj, job, pods, derived)
         new = retry or derived.to_patch()

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from kinetic.k8s.names import LABEL_SPOT
 from kinetic.model.reasons import Reason
 from kinetic.model.status import format_time, parse_time
 
@@ -61,10 +62,27 @@ def disruption(pod: Obj) -> tuple[str, str | None] | None:
     st = pod.get("status") or {}
     if (cond := condition(pod, "DisruptionTarget")) is not None:
         reason = DISRUPTION_REASONS.get(cond.get("reason") or "", Reason.EVICTED)
-        return reason, (cond.get("message") or st.get("message") or "").strip() or None
-    if (pushed := POD_STATUS_REASONS.get(st.get("reason") or "")) is not None:
-        return pushed, (st.get("message") or "").strip() or None
-    return None
+        message = (cond.get("message") or st.get("message") or "").strip() or None
+    elif (pushed := POD_STATUS_REASONS.get(st.get("reason") or "")) is not None:
+        reason, message = pushed, (st.get("message") or "").strip() or None
+    else:
+        return None
+    if reason == Reason.EVICTED and _spot(pod) and _node_shutdown(st, message):
+        reason = Reason.PREEMPTED  # a spot VM's node shutting down: the VM was reclaimed
+    return reason, message
+
+
+def _spot(pod: Obj) -> bool:
+    return (meta(pod, "labels") or {}).get(LABEL_SPOT) == "true"
+
+
+def _node_shutdown(status: Obj, message: str | None) -> bool:
+    """The kubelet ended the pod because its node is shutting down (graceful node shutdown:
+    status.reason ``Terminated``/``Shutdown``/``NodeShutdown``, or that message), not
+    because the node ran short of a resource (``Evicted``)."""
+    if status.get("reason") in ("Terminated", "Shutdown", "NodeShutdown"):
+        return True
+    return "node shutdown" in (message or "").lower()
 
 
 def container_statuses(pod: Obj) -> list[tuple[bool, Obj]]:

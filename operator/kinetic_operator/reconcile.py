@@ -30,7 +30,9 @@ dropped, because the client checks the result against that digest.
 * `DisruptionTarget` reasons: `PreemptionByScheduler` (1.27+; `PreemptionByKubeScheduler`
   in 1.26) and `DeletionByTaintManager` (the node was tainted `NoExecute`, e.g. reclaimed)
   mean another party took the node → `Preempted`; `TerminationByKubelet` (node pressure or
-  node shutdown) and `EvictionByEvictionAPI` (drain) → `Evicted`; `DeletionByPodGC` (the
+  node shutdown) and `EvictionByEvictionAPI` (drain) → `Evicted`, except a node shutdown
+  under a spot job's pod (label `kinetic.dev/spot`): its VM was reclaimed, `Preempted`
+  (GKE reclaims spot VMs by shutting the node down); `DeletionByPodGC` (the
   node is gone) → `Lost`. Before 1.26 a pod `status.reason` of `Evicted`/`Shutdown`/
   `Terminated` says the same.
 * A pod with a `deletionTimestamp` still counts as running until it is gone; without a
@@ -262,6 +264,24 @@ def vanished(pod: Obj, job: Obj | None, now: datetime | None = None) -> str | No
         f"pod {meta(pod, 'name')}{where} was deleted before it finished "
         "(its node gone or drained, or the pod removed)"
     )
+
+
+def disrupted_end(pod: Obj, job: Obj | None) -> tuple[str, str | None] | None:
+    """(reason, message) when a pod that was just deleted had ended pushed off its node (a
+    ``DisruptionTarget``: preempted, evicted…) while its Job still ran; None otherwise.
+
+    A 1.26+ taint manager (a reclaimed spot node) or a drain marks the pod, then deletes it
+    with its grace period. A Job controller that does not count a failed pod deleted at
+    once (1.20) quietly starts another under the same attempt; the attempt ends here
+    instead, recorded with its disruption and retried under the budget."""
+    if phase_of(pod) not in ("Succeeded", "Failed") or job is None or disruption(pod) is None:
+        return None
+    if condition(job, "Complete") or condition(job, "Failed"):
+        return None  # the Job's own verdict, its pods included, says how the attempt ended
+    ended = _finished_pod(pod)
+    if ended.phase != JobStatus.FAILED.value:  # a result the runner reported stands
+        return None
+    return ended.reason or Reason.EVICTED, ended.message
 
 
 def _job_failure(cond: Obj, pods: list[Obj]) -> DerivedStatus:

@@ -1,0 +1,327 @@
+"""This machine's index of a store's jobs: an SQLite file beside the store, never the truth.
+
+Where it sits: ``kinetic.backends.store_listing`` keeps it up to date and reads it, so a
+listing or a history over 100,000 jobs costs one directory listing plus the few jobs
+that are new or still running, not 200,000 object reads. The store stays the truth: the
+index is rebuilt from it when missing, unreadable, or written by another schema (or
+Python: records are kept in ``marshal`` form, which is per Python version), and every
+listing reconciles it with the store's current list of jobs.
+
+Why caching is safe: a job's record (handle.json) is written once, and a terminal state
+never changes, so a row whose state is terminal is final; only rows still PENDING or
+RUNNING are asked again. A job whose records were deleted leaves the store's list and
+its row is forgotten.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import hashlib
+import json
+import marshal
+import os
+import sqlite3
+import sys
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from itertools import groupby
+from operator import itemgetter
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from kinetic.model.job_record import JobRecord
+from kinetic.model.status import JobState, JobStatus, parse_time
+
+SCHEMA = 3
+_COLUMNS = (
+    "job_id TEXT PRIMARY KEY, created REAL, backend TEXT, function TEXT, name TEXT, "
+    "status TEXT, reason TEXT, started REAL, finished REAL, attempts INTEGER, "
+    "terminal INTEGER, retry_of TEXT, head BLOB, body BLOB"
+)
+# A record's dict fields, decoded only when a caller reads them (JobRecord.__getattr__):
+# a listing needs the id, function and times of every job, the spec of a few.
+DEFERRED = ("spec", "extra", "client")
+
+
+def index_path(store_uri: str) -> Path:
+    """Where this machine keeps ``store_uri``'s index: in its Kinetic home, one file per
+    store (and per schema and Python version, as the rows are marshalled)."""
+    home = Path(os.environ.get("KINETIC_HOME") or Path.home() / ".kinetic").expanduser()
+    key = hashlib.sha256(store_uri.encode()).hexdigest()[:24]
+    py = f"py{sys.version_info[0]}{sys.version_info[1]}"
+    return home / "index" / f"v{SCHEMA}-{py}" / f"{key}.sqlite"
+
+
+class Finished(NamedTuple):
+    """One ended job as a history shows it (columns only: no record is decoded; a tuple,
+    as a history may build 100,000 of them)."""
+
+    job_id: str
+    function: str
+    name: str | None
+    status: str
+    reason: str | None
+    created: float | None
+    started: float | None
+    finished: float | None
+    attempts: int
+    retry_of: str | None
+
+    @property
+    def duration(self) -> float | None:
+        if self.started is None or self.finished is None:
+            return None
+        return max(0.0, self.finished - self.started)
+
+
+class JobIndex:
+    """One store's index. Every method is one transaction; a row is (record, state)."""
+
+    def __init__(self, conn: sqlite3.Connection, uri: str):
+        self.conn, self.uri = conn, uri
+
+    @classmethod
+    def open(
+        cls, store_uri: str, path: Path | None = None, *, in_memory: bool = False
+    ) -> JobIndex | None:
+        """The index of ``store_uri`` (created empty if missing); None when this machine
+        cannot keep one (a read-only home…). ``in_memory``: an empty one for this process
+        only, for a caller that must then fill it from the store."""
+        path = path or index_path(store_uri)
+        try:
+            return cls._open(store_uri, None if in_memory else path)
+        except sqlite3.OperationalError:  # locked too long, disk full…: read the store alone
+            return None
+        except sqlite3.DatabaseError:
+            if in_memory:
+                return None
+        except (OSError, sqlite3.Error):
+            return None
+        # Not a database (damaged, or truncated by a full disk): it holds nothing the
+        # store does not, so it is started again.
+        for suffix in ("", "-wal", "-shm"):
+            with contextlib.suppress(OSError):
+                os.unlink(f"{path}{suffix}")
+        try:
+            return cls._open(store_uri, path)
+        except (OSError, sqlite3.Error):
+            return None
+
+    @classmethod
+    def _open(cls, store_uri: str, path: Path | None) -> JobIndex | None:
+        if path is None:
+            conn = sqlite3.connect(":memory:", isolation_level=None)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(path, timeout=30, isolation_level=None)
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")  # readers never wait for a writer
+            conn.execute("PRAGMA synchronous=NORMAL")  # a lost row is re-read from the store
+            conn.execute(f"CREATE TABLE IF NOT EXISTS jobs ({_COLUMNS})")
+            conn.execute("CREATE INDEX IF NOT EXISTS by_created ON jobs (created)")
+            conn.execute("CREATE INDEX IF NOT EXISTS by_terminal ON jobs (terminal)")
+            conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
+            found = conn.execute("SELECT value FROM meta WHERE key='store'").fetchone()
+            if found is None:
+                conn.execute("INSERT OR REPLACE INTO meta VALUES ('store', ?)", (store_uri,))
+            elif found[0] != store_uri:  # a hash collision: never mix two stores' jobs
+                conn.close()
+                return None
+        except BaseException:
+            conn.close()
+            raise
+        return cls(conn, store_uri)
+
+    def close(self) -> None:
+        with contextlib.suppress(sqlite3.Error):
+            self.conn.close()
+
+    # -- what is known ----------------------------------------------------------------------
+    def terminal_flags(self) -> dict[str, bool]:
+        """Every indexed job id -> whether its state is final."""
+        return dict(self.conn.execute("SELECT job_id, terminal FROM jobs"))
+
+    def records(self, job_ids: Iterable[str]) -> list[JobRecord]:
+        """The indexed records of ``job_ids`` (those that are indexed)."""
+        wanted, found = list(job_ids), []
+        for start in range(0, len(wanted), 500):  # SQLite's bound on parameters
+            chunk = wanted[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for head, body in self.conn.execute(
+                f"SELECT head, body FROM jobs WHERE job_id IN ({marks})", chunk
+            ):
+                record, _ = marshal.loads(head)
+                found.append(JobRecord.from_dict({**record, **marshal.loads(body)}))
+        return found
+
+    def count(self) -> int:
+        return self.conn.execute("SELECT COUNT(*) FROM jobs").fetchone()[0]
+
+    def unfinished(self) -> list[str]:
+        """The ids of the indexed jobs whose state may still change."""
+        return [job for (job,) in self.conn.execute("SELECT job_id FROM jobs WHERE terminal = 0")]
+
+    def listing_digest(self) -> str | None:
+        """The digest of the store's list of jobs when every job in it was indexed."""
+        found = self.conn.execute("SELECT value FROM meta WHERE key = 'listing'").fetchone()
+        return found[0] if found else None
+
+    def set_listing_digest(self, digest: str | None) -> None:
+        with self._transaction():
+            self.conn.execute("DELETE FROM meta WHERE key = 'listing'")
+            if digest is not None:
+                self.conn.execute("INSERT INTO meta VALUES ('listing', ?)", (digest,))
+
+    # -- changes ----------------------------------------------------------------------------
+    def put(self, rows: Iterable[tuple[JobRecord, JobState]]) -> None:
+        values = [_row(record, state) for record, state in rows]
+        with self._transaction():
+            self.conn.executemany(
+                "INSERT OR REPLACE INTO jobs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", values
+            )
+
+    def forget(self, job_ids: Iterable[str]) -> None:
+        with self._transaction():
+            self.conn.executemany("DELETE FROM jobs WHERE job_id = ?", [(j,) for j in job_ids])
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    # -- reading ----------------------------------------------------------------------------
+    def rows(
+        self, *, status: str | None = None, limit: int | None = None
+    ) -> list[tuple[tuple[dict[str, Any], dict[str, Any]], bytes]]:
+        """((record head, state), record body) of each job, newest first: the head and
+        the state decoded (one ``marshal`` load, the cheapest Python has), the body
+        (DEFERRED) left encoded for ``JobRecord`` to decode if it is ever read."""
+        sql = "SELECT head, body FROM jobs"
+        args: list[Any] = []
+        if status is not None:
+            sql += " WHERE status = ?"
+            args.append(status)
+        sql += " ORDER BY created DESC, job_id DESC"
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(limit)
+        loads, collecting = marshal.loads, gc.isenabled()
+        gc.disable()  # 200,000 fresh dicts, none in a cycle: no reason to scan them
+        try:
+            return [(loads(h), b) for h, b in self.conn.execute(sql, args)]
+        finally:
+            if collecting:
+                gc.enable()
+
+    def finished(self, where: Where, limit: int | None = None) -> list[Finished]:
+        """Ended jobs matching ``where``, latest end first (the first ``limit``)."""
+        sql = (
+            "SELECT job_id, function, name, status, reason, created, started, finished, "
+            f"attempts, retry_of FROM jobs WHERE {where.sql} "
+            "ORDER BY COALESCE(finished, created) DESC, job_id DESC"
+        )
+        args = list(where.args)
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(limit)
+        return list(map(Finished._make, self.conn.execute(sql, args)))
+
+    def counts(self, where: Where) -> dict[tuple[str, str], int]:
+        """(function, status) -> how many ended jobs matching ``where``."""
+        sql = f"SELECT function, status, COUNT(*) FROM jobs WHERE {where.sql} GROUP BY 1, 2"
+        return {(f, st): n for f, st, n in self.conn.execute(sql, where.args)}
+
+    def durations(self, where: Where) -> dict[str, list[float]]:
+        """function -> the sorted durations (seconds from start to end) of the ended jobs
+        matching ``where`` that have both times; sorted by SQLite, not in Python."""
+        sql = (
+            "SELECT function, MAX(0.0, finished - started) AS d FROM jobs "
+            f"WHERE {where.sql} AND started IS NOT NULL AND finished IS NOT NULL "
+            "ORDER BY function, d"
+        )
+        found: dict[str, list[float]] = {}
+        for function, group in groupby(self.conn.execute(sql, where.args), key=itemgetter(0)):
+            found[function] = [d for _, d in group]
+        return found
+
+
+@dataclass(frozen=True)
+class Where:
+    """Which ended jobs a history covers, as SQL (built by ``ended``)."""
+
+    sql: str
+    args: tuple[Any, ...]
+
+
+def ended(
+    *,
+    since: float | None = None,
+    status: str | None = None,
+    name: str | None = None,
+    function: str | None = None,
+) -> Where:
+    """Ended jobs (SUCCEEDED, FAILED, CANCELLED): ``since`` an epoch time (ended at or
+    after), ``status`` one of those, ``name`` and ``function`` a part of the job's name or
+    function (``train`` matches ``model.train``)."""
+    where = ["terminal = 1", "status != ?"]
+    args: list[Any] = [JobStatus.NOT_FOUND.value]
+    if since is not None:
+        where.append("COALESCE(finished, created) >= ?")
+        args.append(since)
+    if status is not None:
+        where.append("status = ?")
+        args.append(status)
+    if name is not None:
+        where.append("instr(COALESCE(name, ''), ?) > 0")
+        args.append(name)
+    if function is not None:
+        where.append("instr(function, ?) > 0")
+        args.append(function)
+    return Where(" AND ".join(where), tuple(args))
+
+
+def _epoch(value: Any) -> float | None:
+    """Seconds since the epoch of an ISO time or a datetime (None if neither): times are
+    compared as numbers, since ISO texts with and without fractions do not sort."""
+    try:
+        when = parse_time(value) if isinstance(value, str) and value else value
+        return when.timestamp() if isinstance(when, datetime) else None
+    except ValueError:
+        return None
+
+
+def _row(record: JobRecord, state: JobState) -> tuple[Any, ...]:
+    data = record.to_dict()
+    return (
+        record.job_id,
+        _epoch(record.created) or _epoch(state.created),
+        record.backend,
+        record.function,
+        record.name,
+        state.status.value,
+        None if state.reason is None else str(state.reason),
+        _epoch(state.started),
+        _epoch(state.finished),
+        state.attempts,
+        int(state.status.is_terminal),
+        record.retry_of,
+        _dumps(({k: v for k, v in data.items() if k not in DEFERRED}, state.to_dict())),
+        _dumps({k: data[k] for k in DEFERRED}),
+    )
+
+
+def _dumps(value: Any) -> bytes:
+    """``marshal``'s bytes of a JSON-like value. marshal refuses subclasses of str (a
+    ``Reason`` in a state a backend built), so such a value goes through JSON first,
+    which is what handle.json and state.json hold anyway."""
+    try:
+        return marshal.dumps(value)
+    except ValueError:
+        return marshal.dumps(json.loads(json.dumps(value)))
