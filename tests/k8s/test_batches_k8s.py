@@ -163,3 +163,27 @@ def test_the_operator_restarted_mid_batch(kube, namespace, operator, shared_root
     records = entries(log)
     assert sorted(r["index"] for r in records) == list(range(6))  # none lost, none twice
     assert max_overlap(records) <= 2
+
+
+def test_results_failures_as_completed_and_cleanup(kube, namespace, operator):
+    f = kinetic.run()(batchfns.fail_if)
+    batch = f.run_async_map([(i, [1]) for i in range(4)], max_concurrent=2)
+    ended = [job.job_id for job in batch.as_completed(timeout=WAIT)]
+    assert sorted(ended) == sorted(f"{batch.batch_id}-{i}" for i in range(4))
+    with pytest.raises(kinetic.BatchError) as info:
+        batch.results(timeout=WAIT)  # cleanup=True: the succeeded items are collected
+    assert [x.index for x in info.value.failures] == [1]
+    assert info.value.partial_results == {0: 0, 2: 20, 3: 30}
+    assert "item 1 is bad" in str(info.value.failures[0].exception)
+    # The collected items are gone from the cluster and are never created again; the
+    # failed one keeps its evidence; the batch still says it all.
+    wait_for(lambda: len(items_of(kube, namespace, batch.batch_id)) == 1, WAIT, 1.0, "collected")
+    again = kinetic.attach_batch(batch.batch_id)
+    assert again.status_counts() == {"SUCCEEDED": 3, "FAILED": 1}
+    assert "item 1 is bad" in again.jobs[1].logs()
+    time.sleep(3)  # the operator had every chance to (wrongly) create them again
+    assert len(items_of(kube, namespace, batch.batch_id)) == 1
+    again.cleanup()
+    wait_for(lambda: not items_of(kube, namespace, batch.batch_id), WAIT, 1.0, "items deleted")
+    with pytest.raises(kinetic.JobNotFoundError):
+        kinetic.attach_batch(batch.batch_id)
