@@ -14,6 +14,8 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import Any, overload
 
+from kinetic.client.batch_item_states import gone as _gone
+from kinetic.client.batch_item_states import k8s_item_states
 from kinetic.client.handle import JobHandle
 from kinetic.model.batch_record import BatchRecord, ItemFailure, count_statuses, item_job_id
 from kinetic.model.errors import BackendError, BatchError, JobNotFoundError
@@ -122,7 +124,7 @@ class BatchHandle:
         backend = get_backend(self.record.backend)
         collected = self._collected()
         if self._on_k8s:
-            return self._k8s_states(backend, collected)
+            return k8s_item_states(self, backend, collected)
         states = []
         for index in range(self.record.count):
             try:
@@ -135,36 +137,6 @@ class BatchHandle:
                 self.jobs._cache.pop(index, None)
                 state = _gone(index, collected)
             states.append(state)
-        return states
-
-    def _k8s_states(self, backend: Any, collected: dict[str, Any]) -> list[JobState]:
-        """One list of the KineticJobs; an item the operator has not created is waiting
-        for a slot (PENDING, BatchQueued), or never will be once the batch stopped."""
-        from kinetic.backends.k8s_batch import stopped
-
-        jobs: dict[int, Any] = {}
-        for index in range(self.record.count):
-            try:
-                jobs[index] = self.jobs[index]
-            except JobNotFoundError:
-                continue
-        found = dict(zip(jobs, backend.states(list(jobs.values())) if jobs else [], strict=True))
-        why = stopped(self._probe(), self.batch_id)
-        done = set(collected.get("succeeded") or [])
-        states = []
-        for index in range(self.record.count):
-            state = found.get(index)
-            if state is not None and state.status != JobStatus.NOT_FOUND:
-                states.append(state)
-            elif index in done or index not in jobs:
-                states.append(_gone(index, collected))
-            elif why:
-                message = f"never started: the batch stopped ({why})"
-                states.append(JobState(JobStatus.CANCELLED, reason=Reason.BATCH_STOPPED,
-                                       message=message))  # fmt: skip
-            else:
-                states.append(JobState(JobStatus.PENDING, reason=Reason.BATCH_QUEUED,
-                                       message="waiting for a slot (max_concurrent)"))  # fmt: skip
         return states
 
     def statuses(self) -> list[JobStatus]:
@@ -385,13 +357,6 @@ def _ended_order(states: list[JobState]) -> list[int]:
         range(len(states)),
         key=lambda i: (states[i].finished is not None, states[i].finished or now, i),
     )
-
-
-def _gone(index: int, collected: dict[str, Any]) -> JobState:
-    if index in set(collected.get("succeeded") or []):
-        return JobState(JobStatus.SUCCEEDED, reason=Reason.CLEANED_UP,
-                        message=f"collected and cleaned up at {collected.get('at')}")  # fmt: skip
-    return JobState(JobStatus.NOT_FOUND, reason=Reason.CLEANED_UP, message="cleaned up")
 
 
 def counts_line(counts: dict[str, int], total: int) -> str:
