@@ -127,7 +127,9 @@ def main() -> None:
     parser.add_argument("--period", type=float, default=60)
     parser.add_argument("--count", type=int, default=3)
     parser.add_argument("--small", type=int, default=10000)
+    parser.add_argument("--stores", default="file,gs", help="which stores' checkpoint runs")
     args = parser.parse_args()
+    stores = set(args.stores.split(","))
     from gcs_support import GCSEmulator
 
     results = {}
@@ -136,16 +138,21 @@ def main() -> None:
         os.environ["KINETIC_STORE"] = Path(tmp, "store").as_uri()
         Path(tmp, "jobfns_bench.py").write_text(BENCH_FNS)
         sys.path.insert(0, tmp)
-        results["checkpoint_file"] = checkpoint_figures(
-            Path(tmp, "store").as_uri(), args.size_mb, args.period, args.count
-        )
-        with GCSEmulator() as emulator:
-            os.environ["STORAGE_EMULATOR_HOST"] = emulator.url
-            bucket = emulator.create_bucket()
-            results["checkpoint_gs"] = checkpoint_figures(
-                f"gs://{bucket}", args.size_mb, args.period, args.count
+        if "file" in stores:
+            results["checkpoint_file"] = checkpoint_figures(
+                Path(tmp, "store").as_uri(), args.size_mb, args.period, args.count
             )
-        results["small_files"] = small_files_figures(args.small)
+            print(json.dumps(results["checkpoint_file"]), file=sys.stderr, flush=True)
+        if "gs" in stores:
+            with GCSEmulator() as emulator:
+                os.environ["STORAGE_EMULATOR_HOST"] = emulator.url
+                bucket = emulator.create_bucket()
+                results["checkpoint_gs"] = checkpoint_figures(
+                    f"gs://{bucket}", args.size_mb, args.period, args.count
+                )
+            print(json.dumps(results["checkpoint_gs"]), file=sys.stderr, flush=True)
+        if args.small:
+            results["small_files"] = small_files_figures(args.small)
     print(json.dumps(results, indent=2))
 
 
