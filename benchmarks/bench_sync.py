@@ -144,7 +144,8 @@ def main() -> None:
             )
             print(json.dumps(results["checkpoint_file"]), file=sys.stderr, flush=True)
         if "gs" in stores:
-            with GCSEmulator() as emulator:
+            # Objects on disk: three 1 GB versions would not fit the emulator's memory.
+            with GCSEmulator(root=str(Path(tmp, "gcs"))) as emulator:
                 os.environ["STORAGE_EMULATOR_HOST"] = emulator.url
                 bucket = emulator.create_bucket()
                 results["checkpoint_gs"] = checkpoint_figures(

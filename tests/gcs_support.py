@@ -38,10 +38,13 @@ def free_port() -> int:
 class GCSEmulator:
     """A fake-gcs-server process. ``url`` is what STORAGE_EMULATOR_HOST should be."""
 
-    def __init__(self, port: int | None = None, host: str = "127.0.0.1"):
-        """``host``: where it listens (the real-node tests: docker0's address, for pods)."""
+    def __init__(self, port: int | None = None, host: str = "127.0.0.1", root: str | None = None):
+        """``host``: where it listens (the real-node tests: docker0's address, for pods).
+        ``root``: keep objects in this directory (the filesystem backend) instead of in
+        memory — for objects of gigabytes (benchmarks/bench_sync.py)."""
         self.port = port or free_port()
         self.host = host
+        self.root = root
         self.url = f"http://{host}:{self.port}"
         self.process: subprocess.Popen | None = None
         self._log = tempfile.NamedTemporaryFile(prefix="fake-gcs-", suffix=".log", delete=False)  # noqa: SIM115
@@ -53,10 +56,13 @@ class GCSEmulator:
         return _get_binary_path()
 
     def start(self, timeout: float = 15.0) -> GCSEmulator:
+        backend = ("-backend", "memory")
+        if self.root:
+            backend = ("-backend", "filesystem", "-filesystem-root", self.root)
         self.process = subprocess.Popen(
             [
                 str(self.binary()),
-                *("-scheme", "http", "-backend", "memory", "-log-level", "warn"),
+                *("-scheme", "http", "-log-level", "warn", *backend),
                 *("-host", self.host, "-port", str(self.port), "-external-url", self.url),
             ],
             stdin=subprocess.DEVNULL,
