@@ -96,4 +96,8 @@ def queue(
                         namespace=namespace, all_namespaces=all_namespaces)  # fmt: skip
     now = utcnow()
     entries = [waiting(h, h.listed_state, now) for h in handles if h.listed_state is not None]
-    return sorted(entries, key=lambda w: (w.since is None, w.since or now, w.job_id))
+    # Ties of ``since`` broken by submission time: a KineticJob's creationTimestamp is
+    # stamped to the second, the record's ``created`` to the microsecond.
+    submitted = {h.job_id: h.created or "" for h in handles}
+    return sorted(entries, key=lambda w: (w.since is None, w.since or now,
+                                          submitted.get(w.job_id, ""), w.job_id))  # fmt: skip

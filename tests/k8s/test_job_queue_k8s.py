@@ -15,6 +15,7 @@ from kubernetes import client
 
 import kinetic
 from kinetic.client.job_queue import queue
+from kinetic.model.status import parse_time
 
 from .cluster_fixtures import pods_of
 
@@ -52,7 +53,10 @@ def test_the_queue_says_why(kube, namespace, operator):
     assert order[:2] == [scheduled.job_id, nowhere.job_id], order
     assert set(order[2:]) == {retrying.job_id, pulling.job_id}, order
     since = {e.job_id: e.since for e in entries.values()}
-    assert since[retrying.job_id] > since[nowhere.job_id]  # from its failure, not submission
+    # A retry waits from its failed attempt's end, not from its submission (the objects'
+    # times are stamped to the second, so compare with the recorded end itself).
+    failed_at = retrying.state().previous_attempts[-1]["finished"]
+    assert since[retrying.job_id] == parse_time(failed_at), (since, failed_at)
     assert entries[scheduled.job_id].why.startswith("Scheduled until ")
     assert abs((entries[scheduled.job_id].until - later).total_seconds()) < 1
     assert entries[nowhere.job_id].why.startswith("Unschedulable: ")
