@@ -47,11 +47,14 @@ def test_the_queue_says_why(kube, namespace, operator):
     wait_for(lambda: pulling.state().reason == "ImagePullBackOff", timeout=90, what="the pull")
 
     entries = {e.job_id: e for e in queue()}
-    # Oldest wait first. A retry waits from its failed attempt's end as the operator
-    # recorded it, which may come after `pulling` was created: those two in either order.
-    order = [e.job_id for e in queue()]
-    assert order[:2] == [scheduled.job_id, nowhere.job_id], order
-    assert set(order[2:]) == {retrying.job_id, pulling.job_id}, order
+    # Oldest wait first. The objects' times are stamped to the second and these four jobs
+    # are made within seconds of each other, so check the order by the waits' starts
+    # themselves (a retry's is its failed attempt's end, below) rather than by submission.
+    listed = queue()
+    assert {e.job_id for e in listed} == {scheduled.job_id, nowhere.job_id,
+                                          retrying.job_id, pulling.job_id}  # fmt: skip
+    starts = [e.since for e in listed]
+    assert None not in starts and starts == sorted(starts), [(e.job_id, e.since) for e in listed]
     since = {e.job_id: e.since for e in entries.values()}
     # A retry waits from its failed attempt's end, not from its submission (the objects'
     # times are stamped to the second, so compare with the recorded end itself).
