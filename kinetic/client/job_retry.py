@@ -16,9 +16,7 @@ payload fixed (files, captured env, the project, the store).
 
 from __future__ import annotations
 
-import contextlib
 import json
-import tempfile
 import warnings
 from typing import Any
 
@@ -31,7 +29,7 @@ from kinetic.model.status import JobStatus, format_time, utcnow
 from kinetic.spec.job_spec import JobSpec
 from kinetic.store import ObjectNotFound, Store, layout, open_store
 from kinetic.store.store_contract import Digest
-from kinetic.wire.framing import HEADER_SIZE, SPOOL_LIMIT, Framed
+from kinetic.wire.framing import HEADER_SIZE, Framed, new_framed
 
 # Options whose values went into the payload (or the store) at submission: a retry runs
 # that payload, so they cannot change. Why, for the error message.
@@ -139,11 +137,8 @@ def _check_retryable(record: JobRecord, force: bool) -> None:
 
 def _copy_payload(store: Store, record: JobRecord) -> Framed:
     """The original's payload.pkl, copied into a file ready to store under the new id."""
-    scratch = None
-    with contextlib.suppress(OSError):  # a full disk: spool it, and let the store say why
-        scratch = store.scratch_file()  # a directory: the copy becomes the object by a rename
-    file = scratch or tempfile.SpooledTemporaryFile(max_size=SPOOL_LIMIT)  # noqa: SIM115
-    framed = Framed(file, Digest(0, ""), store if scratch is not None else None)
+    framed = new_framed(store)  # a directory: the copy becomes the object by a rename
+    file = framed.file
     try:
         store.download(layout.payload_key(record.job_id), file)  # type: ignore[arg-type]
         file.seek(0)

@@ -135,20 +135,31 @@ def frame(
         except Exception as exc:
             detail = culprit() if culprit else f"{type(exc).__name__}: {exc}"
             raise SerializationError(detail) from exc
-        if store is not None:
+        framed = new_framed(store)
+        if framed.scratch is not None:
             try:
-                scratch = store.scratch_file()
-                if scratch is not None:
-                    return _assemble(Framed(scratch, Digest(0, ""), store), stream, buffers)
+                return _assemble(framed, stream, buffers)
             except OSError:
                 # The store's disk refused it (full?): spool it elsewhere, and let the
                 # store's own upload say what is wrong with it.
-                pass
-        spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_LIMIT)  # noqa: SIM115
+                framed = new_framed(None)
         try:
-            return _assemble(Framed(spool, Digest(0, "")), stream, buffers)
+            return _assemble(framed, stream, buffers)
         except OSError as exc:
             raise SerializationError(f"cannot spool the pickled object: {exc}") from exc
+
+
+def new_framed(store: Store | None) -> Framed:
+    """An empty ``Framed`` to write an artifact into: ``store``'s scratch file when it has
+    one (storing it is then a rename), else a spooled temporary file (also when the
+    store's disk refuses to make the scratch file)."""
+    if store is not None:
+        scratch = None
+        with contextlib.suppress(OSError):
+            scratch = store.scratch_file()
+        if scratch is not None:
+            return Framed(scratch, Digest(0, ""), store)
+    return Framed(tempfile.SpooledTemporaryFile(max_size=SPOOL_LIMIT), Digest(0, ""))
 
 
 def _assemble(framed: Framed, stream: IO[bytes], buffers: list[memoryview]) -> Framed:
