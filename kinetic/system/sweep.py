@@ -42,15 +42,22 @@ def session_members(session: int, started_since: int = 0) -> list[int]:
     return found
 
 
-def kill_session(session: int, started_since: int = 0) -> list[int]:
-    """SIGKILL every process of ``session`` but this one; the pids signalled."""
-    killed = []
-    for pid in session_members(session, started_since):
-        if pid == os.getpid():
-            continue
-        try:
-            os.kill(pid, signal.SIGKILL)
-            killed.append(pid)
-        except (ProcessLookupError, PermissionError):
-            pass
+def kill_session(session: int, started_since: int = 0, rounds: int = 5) -> list[int]:
+    """SIGKILL every process of ``session`` but this one; the pids signalled.
+
+    The listing is repeated (up to ``rounds`` times) until it finds nothing new, because a
+    member may fork between the read of /proc and its kill.
+    """
+    killed: list[int] = []
+    for _ in range(rounds):
+        fresh = [p for p in session_members(session, started_since)
+                 if p != os.getpid() and p not in killed]  # fmt: skip
+        if not fresh:
+            break
+        for pid in fresh:
+            try:
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+            except (ProcessLookupError, PermissionError):
+                pass
     return killed
