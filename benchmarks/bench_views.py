@@ -6,7 +6,7 @@ A temporary file:// store gets ``--jobs`` finished local jobs (handle.json and s
 written directly, as the runner would leave them: a store's history). Reported:
 
 * baseline: ``kinetic.list_jobs()`` over them (what ``kinetic jobs list`` costs);
-* the JobIndex behind both views: its first refresh (every record read) and a later one;
+* the JobView behind both views: its first refresh (every record read) and a later one;
 * ``kinetic top``: a frame (refresh + page + rendering 50 rows) at 150x60;
 * ``kinetic dashboard``: GET /api/jobs (first page of 50; filtered by name; sorted by
   duration) against a running server on loopback, and the time from the server's start
@@ -70,10 +70,10 @@ def bench_index_and_top(uri: str, samples: int) -> dict:
     import kinetic
     from kinetic.cli.top_commands import frame
     from kinetic.cli.top_frame import ViewState
-    from kinetic.client.job_index import JobIndex
+    from kinetic.client.job_index import JobView
 
     out: dict = {"list_jobs_baseline": timed(lambda: kinetic.list_jobs(store=uri), 3)}
-    index = JobIndex(store=uri)
+    index = JobView(store=uri)
     t0 = time.perf_counter()
     index.refresh()
     out["index_first_refresh_ms"] = round((time.perf_counter() - t0) * 1000, 1)
@@ -98,13 +98,13 @@ def serve(uri: str) -> tuple[str, float]:
 
     from kinetic.cli.dashboard_api import make_app
     from kinetic.cli.dashboard_guard import Guard
-    from kinetic.client.job_index import JobIndex
+    from kinetic.client.job_index import JobView
 
     ready: dict = {}
 
     def run() -> None:
         async def main() -> None:
-            runner = web.AppRunner(make_app(JobIndex(store=uri), Guard("127.0.0.1", 0, None)))
+            runner = web.AppRunner(make_app(JobView(store=uri), Guard("127.0.0.1", 0, None)))
             ready["t0"] = time.perf_counter()
             await runner.setup()
             site = web.TCPSite(runner, "127.0.0.1", 0)

@@ -185,6 +185,7 @@ def test_states_built_by_backends_are_indexed():
     from kinetic.model.job_record import JobRecord
     from kinetic.model.reasons import Reason
     from kinetic.model.status import JobState
+    from kinetic.store.index_queries import kept
     from kinetic.store.listing_index import JobIndex
 
     index = JobIndex.open("file:///nowhere", in_memory=True)
@@ -192,6 +193,6 @@ def test_states_built_by_backends_are_indexed():
     state = JobState(JobStatus.PENDING, Reason.QUEUED, "pending in SLURM (Resources)",
                      previous_attempts=[{"attempt": 1, "reason": Reason.LOST}])  # fmt: skip
     index.put([(record, state)])
-    ((head, stored), _body) = index.rows(status="PENDING")[0]
+    ((head, stored), _body) = index.rows(kept("PENDING"))[0]
     assert head["job_id"] == "a-1" and stored["reason"] == "Queued"
     assert type(stored["reason"]) is str and stored["previous_attempts"][0]["reason"] == "Lost"

@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 from kinetic.model.job_record import JobRecord
 from kinetic.model.status import JobState, JobStatus
 from kinetic.store import ObjectNotFound, Store, layout, open_store
+from kinetic.store.index_queries import EVERY, kept
 from kinetic.store.listing_index import DEFERRED, JobIndex
 
 R = TypeVar("R", bound=JobRecord)
@@ -41,14 +42,19 @@ def store_rows(
     """Every job recorded in the store at ``uri`` (``status``'s only, the newest ``limit``
     only), newest first, with its state; records built as ``record_type`` (a subclass of
     JobRecord: the caller's handle, built once rather than converted)."""
+    where = kept(status.value) if status else EVERY
     with store_index(uri) as index:
-        rows = index.rows(status=status.value if status else None, limit=limit)
+        found = index.encoded(where, limit=limit)
     # Building 100,000 small objects would wake the cycle collector hundreds of times to
     # scan them all again; none of them is part of a cycle.
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return [(record_of(h, b, record_type), state_of(s)) for (h, s), b in rows]
+        loads, rows = marshal.loads, []
+        for head_and_state, body in found:  # one pass: the rows are not kept as dicts
+            head, state = loads(head_and_state)
+            rows.append((record_of(head, body, record_type), state_of(state)))
+        return rows
     finally:
         if collecting:
             gc.enable()
@@ -56,24 +62,40 @@ def store_rows(
 
 @contextlib.contextmanager
 def store_index(uri: str) -> Iterator[JobIndex]:
-    """The index of the store at ``uri``, brought up to date with it: this machine's file,
-    or (when it cannot keep one) one in memory, built from the store for this call."""
-    store = open_store(uri)
-    index = JobIndex.open(store.uri)
-    if index is not None:
-        try:
-            refresh(store, index)
-        except sqlite3.Error:  # a damaged file: the store is the truth, read it all
-            index.close()
-            index = None
-    if index is None:
-        index = JobIndex.open(store.uri, in_memory=True)
-        assert index is not None  # an in-memory database needs no disk
-        refresh(store, index)
+    """``synced_index(uri)``, closed when done."""
+    index = synced_index(uri)
     try:
         yield index
     finally:
         index.close()
+
+
+def synced_index(uri: str, earlier: JobIndex | None = None) -> JobIndex:
+    """The index of the store at ``uri``, brought up to date with it: this machine's file,
+    or (when it cannot keep one) one in memory, built from the store for this call, or
+    ``earlier``, an earlier call's in memory, brought up to date. The caller closes it."""
+    store = open_store(uri)
+    if earlier is not None and earlier.in_memory:
+        refresh(store, earlier)
+        return earlier
+    index = JobIndex.open(store.uri)
+    if index is not None:
+        try:
+            refresh(store, index)
+            return index
+        except sqlite3.Error:  # a damaged file: the store is the truth, read it all
+            index.close()
+        except BaseException:
+            index.close()
+            raise
+    index = JobIndex.open(store.uri, in_memory=True)
+    assert index is not None  # an in-memory database needs no disk
+    try:
+        refresh(store, index)
+    except BaseException:
+        index.close()
+        raise
+    return index
 
 
 def refresh(store: Store, index: JobIndex) -> None:
@@ -100,7 +122,7 @@ def refresh(store: Store, index: JobIndex) -> None:
     index.put((r, s) for r, s in rows if s.status != JobStatus.NOT_FOUND)
     # Only a listing whose every job is indexed may spare the next refresh its diff: a
     # job being created (no record yet) or not committed must be looked at again.
-    complete = index.count() == len(present)  # the index holds only listed jobs now
+    complete = index.matching() == len(present)  # the index holds only listed jobs now
     if (digest if complete else None) != recorded:
         index.set_listing_digest(digest if complete else None)
 
@@ -139,15 +161,19 @@ _TIMES = ("created", "started", "finished")
 
 _STATUS = {s.value: s for s in JobStatus}  # a dict lookup: the Enum call costs several
 _STATE_FIELDS = frozenset(f.name for f in dataclasses.fields(JobState))
+_STATE_NONES = {f.name: None for f in dataclasses.fields(JobState) if f.default is None}
 
 
 def record_of(head: dict[str, Any], body: bytes, record_type: type[R]) -> R:
-    """A record from the index: its head set now, its body (the DEFERRED dicts) decoded
-    by ``JobRecord.__getattr__`` when first read."""
+    """A record from the index: its head set now (the index leaves out the fields that
+    are None), its body (the DEFERRED dicts) decoded by ``JobRecord.__getattr__`` when
+    first read."""
     if _required(record_type) <= head.keys():  # type: ignore[arg-type]
         record = record_type.__new__(record_type)
-        record.__dict__.update(head)
-        record.__dict__["_deferred"] = body
+        # The head is this call's own dict (fresh from marshal): it becomes the
+        # instance's, uncopied; a field left out (None) falls to its class default.
+        head["_deferred"] = body
+        record.__dict__ = head
         return record
     data = {**head, **marshal.loads(body)}  # written by another version: fields differ
     return record_type.from_dict(data)
@@ -163,15 +189,17 @@ def _required(record_type: type) -> frozenset[str]:
 
 def state_of(data: dict[str, Any]) -> JobState:
     """``JobState.from_dict`` without its per-call work: the index wrote ``data`` from a
-    JobState's ``to_dict``, so only its status and times need converting."""
-    if data.keys() != _STATE_FIELDS:  # written by another version: its fields differ
-        return JobState.from_dict(data)
-    values = {**data, "status": _STATUS[data["status"]]}
+    JobState's ``to_dict`` less its Nones, so only those, the status and the times need
+    setting."""
+    values = {**_STATE_NONES, **data}
+    if values.keys() != _STATE_FIELDS:  # written by another version: its fields differ
+        return JobState.from_dict(values)
+    values["status"] = _STATUS[data["status"]]
     for name in _TIMES:
         if values[name] is not None:
             values[name] = datetime.fromisoformat(values[name])
     # Frozen dataclasses set each field through object.__setattr__: filling the instance
     # at once is several times cheaper, and JobState has no __post_init__ to skip.
     state = object.__new__(JobState)
-    state.__dict__.update(values)
+    object.__setattr__(state, "__dict__", values)
     return state

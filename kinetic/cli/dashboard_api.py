@@ -14,7 +14,7 @@ Routes (all JSON unless said):
 * ``GET  /api/jobs/{id}/outputs/{path}`` one output file
 * ``POST /api/jobs/{id}/cancel``, ``POST /api/jobs/{id}/retry``
 
-The list is served from a JobIndex that a background task refreshes; everything else asks
+The list is served from a JobView that a background task refreshes; everything else asks
 the client API (attach, state, cancel, retry) directly. Blocking calls run in threads.
 Every request passes kinetic.cli.dashboard_guard first.
 """
@@ -30,7 +30,7 @@ from aiohttp import web
 
 from kinetic.cli.dashboard_guard import Guard, refusal
 from kinetic.client.handle import JobHandle
-from kinetic.client.job_index import DEFAULT_PAGE, JobFilter, JobIndex
+from kinetic.client.job_index import DEFAULT_PAGE, JobFilter, JobView
 from kinetic.client.listing import attach, parse_status_filter
 from kinetic.client.resource_use import resource_use, usage_text
 from kinetic.model.errors import JobNotFoundError, KineticError, RetryRefusedError, SpecError
@@ -41,11 +41,11 @@ REFRESH_EVERY = 1.5  # seconds between refreshes of the job list
 LOG_POLL = 0.5  # seconds between reads of a followed log with nothing new
 MAX_PAGE = 500
 
-INDEX = web.AppKey("index", JobIndex)
+INDEX = web.AppKey("index", JobView)
 GUARD = web.AppKey("guard", Guard)
 
 
-def make_app(index: JobIndex, guard: Guard) -> web.Application:
+def make_app(index: JobView, guard: Guard) -> web.Application:
     app = web.Application(middlewares=[_guarded])
     app[INDEX], app[GUARD] = index, guard
     app.router.add_get("/", _page)

@@ -35,11 +35,11 @@ def dashboard(host, port, token, namespace, all_namespaces, store) -> None:
         raise click.ClickException("the dashboard needs aiohttp (pip install aiohttp)") from None
     from kinetic.cli.dashboard_api import make_app
     from kinetic.cli.dashboard_guard import Guard, is_loopback
-    from kinetic.client.job_index import JobIndex
+    from kinetic.client.job_index import JobView
 
     if token is None and not is_loopback(host):
         token = secrets.token_urlsafe(24)
-    index = JobIndex(store=store, namespace=namespace, all_namespaces=all_namespaces)
+    index = JobView(store=store, namespace=namespace, all_namespaces=all_namespaces)
 
     def announce() -> None:
         bound = runner.addresses[0][1] if runner.addresses else port

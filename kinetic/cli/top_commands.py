@@ -18,7 +18,7 @@ import click
 from kinetic.cli.app import main, store_option
 from kinetic.cli.top_frame import ViewState, detail_frame, list_frame
 from kinetic.cli.top_keys import Action, on_key, read_keys
-from kinetic.client.job_index import JobFilter, JobIndex, Page
+from kinetic.client.job_index import JobFilter, JobView, Page
 from kinetic.client.listing import parse_status_filter
 from kinetic.model.status import JobStatus
 
@@ -39,7 +39,7 @@ LOG_LINES = 15
 @store_option
 def top(status, name, function, job_id, interval, once, namespace, all_namespaces, store) -> None:
     """A live view of the jobs: select one to follow it; cancel or retry from the keys."""
-    index = JobIndex(store=store, namespace=namespace, all_namespaces=all_namespaces)
+    index = JobView(store=store, namespace=namespace, all_namespaces=all_namespaces)
     view = ViewState(
         keep=JobFilter(parse_status_filter(status), name, function),
         open_job=job_id,
@@ -66,7 +66,7 @@ def rows_fitting(height: int | None) -> int:
     return 50 if height is None else max(3, height - 4)
 
 
-def frame(index: JobIndex, view: ViewState, title: str, rows: int):
+def frame(index: JobView, view: ViewState, title: str, rows: int):
     """The frame to draw and the page it shows (None in a job's view)."""
     if view.open_job is not None:
         found = index.find(view.open_job)
@@ -87,7 +87,7 @@ def frame(index: JobIndex, view: ViewState, title: str, rows: int):
     return list_frame(page, view, title), page
 
 
-def _run_live(index: JobIndex, view: ViewState, title: str, interval: float) -> None:
+def _run_live(index: JobView, view: ViewState, title: str, interval: float) -> None:
     from rich.console import Console
     from rich.live import Live
 
@@ -112,7 +112,7 @@ def _run_live(index: JobIndex, view: ViewState, title: str, interval: float) -> 
                 next_refresh = 0.0  # show what the action did at once
 
 
-def _act(index: JobIndex, view: ViewState, action: Action) -> ViewState:
+def _act(index: JobView, view: ViewState, action: Action) -> ViewState:
     """Carry out a confirmed cancel or retry; the bottom line says how it went."""
     from dataclasses import replace
 

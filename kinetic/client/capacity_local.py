@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from kinetic.backends.local import local_home, read_json
-from kinetic.client.job_index import JobFilter, JobIndex
+from kinetic.client.job_index import JobFilter, JobView
 from kinetic.model.status import JobStatus
 from kinetic.store import layout, open_store
 from kinetic.system import machine
@@ -28,9 +28,9 @@ def store_path(uri: str) -> str | None:
     return unquote(parsed.path) if parsed.scheme == "file" else None
 
 
-def local_capacity(store: str | None = None, index: JobIndex | None = None) -> dict[str, Any]:
+def local_capacity(store: str | None = None, index: JobView | None = None) -> dict[str, Any]:
     """This machine and its running local jobs, as ``kinetic cluster -o json`` prints it."""
-    index = index or JobIndex(store=store, backend="local")
+    index = index or JobView(store=store, backend="local")
     index.refresh()
     disks = []
     if (path := store_path(index.store)) is not None:
@@ -47,7 +47,7 @@ def local_capacity(store: str | None = None, index: JobIndex | None = None) -> d
     }
 
 
-def running_jobs(index: JobIndex) -> list[dict[str, Any]]:
+def running_jobs(index: JobView) -> list[dict[str, Any]]:
     """Each running local job of this machine with its memory, CPU time and CPU percent."""
     page = index.page(JobFilter(status=JobStatus.RUNNING), limit=MOST_JOBS)
     st = open_store(index.store)

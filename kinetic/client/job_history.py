@@ -22,7 +22,8 @@ from kinetic.backends.store_listing import store_index
 from kinetic.model.errors import SpecError
 from kinetic.model.status import JobStatus, utcnow
 from kinetic.spec import settings
-from kinetic.store.listing_index import Finished, ended
+from kinetic.store.index_queries import ended
+from kinetic.store.listing_index import Finished
 
 ENDED = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
 _AGE = re.compile(r"(\d+)([wdhms])")

@@ -16,7 +16,6 @@ its row is forgotten.
 from __future__ import annotations
 
 import contextlib
-import gc
 import hashlib
 import json
 import marshal
@@ -24,7 +23,6 @@ import os
 import sqlite3
 import sys
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from datetime import datetime
 from itertools import groupby
 from operator import itemgetter
@@ -32,9 +30,10 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from kinetic.model.job_record import JobRecord
-from kinetic.model.status import JobState, JobStatus, parse_time
+from kinetic.model.status import JobState, parse_time
+from kinetic.store.index_queries import EVERY, NEWEST, Where
 
-SCHEMA = 3
+SCHEMA = 4
 _COLUMNS = (
     "job_id TEXT PRIMARY KEY, created REAL, backend TEXT, function TEXT, name TEXT, "
     "status TEXT, reason TEXT, started REAL, finished REAL, attempts INTEGER, "
@@ -79,8 +78,8 @@ class Finished(NamedTuple):
 class JobIndex:
     """One store's index. Every method is one transaction; a row is (record, state)."""
 
-    def __init__(self, conn: sqlite3.Connection, uri: str):
-        self.conn, self.uri = conn, uri
+    def __init__(self, conn: sqlite3.Connection, uri: str, *, in_memory: bool = False):
+        self.conn, self.uri, self.in_memory = conn, uri, in_memory
 
     @classmethod
     def open(
@@ -112,15 +111,16 @@ class JobIndex:
     @classmethod
     def _open(cls, store_uri: str, path: Path | None) -> JobIndex | None:
         if path is None:
-            conn = sqlite3.connect(":memory:", isolation_level=None)
+            conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
         else:
             path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(path, timeout=30, isolation_level=None)
+            # A view refreshes in one thread and pages in another, one at a time (its lock).
+            conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
         try:
             conn.execute("PRAGMA journal_mode=WAL")  # readers never wait for a writer
             conn.execute("PRAGMA synchronous=NORMAL")  # a lost row is re-read from the store
             conn.execute(f"CREATE TABLE IF NOT EXISTS jobs ({_COLUMNS})")
-            conn.execute("CREATE INDEX IF NOT EXISTS by_created ON jobs (created)")
+            conn.execute("CREATE INDEX IF NOT EXISTS by_created ON jobs (created, job_id)")
             conn.execute("CREATE INDEX IF NOT EXISTS by_terminal ON jobs (terminal)")
             conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
             found = conn.execute("SELECT value FROM meta WHERE key='store'").fetchone()
@@ -132,7 +132,7 @@ class JobIndex:
         except BaseException:
             conn.close()
             raise
-        return cls(conn, store_uri)
+        return cls(conn, store_uri, in_memory=path is None)
 
     def close(self) -> None:
         with contextlib.suppress(sqlite3.Error):
@@ -155,9 +155,6 @@ class JobIndex:
                 record, _ = marshal.loads(head)
                 found.append(JobRecord.from_dict({**record, **marshal.loads(body)}))
         return found
-
-    def count(self) -> int:
-        return self.conn.execute("SELECT COUNT(*) FROM jobs").fetchone()[0]
 
     def unfinished(self) -> list[str]:
         """The ids of the indexed jobs whose state may still change."""
@@ -197,28 +194,53 @@ class JobIndex:
         self.conn.execute("COMMIT")
 
     # -- reading ----------------------------------------------------------------------------
+    def encoded(
+        self,
+        where: Where = EVERY,
+        order: str = NEWEST,
+        *,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[tuple[bytes, bytes]]:
+        """(head and state, body) of each job ``where`` keeps, in ``order``
+        (kinetic.store.index_queries; newest first by default), the ``limit`` from
+        ``offset``, as stored: ``marshal`` bytes of (the record's set fields but the
+        DEFERRED ones, the state's set fields), and of the DEFERRED dicts, for
+        ``JobRecord`` to decode if they are ever read."""
+        sql = f"SELECT head, body FROM jobs WHERE {where.sql} ORDER BY {order}"
+        args = list(where.args)
+        if limit is not None or offset:
+            sql += " LIMIT ? OFFSET ?"
+            args += [-1 if limit is None else limit, offset]
+        return self.conn.execute(sql, args).fetchall()
+
     def rows(
-        self, *, status: str | None = None, limit: int | None = None
+        self,
+        where: Where = EVERY,
+        order: str = NEWEST,
+        *,
+        limit: int | None = None,
+        offset: int = 0,
     ) -> list[tuple[tuple[dict[str, Any], dict[str, Any]], bytes]]:
-        """((record head, state), record body) of each job, newest first: the head and
-        the state decoded (one ``marshal`` load, the cheapest Python has), the body
-        (DEFERRED) left encoded for ``JobRecord`` to decode if it is ever read."""
-        sql = "SELECT head, body FROM jobs"
-        args: list[Any] = []
-        if status is not None:
-            sql += " WHERE status = ?"
-            args.append(status)
-        sql += " ORDER BY created DESC, job_id DESC"
-        if limit is not None:
-            sql += " LIMIT ?"
-            args.append(limit)
-        loads, collecting = marshal.loads, gc.isenabled()
-        gc.disable()  # 200,000 fresh dicts, none in a cycle: no reason to scan them
-        try:
-            return [(loads(h), b) for h, b in self.conn.execute(sql, args)]
-        finally:
-            if collecting:
-                gc.enable()
+        """``encoded``'s rows with the head and the state decoded."""
+        found = self.encoded(where, order, limit=limit, offset=offset)
+        return [(marshal.loads(h), b) for h, b in found]
+
+    def row(self, job_id: str) -> tuple[tuple[dict[str, Any], dict[str, Any]], bytes] | None:
+        """One job's row as ``rows`` gives it; None if it is not indexed."""
+        sql = "SELECT head, body FROM jobs WHERE job_id = ?"
+        found = self.conn.execute(sql, (job_id,)).fetchone()
+        return None if found is None else (marshal.loads(found[0]), found[1])
+
+    def matching(self, where: Where = EVERY) -> int:
+        """How many jobs ``where`` keeps."""
+        return self.conn.execute(
+            f"SELECT COUNT(*) FROM jobs WHERE {where.sql}", where.args
+        ).fetchone()[0]
+
+    def by_status(self) -> dict[str, int]:
+        """Status -> how many jobs have it."""
+        return dict(self.conn.execute("SELECT status, COUNT(*) FROM jobs GROUP BY status"))
 
     def finished(self, where: Where, limit: int | None = None) -> list[Finished]:
         """Ended jobs matching ``where``, latest end first (the first ``limit``)."""
@@ -252,41 +274,6 @@ class JobIndex:
         return found
 
 
-@dataclass(frozen=True)
-class Where:
-    """Which ended jobs a history covers, as SQL (built by ``ended``)."""
-
-    sql: str
-    args: tuple[Any, ...]
-
-
-def ended(
-    *,
-    since: float | None = None,
-    status: str | None = None,
-    name: str | None = None,
-    function: str | None = None,
-) -> Where:
-    """Ended jobs (SUCCEEDED, FAILED, CANCELLED): ``since`` an epoch time (ended at or
-    after), ``status`` one of those, ``name`` and ``function`` a part of the job's name or
-    function (``train`` matches ``model.train``)."""
-    where = ["terminal = 1", "status != ?"]
-    args: list[Any] = [JobStatus.NOT_FOUND.value]
-    if since is not None:
-        where.append("COALESCE(finished, created) >= ?")
-        args.append(since)
-    if status is not None:
-        where.append("status = ?")
-        args.append(status)
-    if name is not None:
-        where.append("instr(COALESCE(name, ''), ?) > 0")
-        args.append(name)
-    if function is not None:
-        where.append("instr(function, ?) > 0")
-        args.append(function)
-    return Where(" AND ".join(where), tuple(args))
-
-
 def _epoch(value: Any) -> float | None:
     """Seconds since the epoch of an ISO time or a datetime (None if neither): times are
     compared as numbers, since ISO texts with and without fractions do not sort."""
@@ -312,9 +299,16 @@ def _row(record: JobRecord, state: JobState) -> tuple[Any, ...]:
         state.attempts,
         int(state.status.is_terminal),
         record.retry_of,
-        _dumps(({k: v for k, v in data.items() if k not in DEFERRED}, state.to_dict())),
+        _dumps((_set(data, DEFERRED), _set(state.to_dict(), ()))),
         _dumps({k: data[k] for k in DEFERRED}),
     )
+
+
+def _set(data: dict[str, Any], leave: tuple[str, ...]) -> dict[str, Any]:
+    """``data`` without ``leave`` and without the fields that are None: a listing decodes
+    100,000 of these, and each key left out is one string fewer to read back (readers put
+    the Nones back: ``kinetic.backends.store_listing``)."""
+    return {k: v for k, v in data.items() if v is not None and k not in leave}
 
 
 def _dumps(value: Any) -> bytes:
