@@ -6,8 +6,9 @@ For each size, a temporary file:// store is filled with that many ended jobs wri
 directly in the store's format (tests/history_records.py: every fifth in an older
 Kinetic's format), then, with a fresh Kinetic home:
 
-* baseline: a bare ``json.load`` of every job's handle.json and state.json (what any
-  listing that reads the store itself must at least do), in the same run;
+* baselines, in the same run: a bare ``json.load`` of every job's handle.json and
+  state.json (what any listing that reads the store itself must at least do), and a bare
+  SQLite SELECT of every row of the index (what a listing from the index reads);
 * the first ``list_jobs()``, which builds this machine's index from the store;
 * ``list_jobs()``, ``list_jobs(limit=20)`` and ``history()`` with the index in place
   (each call still lists the store and re-reads any job not yet ended);
@@ -22,7 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -33,16 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
 from history_records import write_store  # noqa: E402
-
-
-def timed(fn, samples: int) -> dict:
-    times = []
-    for _ in range(samples):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return {"p50_ms": round(statistics.median(times) * 1000, 1),
-            "min_ms": round(min(times) * 1000, 1), "samples": samples}  # fmt: skip
+from timing_support import timed  # noqa: E402
 
 
 def bare_json_load(store_dir: Path) -> int:
@@ -54,6 +46,21 @@ def bare_json_load(store_dir: Path) -> int:
                 json.load(f)
         count += 1
     return count
+
+
+def bare_sqlite_select(uri: str) -> int:
+    """Every row of the store's index fetched as stored, in the listing's order: what
+    ``list_jobs()`` reads before it builds anything (the least any index-backed listing
+    must do)."""
+    from kinetic.store import open_store
+    from kinetic.store.listing_index import index_path
+
+    conn = sqlite3.connect(index_path(open_store(uri).uri))
+    try:
+        sql = "SELECT head, body FROM jobs ORDER BY created DESC, job_id DESC"
+        return len(conn.execute(sql).fetchall())
+    finally:
+        conn.close()
 
 
 def process(args: list[str]) -> None:
@@ -76,6 +83,10 @@ def bench_size(tmp: Path, count: int, samples: int) -> dict:
     t0 = time.perf_counter()
     assert len(kinetic.list_jobs()) == count
     result["first_list_jobs_builds_index_ms"] = round((time.perf_counter() - t0) * 1000, 1)
+    result["baseline_sqlite_select_every_row"] = timed(
+        lambda: bare_sqlite_select(store_dir.as_uri()), samples
+    )
+    assert bare_sqlite_select(store_dir.as_uri()) == count
     result["list_jobs"] = timed(kinetic.list_jobs, samples)
     result["list_jobs_limit_20"] = timed(lambda: kinetic.list_jobs(limit=20), samples)
     result["history_api"] = timed(lambda: history(limit=20), samples)
@@ -88,6 +99,8 @@ def bench_size(tmp: Path, count: int, samples: int) -> dict:
     base = result["baseline_json_load_every_record"]["p50_ms"]
     for key in ("list_jobs", "history_api"):
         result[f"{key}_vs_baseline"] = round(result[key]["p50_ms"] / base, 3)
+    select = result["baseline_sqlite_select_every_row"]["p50_ms"]
+    result["list_jobs_vs_sqlite_select"] = round(result["list_jobs"]["p50_ms"] / select, 2)
     return result
 
 

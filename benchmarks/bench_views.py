@@ -21,7 +21,6 @@ import asyncio
 import io
 import json
 import os
-import statistics
 import sys
 import tempfile
 import threading
@@ -31,6 +30,9 @@ from datetime import timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))  # also when imported from elsewhere
+
+from timing_support import timed  # noqa: E402
 
 
 def fill_store(uri: str, count: int) -> None:
@@ -53,17 +55,6 @@ def fill_store(uri: str, count: int) -> None:
                          progress={"fraction": 1.0, "message": "done"})  # fmt: skip
         store.write_bytes(layout.handle_key(job_id), record.to_json().encode())
         store.write_bytes(layout.state_key(job_id), json.dumps(state.to_dict()).encode())
-
-
-def timed(fn, samples: int) -> dict:
-    times = []
-    for _ in range(samples):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    ordered = sorted(times)
-    return {"p50_ms": round(statistics.median(times) * 1000, 1),
-            "p90_ms": round(ordered[round(0.9 * (len(ordered) - 1))] * 1000, 1)}  # fmt: skip
 
 
 def bench_index_and_top(uri: str, samples: int) -> dict:
