@@ -42,19 +42,48 @@ def store_rows(
     """Every job recorded in the store at ``uri`` (``status``'s only, the newest ``limit``
     only), newest first, with its state; records built as ``record_type`` (a subclass of
     JobRecord: the caller's handle, built once rather than converted)."""
+    records, states = _listed(uri, status, limit, record_type, None)
+    return list(zip(records, states, strict=True))
+
+
+def store_records(
+    uri: str,
+    *,
+    status: JobStatus | None = None,
+    limit: int | None = None,
+    record_type: type[R],
+    state_attribute: str,
+) -> list[R]:
+    """``store_rows``'s records alone, each holding its state as ``state_attribute`` (a
+    field of ``record_type``: the handle's ``listed_state``), set as it is built."""
+    return _listed(uri, status, limit, record_type, state_attribute)[0]
+
+
+def _listed(
+    uri: str,
+    status: JobStatus | None,
+    limit: int | None,
+    record_type: type[R],
+    state_attribute: str | None,
+) -> tuple[list[R], list[JobState]]:
     where = kept(status.value) if status else EVERY
     with store_index(uri) as index:
         found = index.encoded(where, limit=limit)
-    # Building 100,000 small objects would wake the cycle collector hundreds of times to
-    # scan them all again; none of them is part of a cycle.
+    # 100,000 records and states built with the cycle collector on would wake it hundreds
+    # of times to scan them all again (none is part of a cycle); so the lists handed back
+    # are built whole while it sleeps, and nothing is converted after.
     collecting = gc.isenabled()
     gc.disable()
     try:
-        loads, rows = marshal.loads, []
-        for head_and_state, body in found:  # one pass: the rows are not kept as dicts
-            head, state = loads(head_and_state)
-            rows.append((record_of(head, body, record_type), state_of(state)))
-        return rows
+        loads, records, states = marshal.loads, [], []
+        for head_and_state, body in found:
+            head, state_data = loads(head_and_state)
+            record, state = record_of(head, body, record_type), state_of(state_data)
+            if state_attribute is not None:
+                record.__dict__[state_attribute] = state  # a plain field: no setattr hook
+            records.append(record)
+            states.append(state)
+        return records, states
     finally:
         if collecting:
             gc.enable()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from kinetic.backends import get_backend
 from kinetic.backends.backend_contract import Backend
-from kinetic.backends.store_listing import store_rows
+from kinetic.backends.store_listing import store_records
 from kinetic.client.handle import JobHandle, load_handle
 from kinetic.model.errors import SpecError
 from kinetic.model.status import JobStatus
@@ -52,13 +52,13 @@ def list_jobs(
         raise SpecError("limit", limit, "a whole number from 1, or None for every job")
     chosen = get_backend(settings.resolve("backend", backend).value)
     uri = settings.resolve("store", store).value
-    handles: list[JobHandle] = []
     if type(chosen).list_jobs is Backend.list_jobs:
-        # The store's listing (its index) filters and limits before building anything.
-        for handle, state in store_rows(uri, status=wanted, limit=limit, record_type=JobHandle):
-            handle.listed_state = state
-            handles.append(handle)
-        return handles
+        # The store's listing (its index) filters and limits before building anything,
+        # then builds the handles with their states in one pass.
+        return store_records(
+            uri, status=wanted, limit=limit, record_type=JobHandle, state_attribute="listed_state"
+        )
+    handles: list[JobHandle] = []
     records = chosen.list_jobs(store=uri, namespace=namespace, all_namespaces=all_namespaces)
     for record, state in records:
         if wanted is None or state.status == wanted:
