@@ -1,0 +1,102 @@
+"""A whole batch (f.run_async_map) as a job's dependency, on the local backend: the list of
+its values in input order, ordering only with depends_on, a failed item naming the batch
+and its indexes. Real runner processes and batch supervisors, both stores."""
+
+from __future__ import annotations
+
+import batchfns
+import numpy as np
+import pipelinefns
+import pytest
+
+import kinetic
+from kinetic import JobStatus
+from kinetic.model.batch_dependency import batch_view, waiting_batch
+from kinetic.model.dependency_verdict import DependencyView, judge
+from kinetic.model.errors import SpecError
+from kinetic.model.reasons import Reason
+
+WAIT = 240  # generous: two cores shared with other test runs
+run = kinetic.run()
+echo, combine = run(pipelinefns.echo), run(pipelinefns.combine)
+square, fail_if = run(batchfns.square), run(batchfns.fail_if)
+download = run(pipelinefns.download)
+
+
+# -- the pure view ------------------------------------------------------------------------------
+def test_a_batch_is_one_dependency_waiting_then_ready_or_failed():
+    ok = [DependencyView(f"b-{i}", JobStatus.SUCCEEDED, result={"key": "k", "sha256": f"{i}" * 64})
+          for i in range(3)]  # fmt: skip
+    waiting = judge([waiting_batch("b", "1/3 items succeeded")])
+    assert not waiting.ready and waiting.waiting_for == ("b",)
+    assert waiting.message == "waiting for batch b (1/3 items succeeded)"
+    ready = judge([batch_view("b", ok, [1, 2, 1])])
+    assert ready.ready
+    assert ready.results == {"b": {"batch": [[1, "0" * 64], [2, "1" * 64], [1, "2" * 64]]}}
+    bad = [ok[0], DependencyView("b-1", JobStatus.FAILED, "UserError", "ValueError: no"),
+           DependencyView("b-2", JobStatus.CANCELLED, "BatchStopped")]  # fmt: skip
+    failed = judge([batch_view("b", bad, [1, 1, 1])])
+    assert failed.failed and failed.reason == Reason.DEPENDENCY_FAILED
+    assert failed.message == ("dependency batch b failed (item 1 failed; item 2 cancelled; "
+                              "the first: UserError: ValueError: no)")  # fmt: skip
+
+
+# -- on the local backend -----------------------------------------------------------------------
+def test_a_batch_as_an_argument_gives_its_values_in_input_order(store_uri):
+    raw = download.run_async(3)
+    batch = square.run_async_map([3, 1, 2, 5], max_concurrent=2)
+    job = combine.run_async(batch, {"nested": [batch, (raw,)]}, extra=batch)
+    assert job.spec["depends_on"] == [batch.batch_id, raw.job_id]
+    value = job.result(timeout=WAIT)
+    assert value["left"] == [9, 1, 4, 25] and value["extra"] == [9, 1, 4, 25]
+    assert value["right"]["nested"][0] == [9, 1, 4, 25]
+    np.testing.assert_array_equal(value["right"]["nested"][1][0], np.arange(3.0))
+    assert all(s == JobStatus.SUCCEEDED for s in batch.statuses())  # the items stay
+
+
+def test_depends_on_a_batch_orders_without_a_value(store_uri):
+    batch = square.run_async_map([1, 2], max_concurrent=1)
+    job = echo.run_async("after", depends_on=[batch])
+    assert job.spec["depends_on"] == [batch.batch_id]
+    state = job.state()
+    if state.status == JobStatus.PENDING and state.reason == Reason.WAITING_FOR_DEPENDENCIES:
+        assert f"batch {batch.batch_id}" in state.message
+    assert job.result(timeout=WAIT, cleanup=False) == "after"
+    finished = [batch.jobs[i].state().finished for i in range(2)]
+    assert job.state().started >= max(finished)
+    by_id = echo.run_async("by id", depends_on=[batch.batch_id])
+    assert by_id.result(timeout=WAIT) == "by id"
+
+
+def test_a_failed_item_fails_the_dependent_naming_the_batch_and_indexes(store_uri):
+    batch = fail_if.run_async_map([(0, [1, 3]), (1, [1, 3]), (2, [1, 3]), (3, [1, 3])],
+                                  max_concurrent=4)  # fmt: skip
+    job = echo.run_async(batch)
+    state = job.wait(timeout=WAIT)
+    assert state.status == JobStatus.CANCELLED and state.reason == Reason.DEPENDENCY_FAILED
+    assert state.message.startswith(f"dependency batch {batch.batch_id} failed (items 1, 3 failed")
+    assert state.started is None  # never ran
+    assert batch.statuses()[0] == JobStatus.SUCCEEDED  # the evidence is kept
+
+
+def test_a_batch_elsewhere_is_refused_before_anything(store_uri, tmp_path):
+    other = square.run_async_map(
+        [1],
+        max_concurrent=1,
+    )
+    with pytest.raises(SpecError, match="no such job"):
+        echo.run_async(depends_on=["no-such-batch-00000000"])
+    elsewhere = kinetic.run(store=(tmp_path / "elsewhere").as_uri())(pipelinefns.echo)
+    with pytest.raises(SpecError, match="this job's store"):
+        elsewhere.run_async(other)
+    other.wait(timeout=WAIT)
+
+
+def test_results_keep_the_items_a_waiting_job_needs(store_uri):
+    batch = square.run_async_map([1, 2, 3], max_concurrent=3)
+    gate = run(pipelinefns.slow).run_async("gate", 8)
+    job = combine.run_async(batch, gate)  # waits for the batch and for the slow gate
+    assert batch.results(timeout=WAIT) == [1, 4, 9]  # cleanup=True, but a job waits
+    assert job.result(timeout=WAIT)["left"] == [1, 4, 9]
+    assert batch.results(timeout=WAIT) == [1, 4, 9]
+    assert batch.collected()["succeeded"] == [0, 1, 2]  # now collected: nothing waits
