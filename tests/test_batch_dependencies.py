@@ -100,3 +100,37 @@ def test_results_keep_the_items_a_waiting_job_needs(store_uri):
     assert job.result(timeout=WAIT)["left"] == [1, 4, 9]
     assert batch.results(timeout=WAIT) == [1, 4, 9]
     assert batch.collected()["succeeded"] == [0, 1, 2]  # now collected: nothing waits
+
+
+def test_jobs_tree_shows_a_batch_as_one_node_with_counts(tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    batch = fail_if.run_async_map([(i, [3]) for i in range(5)], max_concurrent=5)
+    merged = echo.run_async(batch)
+    after = echo.run_async(merged)
+    after.wait(timeout=WAIT)
+    env = {**os.environ, "PYTHONPATH": str(Path(pipelinefns.__file__).parent)}
+
+    def cli(*args: str) -> str:
+        return subprocess.run([sys.executable, "-m", "kinetic.cli", "jobs", "tree", *args],
+                              capture_output=True, text=True, timeout=300, check=True,
+                              env=env).stdout  # fmt: skip
+
+    graph = json.loads(cli(merged.job_id, "-o", "json"))
+    ids = {n["job_id"] for n in graph["nodes"]}
+    assert ids == {batch.batch_id, merged.job_id, after.job_id}  # no node per item
+    node = next(n for n in graph["nodes"] if n["job_id"] == batch.batch_id)
+    assert (node["kind"], node["status"], node["items"]) == ("batch", "FAILED", 5)
+    assert node["counts"] == {"SUCCEEDED": 4, "FAILED": 1}
+    assert node["summary"] == "4/5 succeeded, 1 failed"
+    assert [batch.batch_id, merged.job_id] in graph["edges"]
+    text = cli(merged.job_id)
+    line = next(x for x in text.splitlines() if batch.batch_id in x and "batch:" in x)
+    assert "FAILED" in line and "batch: 4/5 succeeded, 1 failed" in line
+    assert len([x for x in text.splitlines() if batch.batch_id in x]) == 2  # its line, an edge
+    from_batch = json.loads(cli(batch.batch_id, "-o", "json"))  # a batch's id as the root
+    assert {n["job_id"] for n in from_batch["nodes"]} == ids

@@ -222,47 +222,6 @@ def cancel_dependents(handle: JobRecord, *, wait: bool, timeout: float | None) -
             get_backend(dependent.backend).cancel(dependent, wait=True, timeout=timeout)
 
 
-def job_graph(record: JobRecord) -> tuple[list[dict[str, Any]], list[tuple[str, str]]]:
-    """``record``'s dependencies (transitively) and dependents (transitively): nodes
-    (job id, function, status, reason, duration) and edges (dependency → dependent)."""
-    store = open_store(record.store)
-    records: dict[str, JobRecord | None] = {record.job_id: record}
-    edges: set[tuple[str, str]] = set()
-    up = [record]
-    while up:  # what it waits for, from each job's spec
-        current = up.pop()
-        for dep in current.spec.get("depends_on") or []:
-            edges.add((dep, current.job_id))
-            if dep not in records:
-                records[dep] = _maybe(store, dep)
-                if records[dep] is not None:
-                    up.append(records[dep])  # type: ignore[arg-type]
-    for child in all_dependents(store, record.job_id):  # what waits for it, from markers
-        found = _maybe(store, child)
-        if found is None:
-            continue
-        records[child] = found
-        edges.update((dep, child) for dep in found.spec.get("depends_on") or [])
-    nodes: list[dict[str, Any]] = []
-    for job_id, found in records.items():
-        if found is None:
-            nodes.append({"job_id": job_id, "status": "NOT_FOUND"})
-            continue
-        state = get_backend(found.backend).state(found)
-        nodes.append({"job_id": job_id, "function": found.function,
-                      "status": state.status.value, "reason": state.reason,
-                      "message": state.message, "duration": state.duration})  # fmt: skip
-    known = set(records)
-    return nodes, sorted(e for e in edges if e[0] in known and e[1] in known)
-
-
-def _maybe(store: Store, job_id: str) -> JobRecord | None:
-    try:
-        return JobRecord.from_json(store.read_bytes(layout.handle_key(job_id)).decode())
-    except ObjectNotFound:
-        return None
-
-
 __all__ = [
     "Linked",
     "all_dependents",
@@ -271,7 +230,6 @@ __all__ = [
     "dependents",
     "forget_dependents",
     "is_batch",
-    "job_graph",
     "link",
     "record_dependents",
     "waiting_dependents",
