@@ -41,6 +41,14 @@ def test_a_batch_is_one_dependency_waiting_then_ready_or_failed():
                               "the first: UserError: ValueError: no)")  # fmt: skip
 
 
+def test_a_long_wait_is_named_briefly():
+    views = [DependencyView(f"up-{i}", JobStatus.RUNNING) for i in range(200)]
+    verdict = judge(views)
+    assert verdict.message == ("waiting for " + ", ".join(f"up-{i}" for i in range(10))
+                               + " and 190 more")  # fmt: skip
+    assert len(verdict.waiting_for) == 200
+
+
 # -- on the local backend -----------------------------------------------------------------------
 def test_a_batch_as_an_argument_gives_its_values_in_input_order(store_uri):
     raw = download.run_async(3)

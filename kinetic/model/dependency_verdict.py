@@ -16,6 +16,7 @@ from kinetic.model.reasons import Reason
 from kinetic.model.status import JobStatus
 
 MESSAGE_LIMIT = 400  # a dependency's own message, quoted in the dependent's
+WAITING_SHOWN = 10  # dependencies a waiting message names (then "and N more")
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,11 @@ def judge(views: list[DependencyView]) -> Verdict:
 
 
 def waiting_message(waiting: tuple[str, ...]) -> str:
-    return f"waiting for {', '.join(waiting)}"
+    """``waiting for a, b``; a long list is cut (``… and 190 more``): the message is
+    written into a fan-in's status at each upstream's end, so it stays small."""
+    shown = ", ".join(waiting[:WAITING_SHOWN])
+    more = len(waiting) - WAITING_SHOWN
+    return f"waiting for {shown}" + (f" and {more} more" if more > 0 else "")
 
 
 def _waiting_name(view: DependencyView) -> str:
