@@ -81,8 +81,7 @@ def link(args: tuple, kwargs: dict, spec: JobSpec, store: Store, extra: dict) ->
             _check_dependency(_recorded(store, dep_id), spec, extra)
             continue
         batch_items += batch.count
-        # An item's record says where the batch runs (its backend, its namespace).
-        _check_dependency(_recorded(store, item_job_id(dep_id, 0)), spec, extra, dep_id)
+        _check_dependency(_an_item(store, batch), spec, extra, dep_id)
     if spec.backend == "kubernetes" and batch_items > MAX_K8S_BATCH_ITEMS:
         raise SpecError(
             "depends_on", batch_items,
@@ -91,6 +90,18 @@ def link(args: tuple, kwargs: dict, spec: JobSpec, store: Store, extra: dict) ->
             "the values in a job of its own",
         )  # fmt: skip
     return Linked(new_args, new_kwargs, dataclasses.replace(spec, depends_on=tuple(ids)))
+
+
+def _an_item(store: Store, batch: BatchRecord) -> JobRecord:
+    """An item's record: it says where the batch runs (its backend, its namespace). The
+    first one still recorded (results() may have collected some); none: the batch's own."""
+    for index in range(batch.count):
+        try:
+            data = store.read_bytes(layout.handle_key(item_job_id(batch.batch_id, index)))
+        except ObjectNotFound:
+            continue
+        return JobRecord.from_json(data.decode())
+    return JobRecord(batch.batch_id, batch.backend, batch.store, batch.function, batch.created)
 
 
 def _batch_of(item: Any) -> BatchRecord | None:
