@@ -8,6 +8,7 @@ from __future__ import annotations
 import batchfns
 import pipelinefns
 import pytest
+from helpers import wait_for
 from kubernetes import client
 
 import kinetic
@@ -53,3 +54,15 @@ def test_failed_and_never_started_items_end_the_dependent(kube, namespace):
         f"dependency batch {batch.batch_id} failed (item 0 failed; items 1, 2, 3 cancelled"
     ), state.message
     assert jobs_of(kube, namespace, job.job_id) == []  # never run: no Job
+
+
+def test_held_for_a_batch_across_an_operator_restart(kube, namespace, operator):
+    batch = run(pipelinefns.slow).run_async_map([(i, 6) for i in range(3)], max_concurrent=1)
+    job = run(pipelinefns.echo).run_async({"all": batch})
+    wait_for(lambda: job.state().reason == Reason.WAITING_FOR_DEPENDENCIES, timeout=120,
+             what="the job held for the batch")  # fmt: skip
+    operator.kill()  # restarted while the job waits and items are still to be created
+    operator.log.close()
+    operator.start()
+    assert job.result(timeout=WAIT, cleanup=False) == {"all": [0, 1, 2]}
+    assert job.state().started >= max(batch.jobs[i].state().finished for i in range(3))
