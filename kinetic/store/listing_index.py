@@ -1,7 +1,9 @@
 """This machine's index of a store's jobs: an SQLite file beside the store, never the truth.
 
-Where it sits: ``kinetic.backends.store_listing`` keeps it up to date and reads it, so a
-listing or a history over 100,000 jobs costs one directory listing plus the few jobs
+Where it sits: the one job index of the caller's side. ``kinetic.backends.store_listing``
+keeps it up to date and reads it for ``list_jobs()`` and ``kinetic jobs history``, and
+the live views page through it (``kinetic.client.job_index``), so a listing, a history
+or a view's refresh over 100,000 jobs costs one directory listing plus the few jobs
 that are new or still running, not 200,000 object reads. The store stays the truth: the
 index is rebuilt from it when missing, unreadable, or written by another schema (or
 Python: records are kept in ``marshal`` form, which is per Python version), and every
