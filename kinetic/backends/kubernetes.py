@@ -15,7 +15,13 @@ from kinetic.backends.backend_contract import Backend
 from kinetic.backends.k8s_client import api_client, default_namespace
 from kinetic.backends.k8s_refs import check_references, check_store_overlap
 from kinetic.k8s.job_manifest import store_is_shared
-from kinetic.k8s.kineticjob import build_kineticjob, build_secret, secret_name
+from kinetic.k8s.kineticjob import (
+    NOTIFY_URLS_FROM,
+    build_kineticjob,
+    build_secret,
+    notify_carried,
+    secret_name,
+)
 from kinetic.k8s.names import GROUP, LABEL_MANAGED_BY, MANAGED_BY, PLURAL, VERSION
 from kinetic.k8s.service_manifest import service_name
 from kinetic.model.endpoint import Endpoint
@@ -109,6 +115,8 @@ class KubernetesBackend(Backend):
             payload_sha256=handle.payload_sha256 or "",
             spec=spec.to_dict(),
         )
+        if urls_from := handle.extra.get(NOTIFY_URLS_FROM):  # a retry: the operator copies them
+            body["spec"]["notify"] = notify_carried(handle.spec, urls_from)
         namespace = handle.extra["namespace"]
         if secrets := spec.runner_secrets():  # secret_env, and the notify URLs
             # First, so the pod never waits for it; the operator makes the KineticJob own it.

@@ -30,6 +30,7 @@ class ResultRef(TypedDict, total=False):
 class NotifySpec(TypedDict, total=False):
     hosts: list[str]
     on: list[str]
+    urlsFrom: str  # a retry: the job whose Secret holds the URLs (the operator copies them)
 
 
 class KineticJobSpec(TypedDict, total=False):

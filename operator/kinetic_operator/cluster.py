@@ -68,6 +68,20 @@ class Cluster:
             if exc.status != 404:  # no Secret: the pod will say CreateContainerConfigError
                 raise
 
+    def put_secret_value(
+        self, namespace: str, name: str, key: str, value: str, labels: dict[str, str]
+    ) -> None:
+        """Set one key of a Secret, made if missing (a retry's notify URLs, copied)."""
+        body = {"metadata": {"name": name, "labels": labels}, "type": "Opaque",
+                "stringData": {key: value}}  # fmt: skip
+        try:
+            client.CoreV1Api(self.api).create_namespaced_secret(namespace, body)  # type: ignore[arg-type]  # the client takes dict bodies
+        except ApiException as exc:
+            if exc.status != 409:  # it exists (secret_env values): add the key
+                raise
+            patch = {"stringData": {key: value}}
+            client.CoreV1Api(self.api).patch_namespaced_secret(name, namespace, patch)
+
     def read_secret_value(self, namespace: str, name: str, key: str) -> str | None:
         """One key of a Secret, decoded (notify=: the URLs); None when the key is absent."""
         import base64

@@ -278,6 +278,8 @@ class Controller:
             if network := kj["spec"].get("network"):  # before the pods exist: never unprotected
                 self.cluster.ensure_network_policy(build_network_policy(namespace, network))
             owner = body["metadata"]["ownerReferences"][0]
+            if (kj["spec"].get("notify") or {}).get("urlsFrom"):  # a retry: its notify URLs
+                notifier.carry_urls(self.cluster, dict(kj))
             if kj["spec"].get("secretEnv") or kj["spec"].get("notify"):
                 self.cluster.adopt_secret(namespace, secret_name(job_id), owner)
             if kj["spec"].get("ports"):  # before the Job, so its pods are reachable at once
