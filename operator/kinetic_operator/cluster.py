@@ -19,6 +19,13 @@ from typing import Any
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
+from kinetic.k8s.kueue import KUEUE_GROUP
+from kinetic.k8s.kueue_workload import (
+    JOB_UID_LABEL,
+    VISIBILITY_GROUP,
+    VISIBILITY_VERSIONS,
+    WORKLOAD_PLURAL,
+)
 from kinetic.k8s.names import BATCH_PLURAL, CONTAINER, GROUP, PLURAL, VERSION
 from kinetic.k8s.runtime_table import RuntimeTable, fetch_table
 
@@ -81,6 +88,39 @@ class Cluster:
                 raise
             patch = {"stringData": {key: value}}
             client.CoreV1Api(self.api).patch_namespaced_secret(name, namespace, patch)
+
+    def list_workloads(self, namespace: str, job_uid: str) -> list[dict[str, Any]] | None:
+        """Kueue: the Workloads of one Job (by Kueue's job-uid label); None when they cannot
+        be read (no Kueue, or the chart's RBAC without it): the Job's own word is used."""
+        try:
+            found = client.CustomObjectsApi(self.api).list_namespaced_custom_object(
+                KUEUE_GROUP, "v1beta1", namespace, WORKLOAD_PLURAL,
+                label_selector=f"{JOB_UID_LABEL}={job_uid}", _request_timeout=10,
+            )  # fmt: skip
+        except ApiException as exc:
+            if exc.status in (403, 404):
+                return None
+            raise
+        return list(found.get("items") or [])
+
+    def pending_workloads(self, namespace: str, queue: str) -> list[dict[str, Any]] | None:
+        """Kueue's visibility API: the LocalQueue's pending workloads with their positions;
+        None where it is not served (an old Kueue, its API service off) or not allowed."""
+        for version in VISIBILITY_VERSIONS:
+            path = (f"/apis/{VISIBILITY_GROUP}/{version}/namespaces/{namespace}"
+                    f"/localqueues/{queue}/pendingworkloads")  # fmt: skip
+            try:
+                data, _, _ = self.api.call_api(
+                    path, "GET", header_params={"Accept": "application/json"},
+                    auth_settings=["BearerToken"], response_type="object",
+                    _return_http_data_only=False, _request_timeout=10,
+                )  # fmt: skip
+            except ApiException as exc:
+                if exc.status in (403, 404, 503):
+                    continue
+                raise
+            return list((data or {}).get("items") or [])
+        return None
 
     def read_secret_value(self, namespace: str, name: str, key: str) -> str | None:
         """One key of a Secret, decoded (notify=: the URLs); None when the key is absent."""

@@ -57,6 +57,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from kinetic.k8s.kueue import queue_of
+from kinetic.k8s.kueue_workload import KueueView
 from kinetic.model.reasons import Reason
 from kinetic.model.status import JobStatus, utcnow
 from kinetic.wire.termination import parse_termination_message, valid_result
@@ -133,6 +134,7 @@ def derive_status(
     cancel_requested: bool | datetime | str = False,
     job_created: bool = False,
     now: datetime | None = None,
+    kueue: KueueView | None = None,
 ) -> DerivedStatus:
     """Derive the KineticJob status from its Job (None if absent) and the Job's pods.
 
@@ -148,7 +150,7 @@ def derive_status(
     pods = current_pods(job, pods)  # Kueue: an earlier admission's pods are not this run's
     st = _derive(job, pods, job_created)
     if job is not None and st.reason == Reason.QUEUED:
-        st = replace(st, message=queued_message(job, previous))
+        st = replace(st, message=queued_message(job, previous, kueue))  # kueue: Kueue's word
     if cancel_requested:
         st = _apply_cancel(st, pods, cancel_requested, now)
     started, attempts, result = _started(st, pods, job), _attempts(job, pods), st.result
