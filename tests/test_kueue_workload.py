@@ -148,3 +148,45 @@ def test_the_real_suspended_dump_with_and_without_its_workload():
     st = derive_status(job, [], now=NOW, kueue=view)
     assert (st.phase, st.reason) == ("PENDING", "Queued")
     assert st.message == f"waiting in Kueue queue lq-all-resources to be admitted ({NO_QUOTA})"
+
+
+def test_the_visibility_api_is_asked_at_its_path():
+    """The operator's request for a queue's pending workloads, against a real HTTP server
+    standing in for Kueue's visibility API (the test control plane cannot serve it)."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from kinetic_operator.cluster import Cluster
+    from kubernetes import client
+
+    seen: list[str] = []
+    items = [pending("job-train-abc12345-1f2e3", 1, 4)]
+
+    class Visibility(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            seen.append(self.path)
+            ok = "/v1beta1/" in self.path  # an older Kueue: v1beta2 not served
+            body = json.dumps({"kind": "PendingWorkloadsSummary", "items": items} if ok
+                              else {"kind": "Status", "code": 404}).encode()  # fmt: skip
+            self.send_response(200 if ok else 404)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Visibility)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        settings = client.Configuration()
+        settings.host = f"http://127.0.0.1:{server.server_address[1]}"
+        found = Cluster(client.ApiClient(settings)).pending_workloads("team-a", "gpu-queue")
+    finally:
+        server.shutdown()
+        server.server_close()
+    base = "/apis/visibility.kueue.x-k8s.io/{}/namespaces/team-a/localqueues/gpu-queue"
+    base += "/pendingworkloads"
+    assert seen == [base.format("v1beta2"), base.format("v1beta1")]
+    assert found == items and position_of(found, "job-train-abc12345-1f2e3") == (1, 4)

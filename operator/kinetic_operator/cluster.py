@@ -13,6 +13,7 @@ Errors propagate unchanged, except the answers that mean "already so" (409 on a 
 
 from __future__ import annotations
 
+import copy
 import logging
 from typing import Any
 
@@ -46,6 +47,7 @@ class Cluster:
 
     def __init__(self, api: client.ApiClient, namespace: str | None = None) -> None:
         self.api, self.namespace = api, namespace
+        self._visibility: Any = None  # Kueue's visibility API (pending_workloads)
 
     def create_job(self, namespace: str, body: dict[str, Any]) -> bool:
         """Create the Job: True, or False if it exists already (ours by name and owner: a
@@ -106,14 +108,15 @@ class Cluster:
     def pending_workloads(self, namespace: str, queue: str) -> list[dict[str, Any]] | None:
         """Kueue's visibility API: the LocalQueue's pending workloads with their positions;
         None where it is not served (an old Kueue, its API service off) or not allowed."""
+        if self._visibility is None:  # the path's "Q/pendingworkloads" keeps its slash
+            settings = copy.copy(self.api.configuration)
+            settings.safe_chars_for_path_param = "/"
+            self._visibility = client.CustomObjectsApi(client.ApiClient(settings))
         for version in VISIBILITY_VERSIONS:
-            path = (f"/apis/{VISIBILITY_GROUP}/{version}/namespaces/{namespace}"
-                    f"/localqueues/{queue}/pendingworkloads")  # fmt: skip
             try:
-                data, _, _ = self.api.call_api(
-                    path, "GET", header_params={"Accept": "application/json"},
-                    auth_settings=["BearerToken"], response_type="object",
-                    _return_http_data_only=False, _request_timeout=10,
+                data = self._visibility.get_namespaced_custom_object(
+                    VISIBILITY_GROUP, version, namespace, "localqueues",
+                    f"{queue}/pendingworkloads", _request_timeout=10,
                 )  # fmt: skip
             except ApiException as exc:
                 if exc.status in (403, 404, 503):
