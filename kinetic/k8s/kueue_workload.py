@@ -30,6 +30,7 @@ from typing import Any
 
 JOB_UID_LABEL = "kueue.x-k8s.io/job-uid"  # set by Kueue on the Workload of a batch/v1 Job
 WORKLOAD_PLURAL = "workloads"
+WORKLOAD_VERSIONS = ("v1beta2", "v1beta1")  # newest first: Kueue serves one or both
 VISIBILITY_GROUP = "visibility.kueue.x-k8s.io"
 VISIBILITY_VERSIONS = ("v1beta2", "v1beta1")  # newest first; one of them is served
 MESSAGE_CHARS = 500

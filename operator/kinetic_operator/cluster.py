@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import copy
 import logging
-from typing import Any
+from typing import Any, cast
 
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
@@ -26,6 +26,7 @@ from kinetic.k8s.kueue_workload import (
     VISIBILITY_GROUP,
     VISIBILITY_VERSIONS,
     WORKLOAD_PLURAL,
+    WORKLOAD_VERSIONS,
 )
 from kinetic.k8s.names import BATCH_PLURAL, CONTAINER, GROUP, PLURAL, VERSION
 from kinetic.k8s.runtime_table import RuntimeTable, fetch_table
@@ -94,16 +95,19 @@ class Cluster:
     def list_workloads(self, namespace: str, job_uid: str) -> list[dict[str, Any]] | None:
         """Kueue: the Workloads of one Job (by Kueue's job-uid label); None when they cannot
         be read (no Kueue, or the chart's RBAC without it): the Job's own word is used."""
-        try:
-            found = client.CustomObjectsApi(self.api).list_namespaced_custom_object(
-                KUEUE_GROUP, "v1beta1", namespace, WORKLOAD_PLURAL,
-                label_selector=f"{JOB_UID_LABEL}={job_uid}", _request_timeout=10,
-            )  # fmt: skip
-        except ApiException as exc:
-            if exc.status in (403, 404):
-                return None
-            raise
-        return list(found.get("items") or [])
+        api = client.CustomObjectsApi(self.api)
+        for version in WORKLOAD_VERSIONS:
+            try:
+                found = cast(dict[str, Any], api.list_namespaced_custom_object(
+                    KUEUE_GROUP, version, namespace, WORKLOAD_PLURAL,
+                    label_selector=f"{JOB_UID_LABEL}={job_uid}", _request_timeout=10,
+                ))  # fmt: skip
+            except ApiException as exc:
+                if exc.status in (403, 404):
+                    continue  # this version not served (or not allowed): the next one
+                raise
+            return list(found.get("items") or [])
+        return None
 
     def pending_workloads(self, namespace: str, queue: str) -> list[dict[str, Any]] | None:
         """Kueue's visibility API: the LocalQueue's pending workloads with their positions;
