@@ -538,6 +538,7 @@ STATUS_FIELDS = {
     "progressText": "string",
     "notifications": "array",
     "result": "object",
+    "resources": "object",
     "observedGeneration": "integer",
     "jobName": "string",
 }

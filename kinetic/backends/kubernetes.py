@@ -296,6 +296,8 @@ def state_from_cr(kj: dict) -> JobState:
         extra["pod"] = status["podName"]
     if status.get("notifications"):
         extra["notifications"] = status["notifications"]
+    if status.get("resources"):  # the runner's record of what the job used
+        extra["resources"] = status["resources"]
     return JobState(
         JobStatus(status.get("phase") or JobStatus.PENDING.value),
         reason=status.get("reason"),
