@@ -2,7 +2,8 @@
 dashboard's JSON list read the cluster's KineticJobs (one paginated listing that carries
 every state) on the test control plane with the simulated node: a succeeded, a failed
 and a running job, each with its status and reason; the dashboard's job page shows a
-finished job's recorded resource use."""
+finished job's recorded resource use; a batch's counts (from its items' KineticJobs) and
+page."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import os
 import subprocess
 import sys
 
+import batchfns
 import jobfns
 import pytest
 from helpers import wait_for, wait_log, wait_status
@@ -78,6 +80,34 @@ def test_dashboard_lists_the_clusters_jobs(k8s_jobs):
         assert status == 200 and details["status"] == "SUCCEEDED", details
         assert details["resources"]["peak_memory_bytes"] > 0, details["resources"]
         assert "peak memory" in details["resources_text"]
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+def test_dashboard_batches_on_the_cluster(kube):
+    batch = kinetic.run()(batchfns.fail_if).run_async_map([(i, [1]) for i in range(3)],
+                                                          max_concurrent=3)  # fmt: skip
+    assert batch.wait(300, progress=False) == {"SUCCEEDED": 2, "FAILED": 1}
+    proc, url = start_dashboard(dict(os.environ))
+    try:
+        # The list's counts come from the KineticJobs' listing (their batch labels).
+        def counted() -> dict | None:
+            page = _request(f"{url}api/batches")[1]
+            rows = [b for b in page.get("batches", []) if b["batch_id"] == batch.batch_id]
+            return rows[0] if rows and rows[0]["counts"] == {"SUCCEEDED": 2, "FAILED": 1} else None
+
+        row = wait_for(counted, 120, what="the batch's counts in the list")
+        assert row["count"] == 3 and row["backend"] == "kubernetes"
+        status, page = _request(f"{url}api/batches/{batch.batch_id}")
+        assert status == 200 and page["counts"] == {"SUCCEEDED": 2, "FAILED": 1}, page
+        assert [i["status"] for i in page["items"]] == ["SUCCEEDED", "FAILED", "SUCCEEDED"]
+        assert page["can_retry"] is False  # retry_failed is not available on kubernetes yet
+        status, body = _request(f"{url}api/batches/{batch.batch_id}/retry", "POST",
+                                {"X-Kinetic-Request": "1"})  # fmt: skip
+        assert status == 501, body
+        status, page = _request(f"{url}api/jobs?batch={batch.batch_id}")
+        assert status == 200 and page["total"] == 3, page
     finally:
         proc.terminate()
         proc.wait(30)
