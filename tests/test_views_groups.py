@@ -14,6 +14,7 @@ import pipelinefns
 import pytest
 from helpers import wait_for
 from test_views_dashboard import (  # noqa: F401 - fixtures
+    _click,
     _confirm,
     _request,
     _text,
@@ -53,15 +54,16 @@ def test_batch_pages_in_a_browser(dashboard, browser, tmp_path):  # noqa: F811
     browser.get(dashboard + "#/batches")
     row = f'tr[data-batch="{batch.batch_id}"]'
     wait_for(lambda: "failed 2" in _text(browser, row), 60, what="the batch listed, counted")
-    assert "succeeded 2" in _text(browser, row)
-    browser.find_element("link text", batch.batch_id).click()
+    wait_for(lambda: "succeeded 2" in _text(browser, row), 30, what="the succeeded count")
+    _click(browser, "link text", batch.batch_id)
     wait_for(lambda: "failed 2" in _text(browser, "#counts"), 60, what="the batch's counts")
     assert "succeeded 2" in _text(browser, "#counts")
     items = browser.find_elements("css selector", "#items tr[data-item]")
     assert len(items) == 4
-    assert "FAILED" in _text(browser, 'tr[data-item="1"]') and "UserError" in _text(
-        browser, 'tr[data-item="1"]')  # fmt: skip
-    assert "SUCCEEDED" in _text(browser, 'tr[data-item="2"]')
+    item = 'tr[data-item="1"]'  # redrawn every 2 s: read until a whole row is had
+    wait_for(lambda: "FAILED" in (t := _text(browser, item)) and "UserError" in t, 30,
+             what="the failed item")  # fmt: skip
+    wait_for(lambda: "SUCCEEDED" in _text(browser, 'tr[data-item="2"]'), 30, what="item 2")
     # Retry the failed items from the page, the flag gone: every item succeeds.
     flag.unlink()
     browser.find_element("id", "retry").click()
@@ -69,7 +71,7 @@ def test_batch_pages_in_a_browser(dashboard, browser, tmp_path):  # noqa: F811
     wait_for(lambda: _text(browser, "#counts") == "succeeded 4", 180, what="the retried items")
     assert batch.status_counts() == {"SUCCEEDED": 4}
     # An item's link opens its job page.
-    browser.find_element("link text", f"{batch.batch_id}-3").click()
+    _click(browser, "link text", f"{batch.batch_id}-3")
     wait_for(lambda: _text(browser, "#job-status") == "SUCCEEDED", 60, what="the item's page")
     # The job list keeps this batch's items only.
     other = kinetic.run()(batchfns.square).run_async(3)
@@ -116,17 +118,21 @@ def test_workflow_pages_in_a_browser(importing_dashboard, browser, tmp_path):  #
     browser.get(url + "#/workflows")
     row = f'tr[data-workflow="{flow.workflow_id}"]'
     wait_for(lambda: "FAILED" in _text(browser, row), 60, what="the workflow listed")
-    browser.find_element("link text", flow.workflow_id).click()
+    _click(browser, "link text", flow.workflow_id)
     wait_for(lambda: _text(browser, "#phase") == "FAILED", 60, what="the workflow's page")
     # The graph: three nodes, the edges of depends_on, each node's status.
-    nodes = {n.get_attribute("data-node"): n.get_attribute("data-status")
-             for n in browser.find_elements("css selector", "#dag g.node")}  # fmt: skip
+    # Read in one script: the graph is redrawn every 2 s (an element found may be replaced).
+    nodes = dict(browser.execute_script(
+        "return [...document.querySelectorAll('#dag g.node')]"
+        ".map((n) => [n.dataset.node, n.dataset.status])"))  # fmt: skip
     assert nodes == {"fetch": "SUCCEEDED", "clean": "FAILED", "report": "CANCELLED"} or (
         nodes["fetch"] == "SUCCEEDED" and nodes["clean"] == "FAILED"), nodes  # fmt: skip
-    edges = {(e.get_attribute("data-from"), e.get_attribute("data-to"))
-             for e in browser.find_elements("css selector", "#dag line.edge")}  # fmt: skip
+    edges = {tuple(e) for e in browser.execute_script(
+        "return [...document.querySelectorAll('#dag line.edge')]"
+        ".map((e) => [e.dataset.from, e.dataset.to])")}  # fmt: skip
     assert edges == {("fetch", "clean"), ("clean", "report")}
-    assert "UserError" in _text(browser, 'tr[data-node="clean"]')
+    wait_for(lambda: "UserError" in _text(browser, 'tr[data-node="clean"]'), 30,
+             what="the failed job's reason")  # fmt: skip
     # Retry from the page: the failed job and the one below it run again and succeed.
     marker.touch()
     browser.find_element("id", "retry").click()
