@@ -540,6 +540,7 @@ STATUS_FIELDS = {
     "progressText": "string",
     "notifications": "array",
     "result": "object",
+    "resources": "object",
     "observedGeneration": "integer",
     "jobName": "string",
 }

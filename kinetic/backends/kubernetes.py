@@ -22,7 +22,15 @@ from kinetic.k8s.kineticjob import (
     notify_carried,
     secret_name,
 )
-from kinetic.k8s.names import GROUP, LABEL_MANAGED_BY, MANAGED_BY, PLURAL, VERSION
+from kinetic.k8s.names import (
+    GROUP,
+    LABEL_BATCH,
+    LABEL_BATCH_INDEX,
+    LABEL_MANAGED_BY,
+    MANAGED_BY,
+    PLURAL,
+    VERSION,
+)
 from kinetic.k8s.service_manifest import service_name
 from kinetic.model.endpoint import Endpoint
 from kinetic.model.errors import BackendError, JobExistsError, JobNotFoundError, SpecError
@@ -292,7 +300,14 @@ def record_from_cr(kj: dict, fields: dict[str, Any]) -> JobRecord:
         },
         payload_sha256=spec.get("payloadSha256"),
         extra={**fields, "namespace": meta.get("namespace")},
+        batch=batch_of(meta.get("labels") or {}),
     )
+
+
+def batch_of(labels: dict[str, str]) -> dict[str, Any] | None:
+    """A batch item's ``{"id", "index"}`` from its KineticJob's labels (pure)."""
+    batch_id, index = labels.get(LABEL_BATCH), labels.get(LABEL_BATCH_INDEX, "")
+    return {"id": batch_id, "index": int(index)} if batch_id and index.isdigit() else None
 
 
 def state_from_cr(kj: dict) -> JobState:
@@ -304,6 +319,8 @@ def state_from_cr(kj: dict) -> JobState:
         extra["pod"] = status["podName"]
     if status.get("notifications"):
         extra["notifications"] = status["notifications"]
+    if status.get("resources"):  # the runner's record of what the job used
+        extra["resources"] = status["resources"]
     return JobState(
         JobStatus(status.get("phase") or JobStatus.PENDING.value),
         reason=status.get("reason"),

@@ -32,14 +32,21 @@ SORT_KEYS = ("created", "status", "function", "name", "duration", "attempts")
 
 @dataclass(frozen=True)
 class JobFilter:
-    """What a view keeps: a status, and substrings of the name (or id) and the function."""
+    """What a view keeps: a status, substrings of the name (or id) and the function, the
+    items of one batch, and (a workflow's jobs) a set of job ids."""
 
     status: JobStatus | None = None
     name: str = ""
     function: str = ""
+    batch: str = ""
+    job_ids: frozenset[str] | None = None
 
     def keeps(self, record: JobRecord, state: JobState) -> bool:
         if self.status is not None and state.status != self.status:
+            return False
+        if self.batch and (record.batch or {}).get("id") != self.batch:
+            return False
+        if self.job_ids is not None and record.job_id not in self.job_ids:
             return False
         if self.name:
             needle = self.name.lower()
@@ -180,6 +187,17 @@ class JobIndex:
         chosen = kept[offset : offset + limit]
         handles = tuple((_handle(record, state), state) for record, state in chosen)
         return Page(handles, len(kept), offset, limit, counts)
+
+    def batch_counts(self) -> dict[str, dict[str, int]]:
+        """Each batch's items listed at the last refresh, counted by status."""
+        with self._lock:
+            rows = self._rows
+        found: dict[str, dict[str, int]] = {}
+        for record, state in rows:
+            if record.batch:
+                counts = found.setdefault(str(record.batch.get("id")), {})
+                counts[state.status.value] = counts.get(state.status.value, 0) + 1
+        return found
 
     def find(self, job_id: str) -> tuple[JobHandle, JobState] | None:
         """A job of the last refresh, by id."""

@@ -82,6 +82,7 @@ class KineticJobStatus(TypedDict, total=False):
     progress: dict[str, Any]
     progressText: str
     result: ResultRef
+    resources: dict[str, Any]  # the runner's: peak_memory_bytes, cpu_seconds, peak_memory_of
     observedGeneration: int
     jobName: str
     notifications: list[dict[str, Any]]  # notify=: kinetic.wire.notification.Delivery

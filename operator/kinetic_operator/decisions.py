@@ -215,7 +215,7 @@ def _retry_patch(
         "previousAttempts": [*previous, {k: v for k, v in record.items() if v is not None}],
         "retryAt": retry_at,
         # The next attempt starts from nothing: its Job, pod and result are yet to come.
-        **dict.fromkeys(["jobName", "podName", "nodeName", "exitCode", "result"]),
+        **dict.fromkeys(["jobName", "podName", "nodeName", "exitCode", "result", "resources"]),
         "completionTime": None,
     }
 
