@@ -327,6 +327,8 @@ OPERATOR_GRANTS = (
     | expand("batch", "jobs", "create get list watch patch delete")
     | expand("", "pods", "get list watch delete")
     | expand("", "pods/log", "get")  # notify=: a finished job's last lines
+    | expand("kueue.x-k8s.io", "workloads", "get list")  # Kueue: a queued Job's Workload
+    | expand("visibility.kueue.x-k8s.io", "localqueues/pendingworkloads", "get")  # position
     | expand("", "events", "create patch")
     | expand("events.k8s.io", "events", "create patch")
     | expand("", "secrets", "create get patch delete")
@@ -538,6 +540,7 @@ STATUS_FIELDS = {
     "progressText": "string",
     "notifications": "array",
     "result": "object",
+    "resources": "object",
     "observedGeneration": "integer",
     "jobName": "string",
 }

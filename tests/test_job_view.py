@@ -54,6 +54,11 @@ def test_pages_filter_and_sort_like_python(store_uri, generated):
     fit = view.page(JobFilter(function="Train.F"), limit=JOBS)
     assert {h.function for h, _ in fit.rows} == {"train.fit"}
 
+    chosen = frozenset(generated.newest_ids[5:8])  # a workflow's jobs
+    assert set(_ids(view.page(JobFilter(job_ids=chosen)))) == chosen
+    assert view.page(JobFilter(job_ids=frozenset())).total == 0
+    assert view.page(JobFilter(batch="no-such-batch")).total == 0 and view.batch_counts() == {}
+
     longest = view.page(sort="duration", limit=5)
     durations = sorted((r["duration"] for r in rows), reverse=True)[:5]
     assert [round(s.duration, 3) for _, s in longest.rows] == pytest.approx(durations, abs=1.5)

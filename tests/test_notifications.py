@@ -197,11 +197,15 @@ def test_the_client_is_gone_before_the_job_ends_and_the_receiver_fails_twice(tmp
         assert "127.0.0.1" in shown and TOKEN not in shown
         logs = _cli("jobs", "logs", job_id)
         assert "url ********" in logs  # a URL the job prints is masked like a secret
-        # Nowhere on disk: the store, the runner's stderr and session files (Kinetic home).
+        # Nowhere on disk (the store, the runner's stderr and session files) but the private
+        # copy kept on this machine for a retry (kinetic.system.notify_keep: 0600).
+        kept = tmp_path / "kinetic-home" / "notify"
         for root in (tmp_path / "store", tmp_path / "kinetic-home"):
             for path in root.rglob("*"):
-                if path.is_file() and path != url_file:
+                if path.is_file() and path != url_file and path.parent != kept:
                     assert TOKEN.encode() not in path.read_bytes(), path
+        (copy,) = kept.iterdir()
+        assert copy.name.startswith(job_id) and copy.stat().st_mode & 0o777 == 0o600
     finally:
         receiver.close()
 

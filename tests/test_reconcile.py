@@ -460,7 +460,9 @@ def test_lifecycle_120() -> None:
         "node-a",
         1,
     )
-    ok = pod120(phase="Succeeded", state=terminated(0, format_termination_message(result=RESULT)))
+    use = {"peak_memory_bytes": 2**27, "cpu_seconds": 0.5, "peak_memory_of": "worker"}
+    message = format_termination_message(result=RESULT, resources=use)
+    ok = pod120(phase="Succeeded", state=terminated(0, message))
     done = job120(succeeded=1, completionTime="2021-02-01T10:05:01Z")
     done["status"]["conditions"] = [{"type": "Complete", "status": "True"}]
     st = derive_status(done, [ok])
@@ -476,7 +478,9 @@ def test_lifecycle_120() -> None:
         "nodeName": "node-a",
         "exitCode": 0,
         "result": RESULT,
+        "resources": use,  # the runner's record of what the job used
     }
+    assert DerivedStatus.from_status(st.to_patch()).resources == use
 
 
 def test_user_error_from_the_termination_message() -> None:
@@ -619,7 +623,9 @@ def test_cancel_while_pending_120() -> None:
 
 
 def test_cancel_after_the_job_finished() -> None:
-    ok = pod120(phase="Succeeded", state=terminated(0, format_termination_message(result=RESULT)))
+    use = {"peak_memory_bytes": 2**27, "cpu_seconds": 0.5, "peak_memory_of": "worker"}
+    message = format_termination_message(result=RESULT, resources=use)
+    ok = pod120(phase="Succeeded", state=terminated(0, message))
     # A plain request keeps a success; so does one made after it finished (10:05:00).
     for cancel in (True, "2021-02-01T10:06:00Z"):
         st = derive_status(None, [ok], cancel_requested=cancel)
@@ -756,7 +762,9 @@ def test_job_complete_before_its_pods_end_waits_for_the_result() -> None:
     job["status"]["conditions"] = [{"type": "Complete", "status": "True"}]
     st = derive_status(job, [pod120(state=RUNNING)], now=NOW)
     assert st.phase == "RUNNING"  # the pod's Succeeded, with the result, is on its way
-    ok = pod120(phase="Succeeded", state=terminated(0, format_termination_message(result=RESULT)))
+    use = {"peak_memory_bytes": 2**27, "cpu_seconds": 0.5, "peak_memory_of": "worker"}
+    message = format_termination_message(result=RESULT, resources=use)
+    ok = pod120(phase="Succeeded", state=terminated(0, message))
     st = derive_status(job, [ok], now=NOW)
     assert (st.phase, st.result) == ("SUCCEEDED", RESULT)
 

@@ -87,6 +87,21 @@ def _text(driver, css: str) -> str:
         return ""
 
 
+def _click(driver, by: str, value: str) -> None:
+    """Click an element of a list the page redraws every 2 s: found again if it was
+    replaced between being found and clicked."""
+    from selenium.common.exceptions import StaleElementReferenceException
+
+    def clicked() -> bool:
+        try:
+            driver.find_element(by, value).click()
+            return True
+        except StaleElementReferenceException:
+            return False
+
+    wait_for(clicked, 30, what=f"a click on {value}")
+
+
 def _confirm(driver) -> None:
     wait_for(lambda: _alert(driver), 30, what="the confirmation")
     driver.switch_to.alert.accept()
@@ -113,16 +128,18 @@ def test_dashboard_in_a_browser(dashboard, browser, tmp_path):
         browser.get(dashboard)
         row = f'tr[data-job="{job.job_id}"]'
         wait_for(lambda: "RUNNING" in _text(browser, row), 60, what="the running job listed")
-        assert "FAILED" in _text(browser, f'tr[data-job="{other.job_id}"]')
+        # The list is redrawn every 2 s: a row being replaced reads "" once, so wait.
+        failed_row = f'tr[data-job="{other.job_id}"]'
+        wait_for(lambda: "FAILED" in _text(browser, failed_row), 30, what="the failed job listed")
         # Filtered by status in the page: the failed job goes.
         from selenium.webdriver.support.ui import Select
 
         Select(browser.find_element("id", "status-filter")).select_by_value("RUNNING")
         wait_for(lambda: not _text(browser, f'tr[data-job="{other.job_id}"]'), 30,
                  what="the failed job filtered out")  # fmt: skip
-        assert "RUNNING" in _text(browser, row)
+        wait_for(lambda: "RUNNING" in _text(browser, row), 30, what="the running job kept")
         # The job's page: its log so far, then a line printed after the page opened.
-        browser.find_element("link text", job.job_id).click()
+        _click(browser, "link text", job.job_id)
         wait_for(lambda: "line 19" in _text(browser, "#log"), 60, what="the log on the page")
         assert "line 39" not in _text(browser, "#log")
         (tmp_path / "more").touch()

@@ -9,7 +9,8 @@ why) and, when asked, the running ones. What it knows it derives from the store 
 so a replacement (the next generation, started by a reader who found this one dead)
 continues where it stopped: an item's start is claimed write-once before its runner is
 started, so no item runs twice. It exits once nothing waits and nothing runs, recording
-that in ``done.json``.
+that in ``done.json`` and, with notify=, posting the batch's one summary
+(kinetic.backends.batch_notify).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import json
 import sys
 import time
 
+from kinetic.backends.batch_notify import notify_batch_end
 from kinetic.backends.local import LAUNCH_GRACE, LocalBackend, _launch, read_json
 from kinetic.backends.local_batch import generations, item_record, retries_count, skipped_state
 from kinetic.model.batch_plan import BatchOptions, BatchView, plan
@@ -210,6 +212,7 @@ class BatchSupervisor:
                 self.store.write_bytes(layout.batch_done_key(self.batch_id),
                                        json.dumps(done).encode())  # fmt: skip
                 if self.retries_count() == self.retries_seen:
+                    notify_batch_end(self.store, self.record, self.retries_seen)  # notify=
                     return 0
                 continue  # a retry came while it was finishing: drive it too
             time.sleep(POLL_LOCAL if self.store.uri.startswith("file:") else POLL_REMOTE)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from kinetic.backends.kubernetes import KubernetesBackend, _api_error
-from kinetic.k8s.kineticbatch import build_kineticbatch
+from kinetic.k8s.kineticbatch import batch_secret, build_kineticbatch
 from kinetic.k8s.kineticjob import build_kineticjob
 from kinetic.k8s.names import BATCH_PLURAL, GROUP, VERSION
 from kinetic.model.batch_record import BatchRecord
@@ -28,8 +28,11 @@ def _custom(item: JobRecord) -> Any:
     return KubernetesBackend()._custom(item)
 
 
-def create_batch(record: BatchRecord, spec: JobSpec, item: JobRecord) -> None:
-    """Create the batch's KineticBatch: the operator creates its items from here on."""
+def create_batch(
+    record: BatchRecord, spec: JobSpec, item: JobRecord, urls: tuple[str, ...] = ()
+) -> None:
+    """Create the batch's KineticBatch: the operator creates its items from here on.
+    notify=: then its Secret with the URLs, owned by it (the operator reads it at the end)."""
     template = build_kineticjob(
         item.job_id, function=record.function, store=record.store, payload_sha256="",
         spec=spec.to_dict(),
@@ -38,16 +41,27 @@ def create_batch(record: BatchRecord, spec: JobSpec, item: JobRecord) -> None:
         record.batch_id, store=record.store, total=record.count,
         max_concurrent=record.max_concurrent, fail_fast=record.fail_fast,
         cancel_running_on_fail=record.cancel_running_on_fail,
-        template=template,
+        template=template, notify_hosts=record.notify_hosts, notify_on=record.notify_on,
     )  # fmt: skip
     try:
-        _custom(item).create_namespaced_custom_object(
+        created = _custom(item).create_namespaced_custom_object(
             GROUP, VERSION, item.extra["namespace"], BATCH_PLURAL, body
         )
     except Exception as exc:
         if getattr(exc, "status", None) == 409:
             raise JobExistsError(f"a KineticBatch named {record.batch_id} exists already") from None
         raise _api_error(exc, f"creating KineticBatch {record.batch_id}") from None
+    if urls:
+        secret = batch_secret(record.batch_id, list(urls), created["metadata"]["uid"])
+        try:
+            KubernetesBackend().core_api(item).create_namespaced_secret(
+                item.extra["namespace"], secret
+            )
+        except Exception as exc:  # no summary possible: the batch is not left half-made
+            delete_batch(item, record.batch_id)
+            raise _api_error(
+                exc, f"creating Secret {secret['metadata']['name']} (notify=)"
+            ) from None
 
 
 def read_batch(item: JobRecord, batch_id: str) -> dict[str, Any] | None:

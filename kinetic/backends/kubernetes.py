@@ -15,8 +15,22 @@ from kinetic.backends.backend_contract import Backend
 from kinetic.backends.k8s_client import api_client, default_namespace
 from kinetic.backends.k8s_refs import check_references, check_store_overlap
 from kinetic.k8s.job_manifest import store_is_shared
-from kinetic.k8s.kineticjob import build_kineticjob, build_secret, secret_name
-from kinetic.k8s.names import GROUP, LABEL_MANAGED_BY, MANAGED_BY, PLURAL, VERSION
+from kinetic.k8s.kineticjob import (
+    NOTIFY_URLS_FROM,
+    build_kineticjob,
+    build_secret,
+    notify_carried,
+    secret_name,
+)
+from kinetic.k8s.names import (
+    GROUP,
+    LABEL_BATCH,
+    LABEL_BATCH_INDEX,
+    LABEL_MANAGED_BY,
+    MANAGED_BY,
+    PLURAL,
+    VERSION,
+)
 from kinetic.k8s.service_manifest import service_name
 from kinetic.model.endpoint import Endpoint
 from kinetic.model.errors import BackendError, JobExistsError, JobNotFoundError, SpecError
@@ -109,6 +123,8 @@ class KubernetesBackend(Backend):
             payload_sha256=handle.payload_sha256 or "",
             spec=spec.to_dict(),
         )
+        if urls_from := handle.extra.get(NOTIFY_URLS_FROM):  # a retry: the operator copies them
+            body["spec"]["notify"] = notify_carried(handle.spec, urls_from)
         namespace = handle.extra["namespace"]
         if secrets := spec.runner_secrets():  # secret_env, and the notify URLs
             # First, so the pod never waits for it; the operator makes the KineticJob own it.
@@ -284,7 +300,14 @@ def record_from_cr(kj: dict, fields: dict[str, Any]) -> JobRecord:
         },
         payload_sha256=spec.get("payloadSha256"),
         extra={**fields, "namespace": meta.get("namespace")},
+        batch=batch_of(meta.get("labels") or {}),
     )
+
+
+def batch_of(labels: dict[str, str]) -> dict[str, Any] | None:
+    """A batch item's ``{"id", "index"}`` from its KineticJob's labels (pure)."""
+    batch_id, index = labels.get(LABEL_BATCH), labels.get(LABEL_BATCH_INDEX, "")
+    return {"id": batch_id, "index": int(index)} if batch_id and index.isdigit() else None
 
 
 def state_from_cr(kj: dict) -> JobState:
@@ -296,6 +319,8 @@ def state_from_cr(kj: dict) -> JobState:
         extra["pod"] = status["podName"]
     if status.get("notifications"):
         extra["notifications"] = status["notifications"]
+    if status.get("resources"):  # the runner's record of what the job used
+        extra["resources"] = status["resources"]
     return JobState(
         JobStatus(status.get("phase") or JobStatus.PENDING.value),
         reason=status.get("reason"),

@@ -48,6 +48,7 @@ from kinetic.model.retry_policy import (
 from kinetic.model.status import JobState, JobStatus, format_time, parse_time, utcnow
 from kinetic.spec.job_spec import JobSpec
 from kinetic.store import ObjectNotFound, Store, layout, open_store
+from kinetic.system import notify_keep
 from kinetic.system.procinfo import ProcessIdentity
 from kinetic.system.sweep import kill_session
 from kinetic.wire.framing import Framed, store_framed
@@ -109,6 +110,8 @@ class LocalBackend(Backend):
             layout.handle_key(handle.job_id), handle.to_json().encode(), if_absent=True
         )
         store_framed(store, layout.payload_key(handle.job_id), payload)
+        if spec.notify:  # kept privately on this machine for a retry (kinetic jobs retry)
+            notify_keep.keep(store.uri, handle.job_id, spec.notify)
         _launch(store, handle, spec.runner_secrets())
 
     def state(self, handle: JobRecord) -> JobState:
@@ -255,6 +258,7 @@ class LocalBackend(Backend):
             self.cancel(handle, wait=True)
         runner_stderr_path(handle.job_id).unlink(missing_ok=True)
         session_path(handle.job_id).unlink(missing_ok=True)
+        notify_keep.forget(handle.store, handle.job_id)
 
     def endpoints(self, handle: JobRecord) -> dict[str, Endpoint]:
         """The job's ports are this machine's (or, with a store shared between machines,

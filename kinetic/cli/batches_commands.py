@@ -34,6 +34,7 @@ def _summary(batch, counts: dict[str, int]) -> dict[str, Any]:
         "fail_fast": record.fail_fast, "name": record.name, "tags": record.tags,
         "created": record.created, "backend": record.backend, "store": record.store,
         "collected": batch.collected() or None,
+        "notify_hosts": record.notify_hosts or None,
     }  # fmt: skip
 
 
@@ -74,9 +75,14 @@ def status(batch_id: str, store: str | None, output: str) -> None:
             {"index": i, **s.to_dict()} for i, s in enumerate(states)
             if s.status.value not in ("SUCCEEDED",)
         ]  # fmt: skip
+        data["notifications"] = batch.notifications() if batch.record.notify_hosts else None
         click.echo(json.dumps(data, indent=2))
         return
     click.echo(f"{batch_id}  {batch.record.function}  {counts_line(counts, len(batch))}")
+    if batch.record.notify_hosts:  # notify=: the one summary's delivery, by host
+        from kinetic.wire.notification import describe_deliveries
+
+        click.echo(f"  notifications: {describe_deliveries(batch.notifications())}")
     for i, s in enumerate(states):
         if s.status.is_terminal and s.status.value != "SUCCEEDED":
             click.echo(f"  item {i}: {s.status.value} ({s.reason or '-'}) {s.message or ''}")

@@ -3,8 +3,9 @@
 Routes (all JSON unless said):
 
 * ``GET  /api/info``                    the store, the backend, whether retry exists
-* ``GET  /api/jobs``                    a page: ``status``, ``name``, ``function``, ``sort``,
-                                        ``order`` (asc|desc), ``offset``, ``limit``
+* ``GET  /api/jobs``                    a page: ``status``, ``name``, ``function``, ``batch``,
+                                        ``workflow``, ``sort``, ``order`` (asc|desc),
+                                        ``offset``, ``limit``
 * ``GET  /api/jobs/{id}``               one job: its record, state, attempts, outputs
 * ``GET  /api/jobs/{id}/progress``      its latest report_progress
 * ``GET  /api/jobs/{id}/logs``          its log as Server-Sent Events, following until the
@@ -13,6 +14,7 @@ Routes (all JSON unless said):
                                         ``?attempt=&offset=`` resumes where it stopped
 * ``GET  /api/jobs/{id}/outputs/{path}`` one output file
 * ``POST /api/jobs/{id}/cancel``, ``POST /api/jobs/{id}/retry``
+* batches and workflows: kinetic.cli.dashboard_groups
 
 The list is served from a JobView that a background task refreshes; everything else asks
 the client API (attach, state, cancel, retry) directly. Blocking calls run in threads.
@@ -28,6 +30,7 @@ from typing import Any
 
 from aiohttp import web
 
+from kinetic.cli.dashboard_groups import add_group_routes, group_filter
 from kinetic.cli.dashboard_guard import Guard, refusal
 from kinetic.client.handle import JobHandle
 from kinetic.client.job_index import DEFAULT_PAGE, JobFilter, JobView
@@ -58,6 +61,7 @@ def make_app(index: JobView, guard: Guard) -> web.Application:
     app.router.add_get("/api/jobs/{job_id}/outputs/{path:.+}", _output)
     app.router.add_post("/api/jobs/{job_id}/cancel", _cancel)
     app.router.add_post("/api/jobs/{job_id}/retry", _retry)
+    add_group_routes(app, index)
     app.on_startup.append(_start_refresher)
     app.on_cleanup.append(_stop_refresher)
     return app
@@ -148,8 +152,12 @@ def job_row(handle: JobHandle, state: JobState) -> dict[str, Any]:
 
 async def _list(request: web.Request) -> web.Response:
     index, q = request.app[INDEX], request.query
+    groups: dict[str, Any] = {"batch": q.get("batch", "")}
+    if q.get("workflow"):  # its record is read: its job ids
+        groups = await asyncio.to_thread(group_filter, index.store, groups["batch"],
+                                         q["workflow"])  # fmt: skip
     keep = JobFilter(parse_status_filter(q.get("status") or None), q.get("name", ""),
-                     q.get("function", ""))  # fmt: skip
+                     q.get("function", ""), **groups)  # fmt: skip
     limit = min(MAX_PAGE, max(1, int(q.get("limit", DEFAULT_PAGE))))
     page = index.page(keep, sort=q.get("sort", "created"), descending=q.get("order") != "asc",
                       offset=max(0, int(q.get("offset", 0))), limit=limit)  # fmt: skip

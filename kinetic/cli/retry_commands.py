@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 
 import click
 
@@ -26,8 +27,21 @@ def retry(job_id, timeout, memory, cpu, accelerator, retries, resume_from, force
     given = {"timeout": timeout, "memory": memory, "cpu": cpu, "accelerator": accelerator,
              "retries": retries, "resume_from": resume_from}  # fmt: skip
     overrides = {k: v for k, v in given.items() if v is not None}
-    new = attach_job(job_id, store).retry(force=force, **overrides)
+    from kinetic.client.notify_carry import NotifyNotCarried
+
+    with warnings.catch_warnings(record=True) as caught:  # what the retry could not carry
+        warnings.simplefilter("always", NotifyNotCarried)
+        new = attach_job(job_id, store).retry(force=force, **overrides)
+    notes = [str(w.message) for w in caught if issubclass(w.category, NotifyNotCarried)]
+    for other in (w for w in caught if not issubclass(w.category, NotifyNotCarried)):
+        warnings.showwarning(other.message, other.category, other.filename, other.lineno)
+    hosts = new.spec.get("notify_hosts") or []
     if output == "json":
-        click.echo(json.dumps({"job_id": new.job_id, "retry_of": job_id, "overrides": overrides}))
+        click.echo(json.dumps({"job_id": new.job_id, "retry_of": job_id, "overrides": overrides,
+                               "notify_hosts": hosts, "notes": notes}))  # fmt: skip
     else:
         click.echo(f"{job_id}: retried as {new.job_id}")
+        if hosts and not notes:
+            click.echo(f"notify: {', '.join(hosts)}")
+    for note in notes:
+        click.echo(f"note: {note}", err=True)

@@ -316,8 +316,23 @@ class BatchHandle:
                 continue
         self._store.delete_prefix(layout.batch_prefix(self.batch_id))
         from kinetic.backends.local_batch import driver_stderr_path
+        from kinetic.system.notify_keep import forget
 
         driver_stderr_path(self.batch_id).unlink(missing_ok=True)
+        forget(self._store.uri, self.batch_id)  # notify=: the URLs kept for its driver
+
+    def notifications(self) -> list[dict[str, Any]]:
+        """notify=: the delivery of the batch's one summary, by host ([] before its end)."""
+        if self._on_k8s:
+            from kinetic.backends.k8s_batch import read_batch
+
+            found = read_batch(self._probe(), self.batch_id) or {}
+            return list((found.get("status") or {}).get("notifications") or [])
+        from kinetic.backends.batch_notify import read_notifications
+
+        return list(
+            (read_notifications(self._store, self.batch_id) or {}).get("notifications") or []
+        )
 
     def _awaited(self) -> bool:
         """Whether a job waiting for the whole batch (docs/pipelines.md) has not ended."""

@@ -42,7 +42,9 @@ from kinetic.model.job_record import JobRecord
 from kinetic.model.status import format_time, utcnow
 from kinetic.spec.job_spec import JobSpec
 from kinetic.store import Store, layout, open_store
+from kinetic.system import notify_keep
 from kinetic.wire.framing import store_framed
+from kinetic.wire.notification import url_host
 from kinetic.wire.payload import Payload
 
 # Backends whose batches have a driver that outlives the caller (local: a detached
@@ -62,8 +64,13 @@ def submit_batch(
     name: str | None = None,
     tags: dict[str, str] | None = None,
     input_mode: str = "auto",
+    notify: Any = None,
+    notify_on: Any = None,
 ) -> BatchHandle:
-    """Record every item and start the batch's driver; return once it is started."""
+    """Record every item and start the batch's driver; return once it is started.
+
+    ``notify``/``notify_on`` (None: the spec's, which takes the config file's) are the
+    batch's: one summary when it ends; its items get none of their own."""
     check_batch_options(max_concurrent, retries, fail_fast, cancel_running_on_fail,
                         input_mode, tags)  # fmt: skip
     items = materialize_inputs(inputs)
@@ -75,7 +82,14 @@ def submit_batch(
     }
     if name is not None:
         changes["name"] = name
+    if notify is not None:
+        changes["notify"] = notify
+    if notify_on is not None:
+        changes["notify_on"] = notify_on
     spec = dataclasses.replace(spec, **changes).resolved()
+    # The batch notifies once, at its end: its URLs go to its driver, never to an item.
+    urls, notify_on = spec.notify or (), spec.notify_on
+    spec = dataclasses.replace(spec, notify=())
     if spec.backend not in BATCH_BACKENDS:
         raise SpecError(
             "backend", spec.backend,
@@ -106,18 +120,23 @@ def submit_batch(
             record, max_concurrent=max_concurrent, retries=retries, fail_fast=fail_fast,
             cancel_running_on_fail=cancel_running_on_fail, name=name or spec.name,
             tags=dict(tags or {}), input_mode=input_mode,
+            notify_hosts=[url_host(u) for u in urls],
+            notify_on=list(notify_on) if notify_on is not None and urls else None,
         )  # fmt: skip
+        if urls and spec.backend == "local":  # for its driver (and a later generation of it)
+            notify_keep.keep(store.uri, batch_id, urls)
         store.write_bytes(layout.batch_key(batch_id), record.to_json().encode(), if_absent=True)
         if spec.backend == "kubernetes":  # the operator drives it from its KineticBatch
             from kinetic.backends.k8s_batch import create_batch
 
             probe = JobRecord(item_job_id(batch_id, 0), spec.backend, store.uri, "", "",
                               extra=backend.handle_fields(spec))  # fmt: skip
-            create_batch(record, spec, probe)
+            create_batch(record, spec, probe, urls)
             return BatchHandle(record)
     except BaseException:
         for prefix in written:
             store.delete_prefix(prefix)
+        notify_keep.forget(store.uri, batch_id)
         raise
     from kinetic.backends.local_batch import ensure_driver
 

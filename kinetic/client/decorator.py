@@ -65,18 +65,22 @@ class RemoteFunction(Generic[P, R]):
         name: str | None = None,
         tags: dict[str, str] | None = None,
         input_mode: str = "auto",
+        notify: Any = None,
+        notify_on: Any = None,
     ) -> BatchHandle:
         """Run the function once per input as a batch of jobs; return its handle once it is
         recorded and its driver started (it runs to its end without this process).
 
         ``input_mode``: "auto" (a tuple is positional arguments, a dict keyword arguments,
-        anything else the one argument), "single", "args" or "kwargs". See docs/batches.md."""
+        anything else the one argument), "single", "args" or "kwargs". ``notify``/``notify_on``
+        (default: the function's, else the config file's): ONE summary when the batch
+        ends, not one message per item (docs/notifications.md). See docs/batches.md."""
         from kinetic.client.batch_submit import submit_batch
 
         return submit_batch(
             self.fn, inputs, self.spec, max_concurrent=max_concurrent, retries=retries,
             fail_fast=fail_fast, cancel_running_on_fail=cancel_running_on_fail, name=name,
-            tags=tags, input_mode=input_mode,
+            tags=tags, input_mode=input_mode, notify=notify, notify_on=notify_on,
         )  # fmt: skip
 
     def map(self, inputs: Iterable[Any], **options: Any) -> list[Any]:

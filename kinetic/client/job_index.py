@@ -32,11 +32,14 @@ __all__ = ["DEFAULT_PAGE", "SORT_KEYS", "JobFilter", "JobView", "Page"]
 
 @dataclass(frozen=True)
 class JobFilter:
-    """What a view keeps: a status, and substrings of the name (or id) and the function."""
+    """What a view keeps: a status, substrings of the name (or id) and the function, the
+    items of one batch, and (a workflow's jobs) a set of job ids."""
 
     status: JobStatus | None = None
     name: str = ""
     function: str = ""
+    batch: str = ""
+    job_ids: frozenset[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -118,7 +121,8 @@ class JobView:
         ``sort`` not in SORT_KEYS)."""
         keep = keep or JobFilter()
         order = order_by(sort, descending)
-        where = kept(keep.status.value if keep.status else None, keep.name, keep.function)
+        status = keep.status.value if keep.status else None
+        where = kept(status, keep.name, keep.function, keep.batch, keep.job_ids)
         with self._lock:
             if self._index is None:  # never refreshed
                 return Page((), 0, 0, limit, {})
@@ -127,6 +131,11 @@ class JobView:
             found = self._index.rows(where, order, limit=limit, offset=offset)
             counts = dict(self._counts)
         return Page(tuple(_handle(*row) for row in found), total, offset, limit, counts)
+
+    def batch_counts(self) -> dict[str, dict[str, int]]:
+        """Each batch's items listed at the last refresh, counted by status."""
+        with self._lock:
+            return {} if self._index is None else self._index.batch_counts()
 
     def find(self, job_id: str) -> tuple[JobHandle, JobState] | None:
         """A job of the last refresh, by id."""

@@ -6,6 +6,7 @@ retry is a new job, started through the same path as a submission
 digest, hence the runner's check, stays the same) and its recorded spec with the
 overrides applied. The two are linked both ways: the new record's ``retry_of``, and a
 marker ``jobs/ORIGINAL/retried_as/NEW.json`` (handle.json is written once, never updated).
+Its notify URLs are carried over unless ``notify=`` is given (kinetic.client.notify_carry).
 
 It returns the new job's record; ``JobHandle.retry`` makes it a handle (this module never
 imports the handle, which calls it). Refused before anything is created: a job still
@@ -16,12 +17,15 @@ payload fixed (files, captured env, the project, the store).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import warnings
 from typing import Any
 
 from kinetic.backends import get_backend
 from kinetic.client.job_start import new_job_id, start
+from kinetic.client.notify_carry import NotifyCarry, NotifyNotCarried, plan_carry
+from kinetic.k8s.kineticjob import NOTIFY_URLS_FROM
 from kinetic.model.errors import RetryRefusedError, SpecError, StorageError
 from kinetic.model.job_record import JobRecord
 from kinetic.model.spec_record import SpecRecord
@@ -49,6 +53,11 @@ def retry(handle: JobRecord, *, force: bool = False, **overrides: Any) -> JobRec
     original = _reload(handle)
     spec = retry_spec(original.spec, overrides)
     backend = get_backend(spec.backend or original.backend)
+    carry = plan_carry(original, backend.name, overrides)  # notify=: the original's URLs
+    if carry.note:
+        warnings.warn(carry.note, NotifyNotCarried, stacklevel=3)
+    if carry.urls or carry.urls_from:  # kubernetes: the operator copies them (urlsFrom)
+        spec = dataclasses.replace(spec, notify=carry.urls)
     backend.check(spec)  # before anything is created, as a submission does
     _check_retryable(original, force)
     store = open_store(original.store)
@@ -61,13 +70,18 @@ def retry(handle: JobRecord, *, force: bool = False, **overrides: Any) -> JobRec
         command=original.command,
         created=format_time(utcnow()),
         name=original.name,
-        spec=_with_carried(spec.to_dict(), original.spec),
+        spec=_with_carried(spec.to_dict(), original.spec, carry),
         payload_sha256=framed.digest.sha256,
         # The original's cluster (context, kubeconfig) unless this machine's settings or
         # the overrides name another; its namespace is the spec's.
         extra={
-            **(original.extra if backend.name == original.backend else {}),
+            **(
+                {k: v for k, v in original.extra.items() if k != NOTIFY_URLS_FROM}
+                if backend.name == original.backend
+                else {}
+            ),
             **backend.handle_fields(spec),
+            **({NOTIFY_URLS_FROM: carry.urls_from} if carry.urls_from else {}),
         },
         client=original.client,  # the payload's versions and project: the original's
         retry_of=original.job_id,
@@ -100,9 +114,14 @@ def retry_spec(recorded: SpecRecord, overrides: dict[str, Any]) -> JobSpec:
     return JobSpec(**{**base, **overrides}).resolved()
 
 
-def _with_carried(spec: SpecRecord, recorded: SpecRecord) -> SpecRecord:
-    """``spec`` with the options in ``_CARRIED`` as the original recorded them."""
-    return {**spec, "files": recorded.get("files", []), "working_dir": recorded.get("working_dir")}
+def _with_carried(spec: SpecRecord, recorded: SpecRecord, carry: NotifyCarry) -> SpecRecord:
+    """``spec`` with the options in ``_CARRIED`` as the original recorded them (and the
+    notify hosts whose URLs the operator carries over)."""
+    carried: SpecRecord = {**spec, "files": recorded.get("files", []),
+                           "working_dir": recorded.get("working_dir")}  # fmt: skip
+    if carry.urls_from:
+        carried["notify_hosts"] = list(carry.hosts)
+    return carried
 
 
 def _reload(handle: JobRecord) -> JobRecord:

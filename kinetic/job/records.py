@@ -101,6 +101,7 @@ def write_termination_message(state: JobState) -> None:
         reason=state.reason,
         exception_type=state.extra.get("exception_type"),
         message=state.message,
+        resources=state.extra.get("resources"),
     )
     with contextlib.suppress(OSError), open(path, "w") as f:
         f.write(text)

@@ -25,6 +25,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+from kinetic.job.container_use import container_peak, with_container_peak
 from kinetic.job.dependency_wait import hold_for_dependencies
 from kinetic.job.launch_claim import claim_launch, submission_complete
 from kinetic.job.masking import Masker
@@ -305,8 +306,11 @@ class Supervisor:
         saved = keeper.finish(end.status, end.stop_reason, interrupted)
         exit_code = os.waitstatus_to_exitcode(end.status)
         outcome = conclude(spec, end.stop_reason, exit_code, report, saved, end.oom_message)
-        if end.usage:  # shown by `kinetic jobs status`, top and the dashboard
-            outcome = dataclasses.replace(outcome, extra={**outcome.extra, "resources": end.usage})
+        usage = end.usage
+        if usage and self.backend == "kubernetes":  # the container's peak, where its cgroup says
+            usage = with_container_peak(usage, container_peak())
+        if usage:  # shown by `kinetic jobs status`, top and the dashboard
+            outcome = dataclasses.replace(outcome, extra={**outcome.extra, "resources": usage})
         return outcome
 
     def _stop_wanted(self, ask_store: bool) -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
+from kinetic.k8s.kineticjob import build_secret
 from kinetic.k8s.kineticjob_body import KineticJob, KineticJobSpec
 from kinetic.k8s.names import (
     API_VERSION,
@@ -33,10 +34,14 @@ def build_kineticbatch(
     fail_fast: bool,
     cancel_running_on_fail: bool,
     template: KineticJobSpec,
+    notify_hosts: list[str] | None = None,
+    notify_on: list[str] | None = None,
 ) -> dict[str, Any]:
     """The KineticBatch for a committed batch; ``template`` is an item's KineticJob spec
-    (kinetic.k8s.kineticjob.build_kineticjob) without its payload digest."""
-    return {
+    (kinetic.k8s.kineticjob.build_kineticjob) without its payload digest.
+    ``notify_hosts``: the batch's one summary goes there (the URLs are in the batch's
+    Secret, ``batch_secret``); the template never has notify of its own."""
+    body: dict[str, Any] = {
         "apiVersion": API_VERSION,
         "kind": BATCH_KIND,
         "metadata": {"name": batch_id, "labels": {**SELECTOR, LABEL_BATCH: batch_id}},
@@ -47,9 +52,27 @@ def build_kineticbatch(
             "maxConcurrent": int(max_concurrent),
             "failFast": bool(fail_fast),
             "cancelRunningOnFail": bool(cancel_running_on_fail),
-            "template": dict(template),
+            "template": {k: v for k, v in template.items() if k != "notify"},
         },
     }
+    if notify_hosts:
+        body["spec"]["notify"] = {"hosts": list(notify_hosts)}
+        if notify_on is not None:
+            body["spec"]["notify"]["on"] = list(notify_on)
+    return body
+
+
+def batch_secret(batch_id: str, urls: list[str], owner_uid: str) -> dict[str, Any]:
+    """The Secret holding a batch's notify URLs (key kinetic-notify-urls, as a job's),
+    owned by its KineticBatch: deleted with it. Only the operator reads it."""
+    from kinetic.spec.notify_options import NOTIFY_SECRET_KEY
+
+    secret = build_secret(batch_id, {NOTIFY_SECRET_KEY: "\n".join(urls)})
+    secret["metadata"]["labels"] = {**SELECTOR, LABEL_BATCH: batch_id}
+    owner = {"apiVersion": API_VERSION, "kind": BATCH_KIND, "name": batch_id,
+             "uid": owner_uid, "controller": True}  # fmt: skip
+    secret["metadata"]["ownerReferences"] = [owner]
+    return secret
 
 
 def item_kineticjob(batch: dict[str, Any], index: int) -> KineticJob:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kinetic.k8s.kineticjob_body import KineticJob, KineticJobSpec
+from kinetic.k8s.kineticjob_body import KineticJob, KineticJobSpec, NotifySpec
 from kinetic.k8s.names import API_VERSION, KIND, LABEL_JOB_ID, SELECTOR
 from kinetic.k8s.pod_resources import k8s_resources
 from kinetic.k8s.pod_volumes import cr_volumes
@@ -73,6 +73,20 @@ def build_kineticjob(
         "metadata": {"name": job_id, "labels": {**SELECTOR, LABEL_JOB_ID: job_id}},
         "spec": body,
     }
+
+
+# A retry's handle.json ``extra`` key naming the job whose Secret holds its notify URLs
+# (kinetic.client.notify_carry): its KineticJob's ``spec.notify.urlsFrom``.
+NOTIFY_URLS_FROM = "notify_urls_from"
+
+
+def notify_carried(spec: SpecRecord, urls_from: str) -> NotifySpec:
+    """A retry's ``spec.notify``: the original's hosts, the job whose Secret the operator
+    copies the URLs from (the client never reads them)."""
+    notify: NotifySpec = {"hosts": list(spec.get("notify_hosts") or []), "urlsFrom": urls_from}
+    if notify_on := spec.get("notify_on"):
+        notify["on"] = list(notify_on)
+    return notify
 
 
 def secret_name(job_id: str) -> str:

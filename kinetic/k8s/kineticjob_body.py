@@ -30,6 +30,7 @@ class ResultRef(TypedDict, total=False):
 class NotifySpec(TypedDict, total=False):
     hosts: list[str]
     on: list[str]
+    urlsFrom: str  # a retry: the job whose Secret holds the URLs (the operator copies them)
 
 
 class KineticJobSpec(TypedDict, total=False):
@@ -81,6 +82,7 @@ class KineticJobStatus(TypedDict, total=False):
     progress: dict[str, Any]
     progressText: str
     result: ResultRef
+    resources: dict[str, Any]  # the runner's: peak_memory_bytes, cpu_seconds, peak_memory_of
     observedGeneration: int
     jobName: str
     notifications: list[dict[str, Any]]  # notify=: kinetic.wire.notification.Delivery

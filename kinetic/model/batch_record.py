@@ -45,6 +45,10 @@ class BatchRecord(JsonRecord):
     tags: dict[str, str] = field(default_factory=dict)
     input_mode: str = "auto"
     function_sha256: str | None = None  # the function, pickled once for every item
+    # notify=: the hosts its one summary goes to (the URLs are kept apart: secrets), and
+    # for which ends (None: every end). Its items do not notify on their own.
+    notify_hosts: list[str] = field(default_factory=list)
+    notify_on: list[str] | None = None
 
     def job_ids(self) -> list[str]:
         return [item_job_id(self.batch_id, i) for i in range(self.count)]

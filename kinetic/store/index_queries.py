@@ -9,6 +9,7 @@ and no caller's text ever becomes SQL (values are parameters; orders come from a
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,10 +52,24 @@ def order_by(sort: str, descending: bool = True) -> str:
     return ", ".join(f"{column}{way}" for column in (*_SORTS[sort], "job_id"))
 
 
-def kept(status: str | None = None, name: str = "", function: str = "") -> Where:
+def kept(
+    status: str | None = None,
+    name: str = "",
+    function: str = "",
+    batch: str = "",
+    job_ids: Collection[str] | None = None,
+) -> Where:
     """The jobs a view keeps: ``status`` (a JobStatus value), ``name`` a part of the job's
-    id or name, ``function`` a part of its function; both in any case."""
-    where, args = [], []
+    id or name, ``function`` a part of its function (both in any case), ``batch`` the
+    items of that batch, ``job_ids`` (a workflow's jobs) those jobs only."""
+    where: list[str] = []
+    args: list[Any] = []
+    if batch:
+        where.append("batch_id = ?")
+        args.append(batch)
+    if job_ids is not None:
+        where.append(f"job_id IN ({','.join('?' * len(job_ids))})" if job_ids else "0")
+        args += sorted(job_ids)
     if status is not None:
         where.append("status = ?")
         args.append(status)

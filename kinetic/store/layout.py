@@ -208,6 +208,11 @@ def batch_done_key(batch_id: str) -> str:
     return f"{batch_prefix(batch_id)}/done.json"
 
 
+def batch_notifications_key(batch_id: str) -> str:
+    """notify=: the delivery records of the batch's one summary (hosts only, never a URL)."""
+    return f"{batch_prefix(batch_id)}/notifications.json"
+
+
 def batch_collected_key(batch_id: str) -> str:
     """What results(cleanup=True) collected before it removed the items."""
     return f"{batch_prefix(batch_id)}/collected.json"

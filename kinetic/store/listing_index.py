@@ -35,11 +35,11 @@ from kinetic.model.job_record import JobRecord
 from kinetic.model.status import JobState, parse_time
 from kinetic.store.index_queries import EVERY, NEWEST, Where
 
-SCHEMA = 4
+SCHEMA = 5
 _COLUMNS = (
     "job_id TEXT PRIMARY KEY, created REAL, backend TEXT, function TEXT, name TEXT, "
     "status TEXT, reason TEXT, started REAL, finished REAL, attempts INTEGER, "
-    "terminal INTEGER, retry_of TEXT, head BLOB, body BLOB"
+    "terminal INTEGER, retry_of TEXT, head BLOB, body BLOB, batch_id TEXT"
 )
 # A record's dict fields, decoded only when a caller reads them (JobRecord.__getattr__):
 # a listing needs the id, function and times of every job, the spec of a few.
@@ -184,7 +184,7 @@ class JobIndex:
         )
         with self._transaction():
             self.conn.executemany(
-                "INSERT OR REPLACE INTO jobs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", values
+                "INSERT OR REPLACE INTO jobs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", values
             )
 
     def forget(self, job_ids: Iterable[str]) -> None:
@@ -245,6 +245,14 @@ class JobIndex:
         return self.conn.execute(
             f"SELECT COUNT(*) FROM jobs WHERE {where.sql}", where.args
         ).fetchone()[0]
+
+    def batch_counts(self) -> dict[str, dict[str, int]]:
+        """Each batch's indexed items, counted by status."""
+        sql = "SELECT batch_id, status, COUNT(*) FROM jobs WHERE batch_id IS NOT NULL GROUP BY 1, 2"
+        found: dict[str, dict[str, int]] = {}
+        for batch, status, n in self.conn.execute(sql):
+            found.setdefault(batch, {})[status] = n
+        return found
 
     def by_status(self) -> dict[str, int]:
         """Status -> how many jobs have it."""
@@ -309,6 +317,7 @@ def _row(record: JobRecord, state: JobState) -> tuple[Any, ...]:
         record.retry_of,
         _dumps((_set(data, DEFERRED), _set(state.to_dict(), ()))),
         _dumps({k: data[k] for k in DEFERRED}),
+        None if not record.batch else str(record.batch.get("id")),
     )
 
 

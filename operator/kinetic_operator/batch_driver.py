@@ -23,6 +23,7 @@ from typing import Any
 
 from kinetic.k8s.kineticbatch import item_kineticjob
 from kinetic.model.batch_record import item_job_id
+from kinetic_operator import batch_notifier
 from kinetic_operator.batch_decisions import Item, decide_batch, status_changes
 from kinetic_operator.cluster import Cluster
 
@@ -39,6 +40,7 @@ class BatchMemory:
     just_created: set[int] = field(default_factory=set)
     written: dict[str, Any] = field(default_factory=dict)
     retry: threading.Timer | None = None
+    notifying: bool = False  # notify=: the summary's delivery runs on a thread
 
 
 class BatchDriver:
@@ -90,9 +92,10 @@ class BatchDriver:
             memory.just_created, memory.written = set(), {}
         memory.uid = uid
         status = {**(batch.get("status") or {}), **memory.written}
-        if status.get("phase") in ("SUCCEEDED", "FAILED", "CANCELLED"):
-            return  # ended: its items may be collected and deleted; nothing more to do
         items = {index: Item(phase, cancel) for index, phase, cancel in self.items.get(key, [])}
+        if status.get("phase") in ("SUCCEEDED", "FAILED", "CANCELLED"):
+            self._notify(key, memory, batch, status, items)
+            return  # ended: its items may be collected and deleted; nothing more to do
         memory.just_created -= set(items)
         step = decide_batch(batch["spec"], status, items, frozenset(memory.just_created))
         namespace = key[0]
@@ -109,6 +112,28 @@ class BatchDriver:
         patch = status_changes(status, step.status)
         if patch:
             self._patch_status(key, memory, patch)
+            self._notify(key, memory, batch, {**status, **patch}, items)
+
+    def _notify(self, key: Key, memory: BatchMemory, batch: dict, status: dict,
+                items: Mapping[int, Item]) -> None:  # fmt: skip
+        """notify=: post the ended batch's one summary, on a thread of its own."""
+        if memory.notifying or not batch_notifier.summary_due(batch["spec"], status):
+            return
+        failed = [i for i, item in items.items() if item.phase == "FAILED"]
+        note = batch_notifier.summary_of(batch, status, failed)
+        self._patch_status(key, memory, {"notifications": batch_notifier.sending(batch["spec"])})
+        memory.notifying = True
+        threading.Thread(target=self._deliver, args=(key, memory, batch["spec"], note),
+                         daemon=True).start()  # fmt: skip
+
+    def _deliver(self, key: Key, memory: BatchMemory, spec: dict, note: dict) -> None:
+        records = batch_notifier.deliver_summary(self.cluster, key[0], spec, note)
+        with memory.lock:
+            try:
+                self._patch_status(key, memory, {"notifications": records})
+            except Exception as exc:  # deleted meanwhile, or the API server refused
+                log.warning("batch %s/%s: cannot record the summary's delivery: %s", *key, exc)
+            memory.notifying = False
 
     def _patch_status(self, key: Key, memory: BatchMemory, patch: dict[str, Any]) -> None:
         self.cluster.patch_batch_status(*key, patch)

@@ -13,12 +13,21 @@ Errors propagate unchanged, except the answers that mean "already so" (409 on a 
 
 from __future__ import annotations
 
+import copy
 import logging
-from typing import Any
+from typing import Any, cast
 
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
+from kinetic.k8s.kueue import KUEUE_GROUP
+from kinetic.k8s.kueue_workload import (
+    JOB_UID_LABEL,
+    VISIBILITY_GROUP,
+    VISIBILITY_VERSIONS,
+    WORKLOAD_PLURAL,
+    WORKLOAD_VERSIONS,
+)
 from kinetic.k8s.names import BATCH_PLURAL, CONTAINER, GROUP, PLURAL, VERSION
 from kinetic.k8s.runtime_table import RuntimeTable, fetch_table
 
@@ -39,6 +48,7 @@ class Cluster:
 
     def __init__(self, api: client.ApiClient, namespace: str | None = None) -> None:
         self.api, self.namespace = api, namespace
+        self._visibility: Any = None  # Kueue's visibility API (pending_workloads)
 
     def create_job(self, namespace: str, body: dict[str, Any]) -> bool:
         """Create the Job: True, or False if it exists already (ours by name and owner: a
@@ -67,6 +77,57 @@ class Cluster:
         except ApiException as exc:
             if exc.status != 404:  # no Secret: the pod will say CreateContainerConfigError
                 raise
+
+    def put_secret_value(
+        self, namespace: str, name: str, key: str, value: str, labels: dict[str, str]
+    ) -> None:
+        """Set one key of a Secret, made if missing (a retry's notify URLs, copied)."""
+        body = {"metadata": {"name": name, "labels": labels}, "type": "Opaque",
+                "stringData": {key: value}}  # fmt: skip
+        try:
+            client.CoreV1Api(self.api).create_namespaced_secret(namespace, body)  # type: ignore[arg-type]  # the client takes dict bodies
+        except ApiException as exc:
+            if exc.status != 409:  # it exists (secret_env values): add the key
+                raise
+            patch = {"stringData": {key: value}}
+            client.CoreV1Api(self.api).patch_namespaced_secret(name, namespace, patch)
+
+    def list_workloads(self, namespace: str, job_uid: str) -> list[dict[str, Any]] | None:
+        """Kueue: the Workloads of one Job (by Kueue's job-uid label); None when they cannot
+        be read (no Kueue, or the chart's RBAC without it): the Job's own word is used."""
+        api = client.CustomObjectsApi(self.api)
+        for version in WORKLOAD_VERSIONS:
+            try:
+                found = cast(dict[str, Any], api.list_namespaced_custom_object(
+                    KUEUE_GROUP, version, namespace, WORKLOAD_PLURAL,
+                    label_selector=f"{JOB_UID_LABEL}={job_uid}", _request_timeout=10,
+                ))  # fmt: skip
+            except ApiException as exc:
+                if exc.status in (403, 404):
+                    continue  # this version not served (or not allowed): the next one
+                raise
+            return list(found.get("items") or [])
+        return None
+
+    def pending_workloads(self, namespace: str, queue: str) -> list[dict[str, Any]] | None:
+        """Kueue's visibility API: the LocalQueue's pending workloads with their positions;
+        None where it is not served (an old Kueue, its API service off) or not allowed."""
+        if self._visibility is None:  # the path's "Q/pendingworkloads" keeps its slash
+            settings = copy.copy(self.api.configuration)
+            settings.safe_chars_for_path_param = "/"
+            self._visibility = client.CustomObjectsApi(client.ApiClient(settings))
+        for version in VISIBILITY_VERSIONS:
+            try:
+                data = self._visibility.get_namespaced_custom_object(
+                    VISIBILITY_GROUP, version, namespace, "localqueues",
+                    f"{queue}/pendingworkloads", _request_timeout=10,
+                )  # fmt: skip
+            except ApiException as exc:
+                if exc.status in (403, 404, 503):
+                    continue
+                raise
+            return list((data or {}).get("items") or [])
+        return None
 
     def read_secret_value(self, namespace: str, name: str, key: str) -> str | None:
         """One key of a Secret, decoded (notify=: the URLs); None when the key is absent."""

@@ -24,6 +24,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, cast
 
 import kopf
@@ -31,11 +32,13 @@ import kopf
 from kinetic.k8s.job_manifest import attempt_of, build_job, store_is_shared
 from kinetic.k8s.kineticjob import secret_name
 from kinetic.k8s.kineticjob_body import KineticJob
+from kinetic.k8s.kueue import queue_of
+from kinetic.k8s.kueue_workload import KueueView, kueue_view
 from kinetic.k8s.pod_volumes import build_network_policy
 from kinetic.k8s.runtime_table import RuntimeTable
 from kinetic.k8s.service_manifest import build_service
 from kinetic.model.reasons import Reason
-from kinetic.model.status import parse_time, utcnow
+from kinetic.model.status import format_time, parse_time, utcnow
 from kinetic_operator import heartbeat, notifier
 from kinetic_operator.cluster import Cluster, connect
 from kinetic_operator.decisions import (
@@ -48,6 +51,7 @@ from kinetic_operator.decisions import (
     transition_event,
 )
 from kinetic_operator.dependency_gate import dependency_verdict
+from kinetic_operator.kueue_status import is_suspended
 from kinetic_operator.memory import Trimmer
 from kinetic_operator.operator_settings import Settings
 from kinetic_operator.progress_server import PodRef, ProgressEndpoint, api_review
@@ -55,6 +59,7 @@ from kinetic_operator.reconcile import disrupted_end, vanished
 from kinetic_operator.state import JobRegistry, JobState, Key
 
 log = logging.getLogger("kinetic.operator")
+KUEUE_POLL = 15.0  # seconds between two reads of a queued Job's Kueue Workload
 
 
 @dataclass(frozen=True)
@@ -239,7 +244,8 @@ class Controller:
             return  # the new Job's watch event re-syncs this job: one status write, not two
         if lost and deleted_pod is not None:  # its times and node go in the attempt's record
             pod_list = [*pod_list, deleted_pod]
-        patch = status_patch(kj, job, pod_list, action, state.progress)
+        kueue = self._kueue(state, job)  # a Job waiting in a Kueue queue: Kueue's word
+        patch = status_patch(kj, job, pod_list, action, state.progress, kueue)
         if not patch:
             return
         self._write_status(state, patch)
@@ -293,6 +299,8 @@ class Controller:
             if network := kj["spec"].get("network"):  # before the pods exist: never unprotected
                 self.cluster.ensure_network_policy(build_network_policy(namespace, network))
             owner = body["metadata"]["ownerReferences"][0]
+            if (kj["spec"].get("notify") or {}).get("urlsFrom"):  # a retry: its notify URLs
+                notifier.carry_urls(self.cluster, dict(kj))
             if kj["spec"].get("secretEnv") or kj["spec"].get("notify"):
                 self.cluster.adopt_secret(namespace, secret_name(job_id), owner)
             if kj["spec"].get("ports"):  # before the Job, so its pods are reachable at once
@@ -316,6 +324,23 @@ class Controller:
     def _write_status(self, state: JobState, patch: dict[str, Any]) -> None:
         self.cluster.patch_status(*state.key, patch)
         state.written.update(patch)
+
+    def _kueue(self, state: JobState, job: dict | None) -> KueueView | None:
+        """What Kueue says of a suspended Job in its queue: its Workload's message and its
+        position (kinetic.k8s.kueue_workload); read again every KUEUE_POLL seconds while
+        it waits (Kueue changes its Workload, not the Job: no watch event comes)."""
+        queue = queue_of(job)
+        uid = ((job or {}).get("metadata") or {}).get("uid")
+        if job is None or not queue or not uid or not is_suspended(job):
+            return None
+        try:
+            workloads = self.cluster.list_workloads(state.key[0], uid)
+            pending = self.cluster.pending_workloads(state.key[0], queue) if workloads else None
+        except Exception as exc:  # the API server's hiccup: the Job's own word this time
+            log.debug("job %s/%s: cannot read its Kueue workload: %s", *state.key, exc)
+            workloads, pending = None, None
+        self._wake_at(state, format_time(utcnow() + timedelta(seconds=KUEUE_POLL)))
+        return kueue_view(workloads, pending, uid) if workloads is not None else None
 
     def _wake_at(self, state: JobState, when: str) -> None:
         """Sync this job again when its scheduled start comes: one timer per waiting job."""

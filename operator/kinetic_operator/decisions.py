@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from kinetic.k8s.kineticjob_body import KineticJob, retry_policy_of
+from kinetic.k8s.kueue_workload import KueueView
 from kinetic.k8s.runtime_table import RuntimeTable
 from kinetic.model.dependency_verdict import Verdict
 from kinetic.model.reasons import Reason
@@ -113,9 +114,11 @@ def status_patch(
     pods: list[dict],
     action: Action,
     progress: dict[str, Any] | None = None,
+    kueue: KueueView | None = None,
 ) -> dict[str, Any] | None:
     """The keys of ``.status`` that must change (None: nothing to write). ``progress`` is
-    the job's latest validated report (progress_server.latest), None to keep the status's."""
+    the job's latest validated report (progress_server.latest), None to keep the status's;
+    ``kueue`` what Kueue says of a queued Job (its Workload, its position)."""
     previous, spec, meta = kj.get("status") or {}, kj["spec"], kj["metadata"]
     if action.refuse:
         reason, message = action.refuse
@@ -135,7 +138,7 @@ def status_patch(
         # watch yet, and its absence then must not read as a lost Job.
         derived = derive_status(
             job, pods, previous=previous, cancel_requested=cancel,
-            job_created=bool(previous.get("jobName")),
+            job_created=bool(previous.get("jobName")), kueue=kueue,
         )  # fmt: skip
         if action.lost:
             derived = replace(derived, phase=JobStatus.FAILED.value, reason=action.lost_reason,
@@ -212,7 +215,7 @@ def _retry_patch(
         "previousAttempts": [*previous, {k: v for k, v in record.items() if v is not None}],
         "retryAt": retry_at,
         # The next attempt starts from nothing: its Job, pod and result are yet to come.
-        **dict.fromkeys(["jobName", "podName", "nodeName", "exitCode", "result"]),
+        **dict.fromkeys(["jobName", "podName", "nodeName", "exitCode", "result", "resources"]),
         "completionTime": None,
     }
 

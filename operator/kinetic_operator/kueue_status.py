@@ -5,9 +5,10 @@ about a Job that carries Kueue's queue label (kinetic.k8s.kueue). The operator c
 such a Job suspended; Kueue admits it by unsuspending it, and preempts it by suspending it
 again, after which the Job controller deletes its pods. So:
 
-* suspended → PENDING, reason ``Queued``, with the queue and the Job's ``Suspended``
-  condition message (what the Job controller and Kueue say; the Workload's own message
-  is not read: that would take a watch on Kueue's objects and RBAC for them);
+* suspended → PENDING, reason ``Queued``, with the queue and Kueue's own word: the
+  Workload's message and the queue position (kinetic.k8s.kueue_workload, read by the
+  controller when the chart's RBAC lets it), else the Job's ``Suspended`` condition
+  message;
 * pods created before the Job's last admission are an earlier admission's, stopped by a
   preemption: they are not this attempt's failure, cost no retry, and their deletion is
   not a lost pod. The admission time is the ``Suspended`` condition's transition to
@@ -19,6 +20,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from kinetic.k8s.kueue import queue_of
+from kinetic.k8s.kueue_workload import KueueView
 from kinetic_operator.objects import Obj, condition, meta, time_of
 
 
@@ -44,10 +46,12 @@ def current_pods(job: Obj | None, pods: list[Obj]) -> list[Obj]:
     return [p for p in pods if (time_of(meta(p, "creationTimestamp")) or since) >= since]
 
 
-def queued_message(job: Obj, previous: Obj | None) -> str:
-    """Why a Kueue Job waits: its queue, whether it ran before (preempted), and what the
-    Job's Suspended condition says."""
-    said = (condition(job, "Suspended") or {}).get("message") or "Job suspended"
+def queued_message(job: Obj, previous: Obj | None, kueue: KueueView | None = None) -> str:
+    """Why a Kueue Job waits: its queue, whether it ran before (preempted), and what Kueue
+    says of its Workload (position, message), else what the Job's Suspended condition says."""
+    said = (kueue.describe() if kueue else None) or (
+        (condition(job, "Suspended") or {}).get("message") or "Job suspended"
+    )
     queue = queue_of(job)
     if (previous or {}).get("startTime"):
         return f"preempted by Kueue; waiting in queue {queue} to be admitted again ({said})"

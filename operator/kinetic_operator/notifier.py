@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from kinetic.k8s.kineticjob import secret_name
+from kinetic.k8s.names import LABEL_JOB_ID, SELECTOR
 from kinetic.model.status import JobStatus, parse_time
 from kinetic.spec.notify_options import NOTIFY_SECRET_KEY
 from kinetic.wire.notification import (
@@ -100,6 +101,8 @@ def deliver_all(
         return [Delivery(h, "failed", 0, None, why).to_dict() for h in hosts]
     if not urls:
         why = f"no notify URLs in the Secret {secret_name(job_id)}"
+        if source := kj["spec"]["notify"].get("urlsFrom"):
+            why = f"the notify URLs of {source} were gone when this retry of it started"
         return [Delivery(h, "failed", 0, None, why).to_dict() for h in hosts]
     note = message_of(kj, _log_tail(cluster, namespace, (kj.get("status") or {}).get("podName")))
     results = [Delivery(url_host(u), "failed") for u in urls]
@@ -116,6 +119,26 @@ def deliver_all(
         log.info("job %s/%s: notification to %s: %s%s", namespace, job_id, result.host,
                  result.outcome, f" ({result.error})" if result.error else "")  # fmt: skip
     return [r.to_dict() for r in results]
+
+
+def carry_urls(cluster: Cluster, kj: dict[str, Any]) -> bool:
+    """A retry (``spec.notify.urlsFrom``): copy the original's URLs into the retry's own
+    Secret, before its first Job, so the original may be deleted meanwhile. The client
+    never reads them (its role may create Secrets, not read them). False: none found."""
+    namespace, job_id = kj["metadata"]["namespace"], kj["metadata"]["name"]
+    source = kj["spec"]["notify"]["urlsFrom"]
+    try:
+        text = cluster.read_secret_value(namespace, secret_name(source), NOTIFY_SECRET_KEY)
+    except Exception as exc:  # gone with its KineticJob: the delivery will say so
+        log.warning("job %s/%s: the notify URLs of %s: %s", namespace, job_id, source,
+                    getattr(exc, "status", type(exc).__name__))  # fmt: skip
+        return False
+    if not text:
+        return False
+    labels = {**SELECTOR, LABEL_JOB_ID: job_id}
+    cluster.put_secret_value(namespace, secret_name(job_id), NOTIFY_SECRET_KEY, text, labels)
+    log.info("job %s/%s: notify URLs carried over from %s", namespace, job_id, source)
+    return True
 
 
 def _log_tail(cluster: Cluster, namespace: str, pod: str | None) -> list[str]:

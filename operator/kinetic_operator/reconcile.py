@@ -57,9 +57,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from kinetic.k8s.kueue import queue_of
+from kinetic.k8s.kueue_workload import KueueView
 from kinetic.model.reasons import Reason
 from kinetic.model.status import JobStatus, utcnow
-from kinetic.wire.termination import parse_termination_message, valid_result
+from kinetic.wire.termination import parse_termination_message, valid_resources, valid_result
 from kinetic_operator.kueue_status import current_pods, is_suspended, queued_message
 from kinetic_operator.objects import (
     Obj,
@@ -86,7 +87,7 @@ PROBLEM_WAITING = frozenset(_PULL_PROBLEMS | _START_PROBLEMS | _CREATE_PROBLEMS)
 _TERMINAL = {s.value for s in JobStatus if s.is_terminal}
 # DerivedStatus field → camelCase key in the KineticJob's .status
 _PATCH_KEYS = {
-    **{k: k for k in ("phase", "reason", "message", "attempts", "result")},
+    **{k: k for k in ("phase", "reason", "message", "attempts", "result", "resources")},
     **{"started": "startTime", "finished": "completionTime", "pod_name": "podName"},
     **{"node_name": "nodeName", "exit_code": "exitCode"},
 }
@@ -106,6 +107,8 @@ class DerivedStatus:
     node_name: str | None = None
     exit_code: int | None = None
     result: dict[str, Any] | None = None
+    # What the job used, from the runner's termination message (kinetic.job.container_use).
+    resources: dict[str, Any] | None = None
 
     @property
     def is_terminal(self) -> bool:
@@ -122,7 +125,8 @@ class DerivedStatus:
         values: dict[str, Any] = {name: status.get(key) for name, key in _PATCH_KEYS.items()}
         values.update(phase=str(values["phase"] or JobStatus.PENDING.value))
         values.update(attempts=int(values["attempts"] or 0))
-        return cls(**{**values, "result": valid_result(values["result"])})
+        resources = valid_resources(values["resources"])
+        return cls(**{**values, "result": valid_result(values["result"]), "resources": resources})
 
 
 def derive_status(
@@ -133,6 +137,7 @@ def derive_status(
     cancel_requested: bool | datetime | str = False,
     job_created: bool = False,
     now: datetime | None = None,
+    kueue: KueueView | None = None,
 ) -> DerivedStatus:
     """Derive the KineticJob status from its Job (None if absent) and the Job's pods.
 
@@ -148,7 +153,7 @@ def derive_status(
     pods = current_pods(job, pods)  # Kueue: an earlier admission's pods are not this run's
     st = _derive(job, pods, job_created)
     if job is not None and st.reason == Reason.QUEUED:
-        st = replace(st, message=queued_message(job, previous))
+        st = replace(st, message=queued_message(job, previous, kueue))  # kueue: Kueue's word
     if cancel_requested:
         st = _apply_cancel(st, pods, cancel_requested, now)
     started, attempts, result = _started(st, pods, job), _attempts(job, pods), st.result
@@ -317,6 +322,7 @@ def _finished_pod(pod: Obj) -> DerivedStatus:
         "exit_code": code,
         "result": result,
         "finished": iso(term.get("finishedAt")),
+        "resources": report.resources if report else None,
     }
     disrupted = disruption(pod)
     if phase_of(pod) == "Succeeded" and (disrupted is None or result is not None):

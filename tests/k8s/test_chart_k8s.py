@@ -215,6 +215,8 @@ OPERATOR_ALLOWED = [
     ("create", "services", ""),
     ("create", "networkpolicies", "networking.k8s.io"),
     ("get", "pods/log", ""),  # notify=: a finished job's last lines
+    ("list", "workloads", "kueue.x-k8s.io"),  # Kueue: a queued Job's Workload, read only
+    ("get", "localqueues/pendingworkloads", "visibility.kueue.x-k8s.io"),  # its position
 ]
 OPERATOR_DENIED = [
     ("delete", "kineticjobs", GROUP),
@@ -224,8 +226,9 @@ OPERATOR_DENIED = [
     ("list", "secrets", ""),
     ("create", "pods", ""),
     ("update", "jobs", "batch"),
-    ("list", "localqueues", "kueue.x-k8s.io"),  # Kueue: the operator reads none of its objects
-    ("get", "workloads", "kueue.x-k8s.io"),
+    ("list", "localqueues", "kueue.x-k8s.io"),  # Kueue: only Workloads are read, never written
+    ("update", "workloads", "kueue.x-k8s.io"),
+    ("patch", "workloads/status", "kueue.x-k8s.io"),
     ("create", "rolebindings", "rbac.authorization.k8s.io"),
     ("create", "deployments", "apps"),
 ]

@@ -20,7 +20,7 @@ from kubernetes import client
 
 import kinetic
 from kinetic.client.resource_use import resource_use
-from kinetic.k8s.names import LABEL_JOB_ID
+from kinetic.k8s.names import GROUP, LABEL_JOB_ID, PLURAL, VERSION
 
 pytestmark = pytest.mark.k8s
 
@@ -95,3 +95,32 @@ def test_running_job_use_from_the_metrics_api(kube, namespace):
         job.cancel(wait=False)
         with contextlib.suppress(client.ApiException):
             ext.delete_custom_resource_definition("pods.metrics.k8s.io")
+
+
+def test_finished_job_records_its_peak_memory_and_cpu_time(kube, namespace):
+    """The runner in the pod records what the job used, the termination message carries it
+    to the operator, and the KineticJob's status keeps it: `kinetic jobs status` shows it.
+    The simulated node runs pods as plain processes sharing this machine's cgroup, so the
+    runner keeps the worker's own peak (``peak_memory_of: worker``), as it must on any
+    node where the cgroup is not the container's alone."""
+    job = kinetic.run()(jobfns.hog_memory).run_async(120)
+    assert job.result(cleanup=False, timeout=300) == 120 * 2**20
+    usage = job.state().extra["resources"]
+    assert usage["peak_memory_bytes"] >= 120 * 2**20, usage
+    assert usage["peak_memory_bytes"] < 2 * 2**30, usage  # its own, not the machine's
+    assert 0 < usage["cpu_seconds"] < 60 and usage["peak_memory_of"] == "worker", usage
+    kj = client.CustomObjectsApi(kube).get_namespaced_custom_object(
+        GROUP, VERSION, namespace, PLURAL, job.job_id
+    )
+    assert kj["status"]["resources"] == usage
+    assert resource_use(job, job.state()) == usage  # recorded: no metrics API asked
+    out = _status(job.job_id)
+    line = next(x for x in out.stdout.splitlines() if x.startswith("resources:"))
+    assert "peak memory" in line and "MiB" in line and "CPU time" in line, out.stdout
+
+
+def test_a_failed_job_records_its_use_too(kube, namespace):
+    job = kinetic.run()(jobfns.fail_with).run_async("broken")
+    state = job.wait(300)
+    assert state.status == kinetic.JobStatus.FAILED and state.reason == "UserError"
+    assert state.extra["resources"]["peak_memory_bytes"] > 0, state.extra

@@ -76,6 +76,14 @@ tests fail on one, and on any rule the operator's code does not need.
 - apiGroups: [""]
   resources: [pods/log]
   verbs: [get]
+# Kueue (queue=): a queued Job's Workload (its message) and its position in the queue
+# (Kueue's visibility API), read only; without Kueue the requests find nothing.
+- apiGroups: [kueue.x-k8s.io]
+  resources: [workloads]
+  verbs: [get, list]
+- apiGroups: [visibility.kueue.x-k8s.io]
+  resources: [localqueues/pendingworkloads]
+  verbs: [get]
 # Events on the CR for every transition (kopf posts core/v1 Events).
 - apiGroups: [""]
   resources: [events]

@@ -1,5 +1,7 @@
 // kinetic dashboard: the page. Plain JavaScript, no build step; it speaks the JSON API
-// of kinetic/cli/dashboard_api.py. Routes: #/ (the list) and #/job/ID (one job).
+// of kinetic/cli/dashboard_api.py. Routes: #/ (the list; #/?batch=ID or #/?workflow=ID
+// keeps one batch's or workflow's jobs) and #/job/ID (one job); groups.js has the batches'
+// and workflows' pages.
 "use strict";
 
 const token = new URLSearchParams(location.search).get("token");
@@ -7,7 +9,7 @@ const REFRESH_MS = 2000;
 let info = { can_retry: false };
 let timer = null;
 let stream = null;
-const list = { status: "", name: "", func: "", sort: "created", order: "desc", offset: 0, limit: 50 };
+const list = { status: "", name: "", func: "", batch: "", workflow: "", sort: "created", order: "desc", offset: 0, limit: 50 };
 
 function api(path, options = {}) {
   const headers = Object.assign({}, options.headers || {});
@@ -71,9 +73,13 @@ function listView() {
     oninput: (e) => { list.name = e.target.value; list.offset = 0; loadList(); } });
   const func = el("input", { id: "function-filter", placeholder: "function", value: list.func,
     oninput: (e) => { list.func = e.target.value; list.offset = 0; loadList(); } });
+  const batch = el("input", { id: "batch-filter", placeholder: "batch", value: list.batch,
+    oninput: (e) => { list.batch = e.target.value; list.offset = 0; loadList(); } });
+  const workflow = el("input", { id: "workflow-filter", placeholder: "workflow", value: list.workflow,
+    onchange: (e) => { list.workflow = e.target.value; list.offset = 0; loadList(); } });
   const pager = el("span", { id: "pager" });
   view.replaceChildren(
-    el("div", { class: "filters" }, status, name, func,
+    el("div", { class: "filters" }, status, name, func, batch, workflow,
        el("button", { id: "prev", onclick: () => { list.offset = Math.max(0, list.offset - list.limit); loadList(); } }, "‹ newer"),
        el("button", { id: "next", onclick: () => { list.offset += list.limit; loadList(); } }, "older ›"), pager),
     el("p", { id: "counts" }),
@@ -94,7 +100,7 @@ function header(label, key) {
 
 function loadList() {
   const q = new URLSearchParams({ status: list.status, name: list.name, function: list.func,
-    sort: list.sort, order: list.order, offset: list.offset, limit: list.limit });
+    batch: list.batch, workflow: list.workflow, sort: list.sort, order: list.order, offset: list.offset, limit: list.limit });
   api("api/jobs?" + q).then((page) => {
     const table = document.getElementById("jobs");
     if (!table) return;
@@ -171,8 +177,16 @@ function act(id, verb) {
 // -- routing ----------------------------------------------------------------------------------
 function route() {
   stop();
-  const m = location.hash.match(/^#\/job\/(.+)$/);
-  if (m) jobView(decodeURIComponent(m[1])); else listView();
+  const m = location.hash.match(/^#\/(job|batch|workflow)\/(.+)$/);
+  const views = { job: jobView, batch: batchView, workflow: workflowView };
+  if (m) { views[m[1]](decodeURIComponent(m[2])); return; }
+  if (location.hash === "#/batches") { batchesView(); return; }
+  if (location.hash === "#/workflows") { workflowsView(); return; }
+  const q = new URLSearchParams(location.hash.replace(/^#\/\??/, ""));
+  if (q.has("batch") || q.has("workflow")) {
+    Object.assign(list, { batch: q.get("batch") || "", workflow: q.get("workflow") || "", offset: 0 });
+  }
+  listView();
 }
 
 window.addEventListener("hashchange", route);
