@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from kinetic.k8s.kineticbatch import item_kineticjob
+from kinetic.k8s.names import LABEL_BATCH_REQUEUED
 from kinetic.model.batch_record import item_job_id
 from kinetic_operator.batch_decisions import Item, decide_batch, status_changes
 from kinetic_operator.cluster import Cluster
@@ -37,6 +38,7 @@ class BatchMemory:
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     uid: str | None = None
     just_created: set[int] = field(default_factory=set)
+    just_released: set[int] = field(default_factory=set)
     written: dict[str, Any] = field(default_factory=dict)
     retry: threading.Timer | None = None
 
@@ -48,9 +50,13 @@ class BatchDriver:
         self,
         cluster: Cluster,
         batches: Mapping[Key, Iterable[dict]],
-        items: Mapping[Key, Iterable[tuple[int, str, bool]]],
+        items: Mapping[Key, Iterable[tuple[int, str, bool, bool]]],
+        requeue: Callable[[str, str], bool] | None = None,
     ) -> None:
+        """``requeue(namespace, job id)``: start a queued-again item's next attempt
+        (Controller.requeue); True if it did."""
         self.cluster, self.batches, self.items = cluster, batches, items
+        self.requeue = requeue
         self._memory: dict[Key, BatchMemory] = {}
         self._guard = threading.Lock()
 
@@ -87,15 +93,28 @@ class BatchDriver:
         batch = found[-1]
         uid = batch["metadata"].get("uid")
         if memory.uid not in (None, uid):  # a new batch of the same name
-            memory.just_created, memory.written = set(), {}
+            memory.just_created, memory.just_released, memory.written = set(), set(), {}
         memory.uid = uid
         status = {**(batch.get("status") or {}), **memory.written}
-        if status.get("phase") in ("SUCCEEDED", "FAILED", "CANCELLED"):
-            return  # ended: its items may be collected and deleted; nothing more to do
-        items = {index: Item(phase, cancel) for index, phase, cancel in self.items.get(key, [])}
+        items = {index: Item(phase, cancel, queued)
+                 for index, phase, cancel, queued in self.items.get(key, [])}  # fmt: skip
+        if status.get("phase") in ("SUCCEEDED", "FAILED", "CANCELLED") and not any(
+            item.queued for item in items.values()
+        ):
+            return  # ended (and no retry_failed()): its items may be collected and deleted
         memory.just_created -= set(items)
-        step = decide_batch(batch["spec"], status, items, frozenset(memory.just_created))
+        memory.just_released -= {i for i, item in items.items() if not item.queued}
+        step = decide_batch(batch["spec"], status, items, frozenset(memory.just_created),
+                            frozenset(memory.just_released))  # fmt: skip
         namespace = key[0]
+        for index in step.release:
+            if self.requeue is not None and self.requeue(namespace, item_job_id(key[1], index)):
+                memory.just_released.add(index)
+        if step.release:
+            log.info("batch %s/%s: started items again %s", *key, list(step.release))
+        for index in step.unqueue:  # the batch stopped: they stay as they ended
+            self.cluster.label_kineticjob(namespace, item_job_id(key[1], index),
+                                          {LABEL_BATCH_REQUEUED: None})  # fmt: skip
         for index in step.create:
             # A create that finds the item (409) is fine: a lost answer, an earlier run.
             self.cluster.create_kineticjob(namespace, dict(item_kineticjob(batch, index)))
