@@ -72,18 +72,27 @@ CALLER = """
 import os, signal, sys
 sys.path.insert(0, {tests!r})
 import batchfns, kinetic
-f = kinetic.run()(batchfns.timed)
+f = kinetic.run(env={env!r})(batchfns.timed)
 batch = f.run_async_map([(i, {log!r}, 1.0) for i in range({n})], max_concurrent=2)
 print(batch.batch_id, flush=True)
 os.kill(os.getpid(), signal.SIGKILL)
 """
 
 
-def test_the_batch_finishes_after_its_caller_is_killed(kube, namespace, operator, shared_root,
-                                                       tmp_path):  # fmt: skip
+@pytest.mark.parametrize("store", ["file", "gs"])
+def test_the_batch_finishes_after_its_caller_is_killed(store, kube, namespace, operator,
+                                                       shared_root, tmp_path, request,
+                                                       monkeypatch):  # fmt: skip
+    """On a file:// store the nodes share, and on a bucket (the GCS emulator, which the
+    pods reach at STORAGE_EMULATOR_HOST): the operator needs neither."""
+    env = {}
+    if store == "gs":
+        monkeypatch.setenv("KINETIC_STORE", request.getfixturevalue("gcs_store_uri"))
+        env = {"STORAGE_EMULATOR_HOST": request.getfixturevalue("gcs_emulator").url}
     log = a_log(shared_root, tmp_path)
     script = tmp_path / "caller.py"
-    script.write_text(textwrap.dedent(CALLER.format(tests=str(TESTS), log=str(log), n=6)))
+    script.write_text(textwrap.dedent(CALLER.format(tests=str(TESTS), log=str(log), n=6,
+                                                    env=env)))  # fmt: skip
     out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
                          timeout=WAIT)  # fmt: skip
     assert out.returncode == -signal.SIGKILL, out.stderr
@@ -99,8 +108,10 @@ def test_the_batch_finishes_after_its_caller_is_killed(kube, namespace, operator
     if shown.returncode == 0:  # kubectl may be absent: the columns are checked when it is
         assert "SUCCEEDED" in shown.stdout and "Succeeded" in shown.stdout.title()
     batch = kinetic.attach_batch(batch_id)
+    assert batch.record.store.startswith(f"{store}://")
     assert batch.status_counts() == {"SUCCEEDED": 6}
     assert batch.results(timeout=WAIT) == list(range(6))
+    assert batch.collected()["succeeded"] == list(range(6))  # collected: the record says so
     records = entries(log)
     assert sorted(r["index"] for r in records) == list(range(6))  # each ran once
     assert [r["batch_index"] for r in sorted(records, key=lambda r: r["index"])] == list(range(6))
