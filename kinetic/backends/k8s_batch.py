@@ -100,7 +100,10 @@ def requeue_failed(
     for index, state in enumerate(states):
         if state.status == JobStatus.FAILED and index in items:
             attempt = max(1, state.attempts)
-            patch = {"metadata": {"labels": {LABEL_BATCH_REQUEUED: str(attempt)}}}
+            # A cancel asked of it while it failed (cancel_running_on_fail) is over: the
+            # next attempt must not end at once as cancelled.
+            patch = {"metadata": {"labels": {LABEL_BATCH_REQUEUED: str(attempt)}},
+                     "spec": {"cancel": None, "cancelRequestedAt": None}}  # fmt: skip
             try:
                 _custom(probe).patch_namespaced_custom_object(
                     GROUP, VERSION, probe.extra["namespace"], PLURAL, items[index].job_id, patch

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,6 +32,9 @@ log = logging.getLogger("kinetic.operator")
 
 Key = tuple[str, str]  # (namespace, batch id)
 RETRY_DELAY = 2.0
+# A batch's counts change on every event of every item: written at most this often, so a
+# batch of N items costs far fewer than N status writes per item state change.
+STATUS_INTERVAL = 1.0
 
 
 @dataclass(eq=False)
@@ -41,6 +45,11 @@ class BatchMemory:
     just_released: set[int] = field(default_factory=set)
     written: dict[str, Any] = field(default_factory=dict)
     retry: threading.Timer | None = None
+    # Events that came while a sync ran: that sync goes round once more for them.
+    dirty: bool = False
+    # Counts are written at most every STATUS_INTERVAL (a phase change at once).
+    written_at: float = float("-inf")  # time.monotonic()
+    flush: threading.Timer | None = None
 
 
 class BatchDriver:
@@ -64,8 +73,9 @@ class BatchDriver:
         """The KineticBatch is deleted (its items go with it: owner references)."""
         with self._guard:
             memory = self._memory.pop(key, None)
-        if memory is not None and memory.retry is not None:
-            memory.retry.cancel()
+        for timer in (memory.retry, memory.flush) if memory is not None else ():
+            if timer is not None:
+                timer.cancel()
 
     def sync(self, namespace: str, batch_id: str | None) -> None:
         """Never raises: a failed request is logged and the sync tried again shortly."""
@@ -74,16 +84,28 @@ class BatchDriver:
         key = (namespace, batch_id)
         with self._guard:
             memory = self._memory.setdefault(key, BatchMemory())
-        with memory.lock:
+        # Every event of every item lands here, on kopf's few handler threads: one sync at
+        # a time per batch, and an event that comes meanwhile only asks it to go round once
+        # more (handlers never queue up behind the batch's lock, starving the jobs' syncs).
+        memory.dirty = True
+        while memory.dirty:
+            if not memory.lock.acquire(blocking=False):
+                return  # the running sync will see dirty
             try:
-                self._sync(key, memory)
-            except Exception as exc:
-                problem = str(getattr(exc, "body", "") or exc)[:500]  # the API server's answer
-                log.warning("batch %s/%s: %s; trying again in %.0f s", *key, problem, RETRY_DELAY)
-                if memory.retry is None or not memory.retry.is_alive():
-                    memory.retry = threading.Timer(RETRY_DELAY, self.sync, list(key))
-                    memory.retry.daemon = True
-                    memory.retry.start()
+                while memory.dirty:
+                    memory.dirty = False
+                    self._sync_once(key, memory)
+            finally:
+                memory.lock.release()
+
+    def _sync_once(self, key: Key, memory: BatchMemory) -> None:
+        try:
+            self._sync(key, memory)
+        except Exception as exc:
+            problem = str(getattr(exc, "body", "") or exc)[:500]  # the API server's answer
+            log.warning("batch %s/%s: %s; trying again in %.0f s", *key, problem, RETRY_DELAY)
+            if not _pending(memory.retry):
+                memory.retry = _timer(RETRY_DELAY, self.sync, key)
 
     def _sync(self, key: Key, memory: BatchMemory) -> None:
         found = list(self.batches.get(key, []))
@@ -119,16 +141,35 @@ class BatchDriver:
             # A create that finds the item (409) is fine: a lost answer, an earlier run.
             self.cluster.create_kineticjob(namespace, dict(item_kineticjob(batch, index)))
             memory.just_created.add(index)
-            # Written at once: a restart goes on after it (and a create again is a 409).
-            self._patch_status(key, memory, {"created": index + 1})
+            # status.created follows with the counts; a restart before it goes on from
+            # what kopf's index shows (filled before any handler runs), and a create again
+            # is a 409.
         if step.create:
             log.info("batch %s/%s: created items %s", *key, list(step.create))
         for index in step.cancel:
             self.cluster.cancel_kineticjob(namespace, item_job_id(key[1], index))
         patch = status_changes(status, step.status)
-        if patch:
+        if not patch:
+            return
+        wait = memory.written_at + STATUS_INTERVAL - time.monotonic()
+        if wait <= 0 or {"phase", "stopped"} & set(patch):
             self._patch_status(key, memory, patch)
+        elif not _pending(memory.flush):
+            memory.flush = _timer(wait, self.sync, key)  # the latest counts, then
 
     def _patch_status(self, key: Key, memory: BatchMemory, patch: dict[str, Any]) -> None:
         self.cluster.patch_batch_status(*key, patch)
         memory.written.update(patch)
+        memory.written_at = time.monotonic()
+
+
+def _timer(delay: float, fn: Callable[..., None], key: Key) -> threading.Timer:
+    timer = threading.Timer(delay, fn, list(key))
+    timer.daemon = True
+    timer.start()
+    return timer
+
+
+def _pending(timer: threading.Timer | None) -> bool:
+    """Whether ``timer`` is still to fire (the timer now running this code has fired)."""
+    return timer is not None and timer.is_alive() and timer is not threading.current_thread()
