@@ -248,6 +248,11 @@ def main() -> None:
                 custom = client.CustomObjectsApi(api)
                 wait_until(lambda: not custom.list_namespaced_custom_object(
                     GROUP, VERSION, NAMESPACE, PLURAL)["items"], 900)  # fmt: skip
+                # The baseline operator must find nothing of the batch: its Jobs and pods
+                # go after the KineticJobs (the garbage collector).
+                core, jobs = client.CoreV1Api(api), client.BatchV1Api(api)
+                wait_until(lambda: not jobs.list_namespaced_job(NAMESPACE).items
+                           and not core.list_namespaced_pod(NAMESPACE).items, 900)  # fmt: skip
                 results["memory"] = bench_memory(cp, api, shared, args.big, tmp)
         finally:
             cp.stop()

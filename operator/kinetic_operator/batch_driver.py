@@ -19,6 +19,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +36,7 @@ RETRY_DELAY = 2.0
 # A batch's counts change on every event of every item: written at most this often, so a
 # batch of N items costs far fewer than N status writes per item state change.
 STATUS_INTERVAL = 1.0
+CREATE_THREADS = 8  # items' KineticJobs created at once, when many slots are free
 
 
 @dataclass(eq=False)
@@ -137,14 +139,8 @@ class BatchDriver:
         for index in step.unqueue:  # the batch stopped: they stay as they ended
             self.cluster.label_kineticjob(namespace, item_job_id(key[1], index),
                                           {LABEL_BATCH_REQUEUED: None})  # fmt: skip
-        for index in step.create:
-            # A create that finds the item (409) is fine: a lost answer, an earlier run.
-            self.cluster.create_kineticjob(namespace, dict(item_kineticjob(batch, index)))
-            memory.just_created.add(index)
-            # status.created follows with the counts; a restart before it goes on from
-            # what kopf's index shows (filled before any handler runs), and a create again
-            # is a 409.
         if step.create:
+            self._create(namespace, batch, step.create, memory)
             log.info("batch %s/%s: created items %s", *key, list(step.create))
         for index in step.cancel:
             self.cluster.cancel_kineticjob(namespace, item_job_id(key[1], index))
@@ -156,6 +152,29 @@ class BatchDriver:
             self._patch_status(key, memory, patch)
         elif not _pending(memory.flush):
             memory.flush = _timer(wait, self.sync, key)  # the latest counts, then
+
+    def _create(self, namespace: str, batch: dict, indexes: tuple[int, ...],
+                memory: BatchMemory) -> None:  # fmt: skip
+        """Create the items' KineticJobs, a few requests at a time (a batch that starts
+        hundreds at once is not held to one round trip per item). A create that finds the
+        item (409) is fine: a lost answer, an earlier run. Each one created holds its slot
+        (``just_created``) even if another failed; status.created follows with the counts
+        (a restart before it goes on from what kopf's index shows, filled before any
+        handler runs)."""
+
+        def one(index: int) -> None:
+            self.cluster.create_kineticjob(namespace, dict(item_kineticjob(batch, index)))
+
+        with ThreadPoolExecutor(min(CREATE_THREADS, len(indexes))) as pool:
+            futures = {index: pool.submit(one, index) for index in indexes}
+        failure = None
+        for index, future in futures.items():
+            if future.exception() is None:
+                memory.just_created.add(index)
+            else:
+                failure = failure or future.exception()
+        if failure is not None:
+            raise failure
 
     def _patch_status(self, key: Key, memory: BatchMemory, patch: dict[str, Any]) -> None:
         self.cluster.patch_batch_status(*key, patch)
