@@ -1,5 +1,6 @@
 """A graph of jobs as layered text: each job in the layer after its deepest dependency,
-with its status, reason and what it waits for. Pure: nodes and edges in, lines out.
+with its status, reason and what it waits for; a batch is one node with its items' counts.
+Pure: nodes and edges in, lines out.
 
 Used by `kinetic workflow status` and `kinetic jobs tree`; their ``-o json`` prints the
 same nodes and edges as they are.
@@ -55,6 +56,8 @@ def render(nodes: list[dict[str, Any]], edges: list[tuple[str, str]], key: str =
             line += f"{format_seconds(node.get('duration')):>7}"
             if node.get("job_id") and node["job_id"] != name:
                 line += f"  {node['job_id']}"
+            if node.get("kind") == "batch":  # one node for the whole batch: its counts
+                line += f"  batch: {node.get('summary') or ''}"
             if waits.get(name):
                 line += f"  ← {', '.join(waits[name])}"
             lines.append(line.rstrip())

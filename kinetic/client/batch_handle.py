@@ -228,6 +228,7 @@ class BatchHandle:
         ``return_exceptions``, which puts its exception in its place. ``cleanup``: the
         items that succeeded are removed once collected (their values stay here); the
         failed ones keep their evidence; the batch's record stays, saying what was collected.
+        Nothing is removed while a job that waits for the whole batch has not ended.
         """
         self.wait(timeout, progress=False)
         states = self.states()
@@ -245,7 +246,7 @@ class BatchHandle:
                                             inputs[index] if index < len(inputs) else "?",
                                             states[index].reason, value))  # fmt: skip
             values.append(value)
-        if cleanup:
+        if cleanup and not self._awaited():  # a job waiting for the batch needs its items
             self._collect(sorted(partial), [f.index for f in failures])
         if failures and not return_exceptions:
             raise BatchError(self.batch_id, failures, partial, [])
@@ -325,6 +326,20 @@ class BatchHandle:
         from kinetic.backends.local_batch import driver_stderr_path
 
         driver_stderr_path(self.batch_id).unlink(missing_ok=True)
+
+    def _awaited(self) -> bool:
+        """Whether a job waiting for the whole batch (docs/pipelines.md) has not ended."""
+        from kinetic.backends import get_backend
+
+        store = self._store
+        for job_id in store.list_children(layout.batch_dependents_prefix(self.batch_id)):
+            try:
+                job = JobHandle.from_json(store.read_bytes(layout.handle_key(job_id)).decode())
+            except ObjectNotFound:
+                continue  # an unfinished submission's marker, or a dependent cleaned up
+            if not get_backend(job.backend).state(job).status.is_terminal:
+                return True
+        return False
 
     # -- records ------------------------------------------------------------------------------
     def _inputs(self) -> list[str]:

@@ -5,7 +5,7 @@ The markers (kinetic.wire.dependency_ref.DependencyRef) were put there by the ca
 keys and digests of the results come from ``KINETIC_DEPENDENCY_RESULTS``, set by whoever
 saw every dependency succeed (the local runner, or the operator in the pod's spec). Each
 value is read from the store once, refused unless its digest matches, and shared by every
-place that names it.
+place that names it. A batch's marker becomes the list of its items' values.
 """
 
 from __future__ import annotations
@@ -16,7 +16,14 @@ from typing import Any
 
 from kinetic.model.errors import KineticError
 from kinetic.store import Store
-from kinetic.wire.dependency_ref import RESULTS_ENV, DependencyRef, refs_in, replace_nested
+from kinetic.wire.dependency_ref import (
+    RESULTS_ENV,
+    BatchRef,
+    DependencyRef,
+    batch_item_results,
+    refs_in,
+    replace_nested,
+)
 from kinetic.wire.framing import load_framed
 from kinetic.wire.payload import Payload
 
@@ -27,14 +34,26 @@ def fill_in(store: Store, payload: Payload) -> Payload:
     if not wanted:
         return payload
     results = json.loads(os.environ.get(RESULTS_ENV) or "{}")
-    values = {job_id: _load(store, job_id, results.get(job_id)) for job_id in wanted}
+    values = {dep_id: _value(store, dep_id, results.get(dep_id)) for dep_id in wanted}
 
     def swap(item: Any) -> Any:
-        return values[item.job_id] if isinstance(item, DependencyRef) else None
+        if isinstance(item, DependencyRef):
+            return values[item.job_id]
+        if isinstance(item, BatchRef):
+            return list(values[item.batch_id])  # a list of its own for each place
+        return None
 
     payload.args = tuple(replace_nested(list(payload.args), swap))
     payload.kwargs = replace_nested(payload.kwargs, swap)
     return payload
+
+
+def _value(store: Store, dep_id: str, where: dict | None) -> Any:
+    """A job's value, or a batch's list of its items' values (in input order)."""
+    if where is not None and "batch" in where:
+        items = batch_item_results(dep_id, where)
+        return [_load(store, f"{dep_id} (item {i})", item) for i, item in enumerate(items)]
+    return _load(store, dep_id, where)
 
 
 def _load(store: Store, job_id: str, where: dict | None) -> Any:

@@ -6,7 +6,8 @@ attempt runs when the spec has ``depends_on``. The job is PENDING with reason
 ``WaitingForDependencies`` while it waits; when one fails or is cancelled the job ends
 CANCELLED/``DependencyFailed`` without running; when all succeeded, their results' keys
 and digests go to the worker in ``KINETIC_DEPENDENCY_RESULTS`` (kinetic.wire.dependency_ref)
-and the worker loads the values (kinetic.job.dependency_values). On Kubernetes the operator
+and the worker loads the values (kinetic.job.dependency_values). A dependency may be a
+whole batch (``read_batch``): it counts as one, ended once the batch has. On Kubernetes the operator
 does the holding, and sets that variable in the pod.
 """
 
@@ -17,6 +18,8 @@ import os
 import time
 from collections.abc import Callable
 
+from kinetic.model.batch_dependency import batch_view, waiting_batch
+from kinetic.model.batch_record import item_job_id
 from kinetic.model.dependency_verdict import DependencyView, Verdict, judge
 from kinetic.model.outcome import Outcome
 from kinetic.model.reasons import Reason
@@ -34,6 +37,8 @@ def read_dependency(store: Store, job_id: str) -> DependencyView:
     """A dependency's state as its runner recorded it, with the runner's liveness."""
     record = _read_json(store, layout.state_key(job_id))
     if record is None and not store.exists(layout.handle_key(job_id)):
+        if store.exists(layout.batch_key(job_id)):
+            return read_batch(store, job_id)
         return DependencyView(job_id, JobStatus.NOT_FOUND)
     status = JobStatus(record["status"]) if record else JobStatus.PENDING
     if not status.is_terminal and _runner_gone(store, job_id, record):
@@ -50,6 +55,23 @@ def read_dependency(store: Store, job_id: str) -> DependencyView:
         key = layout.result_key(job_id, max(1, int(record.get("attempts") or 1)))
         result = {"key": key, "sha256": found["sha256"]}
     return DependencyView(job_id, status, record.get("reason"), record.get("message"), result)
+
+
+def read_batch(store: Store, batch_id: str) -> DependencyView:
+    """A batch as one dependency: waiting until its driver recorded its end (done.json,
+    with no retry_failed() since: one read while it runs), then from its items' records."""
+    done = _read_json(store, layout.batch_done_key(batch_id))
+    retries = len(store.list(layout.batch_retries_prefix(batch_id)))
+    if done is None or done.get("retries") != retries:
+        return waiting_batch(batch_id)
+    count = int(json.loads(store.read_bytes(layout.batch_key(batch_id)))["count"])
+    items, attempts = [], []
+    for index in range(count):
+        job_id = item_job_id(batch_id, index)
+        items.append(read_dependency(store, job_id))
+        state = _read_json(store, layout.state_key(job_id)) or {}
+        attempts.append(max(1, int(state.get("attempts") or 1)))
+    return batch_view(batch_id, items, attempts)
 
 
 def _read_json(store: Store, key: str) -> dict | None:

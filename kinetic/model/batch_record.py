@@ -8,13 +8,12 @@ an ordinary job, ``BATCH_ID-INDEX``, with its own records (kinetic.store.layout)
 
 from __future__ import annotations
 
-import dataclasses
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Self
+from typing import Any
 
 from kinetic.model.errors import SpecError
+from kinetic.model.json_record import JsonRecord
 from kinetic.model.status import JobState, JobStatus
 
 DEFAULT_MAX_CONCURRENT = 64
@@ -31,7 +30,7 @@ def item_job_id(batch_id: str, index: int) -> str:
 
 
 @dataclass
-class BatchRecord:
+class BatchRecord(JsonRecord):
     batch_id: str
     backend: str
     store: str
@@ -46,16 +45,6 @@ class BatchRecord:
     tags: dict[str, str] = field(default_factory=dict)
     input_mode: str = "auto"
     function_sha256: str | None = None  # the function, pickled once for every item
-
-    def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self), sort_keys=True)
-
-    @classmethod
-    def from_json(cls, text: str | bytes) -> Self:
-        """Build one, ignoring keys a newer Kinetic may have added."""
-        data = json.loads(text)
-        known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
 
     def job_ids(self) -> list[str]:
         return [item_job_id(self.batch_id, i) for i in range(self.count)]

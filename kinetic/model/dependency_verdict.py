@@ -16,6 +16,7 @@ from kinetic.model.reasons import Reason
 from kinetic.model.status import JobStatus
 
 MESSAGE_LIMIT = 400  # a dependency's own message, quoted in the dependent's
+WAITING_SHOWN = 10  # dependencies a waiting message names (then "and N more")
 
 
 @dataclass(frozen=True)
@@ -26,8 +27,10 @@ class DependencyView:
     status: JobStatus
     reason: str | None = None
     message: str | None = None
-    # {"key": store key of result.pkl, "sha256": its digest}: the value's place, vouched for.
+    # {"key": store key of result.pkl, "sha256": its digest}: the value's place, vouched for
+    # (a batch's: {"batch": [[attempt, sha256], ...]}, kinetic.model.batch_dependency).
     result: dict[str, Any] | None = None
+    kind: str = "job"  # or "batch": a batch of jobs (f.run_async_map), as one dependency
 
 
 @dataclass(frozen=True)
@@ -52,13 +55,24 @@ def judge(views: list[DependencyView]) -> Verdict:
             return Verdict(failed=True, reason=Reason.DEPENDENCY_FAILED, message=message)
     waiting = tuple(v.job_id for v in views if v.status != JobStatus.SUCCEEDED)
     if waiting:
-        return Verdict(reason=Reason.WAITING_FOR_DEPENDENCIES, message=waiting_message(waiting),
+        names = tuple(_waiting_name(v) for v in views if v.status != JobStatus.SUCCEEDED)
+        return Verdict(reason=Reason.WAITING_FOR_DEPENDENCIES, message=waiting_message(names),
                        waiting_for=waiting)  # fmt: skip
     return Verdict(ready=True, results={v.job_id: dict(v.result or {}) for v in views})
 
 
 def waiting_message(waiting: tuple[str, ...]) -> str:
-    return f"waiting for {', '.join(waiting)}"
+    """``waiting for a, b``; a long list is cut (``… and 190 more``): the message is
+    written into a fan-in's status at each upstream's end, so it stays small."""
+    shown = ", ".join(waiting[:WAITING_SHOWN])
+    more = len(waiting) - WAITING_SHOWN
+    return f"waiting for {shown}" + (f" and {more} more" if more > 0 else "")
+
+
+def _waiting_name(view: DependencyView) -> str:
+    if view.kind != "batch":
+        return view.job_id
+    return f"batch {view.job_id}" + (f" ({view.message})" if view.message else "")
 
 
 def failure_message(view: DependencyView) -> str:
@@ -68,8 +82,12 @@ def failure_message(view: DependencyView) -> str:
     detail = ": ".join(filter(None, [view.reason, view.message]))
     if len(detail) > MESSAGE_LIMIT:
         detail = detail[: MESSAGE_LIMIT - 1] + "…"
-    return f"dependency {view.job_id} {what}" + (f" ({detail})" if detail else "")
+    name = f"batch {view.job_id}" if view.kind == "batch" else view.job_id
+    return f"dependency {name} {what}" + (f" ({detail})" if detail else "")
 
 
 def _valid(result: dict[str, Any] | None) -> bool:
+    if result and isinstance(result.get("batch"), list):
+        return all(isinstance(pair, list | tuple) and len(pair) == 2 and pair[1]
+                   for pair in result["batch"])  # fmt: skip
     return bool(result and isinstance(result.get("key"), str) and result.get("sha256"))

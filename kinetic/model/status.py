@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, overload
+
+from kinetic.model.json_record import known_fields
 
 
 class JobStatus(enum.StrEnum):
@@ -89,8 +91,7 @@ class JobState:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> JobState:
-        known = {f.name for f in fields(cls)}
-        kwargs = {k: v for k, v in data.items() if k in known}
+        kwargs = known_fields(cls, data)
         kwargs["status"] = JobStatus(kwargs["status"])
         for name in ("created", "started", "finished"):
             kwargs[name] = parse_time(kwargs.get(name))

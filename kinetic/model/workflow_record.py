@@ -7,14 +7,14 @@ retried (the re-run jobs' new ids replace the old, which stay in ``history``); r
 
 from __future__ import annotations
 
-import dataclasses
-import json
 from dataclasses import dataclass, field
-from typing import Any, Self
+from typing import Any
+
+from kinetic.model.json_record import JsonRecord
 
 
 @dataclass
-class WorkflowRecord:
+class WorkflowRecord(JsonRecord):
     workflow_id: str
     name: str
     store: str
@@ -26,15 +26,6 @@ class WorkflowRecord:
     order: list[str] = field(default_factory=list)  # names, each after its dependencies
     # Each retry: {"at": time, "replaced": {name: the job id it replaced}}.
     history: list[dict[str, Any]] = field(default_factory=list)
-
-    def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self), sort_keys=True)
-
-    @classmethod
-    def from_json(cls, text: str | bytes) -> Self:
-        data = json.loads(text)
-        known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
 
     def edges(self) -> list[tuple[str, str]]:
         """(dependency, dependent) pairs, by name."""

@@ -58,6 +58,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
 from kinetic.model.errors import SpecError
+from kinetic.model.json_record import known_fields
 
 Kind = Literal["cpu", "gpu", "tpu"]
 
@@ -135,10 +136,9 @@ class Accelerator:
     def from_dict(cls, data: Mapping[str, Any]) -> Accelerator:
         # Built from the stored fields rather than by re-parsing `spec`, so an operator
         # older than the client still schedules a GPU whose name it does not know yet.
-        known = {f.name for f in fields(cls)}
         if "kind" not in data or "name" not in data:
             return parse_accelerator(str(data.get("spec", "")))
-        return cls(**{k: v for k, v in data.items() if k in known})
+        return cls(**known_fields(cls, data))
 
     def __str__(self) -> str:
         return self.spec

@@ -14,6 +14,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, cast
 
 from kinetic.model.errors import InvalidJobIdError, SpecError
+from kinetic.model.json_record import known_fields
 from kinetic.model.retry_policy import DEFAULT_BACKOFF, check_retry_options
 from kinetic.model.spec_record import SpecRecord
 from kinetic.spec import settings
@@ -226,8 +227,7 @@ class JobSpec:
     @classmethod
     def from_dict(cls, data: SpecRecord | dict[str, Any]) -> JobSpec:
         """A spec from to_dict() output: file contents and secret values are not in it."""
-        known = {f.name for f in dataclasses.fields(cls)} - {"files", "secret_env"}
-        return cls(**{k: v for k, v in cast(dict[str, Any], data).items() if k in known})
+        return cls(**known_fields(cls, cast(dict[str, Any], data), exclude=("files", "secret_env")))
 
     def file_contents(self) -> dict[str, tuple[bytes, int]]:
         """The files to ship, read now: name -> (content, permission bits)."""

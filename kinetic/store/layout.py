@@ -223,6 +223,11 @@ def batch_driver_prefix(batch_id: str, generation: int) -> str:
     return f"{batch_drivers_prefix(batch_id)}/{int(generation)}"
 
 
+def batch_dependents_prefix(batch_id: str) -> str:
+    """One marker per job that waits for the whole batch (as dependents_prefix for a job)."""
+    return f"{batch_prefix(batch_id)}/dependents"
+
+
 def batch_retries_prefix(batch_id: str) -> str:
     """One write-once record per retry_failed(): the indices it queued again."""
     return f"{batch_prefix(batch_id)}/retries"

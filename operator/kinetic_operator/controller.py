@@ -70,6 +70,8 @@ class Indexes:
     pod_refs: Mapping[str, Iterable[PodRef]] = field(default_factory=dict)  # by pod uid
     # (namespace, job id) -> the names of the KineticJobs that depend on it (dependsOn).
     dependents: Mapping[Key, Iterable[str]] = field(default_factory=dict)
+    # (namespace, batch id) -> its KineticBatch: a job may depend on a whole batch.
+    batches: Mapping[Key, Iterable[dict]] = field(default_factory=dict)
 
 
 class Controller:
@@ -191,6 +193,17 @@ class Controller:
         kj = _one(self.indexes.kineticjobs, (namespace, job_id))
         if kj is None or (kj.get("status") or {}).get("phase") not in TERMINAL:
             return
+        self._sync_held(namespace, job_id)
+
+    def batch_changed(self, namespace: str, batch_id: str) -> None:
+        """A KineticBatch changed (handlers.py): once it has ended, the jobs that wait for
+        the whole batch may start (or end)."""
+        batch = _one(self.indexes.batches, (namespace, batch_id))
+        if batch is not None and (batch.get("status") or {}).get("phase") in TERMINAL:
+            self._sync_held(namespace, batch_id)
+
+    def _sync_held(self, namespace: str, job_id: str) -> None:
+        """Sync the dependents of ``job_id`` (a job or a batch) still held for it."""
         for dependent in sorted(set(self.indexes.dependents.get((namespace, job_id), []))):
             status = (_one(self.indexes.kineticjobs, (namespace, dependent)) or {}).get("status")
             if not (status or {}).get("jobName") and (status or {}).get("phase") not in TERMINAL:
@@ -230,8 +243,10 @@ class Controller:
                 lost_reason, lost = ended[0], ended[1] or ended[0]
         verdict = None
         if job is None and not (kj.get("status") or {}).get("jobName"):
-            verdict = dependency_verdict(kj, lambda name: _one(self.indexes.kineticjobs,
-                                                               (key[0], name)))  # fmt: skip
+            verdict = dependency_verdict(
+                kj, lambda name: _one(self.indexes.kineticjobs, (key[0], name)),
+                lookup_batch=lambda name: _one(self.indexes.batches, (key[0], name)),
+            )  # fmt: skip
         action = decide(kj, job, pod_list, store_shared=shared, runtimes=runtimes, lost=lost,
                         lost_reason=lost_reason, dependencies=verdict)  # fmt: skip
         self._act(state, kj, job, action, attempt, runtimes)

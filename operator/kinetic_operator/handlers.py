@@ -65,7 +65,7 @@ def start(
     # The indexes are live views, empty until the watches fill them; the Controller reads
     # them on every sync, including those that timers and the progress endpoint start.
     memo.controller = Controller.start(
-        config, Indexes(kineticjobs, jobs, pods, pod_refs, dependents)
+        config, Indexes(kineticjobs, jobs, pods, pod_refs, dependents, kineticbatches)
     )
     memo.batch_driver = BatchDriver(memo.controller.cluster, kineticbatches, batch_items,
                                     memo.controller.requeue)  # fmt: skip
@@ -161,6 +161,7 @@ def kineticbatch_changed(event: dict, namespace: str, name: str, memo: kopf.Memo
         memo.batch_driver.forget((namespace, name))
     else:
         memo.batch_driver.sync(namespace, name)
+        _controller(memo).batch_changed(namespace, name)  # jobs waiting for the whole batch
 
 
 @kopf.on.event(GROUP, VERSION, PLURAL, labels={LABEL_BATCH: kopf.PRESENT})  # type: ignore[arg-type]  # kopf's protocols want every kwarg
