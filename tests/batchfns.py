@@ -66,3 +66,13 @@ def fail_while_flag(index, flag):
     if index % 2 and Path(flag).exists():
         raise RuntimeError(f"flagged {index}")
     return index
+
+
+def flagged_timed(index, flag, log, seconds=0.3):
+    """Record each run's start and end; odd indices fail while the file ``flag`` exists."""
+    started = time.time()
+    time.sleep(seconds)
+    _record(log, index, started)
+    if index % 2 and Path(flag).exists():
+        raise RuntimeError(f"flagged {index}")
+    return index

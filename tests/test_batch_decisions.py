@@ -55,3 +55,29 @@ def test_only_changed_counts_are_written():
     assert status_changes({"created": 2, "running": 1}, {"created": 2, "running": 2}) == {
         "running": 2
     }
+
+
+def test_items_queued_again_take_free_slots_first_and_never_exceed_the_limit():
+    # retry_failed() queued 1 and 3 again; 0 runs; 4 was never created (fail_fast stopped it).
+    spec = {**SPEC, "failFast": True}
+    items = {0: Item("RUNNING"), 1: Item("FAILED", queued=True), 2: Item("SUCCEEDED"),
+             3: Item("FAILED", queued=True)}  # fmt: skip
+    step = decide_batch(spec, {"created": 4, "phase": "FAILED", "stopped": "BatchStopped"}, items)
+    assert step.release == (1,) and step.create == () and step.unqueue == ()
+    assert step.status["stopped"] is None and step.status["phase"] == "RUNNING"
+    assert step.status["pending"] == 3 and step.status["failed"] == 0  # 1, 3 and 4 wait
+    # Item 1 started again (the watch has not shown it yet): it holds its slot.
+    step = decide_batch(spec, {"created": 4}, {**items, 0: Item("SUCCEEDED")}, frozenset(),
+                        frozenset({1}))  # fmt: skip
+    assert step.release == (3,) and step.create == ()
+    done = {i: Item("SUCCEEDED") for i in range(4)}
+    step = decide_batch(spec, {"created": 4}, done)
+    assert step.create == (4,)
+
+
+def test_a_stopped_batch_leaves_its_queued_items_failed():
+    items = {0: Item("FAILED"), 1: Item("FAILED", queued=True)}
+    step = decide_batch({**SPEC, "failFast": True}, {"created": 2}, items)
+    assert step.release == () and step.unqueue == (1,)
+    assert step.status["failed"] == 2 and step.status["stopped"] == "BatchStopped"
+    assert step.status["phase"] == "FAILED"

@@ -4,21 +4,25 @@ Where it sits: ``submit_batch`` (kinetic.client.batch_submit) writes the items t
 store, commits batch.json, then calls ``create_batch``; from then on the operator drives
 the batch (operator/kinetic_operator/batch_driver.py) with no process of the caller's
 alive. ``BatchHandle`` (kinetic.client.batch_handle) reads the batch's counts and stop
-reason here, and cancels or deletes it. Connection settings (namespace, kubeconfig,
-context) are an item's: every item's handle.json carries them.
+reason here, cancels or deletes it, and queues its failed items again
+(``requeue_failed``). Connection settings (namespace, kubeconfig, context) are an
+item's: every item's handle.json carries them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from kinetic.backends.kubernetes import KubernetesBackend, _api_error
 from kinetic.k8s.kineticbatch import batch_secret, build_kineticbatch
 from kinetic.k8s.kineticjob import build_kineticjob
-from kinetic.k8s.names import BATCH_PLURAL, GROUP, VERSION
+from kinetic.k8s.names import BATCH_PLURAL, GROUP, LABEL_BATCH_REQUEUED, PLURAL, VERSION
 from kinetic.model.batch_record import BatchRecord
 from kinetic.model.errors import JobExistsError
 from kinetic.model.job_record import JobRecord
+from kinetic.model.reasons import Reason
+from kinetic.model.status import JobState, JobStatus
 from kinetic.spec.job_spec import JobSpec
 
 ENDED = ("SUCCEEDED", "FAILED", "CANCELLED")
@@ -66,15 +70,7 @@ def create_batch(
 
 def read_batch(item: JobRecord, batch_id: str) -> dict[str, Any] | None:
     """The KineticBatch as the API server has it; None once deleted."""
-    try:
-        found: dict[str, Any] = _custom(item).get_namespaced_custom_object(
-            GROUP, VERSION, item.extra["namespace"], BATCH_PLURAL, batch_id
-        )
-        return found
-    except Exception as exc:
-        if getattr(exc, "status", None) == 404 and "could not find the requested" not in str(exc):
-            return None
-        raise _api_error(exc, f"reading KineticBatch {batch_id}") from None
+    return KubernetesBackend().read_kineticbatch(item, batch_id)
 
 
 def finished(item: JobRecord, batch_id: str) -> bool:
@@ -102,6 +98,38 @@ def cancel_batch(item: JobRecord, batch_id: str) -> None:
     except Exception as exc:
         if getattr(exc, "status", None) != 404:
             raise _api_error(exc, f"cancelling KineticBatch {batch_id}") from None
+
+
+def requeue_failed(
+    items: Mapping[int, JobRecord], states: list[JobState], batch_id: str
+) -> list[int]:
+    """retry_failed(): label each failed item queued again (kinetic.k8s.batch_items), so
+    the operator starts its next attempt when a slot frees; the items fail_fast never
+    created are created once no failure stops the batch. Cancelled items (and a
+    cancelled batch's) stay as they are. ``items``: the records there are, by index."""
+    probe = next(iter(items.values()), None)
+    if probe is None or (read_batch(probe, batch_id) or {}).get("spec", {}).get("cancel"):
+        return []
+    queued = []
+    for index, state in enumerate(states):
+        if state.status == JobStatus.FAILED and index in items:
+            attempt = max(1, state.attempts)
+            # A cancel asked of it while it failed (cancel_running_on_fail) is over: the
+            # next attempt must not end at once as cancelled.
+            patch = {"metadata": {"labels": {LABEL_BATCH_REQUEUED: str(attempt)}},
+                     "spec": {"cancel": None, "cancelRequestedAt": None}}  # fmt: skip
+            try:
+                _custom(probe).patch_namespaced_custom_object(
+                    GROUP, VERSION, probe.extra["namespace"], PLURAL, items[index].job_id, patch
+                )
+            except Exception as exc:
+                if getattr(exc, "status", None) == 404:  # deleted meanwhile: nothing to run
+                    continue
+                raise _api_error(exc, f"queueing {items[index].job_id} again") from None
+            queued.append(index)
+        elif state.status == JobStatus.CANCELLED and state.reason == Reason.BATCH_STOPPED:
+            queued.append(index)
+    return queued
 
 
 def delete_batch(item: JobRecord, batch_id: str) -> None:

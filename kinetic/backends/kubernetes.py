@@ -14,6 +14,7 @@ from typing import Any
 from kinetic.backends.backend_contract import Backend
 from kinetic.backends.k8s_client import api_client, default_namespace
 from kinetic.backends.k8s_refs import check_references, check_store_overlap
+from kinetic.k8s.batch_items import as_queued, queued_again, unborn_state
 from kinetic.k8s.job_manifest import store_is_shared
 from kinetic.k8s.kineticjob import (
     NOTIFY_URLS_FROM,
@@ -23,6 +24,7 @@ from kinetic.k8s.kineticjob import (
     secret_name,
 )
 from kinetic.k8s.names import (
+    BATCH_PLURAL,
     GROUP,
     LABEL_BATCH,
     LABEL_BATCH_INDEX,
@@ -177,6 +179,8 @@ class KubernetesBackend(Backend):
     def state(self, handle: JobRecord) -> JobState:
         kj = self._get(handle)
         if kj is None:
+            if handle.batch:  # an item the operator has not created yet (or cleaned up)
+                return unborn_state(self._batch(handle), int(handle.batch["index"]))
             return JobState(JobStatus.NOT_FOUND, message="no KineticJob (cleaned up?)")
         state = state_from_cr(kj)
         if state.progress is None:  # the job's latest report, from the store
@@ -194,12 +198,36 @@ class KubernetesBackend(Backend):
             for kj in self.list_kineticjobs(sample, namespace):
                 found[(namespace, kj["metadata"]["name"])] = kj
         missing = JobState(JobStatus.NOT_FOUND, message="no KineticJob (cleaned up?)")
-        return [
-            state_from_cr(cr)
-            if (cr := found.get((h.extra.get("namespace"), h.job_id)))
-            else missing
-            for h in handles
-        ]
+        batches: dict[tuple[str | None, str], dict[str, Any] | None] = {}  # one GET per batch
+        states = []
+        for h in handles:
+            if cr := found.get((h.extra.get("namespace"), h.job_id)):
+                states.append(state_from_cr(cr))
+            elif h.batch:  # an item the operator has not created yet (or cleaned up)
+                where = (h.extra.get("namespace"), str(h.batch["id"]))
+                if where not in batches:
+                    batches[where] = self._batch(h)
+                states.append(unborn_state(batches[where], int(h.batch["index"])))
+            else:
+                states.append(missing)
+        return states
+
+    def _batch(self, item: JobRecord) -> dict[str, Any] | None:
+        return self.read_kineticbatch(item, str((item.batch or {})["id"]))
+
+    def read_kineticbatch(self, handle: JobRecord, batch_id: str) -> dict[str, Any] | None:
+        """A batch's KineticBatch (kinetic.backends.k8s_batch); None once deleted."""
+        try:
+            found: dict[str, Any] = self._custom(handle).get_namespaced_custom_object(
+                GROUP, VERSION, handle.extra["namespace"], BATCH_PLURAL, batch_id
+            )
+            return found
+        except Exception as exc:
+            if getattr(exc, "status", None) == 404 and "could not find the requested" not in str(
+                exc
+            ):
+                return None
+            raise _api_error(exc, f"reading KineticBatch {batch_id}") from None
 
     def list_jobs(
         self, *, store: str, namespace: str | None = None, all_namespaces: bool = False
@@ -321,7 +349,7 @@ def state_from_cr(kj: dict) -> JobState:
         extra["notifications"] = status["notifications"]
     if status.get("resources"):  # the runner's record of what the job used
         extra["resources"] = status["resources"]
-    return JobState(
+    state = JobState(
         JobStatus(status.get("phase") or JobStatus.PENDING.value),
         reason=status.get("reason"),
         message=status.get("message"),
@@ -335,6 +363,7 @@ def state_from_cr(kj: dict) -> JobState:
         node=status.get("nodeName"),
         extra=extra,
     )
+    return as_queued(state) if queued_again(kj) else state  # a batch's retry_failed()
 
 
 def _attempt_from_cr(record: dict[str, Any]) -> dict[str, Any]:

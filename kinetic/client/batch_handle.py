@@ -18,7 +18,7 @@ from kinetic.client.batch_item_states import gone as _gone
 from kinetic.client.batch_item_states import k8s_item_states
 from kinetic.client.handle import JobHandle
 from kinetic.model.batch_record import BatchRecord, ItemFailure, count_statuses, item_job_id
-from kinetic.model.errors import BackendError, BatchError, JobNotFoundError
+from kinetic.model.errors import BatchError, JobNotFoundError
 from kinetic.model.reasons import Reason
 from kinetic.model.status import JobState, JobStatus, format_time, utcnow
 from kinetic.store import ObjectNotFound, Store, layout, open_store
@@ -285,11 +285,19 @@ class BatchHandle:
     def retry_failed(self) -> list[int]:
         """Run the failed items again (and those fail_fast never started), in this batch:
         each gets a new attempt; earlier attempts' logs and results are kept. The indices."""
-        if self._on_k8s:
-            raise BackendError(
-                f"batch {self.batch_id}: retry_failed() is not available on kubernetes yet "
-                "(run_async the failed items' inputs again)"
-            )
+        if self._on_k8s:  # the operator starts them again (kinetic.k8s.batch_items)
+            from kinetic.backends.k8s_batch import requeue_failed
+
+            records: dict[int, JobHandle] = {}
+            for index in range(len(self)):
+                try:
+                    records[index] = self.jobs[index]
+                except JobNotFoundError:
+                    continue
+            queued = requeue_failed(records, self.states(), self.batch_id)
+            for index in queued:
+                self._values.pop(index, None)
+            return queued
         from kinetic.backends.local_batch import queue_again
 
         indices = [i for i, s in enumerate(self.states())

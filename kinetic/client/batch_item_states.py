@@ -1,9 +1,10 @@
 """A batch's items' states where no item record says them (caller side, pure but for reads).
 
 Where it sits: ``BatchHandle.states()`` (batch_handle.py) asks each item's backend; an
-item with nothing to ask is either collected and cleaned up (``gone``) or, on kubernetes,
-not created yet by the operator (``k8s_item_states``): waiting for a slot, or never to
-start once the batch stopped (its KineticBatch: kinetic.backends.k8s_batch).
+item with nothing to ask is collected and cleaned up (``gone``). On kubernetes the items'
+states come from one list of KineticJobs (``k8s_item_states``); the backend itself says
+what an item the operator has not created yet is (kinetic.k8s.batch_items), so
+``batch.jobs[i].state()`` and ``batch.states()`` agree.
 """
 
 from __future__ import annotations
@@ -27,10 +28,9 @@ def gone(index: int, collected: dict[str, Any]) -> JobState:
 
 
 def k8s_item_states(batch: BatchHandle, backend: Any, collected: dict[str, Any]) -> list[JobState]:
-    """One list of the KineticJobs; an item the operator has not created is waiting
-    for a slot (PENDING, BatchQueued), or never will be once the batch stopped."""
-    from kinetic.backends.k8s_batch import stopped
-
+    """One list of the KineticJobs (the backend says what an item not created yet, or
+    queued again by retry_failed(), is: kinetic.k8s.batch_items); an item with no record
+    left, or whose KineticJob was deleted, was collected or cleaned up."""
     jobs: dict[int, Any] = {}
     for index in range(len(batch)):
         try:
@@ -38,20 +38,11 @@ def k8s_item_states(batch: BatchHandle, backend: Any, collected: dict[str, Any])
         except JobNotFoundError:
             continue
     found = dict(zip(jobs, backend.states(list(jobs.values())) if jobs else [], strict=True))
-    why = stopped(batch._probe(), batch.batch_id)
-    done = set(collected.get("succeeded") or [])
     states = []
     for index in range(len(batch)):
         state = found.get(index)
-        if state is not None and state.status != JobStatus.NOT_FOUND:
-            states.append(state)
-        elif index in done or index not in jobs:
+        if state is None or state.status == JobStatus.NOT_FOUND:
             states.append(gone(index, collected))
-        elif why:
-            message = f"never started: the batch stopped ({why})"
-            states.append(JobState(JobStatus.CANCELLED, reason=Reason.BATCH_STOPPED,
-                                   message=message))  # fmt: skip
         else:
-            states.append(JobState(JobStatus.PENDING, reason=Reason.BATCH_QUEUED,
-                                   message="waiting for a slot (max_concurrent)"))  # fmt: skip
+            states.append(state)
     return states

@@ -32,3 +32,6 @@ BATCH_KIND = "KineticBatch"
 BATCH_PLURAL = "kineticbatches"
 LABEL_BATCH = "kinetic.dev/batch"
 LABEL_BATCH_INDEX = "kinetic.dev/batch-index"
+# On a failed item requeued by retry_failed(): the attempt that failed ("3"); the operator
+# runs the next one when a slot frees, with a fresh retry budget (kinetic.k8s.batch_items).
+LABEL_BATCH_REQUEUED = "kinetic.dev/batch-requeued"

@@ -6,6 +6,8 @@ what the index shows of its items, then acts on the returned ``BatchStep``. Item
 created in index order: ``status.created`` says how many were handed a KineticJob, so an
 item below it that no longer exists was cleaned up (never created again), and a restarted
 operator goes on where the last one stopped (a create that finds the item is a no-op).
+An item queued again by retry_failed() (kinetic.k8s.batch_items) waits like an item not
+created yet, and is started again (``release``) before any new item, lowest index first.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ class Item:
 
     phase: str
     cancel: bool = False
+    queued: bool = False  # failed, and queued again by retry_failed()
 
 
 @dataclass(frozen=True)
@@ -33,19 +36,24 @@ class BatchStep:
     create: tuple[int, ...]  # item indexes to create now, in order
     cancel: tuple[int, ...]  # running or pending items to cancel (spec.cancel)
     status: dict[str, Any]  # the batch's status as it should be (counts only)
+    release: tuple[int, ...] = ()  # items queued again to start now (their next attempt)
+    unqueue: tuple[int, ...] = ()  # items queued again that never will be: the batch stopped
 
 
 def decide_batch(
     spec: Mapping[str, Any], status: Mapping[str, Any], items: Mapping[int, Item],
-    just_created: frozenset[int] = frozenset(),
+    just_created: frozenset[int] = frozenset(), just_released: frozenset[int] = frozenset(),
 ) -> BatchStep:  # fmt: skip
     """``items``: index → Item for the KineticJobs the index shows; ``just_created``: items
-    this operator created whose KineticJob the watch has not shown yet (unfinished)."""
+    this operator created whose KineticJob the watch has not shown yet (unfinished);
+    ``just_released``: queued items it started again whose new attempt the watch has not
+    shown yet (unfinished too)."""
     total, limit = int(spec["total"]), max(1, int(spec.get("maxConcurrent") or 1))
     created = max(int(status.get("created") or 0), max(just_created, default=-1) + 1,
                   max(items, default=-1) + 1)  # fmt: skip
-    phases = {i: JobStatus(item.phase) for i, item in items.items()}
-    for index in just_created - set(items):
+    queued = sorted(i for i, item in items.items() if item.queued and i not in just_released)
+    phases = {i: JobStatus(item.phase) for i, item in items.items() if i not in queued}
+    for index in (just_created - set(items)) | just_released:
         phases[index] = JobStatus.PENDING
     unfinished = [i for i, phase in phases.items() if phase not in ENDED]
     failed = any(phase == JobStatus.FAILED for phase in phases.values())
@@ -55,8 +63,11 @@ def decide_batch(
     elif spec.get("failFast") and failed:
         stopped = Reason.BATCH_STOPPED.value
     create: tuple[int, ...] = ()
+    release: tuple[int, ...] = ()
     if stopped is None:
         room = max(0, limit - len(unfinished))
+        release = tuple(queued[:room])
+        room -= len(release)
         create = tuple(range(created, min(total, created + room)))
     cancel: tuple[int, ...] = ()
     if spec.get("cancel") or (stopped and spec.get("cancelRunningOnFail")):
@@ -64,20 +75,27 @@ def decide_batch(
     counts = {s: sum(1 for p in phases.values() if p == s) for s in JobStatus}
     handed = created + len(create)
     waiting = total - handed  # never created yet
-    done = not unfinished and not create and (waiting == 0 or stopped is not None)
+    waiting_again = 0 if stopped else len(queued) - len(release)
+    done = (not unfinished and not create and not release and not waiting_again
+            and (waiting == 0 or stopped is not None))  # fmt: skip
+    pending = counts[JobStatus.PENDING] + len(create) + len(release)
+    pending += 0 if stopped else waiting + waiting_again
     new_status: dict[str, Any] = {
         "created": handed,
         "succeeded": counts[JobStatus.SUCCEEDED],
         "failed": counts[JobStatus.FAILED],
         "cancelled": counts[JobStatus.CANCELLED],
         "running": counts[JobStatus.RUNNING],
-        "pending": counts[JobStatus.PENDING] + len(create) + (0 if stopped else waiting),
+        "pending": pending,
         "notStarted": waiting if stopped else 0,
         "phase": _phase(done, stopped, counts),
+        # None clears it (a merge patch): a retry_failed() lets a stopped batch go on.
+        "stopped": stopped,
     }
-    if stopped:
-        new_status["stopped"] = stopped
-    return BatchStep(create, cancel, new_status)
+    if stopped:  # queued again, never to start: failed, as they ended
+        new_status["failed"] += len(queued)
+    unqueue = tuple(queued) if stopped else ()  # they stay FAILED, as they ended
+    return BatchStep(create, cancel, new_status, release, unqueue)
 
 
 def _phase(done: bool, stopped: str | None, counts: Mapping[JobStatus, int]) -> str:

@@ -17,11 +17,14 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from kinetic.k8s.kineticbatch import item_kineticjob
+from kinetic.k8s.names import LABEL_BATCH_REQUEUED
 from kinetic.model.batch_record import item_job_id
 from kinetic_operator import batch_notifier
 from kinetic_operator.batch_decisions import Item, decide_batch, status_changes
@@ -31,6 +34,10 @@ log = logging.getLogger("kinetic.operator")
 
 Key = tuple[str, str]  # (namespace, batch id)
 RETRY_DELAY = 2.0
+# A batch's counts change on every event of every item: written at most this often, so a
+# batch of N items costs far fewer than N status writes per item state change.
+STATUS_INTERVAL = 1.0
+CREATE_THREADS = 8  # items' KineticJobs created at once, when many slots are free
 
 
 @dataclass(eq=False)
@@ -38,9 +45,15 @@ class BatchMemory:
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     uid: str | None = None
     just_created: set[int] = field(default_factory=set)
+    just_released: set[int] = field(default_factory=set)
     written: dict[str, Any] = field(default_factory=dict)
     retry: threading.Timer | None = None
     notifying: bool = False  # notify=: the summary's delivery runs on a thread
+    # Events that came while a sync ran: that sync goes round once more for them.
+    dirty: bool = False
+    # Counts are written at most every STATUS_INTERVAL (a phase change at once).
+    written_at: float = float("-inf")  # time.monotonic()
+    flush: threading.Timer | None = None
 
 
 class BatchDriver:
@@ -50,9 +63,13 @@ class BatchDriver:
         self,
         cluster: Cluster,
         batches: Mapping[Key, Iterable[dict]],
-        items: Mapping[Key, Iterable[tuple[int, str, bool]]],
+        items: Mapping[Key, Iterable[tuple[int, str, bool, bool]]],
+        requeue: Callable[[str, str], bool] | None = None,
     ) -> None:
+        """``requeue(namespace, job id)``: start a queued-again item's next attempt
+        (Controller.requeue); True if it did."""
         self.cluster, self.batches, self.items = cluster, batches, items
+        self.requeue = requeue
         self._memory: dict[Key, BatchMemory] = {}
         self._guard = threading.Lock()
 
@@ -60,8 +77,9 @@ class BatchDriver:
         """The KineticBatch is deleted (its items go with it: owner references)."""
         with self._guard:
             memory = self._memory.pop(key, None)
-        if memory is not None and memory.retry is not None:
-            memory.retry.cancel()
+        for timer in (memory.retry, memory.flush) if memory is not None else ():
+            if timer is not None:
+                timer.cancel()
 
     def sync(self, namespace: str, batch_id: str | None) -> None:
         """Never raises: a failed request is logged and the sync tried again shortly."""
@@ -70,16 +88,28 @@ class BatchDriver:
         key = (namespace, batch_id)
         with self._guard:
             memory = self._memory.setdefault(key, BatchMemory())
-        with memory.lock:
+        # Every event of every item lands here, on kopf's few handler threads: one sync at
+        # a time per batch, and an event that comes meanwhile only asks it to go round once
+        # more (handlers never queue up behind the batch's lock, starving the jobs' syncs).
+        memory.dirty = True
+        while memory.dirty:
+            if not memory.lock.acquire(blocking=False):
+                return  # the running sync will see dirty
             try:
-                self._sync(key, memory)
-            except Exception as exc:
-                problem = str(getattr(exc, "body", "") or exc)[:500]  # the API server's answer
-                log.warning("batch %s/%s: %s; trying again in %.0f s", *key, problem, RETRY_DELAY)
-                if memory.retry is None or not memory.retry.is_alive():
-                    memory.retry = threading.Timer(RETRY_DELAY, self.sync, list(key))
-                    memory.retry.daemon = True
-                    memory.retry.start()
+                while memory.dirty:
+                    memory.dirty = False
+                    self._sync_once(key, memory)
+            finally:
+                memory.lock.release()
+
+    def _sync_once(self, key: Key, memory: BatchMemory) -> None:
+        try:
+            self._sync(key, memory)
+        except Exception as exc:
+            problem = str(getattr(exc, "body", "") or exc)[:500]  # the API server's answer
+            log.warning("batch %s/%s: %s; trying again in %.0f s", *key, problem, RETRY_DELAY)
+            if not _pending(memory.retry):
+                memory.retry = _timer(RETRY_DELAY, self.sync, key)
 
     def _sync(self, key: Key, memory: BatchMemory) -> None:
         found = list(self.batches.get(key, []))
@@ -89,30 +119,67 @@ class BatchDriver:
         batch = found[-1]
         uid = batch["metadata"].get("uid")
         if memory.uid not in (None, uid):  # a new batch of the same name
-            memory.just_created, memory.written = set(), {}
+            memory.just_created, memory.just_released, memory.written = set(), set(), {}
         memory.uid = uid
         status = {**(batch.get("status") or {}), **memory.written}
-        items = {index: Item(phase, cancel) for index, phase, cancel in self.items.get(key, [])}
-        if status.get("phase") in ("SUCCEEDED", "FAILED", "CANCELLED"):
+        items = {index: Item(phase, cancel, queued)
+                 for index, phase, cancel, queued in self.items.get(key, [])}  # fmt: skip
+        if status.get("phase") in ("SUCCEEDED", "FAILED", "CANCELLED") and not any(
+            item.queued for item in items.values()
+        ):
+            # Ended (and no retry_failed()): its items may be collected and deleted.
             self._notify(key, memory, batch, status, items)
-            return  # ended: its items may be collected and deleted; nothing more to do
+            return
         memory.just_created -= set(items)
-        step = decide_batch(batch["spec"], status, items, frozenset(memory.just_created))
+        memory.just_released -= {i for i, item in items.items() if not item.queued}
+        step = decide_batch(batch["spec"], status, items, frozenset(memory.just_created),
+                            frozenset(memory.just_released))  # fmt: skip
         namespace = key[0]
-        for index in step.create:
-            # A create that finds the item (409) is fine: a lost answer, an earlier run.
-            self.cluster.create_kineticjob(namespace, dict(item_kineticjob(batch, index)))
-            memory.just_created.add(index)
-            # Written at once: a restart goes on after it (and a create again is a 409).
-            self._patch_status(key, memory, {"created": index + 1})
+        for index in step.release:
+            if self.requeue is not None and self.requeue(namespace, item_job_id(key[1], index)):
+                memory.just_released.add(index)
+        if step.release:
+            log.info("batch %s/%s: started items again %s", *key, list(step.release))
+        for index in step.unqueue:  # the batch stopped: they stay as they ended
+            self.cluster.label_kineticjob(namespace, item_job_id(key[1], index),
+                                          {LABEL_BATCH_REQUEUED: None})  # fmt: skip
         if step.create:
+            self._create(namespace, batch, step.create, memory)
             log.info("batch %s/%s: created items %s", *key, list(step.create))
         for index in step.cancel:
             self.cluster.cancel_kineticjob(namespace, item_job_id(key[1], index))
         patch = status_changes(status, step.status)
-        if patch:
+        if not patch:
+            return
+        wait = memory.written_at + STATUS_INTERVAL - time.monotonic()
+        if wait <= 0 or {"phase", "stopped"} & set(patch):
             self._patch_status(key, memory, patch)
             self._notify(key, memory, batch, {**status, **patch}, items)
+        elif not _pending(memory.flush):
+            memory.flush = _timer(wait, self.sync, key)  # the latest counts, then
+
+    def _create(self, namespace: str, batch: dict, indexes: tuple[int, ...],
+                memory: BatchMemory) -> None:  # fmt: skip
+        """Create the items' KineticJobs, a few requests at a time (a batch that starts
+        hundreds at once is not held to one round trip per item). A create that finds the
+        item (409) is fine: a lost answer, an earlier run. Each one created holds its slot
+        (``just_created``) even if another failed; status.created follows with the counts
+        (a restart before it goes on from what kopf's index shows, filled before any
+        handler runs)."""
+
+        def one(index: int) -> None:
+            self.cluster.create_kineticjob(namespace, dict(item_kineticjob(batch, index)))
+
+        with ThreadPoolExecutor(min(CREATE_THREADS, len(indexes))) as pool:
+            futures = {index: pool.submit(one, index) for index in indexes}
+        failure = None
+        for index, future in futures.items():
+            if future.exception() is None:
+                memory.just_created.add(index)
+            else:
+                failure = failure or future.exception()
+        if failure is not None:
+            raise failure
 
     def _notify(self, key: Key, memory: BatchMemory, batch: dict, status: dict,
                 items: Mapping[int, Item]) -> None:  # fmt: skip
@@ -134,7 +201,22 @@ class BatchDriver:
             except Exception as exc:  # deleted meanwhile, or the API server refused
                 log.warning("batch %s/%s: cannot record the summary's delivery: %s", *key, exc)
             memory.notifying = False
+        if memory.dirty:  # an event came while this held the lock: its sync left it to us
+            self.sync(*key)
 
     def _patch_status(self, key: Key, memory: BatchMemory, patch: dict[str, Any]) -> None:
         self.cluster.patch_batch_status(*key, patch)
         memory.written.update(patch)
+        memory.written_at = time.monotonic()
+
+
+def _timer(delay: float, fn: Callable[..., None], key: Key) -> threading.Timer:
+    timer = threading.Timer(delay, fn, list(key))
+    timer.daemon = True
+    timer.start()
+    return timer
+
+
+def _pending(timer: threading.Timer | None) -> bool:
+    """Whether ``timer`` is still to fire (the timer now running this code has fired)."""
+    return timer is not None and timer.is_alive() and timer is not threading.current_thread()

@@ -215,6 +215,16 @@ class Cluster:
             if exc.status != 404:
                 raise
 
+    def label_kineticjob(self, namespace: str, name: str, labels: dict[str, str | None]) -> None:
+        """Set (None: remove) labels of a KineticJob; gone is fine."""
+        try:
+            client.CustomObjectsApi(self.api).patch_namespaced_custom_object(
+                GROUP, VERSION, namespace, PLURAL, name, {"metadata": {"labels": labels}}
+            )
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+
     def patch_batch_status(self, namespace: str, name: str, patch: dict[str, Any]) -> None:
         client.CustomObjectsApi(self.api).patch_namespaced_custom_object_status(
             GROUP, VERSION, namespace, BATCH_PLURAL, name, {"status": patch}

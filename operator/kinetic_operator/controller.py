@@ -29,6 +29,7 @@ from typing import Any, cast
 
 import kopf
 
+from kinetic.k8s.batch_items import queued_again
 from kinetic.k8s.job_manifest import attempt_of, build_job, store_is_shared
 from kinetic.k8s.kineticjob import secret_name
 from kinetic.k8s.kineticjob_body import KineticJob
@@ -51,6 +52,7 @@ from kinetic_operator.decisions import (
     transition_event,
 )
 from kinetic_operator.dependency_gate import dependency_verdict
+from kinetic_operator.item_restart import restart_patch
 from kinetic_operator.kueue_status import is_suspended
 from kinetic_operator.memory import Trimmer
 from kinetic_operator.operator_settings import Settings
@@ -135,6 +137,21 @@ class Controller:
         if self.endpoint is not None:
             self.endpoint.forget_pod(uid)
         self.trimmer.soon()  # the last of a job to go: kopf has just dropped it too
+
+    def requeue(self, namespace: str, job_id: str) -> bool:
+        """A batch's item queued again by retry_failed(): start its next attempt (the
+        batch driver calls this when a slot frees). False if it is not queued (any more)."""
+        with self.jobs.hold((namespace, job_id)) as state:
+            found = _one(self.indexes.kineticjobs, state.key)
+            if found is None:
+                return False
+            kj = cast(KineticJob, {**found, "status": {**(found.get("status") or {}),
+                                                        **state.written}})  # fmt: skip
+            if not queued_again(kj):
+                return False
+            self._write_status(state, restart_patch(kj))
+        log.info("job %s/%s: queued again by retry_failed(), started again", namespace, job_id)
+        return True
 
     # -- progress reports (progress_server.py) ----------------------------------------------------
     def pod_ref(self, uid: str) -> PodRef | None:

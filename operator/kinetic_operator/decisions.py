@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from kinetic.k8s.batch_items import counted_attempts
 from kinetic.k8s.kineticjob_body import KineticJob, retry_policy_of
 from kinetic.k8s.kueue_workload import KueueView
 from kinetic.k8s.runtime_table import RuntimeTable
@@ -193,7 +194,8 @@ def _retry_patch(
         return None
     previous = list(status.get("previousAttempts") or [])
     policy = retry_policy_of(spec)
-    if not should_retry(policy, derived.reason, previous):
+    # A batch's retry_failed() gives the item its whole budget again (batch_items).
+    if not should_retry(policy, derived.reason, counted_attempts(kj, previous)):
         return None
     attempt, now = attempt_number(kj), utcnow()
     own = derive_status(job, pods, job_created=True, now=now)  # this attempt's own times

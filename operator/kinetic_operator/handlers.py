@@ -23,6 +23,7 @@ from typing import Any
 
 import kopf
 
+from kinetic.k8s.batch_items import queued_again
 from kinetic.k8s.names import (
     BATCH_PLURAL,
     GROUP,
@@ -66,7 +67,8 @@ def start(
     memo.controller = Controller.start(
         config, Indexes(kineticjobs, jobs, pods, pod_refs, dependents, kineticbatches)
     )
-    memo.batch_driver = BatchDriver(memo.controller.cluster, kineticbatches, batch_items)
+    memo.batch_driver = BatchDriver(memo.controller.cluster, kineticbatches, batch_items,
+                                    memo.controller.requeue)  # fmt: skip
 
 
 @kopf.on.cleanup()
@@ -143,11 +145,13 @@ def kineticbatches(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict
 
 @kopf.index(GROUP, VERSION, PLURAL, labels={LABEL_BATCH: kopf.PRESENT})  # type: ignore[arg-type]  # kopf's protocols want every kwarg
 def batch_items(
-    namespace: str, labels: kopf.Labels, spec: kopf.Spec, status: kopf.Status, **_: Any
-) -> dict:
-    """(namespace, batch id) → (index, phase, cancel asked) of each of its items: small."""
+    namespace: str, labels: kopf.Labels, spec: kopf.Spec, status: kopf.Status, body: kopf.Body,
+    **_: Any,
+) -> dict:  # fmt: skip
+    """(namespace, batch id) → (index, phase, cancel asked, queued again by retry_failed())
+    of each of its items: small."""
     item = (int(labels.get(LABEL_BATCH_INDEX, -1)), status.get("phase") or "PENDING",
-            bool(spec.get("cancel")))  # fmt: skip
+            bool(spec.get("cancel")), queued_again(body))  # fmt: skip
     return {(namespace, labels.get(LABEL_BATCH)): item}
 
 

@@ -72,18 +72,27 @@ CALLER = """
 import os, signal, sys
 sys.path.insert(0, {tests!r})
 import batchfns, kinetic
-f = kinetic.run()(batchfns.timed)
+f = kinetic.run(env={env!r})(batchfns.timed)
 batch = f.run_async_map([(i, {log!r}, 1.0) for i in range({n})], max_concurrent=2)
 print(batch.batch_id, flush=True)
 os.kill(os.getpid(), signal.SIGKILL)
 """
 
 
-def test_the_batch_finishes_after_its_caller_is_killed(kube, namespace, operator, shared_root,
-                                                       tmp_path):  # fmt: skip
+@pytest.mark.parametrize("store", ["file", "gs"])
+def test_the_batch_finishes_after_its_caller_is_killed(store, kube, namespace, operator,
+                                                       shared_root, tmp_path, request,
+                                                       monkeypatch):  # fmt: skip
+    """On a file:// store the nodes share, and on a bucket (the GCS emulator, which the
+    pods reach at STORAGE_EMULATOR_HOST): the operator needs neither."""
+    env = {}
+    if store == "gs":
+        monkeypatch.setenv("KINETIC_STORE", request.getfixturevalue("gcs_store_uri"))
+        env = {"STORAGE_EMULATOR_HOST": request.getfixturevalue("gcs_emulator").url}
     log = a_log(shared_root, tmp_path)
     script = tmp_path / "caller.py"
-    script.write_text(textwrap.dedent(CALLER.format(tests=str(TESTS), log=str(log), n=6)))
+    script.write_text(textwrap.dedent(CALLER.format(tests=str(TESTS), log=str(log), n=6,
+                                                    env=env)))  # fmt: skip
     out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
                          timeout=WAIT)  # fmt: skip
     assert out.returncode == -signal.SIGKILL, out.stderr
@@ -99,8 +108,10 @@ def test_the_batch_finishes_after_its_caller_is_killed(kube, namespace, operator
     if shown.returncode == 0:  # kubectl may be absent: the columns are checked when it is
         assert "SUCCEEDED" in shown.stdout and "Succeeded" in shown.stdout.title()
     batch = kinetic.attach_batch(batch_id)
+    assert batch.record.store.startswith(f"{store}://")
     assert batch.status_counts() == {"SUCCEEDED": 6}
     assert batch.results(timeout=WAIT) == list(range(6))
+    assert batch.collected()["succeeded"] == list(range(6))  # collected: the record says so
     records = entries(log)
     assert sorted(r["index"] for r in records) == list(range(6))  # each ran once
     assert [r["batch_index"] for r in sorted(records, key=lambda r: r["index"])] == list(range(6))
@@ -141,10 +152,19 @@ def test_cancel_with_items_pending_and_running(kube, namespace, operator, shared
     batch = f.run_async_map([(i, str(log), 120.0) for i in range(5)], max_concurrent=2)
     wait_for(lambda: batch.status_counts().get("RUNNING") == 2, WAIT, 1.0, "two items running")
     assert batch.status_counts() == {"RUNNING": 2, "PENDING": 3}
+    # An item the operator has not created yet is waiting, as a job; it has no output yet.
+    waiting = batch.jobs[4]
+    state = waiting.state()
+    assert state.status == JobStatus.PENDING and state.reason == Reason.BATCH_QUEUED, state
+    assert "waiting for a slot in its batch" in (state.message or "")
+    assert waiting.status() == JobStatus.PENDING
+    assert waiting.logs() == ""
     counts = batch.cancel(timeout=WAIT)
     assert counts == {"CANCELLED": 5}, counts
     reasons = [s.reason for s in batch.states()]
     assert reasons[2:] == [Reason.BATCH_STOPPED] * 3
+    state = batch.jobs[4].state()  # the handle agrees with the batch: never to start
+    assert state.status == JobStatus.CANCELLED and state.reason == Reason.BATCH_STOPPED, state
     assert item_pods_running(kube, namespace, batch.batch_id) == []
     assert len(items_of(kube, namespace, batch.batch_id)) == 2  # the others never created
     batch.cleanup()
@@ -187,3 +207,62 @@ def test_results_failures_as_completed_and_cleanup(kube, namespace, operator):
     wait_for(lambda: not items_of(kube, namespace, batch.batch_id), WAIT, 1.0, "items deleted")
     with pytest.raises(kinetic.JobNotFoundError):
         kinetic.attach_batch(batch.batch_id)
+
+
+ATTACHER = """
+import json, sys
+import kinetic
+batch = kinetic.attach_batch(sys.argv[1])
+values = batch.results(cleanup=False, timeout={wait})
+states = batch.states()
+print(json.dumps({{"values": values, "counts": batch.status_counts(),
+                  "attempts": [s.attempts for s in states]}}))
+"""
+
+
+def test_retry_failed_runs_only_the_failed_items_again(kube, namespace, operator, shared_root,
+                                                       tmp_path):  # fmt: skip
+    log = a_log(shared_root, tmp_path)
+    flag = shared_root / f"{tmp_path.name}-flag"
+    flag.write_text("fail")
+    f = kinetic.run(retry_backoff=0)(batchfns.flagged_timed)
+    batch = f.run_async_map([(i, str(flag), str(log)) for i in range(4)], max_concurrent=2,
+                            retries=1)  # fmt: skip
+    assert batch.wait(WAIT) == {"SUCCEEDED": 2, "FAILED": 2}
+    assert [s.attempts for s in batch.states()] == [1, 2, 1, 2]  # retries=1 used up
+    assert kineticbatch(kube, namespace, batch.batch_id)["status"]["phase"] == "FAILED"
+    # Still failing: each requeued item gets its whole retry budget again (attempts 3, 4).
+    assert batch.retry_failed() == [1, 3]
+    # At once, before the operator acts: waiting again (or already started again).
+    assert batch.states()[1].status in (JobStatus.PENDING, JobStatus.RUNNING)
+    assert batch.wait(WAIT) == {"SUCCEEDED": 2, "FAILED": 2}
+    assert [s.attempts for s in batch.states()] == [1, 4, 1, 4]
+    flag.unlink()
+    retried = subprocess.run([sys.executable, "-m", "kinetic.cli", "batches", "retry",
+                              batch.batch_id, "-o", "json"], capture_output=True, text=True,
+                             timeout=WAIT)  # fmt: skip
+    assert retried.returncode == 0, retried.stderr
+    assert json.loads(retried.stdout)["queued"] == [1, 3]
+
+    def phase() -> str | None:
+        return (kineticbatch(kube, namespace, batch.batch_id).get("status") or {}).get("phase")
+
+    wait_for(lambda: phase() == "SUCCEEDED", WAIT, 1.0, f"the batch's end\n{operator.tail()}")
+    status = kineticbatch(kube, namespace, batch.batch_id)["status"]
+    assert (status["succeeded"], status["failed"], status["pending"]) == (4, 0, 0), status
+    # Another process attaches after the retry and collects every value.
+    script = tmp_path / "attacher.py"
+    script.write_text(textwrap.dedent(ATTACHER.format(wait=WAIT)))
+    out = subprocess.run([sys.executable, str(script), batch.batch_id], capture_output=True,
+                         text=True, timeout=WAIT)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    seen = json.loads(out.stdout.splitlines()[-1])
+    assert seen == {"values": [0, 1, 2, 3], "counts": {"SUCCEEDED": 4}, "attempts": [1, 5, 1, 5]}
+    # Only the failed items ran again, in the same batch, never beyond the limit.
+    runs = sorted(r["index"] for r in entries(log))
+    assert runs == [0, 1, 1, 1, 1, 1, 2, 3, 3, 3, 3, 3], runs
+    assert max_overlap(entries(log)) <= 2
+    states = batch.states()
+    assert [a["reason"] for a in states[1].previous_attempts] == [Reason.USER_ERROR] * 4
+    assert "flagged 1" in batch.jobs[1].logs(attempt=1)  # the first attempt's evidence
+    assert len(items_of(kube, namespace, batch.batch_id)) == 4  # no new KineticJob
