@@ -1,6 +1,6 @@
 """A pod's peak memory from its container's cgroup, for the job's recorded resource use.
 
-Where it sits: on Kubernetes, kinetic.job.supervisor calls ``container_peak`` after the
+Where it sits: on Kubernetes, kinetic.job.worker_run calls ``container_peak`` after the
 worker ended. ``wait4`` (kinetic.job.watch) gives the worker's own peak resident memory;
 the container's cgroup counts what the kubelet and the OOM killer count — every process
 of the container together, page cache included — so where the cgroup says it (cgroup v2

@@ -1,6 +1,6 @@
 """Inside the job: keeping one attempt's outputs, from the worker's start to its end.
 
-The supervisor (kinetic.job.supervisor) makes one per attempt once the worker is forked:
+kinetic.job.worker_run makes one per attempt once the worker is forked:
 it runs the continuous sync (kinetic.job.output_sync) while the worker runs, notes which
 files the worker is writing whenever it is about to be signalled (kinetic.job.open_files),
 and sends what is left when it has ended — never a file it may have left half-written.

@@ -1,13 +1,15 @@
 """``python -m kinetic.job --store URI JOB_ID``: what runs inside a job.
 
-The runner is a small supervisor. It forks the *worker* (``worker.py``), which loads
-the payload, calls the function and writes the result envelope; the supervisor captures the worker's
-stdout/stderr at the file-descriptor level, streams them to the store's log (and echoes
-them), enforces the timeout and cancellation, keeps the output directory, and always
-writes a terminal record — even when the worker crashes, is killed, or never gets as far
-as the function. Forking (rather than starting a second interpreter) keeps a job's start
-cheap; giving the worker its own process group lets the supervisor stop it and anything
-it started without stopping itself.
+The runner is a small supervisor. It runs the job's attempts: each waits for its start
+(schedule, retry backoff, dependencies), prepares the environment and restored outputs,
+then runs the *worker* (``worker.py``: loads the payload, calls the function, writes the
+result envelope) through kinetic.job.worker_run, which forks it, enforces the timeout and
+cancellation and keeps the output directory. The supervisor streams the worker's
+stdout/stderr, captured at the file-descriptor level, to the store's log (masked, and
+echoed), retries the job's failures locally, and always writes a terminal record — even
+when the worker crashes, is killed, or never gets as far as the function. Forking (rather
+than starting a second interpreter) keeps a job's start cheap; giving the worker its own
+process group lets the supervisor stop it and anything it started without stopping itself.
 """
 
 from __future__ import annotations
@@ -20,31 +22,27 @@ import shutil
 import signal
 import sys
 import tempfile
-import threading
 import time
+import traceback
 from datetime import datetime
 from pathlib import Path
 
-from kinetic.job.container_use import container_peak, with_container_peak
 from kinetic.job.dependency_wait import hold_for_dependencies
 from kinetic.job.launch_claim import claim_launch, submission_complete
 from kinetic.job.masking import Masker
 from kinetic.job.notify_delivery import JobNotifier, take_urls
-from kinetic.job.output_keeper import OutputKeeper
 from kinetic.job.records import record_end, say, write_state
 from kinetic.job.restore import resume_into
-from kinetic.job.watch import watch_worker
-from kinetic.job.worker import worker_main
-from kinetic.model.outcome import Outcome, conclude
+from kinetic.job.worker_run import run_worker
+from kinetic.model.outcome import Outcome
 from kinetic.model.reasons import Reason
 from kinetic.model.retry_policy import RetryPolicy, attempt_record, retry_at, should_retry
 from kinetic.model.spec_record import SpecRecord
 from kinetic.model.status import JobState, JobStatus, format_time, parse_time, utcnow
-from kinetic.model.worker_report import MAX_REPORT_BYTES, WorkerReport
 from kinetic.spec.job_spec import DEFAULT_ACCELERATOR
 from kinetic.store import Store, layout, open_store
 from kinetic.store.logsink import LogSink
-from kinetic.system.sweep import kill_session
+from kinetic.system.procinfo import hostname
 from kinetic.wire.progress_record import read_progress
 from kinetic.wire.secret_mask import mask_text
 
@@ -110,8 +108,6 @@ class Supervisor:
             try:
                 state = self.run_attempt(handle, spec, attempt, previous, start)
             except Exception as exc:  # our own failure: the job still gets its record
-                import traceback
-
                 traceback.print_exc()
                 state = self._final(
                     JobState(JobStatus.RUNNING, created=parse_time(handle.get("created")),
@@ -148,8 +144,6 @@ class Supervisor:
         start: datetime | None,
     ) -> JobState:
         """Run the job once (after waiting until ``start``); its end, not yet recorded."""
-        from kinetic.system.procinfo import hostname
-
         os.environ["KINETIC_ATTEMPT"] = str(attempt)  # the worker and the job inherit it
         remote = not self.store.uri.startswith("file:")
         prefix = layout.logs_prefix(self.job_id, attempt)
@@ -194,6 +188,7 @@ class Supervisor:
             return self._final(state, failed)
         sshd = None
         if spec.get("ssh"):
+            # Deferred: only a job with ssh= needs it.
             from kinetic.job.sshd import SshUnavailable, start_for_job
 
             try:
@@ -207,7 +202,12 @@ class Supervisor:
         output_dir.mkdir()
         try:
             restored = resume_into(self.store, spec, self.job_id, attempt, output_dir, self.note)
-            outcome = self.supervise(handle, spec, attempt, output_dir, restored)
+            outcome = run_worker(
+                self.store, self.job_id, handle, spec, attempt, output_dir, restored,
+                backend=self.backend, secrets=self.secrets, pump=self._pump, note=self.note,
+                # once the worker runs: no delay to the job's start
+                on_start=self._claim_launch, stop_wanted=self._stop_wanted,
+            )  # fmt: skip
             return self._final(state, outcome)
         finally:
             if sshd is not None:
@@ -216,6 +216,7 @@ class Supervisor:
 
     def _prepare_environment(self, spec: SpecRecord) -> Outcome | None:
         """requirements=: the cached environment, or built now (kinetic.job.environment)."""
+        # Deferred (~5 ms of imports): until the attempt's RUNNING record is written.
         from kinetic.job.environment import DependencyInstallFailed, InstallCancelled, prepare
 
         try:
@@ -261,57 +262,6 @@ class Supervisor:
                     return False
             time.sleep(min(left, 0.1))
         return not self._cancel_requested()
-
-    def supervise(
-        self, handle: dict, spec: SpecRecord, attempt: int, output_dir: Path, restored: dict
-    ) -> Outcome:
-        out_r, out_w = os.pipe()
-        ctl_r, ctl_w = os.pipe()
-        sys.stdout.flush()
-        sys.stderr.flush()
-        pid = os.fork()
-        if pid == 0:
-            os.close(out_r)
-            os.close(ctl_r)
-            os.environ.update(self.secrets)
-            worker_main(self.store.uri, self.job_id, handle, output_dir, out_w, ctl_w)
-        # The worker does this too: whichever runs first, a stop signal finds its group.
-        with contextlib.suppress(OSError):
-            os.setpgid(pid, pid)
-        os.close(out_w)
-        os.close(ctl_w)
-        pump = threading.Thread(target=self._pump, args=(out_r,), daemon=True)
-        pump.start()
-        # Read the report while the worker runs: one too big for the pipe must not block it.
-        report_bytes = bytearray()
-        reader = threading.Thread(target=_drain, args=(ctl_r, report_bytes), daemon=True)
-        reader.start()
-        keeper = OutputKeeper(self.store, self.job_id, attempt, output_dir, spec, pid,
-                              self.note, restored)  # fmt: skip
-        self._claim_launch()  # once the worker runs: no delay to the job's start
-        end = watch_worker(
-            pid, spec, backend=self.backend, remote=not self.store.uri.startswith("file:"),
-            cancel_requested=self._stop_wanted, note=self.note, before_signal=keeper.before_signal,
-        )  # fmt: skip
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pid, signal.SIGKILL)  # whatever the job left running ends with it
-        if os.getsid(0) == os.getpid():  # the local runner leads its session: all of it is ours
-            kill_session(os.getpid())
-        pump.join(timeout=10)
-        reader.join(timeout=10)
-        report = WorkerReport.from_bytes(bytes(report_bytes))
-        # Stopped and interrupted, not stopping by itself: what it changed after the signal
-        # may be cut short (kinetic.job.output_sync).
-        interrupted = bool(end.stop_reason and report and report.cancel_seen and not report.success)
-        saved = keeper.finish(end.status, end.stop_reason, interrupted)
-        exit_code = os.waitstatus_to_exitcode(end.status)
-        outcome = conclude(spec, end.stop_reason, exit_code, report, saved, end.oom_message)
-        usage = end.usage
-        if usage and self.backend == "kubernetes":  # the container's peak, where its cgroup says
-            usage = with_container_peak(usage, container_peak())
-        if usage:  # shown by `kinetic jobs status`, top and the dashboard
-            outcome = dataclasses.replace(outcome, extra={**outcome.extra, "resources": usage})
-        return outcome
 
     def _stop_wanted(self, ask_store: bool) -> bool:
         if not self.stop_requested and ask_store:
@@ -374,14 +324,6 @@ class Supervisor:
         # The job's own code where it has one, so a pod's exit code says what the job's did.
         code = final.exit_code
         return code if isinstance(code, int) and 0 < code < 256 else 1
-
-
-def _drain(fd: int, into: bytearray) -> None:
-    """Read ``fd`` to its end, keeping at most MAX_REPORT_BYTES (+1, to tell it was over)."""
-    with os.fdopen(fd, "rb") as f:
-        while chunk := f.read(65536):
-            if len(into) <= MAX_REPORT_BYTES:
-                into += chunk[: MAX_REPORT_BYTES + 1 - len(into)]
 
 
 def _progress(store: Store, job_id: str):

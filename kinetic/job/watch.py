@@ -1,6 +1,6 @@
 """Watching the worker until it exits: the runner's stop decisions.
 
-Called by kinetic.job.supervisor once it has forked the worker. It asks the worker to stop
+Called by kinetic.job.worker_run once it has forked the worker. It asks the worker to stop
 (SIGTERM to its process group: the job's main thread is interrupted, see
 kinetic.job.context) on a cancel request or at the timeout, kills it after the grace
 period, and kills it at once over its memory limit (as a node's OOM killer would).
