@@ -32,7 +32,7 @@ from kinetic.client.batch_handle import BatchHandle, attach_batch, list_batches
 from kinetic.client.job_index import JobView
 from kinetic.client.workflow_handle import WorkflowHandle, attach_workflow, list_workflows
 from kinetic.model.batch_record import count_statuses, item_job_id
-from kinetic.model.errors import BackendError, KineticError
+from kinetic.model.errors import KineticError
 from kinetic.model.status import JobState
 
 GROUP_PAGE = 20  # batches or workflows a list page shows by default
@@ -97,8 +97,7 @@ def _batch_page(batch_id: str, store: str, offset: int, limit: int) -> dict[str,
     batch = attach_batch(batch_id, store)
     states = batch.states()
     body = batch_row(batch, count_statuses(states))
-    body.update(offset=offset, limit=limit, total=len(states),
-                can_retry=batch.record.backend != "kubernetes",
+    body.update(offset=offset, limit=limit, total=len(states), can_retry=True,
                 items=[item_row(batch_id, i, states[i])
                        for i in range(offset, min(len(states), offset + limit))])  # fmt: skip
     return body
@@ -121,10 +120,7 @@ async def _batch_cancel(request: web.Request) -> web.Response:
 async def _batch_retry(request: web.Request) -> web.Response:
     batch = await asyncio.to_thread(attach_batch, request.match_info["batch_id"],
                                     _index(request).store)  # fmt: skip
-    try:
-        queued = await asyncio.to_thread(batch.retry_failed)
-    except BackendError as exc:  # kubernetes: not available there yet
-        return web.json_response({"error": str(exc)}, status=501)
+    queued = await asyncio.to_thread(batch.retry_failed)
     return web.json_response({"batch_id": batch.batch_id, "retried": queued})
 
 

@@ -102,10 +102,13 @@ def test_dashboard_batches_on_the_cluster(kube):
         status, page = _request(f"{url}api/batches/{batch.batch_id}")
         assert status == 200 and page["counts"] == {"SUCCEEDED": 2, "FAILED": 1}, page
         assert [i["status"] for i in page["items"]] == ["SUCCEEDED", "FAILED", "SUCCEEDED"]
-        assert page["can_retry"] is False  # retry_failed is not available on kubernetes yet
+        assert page["can_retry"] is True  # the operator runs the failed items again
         status, body = _request(f"{url}api/batches/{batch.batch_id}/retry", "POST",
                                 {"X-Kinetic-Request": "1"})  # fmt: skip
-        assert status == 501, body
+        assert status == 200 and body["retried"] == [1], body
+        # fail_if fails item 1 on every attempt: it ends FAILED again, on its second attempt.
+        assert batch.wait(300, progress=False) == {"SUCCEEDED": 2, "FAILED": 1}
+        assert batch.jobs[1].state().attempts == 2
         status, page = _request(f"{url}api/jobs?batch={batch.batch_id}")
         assert status == 200 and page["total"] == 3, page
     finally:
