@@ -31,6 +31,11 @@ def test_lifecycle_in_a_real_container(user, namespace, real_node):
     )
     state = job.state()
     assert state.status == JobStatus.SUCCEEDED and state.node == NODE_NAME
+    # A real container has a cgroup of its own: the recorded peak is the container's, as the
+    # kubelet and the OOM killer count it (kinetic.job.container_use).
+    used = state.extra.get("resources") or {}
+    assert used.get("peak_memory_of") == "container", used
+    assert 1 << 20 < used["peak_memory_bytes"] < 4 << 30, used
     assert job.logs().splitlines()[-3:] == ["epoch 0", "epoch 1", "epoch 2"]
     pod = pod_json(real_node, namespace, job.job_id)
     # A container of the built image, run by the kubelet through Docker.
