@@ -97,8 +97,8 @@ def bench_working_dir(tmp: Path, samples: int) -> dict:
     import shutil
 
     import kinetic
-    from kinetic.backends.local import local_home
     from kinetic.client.project_digests import CACHE_DIR
+    from kinetic.model.kinetic_home import kinetic_home
     from kinetic.spec.project_files import RACY_NS
 
     project = tmp / "project"
@@ -122,7 +122,7 @@ def bench_working_dir(tmp: Path, samples: int) -> dict:
                      "first_uploaded": first["uploaded"]}  # fmt: skip
     cold, warm, reads = [], [], {"cold": set(), "warm": set()}
     for _ in range(samples):
-        shutil.rmtree(local_home() / CACHE_DIR, ignore_errors=True)
+        shutil.rmtree(kinetic_home() / CACHE_DIR, ignore_errors=True)
         took, seen = submit()
         cold.append(took)
         reads["cold"].add(seen["read"])

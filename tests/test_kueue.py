@@ -21,7 +21,8 @@ try:
 except ImportError:  # a source checkout without `pip install -e .`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "operator"))
     from kinetic_operator.decisions import Action, decide, status_patch
-from kinetic_operator.reconcile import derive_status, vanished
+from kinetic_operator.pod_status import vanished
+from kinetic_operator.reconcile import derive_status
 from test_reconcile import NOW, load
 
 import kinetic

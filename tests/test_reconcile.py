@@ -15,12 +15,13 @@ import yaml
 from helpers import unavailable
 
 try:
-    from kinetic_operator import reconcile
+    from kinetic_operator import derived_status
 except ImportError:  # a source checkout without `pip install -e .`: the package is in operator/
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "operator"))
-    from kinetic_operator import reconcile
+    from kinetic_operator import derived_status
 
-from kinetic_operator.reconcile import DerivedStatus, derive_status
+from kinetic_operator.derived_status import DerivedStatus
+from kinetic_operator.reconcile import derive_status
 
 from kinetic.spec.accelerators import k8s_scheduling, parse_accelerator
 from kinetic.wire.termination import (
@@ -710,7 +711,7 @@ def test_long_messages_are_truncated() -> None:
         }
     ]
     st = derive_status(None, [pod120(phase="Pending", conditions=cond)])
-    assert len(st.message) == reconcile.MESSAGE_LIMIT and st.message.endswith("…")
+    assert len(st.message) == derived_status.MESSAGE_LIMIT and st.message.endswith("…")
 
 
 def test_cancel_in_the_same_second_as_the_pod_ended() -> None:

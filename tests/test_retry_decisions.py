@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from kinetic_operator.decisions import Action, decide, status_patch
-from kinetic_operator.reconcile import disrupted_end, vanished
+from kinetic_operator.pod_status import disrupted_end, vanished
 from test_reconcile import load
 
 from kinetic.k8s.job_manifest import OperatorConfig, attempt_of, build_job, job_name

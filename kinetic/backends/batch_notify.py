@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
-import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -32,8 +31,8 @@ from kinetic.wire.batch_notification import (
     batch_status_command,
     build_batch_notification,
 )
-from kinetic.wire.notification import Delivery, url_host, wanted
-from kinetic.wire.webhook import deliver
+from kinetic.wire.notification import Delivery, wanted
+from kinetic.wire.webhook import deliver, post_to_all
 
 
 def read_notifications(store: Store, batch_id: str) -> dict[str, Any] | None:
@@ -97,17 +96,7 @@ def notify_batch_end(
         why = "the notify URLs are not kept on this machine (submitted elsewhere, or cleaned up)"
         results = [Delivery(h, "failed", 0, None, why) for h in record.notify_hosts]
     else:
-        results = [Delivery(url_host(u), "failed") for u in urls]
-
-        def send(i: int, url: str) -> None:
-            results[i] = post(url, batch_body_for(url, note))
-
-        threads = [threading.Thread(target=send, args=(i, url), daemon=True)
-                   for i, url in enumerate(urls)]  # fmt: skip
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        results = post_to_all(urls, lambda url: batch_body_for(url, note), post)
     for result in results:
         print(f"[kinetic] batch {record.batch_id}: summary to {result.host}: {result.outcome}"
               + (f" ({result.error})" if result.error else ""), file=sys.stderr)  # fmt: skip

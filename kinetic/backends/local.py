@@ -39,6 +39,7 @@ from kinetic.model.errors import (
     StorageError,
 )
 from kinetic.model.job_record import JobRecord
+from kinetic.model.kinetic_home import kinetic_home
 from kinetic.model.reasons import Reason
 from kinetic.model.retry_policy import (
     RetryPolicy,
@@ -57,18 +58,13 @@ from kinetic.wire.framing import Framed, store_framed
 LAUNCH_GRACE = 60.0
 
 
-def local_home() -> Path:
-    """Per-machine state that must not live in a shared store (runner stderr files)."""
-    return Path(os.environ.get("KINETIC_HOME", Path.home() / ".kinetic")).expanduser()
-
-
 def runner_stderr_path(job_id: str) -> Path:
-    return local_home() / "runners" / f"{job_id}.err"
+    return kinetic_home() / "runners" / f"{job_id}.err"
 
 
 def session_path(job_id: str) -> Path:
     """Where a running job's worker records its directory and plain env (for `shell`)."""
-    return local_home() / "runners" / f"{job_id}.session.json"
+    return kinetic_home() / "runners" / f"{job_id}.session.json"
 
 
 def read_json(store: Store, key: str) -> dict | None:

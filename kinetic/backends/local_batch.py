@@ -20,10 +20,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from kinetic.backends.local import LAUNCH_GRACE, LocalBackend, local_home, read_json
+from kinetic.backends.local import LAUNCH_GRACE, LocalBackend, read_json
 from kinetic.model.batch_record import BatchRecord, item_job_id
 from kinetic.model.errors import JobExistsError
 from kinetic.model.job_record import JobRecord
+from kinetic.model.kinetic_home import kinetic_home
 from kinetic.model.reasons import Reason
 from kinetic.model.retry_policy import attempt_record
 from kinetic.model.status import JobState, JobStatus, format_time, parse_time, utcnow
@@ -32,7 +33,7 @@ from kinetic.system.procinfo import ProcessIdentity
 
 
 def driver_stderr_path(batch_id: str) -> Path:
-    return local_home() / "runners" / f"batch-{batch_id}.err"
+    return kinetic_home() / "runners" / f"batch-{batch_id}.err"
 
 
 def generations(store: Store, batch_id: str) -> list[int]:

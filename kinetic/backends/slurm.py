@@ -46,6 +46,7 @@ from kinetic.backends.slurm_status import RUNNING_STATES, combine, needs_slurm
 from kinetic.model.endpoint import Endpoint
 from kinetic.model.errors import JobExistsError, JobNotFoundError, SpecError
 from kinetic.model.job_record import JobRecord
+from kinetic.model.kinetic_home import kinetic_home
 from kinetic.model.reasons import Reason
 from kinetic.model.retry_policy import (
     RetryPolicy,
@@ -67,8 +68,7 @@ CANCEL_SLACK = 15.0
 def slurm_home() -> Path:
     """Where the batch script, the runners' SLURM output and pending secrets live: the
     Kinetic home, which compute nodes must see at the same path (a shared home)."""
-    base = os.environ.get("KINETIC_HOME", Path.home() / ".kinetic")
-    return Path(base).expanduser() / "slurm"
+    return kinetic_home() / "slurm"
 
 
 def output_path(job_id: str, attempt: int = 1) -> Path:

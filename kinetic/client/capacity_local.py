@@ -11,8 +11,9 @@ import time
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-from kinetic.backends.local import local_home, read_json
+from kinetic.backends.local import read_json
 from kinetic.client.job_index import JobFilter, JobView
+from kinetic.model.kinetic_home import kinetic_home
 from kinetic.model.status import JobStatus
 from kinetic.store import layout, open_store
 from kinetic.system import machine
@@ -35,7 +36,7 @@ def local_capacity(store: str | None = None, index: JobView | None = None) -> di
     disks = []
     if (path := store_path(index.store)) is not None:
         disks.append({"what": "store", **(machine.disk(path) or {"path": path})})
-    disks.append({"what": "kinetic home", **(machine.disk(str(local_home())) or {})})
+    disks.append({"what": "kinetic home", **(machine.disk(str(kinetic_home())) or {})})
     return {
         "backend": "local",
         "host": hostname(),

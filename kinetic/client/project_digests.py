@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from kinetic.backends.local import local_home
+from kinetic.model.kinetic_home import kinetic_home
 from kinetic.spec.project_files import Manifest, file_digest, reusable_digest
 
 CACHE_DIR = "project-digests"
@@ -28,7 +28,7 @@ CACHE_DIR = "project-digests"
 
 def cache_file(root: Path) -> Path:
     name = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:32]
-    return local_home() / CACHE_DIR / f"{name}.json"
+    return kinetic_home() / CACHE_DIR / f"{name}.json"
 
 
 def known_digests(manifest: Manifest) -> tuple[dict[str, str], int]:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import threading
 from collections.abc import Callable
 
 from kinetic.job.records import say, write_state
@@ -28,10 +27,9 @@ from kinetic.wire.notification import (
     build_notification,
     log_tail,
     logs_command,
-    url_host,
     wanted,
 )
-from kinetic.wire.webhook import deliver
+from kinetic.wire.webhook import deliver, post_to_all
 
 TAIL_BYTES = 16384  # enough for the last LOG_TAIL_LINES lines of most output
 RECORD_PATIENCE = 10.0  # seconds to keep trying to record the outcomes
@@ -101,17 +99,7 @@ class JobNotifier:
             why = "the notify URLs did not reach this runner (relaunched after a loss)"
             results = [Delivery(h, "failed", 0, None, why) for h in self.hosts]
         else:
-            results = [Delivery(url_host(u), "failed") for u in self.urls]
-
-            def send(i: int, url: str) -> None:
-                results[i] = self.post(url, body_for(url, note))
-
-            threads = [threading.Thread(target=send, args=(i, url), daemon=True)
-                       for i, url in enumerate(self.urls)]  # fmt: skip
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join()
+            results = post_to_all(self.urls, lambda url: body_for(url, note), self.post)
         for result in results:
             say(f"notification to {result.host}: {result.outcome}"
                 + (f" ({result.error})" if result.error else ""))  # fmt: skip

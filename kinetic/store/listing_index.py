@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from kinetic.model.job_record import JobRecord
+from kinetic.model.kinetic_home import kinetic_home
 from kinetic.model.status import JobState, parse_time
 from kinetic.store.index_queries import EVERY, NEWEST, Where
 
@@ -49,7 +50,7 @@ DEFERRED = ("spec", "extra", "client")
 def index_path(store_uri: str) -> Path:
     """Where this machine keeps ``store_uri``'s index: in its Kinetic home, one file per
     store (and per schema and Python version, as the rows are marshalled)."""
-    home = Path(os.environ.get("KINETIC_HOME") or Path.home() / ".kinetic").expanduser()
+    home = kinetic_home()
     key = hashlib.sha256(store_uri.encode()).hexdigest()[:24]
     py = f"py{sys.version_info[0]}{sys.version_info[1]}"
     return home / "index" / f"v{SCHEMA}-{py}" / f"{key}.sqlite"

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kinetic.model.kinetic_home import kinetic_home
+
 MARKER = "kinetic-env.json"
 ENV_VAR = "KINETIC_ENV_CACHE"
 
@@ -34,8 +36,7 @@ def cache_root(overrides: Mapping[str, str] | None = None) -> Path:
 
 def home_root() -> Path:
     """The cache under the Kinetic home, whatever KINETIC_ENV_CACHE says."""
-    home = os.environ.get("KINETIC_HOME") or str(Path.home() / ".kinetic")
-    return Path(home).expanduser() / "envs"
+    return kinetic_home() / "envs"
 
 
 def unusable(root: Path) -> str | None:

@@ -19,10 +19,11 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
+from kinetic.model.kinetic_home import kinetic_home
+
 
 def notify_home() -> Path:
-    home = Path(os.environ.get("KINETIC_HOME") or Path.home() / ".kinetic").expanduser()
-    return home / "notify"
+    return kinetic_home() / "notify"
 
 
 def _path(store_uri: str, owner_id: str) -> Path:

@@ -12,10 +12,11 @@ waits for before the job's terminal record is written.
 from __future__ import annotations
 
 import json
+import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from kinetic.model.status import format_time, utcnow
@@ -67,6 +68,26 @@ def deliver(
         if attempt < tries:
             sleep(backoff * 2 ** (attempt - 1))
     return Delivery(host, "failed", tries, code, error, format_time(utcnow()))
+
+
+def post_to_all(
+    urls: Sequence[str],
+    body_of: Callable[[str], Mapping[str, Any]],
+    post: Callable[..., Delivery] = deliver,
+) -> list[Delivery]:
+    """Post ``body_of(url)`` to every URL at once (a receiver that never answers does not
+    hold up the others); the outcomes, in the URLs' order. Never raises."""
+    results = [Delivery(url_host(u), "failed") for u in urls]
+
+    def send(i: int, url: str) -> None:
+        results[i] = post(url, body_of(url))
+
+    threads = [threading.Thread(target=send, args=(i, u), daemon=True) for i, u in enumerate(urls)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
 
 
 def _describe(exc: Exception, url: str) -> str:

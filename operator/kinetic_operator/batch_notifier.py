@@ -14,7 +14,6 @@ outcomes (hosts only) are written back by the driver. The items never post on th
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -26,8 +25,8 @@ from kinetic.wire.batch_notification import (
     batch_status_command,
     build_batch_notification,
 )
-from kinetic.wire.notification import Delivery, url_host, wanted
-from kinetic.wire.webhook import deliver
+from kinetic.wire.notification import Delivery, wanted
+from kinetic.wire.webhook import deliver, post_to_all
 
 if TYPE_CHECKING:
     from kinetic_operator.cluster import Cluster
@@ -91,16 +90,7 @@ def deliver_summary(
     if not urls:
         return [Delivery(h, "failed", 0, None, f"no notify URLs in the Secret {name}").to_dict()
                 for h in hosts]  # fmt: skip
-    results = [Delivery(url_host(u), "failed") for u in urls]
-
-    def send(i: int, url: str) -> None:
-        results[i] = post(url, batch_body_for(url, note))
-
-    threads = [threading.Thread(target=send, args=(i, u), daemon=True) for i, u in enumerate(urls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results = post_to_all(urls, lambda url: batch_body_for(url, note), post)
     for result in results:
         log.info("batch %s/%s: summary to %s: %s%s", namespace, spec["batchId"], result.host,
                  result.outcome, f" ({result.error})" if result.error else "")  # fmt: skip

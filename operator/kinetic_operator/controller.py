@@ -56,8 +56,8 @@ from kinetic_operator.item_restart import restart_patch
 from kinetic_operator.kueue_status import is_suspended
 from kinetic_operator.memory import Trimmer
 from kinetic_operator.operator_settings import Settings
+from kinetic_operator.pod_status import disrupted_end, vanished
 from kinetic_operator.progress_server import PodRef, ProgressEndpoint, api_review
-from kinetic_operator.reconcile import disrupted_end, vanished
 from kinetic_operator.state import JobRegistry, JobState, Key
 
 log = logging.getLogger("kinetic.operator")

@@ -21,7 +21,8 @@ from kinetic.model.reasons import Reason
 from kinetic.model.retry_policy import should_retry
 from kinetic.model.status import JobStatus, format_time, parse_time, utcnow
 from kinetic_operator.dependency_gate import held_patch
-from kinetic_operator.reconcile import DerivedStatus, derive_status
+from kinetic_operator.derived_status import DerivedStatus
+from kinetic_operator.reconcile import derive_status
 
 TERMINAL = {s.value for s in JobStatus if s.is_terminal}
 
@@ -32,8 +33,8 @@ class Action:
     delete_job: bool = False
     refuse: tuple[str, str] | None = None  # (reason, message): fail without a Job
     wait_until: str | None = None  # scheduled start (spec.startAt) or retry not reached yet
-    lost: str | None = None  # the attempt's pod vanished (reconcile.vanished): it failed
-    lost_reason: str = Reason.LOST  # …or was pushed off its node (reconcile.disrupted_end)
+    lost: str | None = None  # the attempt's pod vanished (pod_status.vanished): it failed
+    lost_reason: str = Reason.LOST  # …or was pushed off its node (pod_status.disrupted_end)
     # Held for its dependencies, or ended by one (dependency_gate.held_patch): the status.
     hold: dict[str, Any] | None = None
     # Where the dependencies' values are, for the pod (kinetic.wire.dependency_ref).
@@ -52,7 +53,7 @@ def decide(
     lost_reason: str = Reason.LOST,
     dependencies: Verdict | None = None,
 ) -> Action:
-    """``lost``: why the attempt's pod just vanished (see reconcile.vanished), if it did,
+    """``lost``: why the attempt's pod just vanished (see pod_status.vanished), if it did,
     recorded with ``lost_reason``; ``dependencies``: the verdict on its dependencies
     (dependency_gate), if it has any."""
     status, spec = kj.get("status") or {}, kj["spec"]

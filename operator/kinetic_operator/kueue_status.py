@@ -1,6 +1,6 @@
 """Kueue: what a queued, admitted or preempted Job means for the KineticJob's status (pure).
 
-Where it sits: reconcile.py (the status derivation) and reconcile.vanished ask these
+Where it sits: reconcile.py (the status derivation) and pod_status.vanished ask these
 about a Job that carries Kueue's queue label (kinetic.k8s.kueue). The operator creates
 such a Job suspended; Kueue admits it by unsuspending it, and preempts it by suspending it
 again, after which the Job controller deletes its pods. So:

@@ -16,7 +16,6 @@ delivery of its own running, and delivers again.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -31,10 +30,9 @@ from kinetic.wire.notification import (
     build_notification,
     log_tail,
     logs_command,
-    url_host,
     wanted,
 )
-from kinetic.wire.webhook import deliver
+from kinetic.wire.webhook import deliver, post_to_all
 
 if TYPE_CHECKING:
     from kinetic_operator.cluster import Cluster
@@ -105,16 +103,7 @@ def deliver_all(
             why = f"the notify URLs of {source} were gone when this retry of it started"
         return [Delivery(h, "failed", 0, None, why).to_dict() for h in hosts]
     note = message_of(kj, _log_tail(cluster, namespace, (kj.get("status") or {}).get("podName")))
-    results = [Delivery(url_host(u), "failed") for u in urls]
-
-    def send(i: int, url: str) -> None:
-        results[i] = post(url, body_for(url, note))
-
-    threads = [threading.Thread(target=send, args=(i, u), daemon=True) for i, u in enumerate(urls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results = post_to_all(urls, lambda url: body_for(url, note), post)
     for result in results:
         log.info("job %s/%s: notification to %s: %s%s", namespace, job_id, result.host,
                  result.outcome, f" ({result.error})" if result.error else "")  # fmt: skip

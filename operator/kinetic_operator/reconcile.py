@@ -1,5 +1,8 @@
 """Pure status derivation: a `batch/v1` Job and its Pods → the KineticJob's `.status`.
 
+This module weighs the Job against its pods; what a single pod says is read by
+pod_status.py, and the result is a DerivedStatus (derived_status.py).
+
 Inputs are plain camelCase dicts as the API server returns them (what kopf hands to
 handlers, or `ApiClient().sanitize_for_serialization(obj)`); any part may be missing, and
 both old (1.20: no `ready`, `terminating`, `SuccessCriteriaMet`, `FailureTarget`,
@@ -52,81 +55,29 @@ dropped, because the client checks the result against that digest.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Any
 
 from kinetic.k8s.kueue import queue_of
 from kinetic.k8s.kueue_workload import KueueView
 from kinetic.model.reasons import Reason
 from kinetic.model.status import JobStatus, utcnow
-from kinetic.wire.termination import parse_termination_message, valid_resources, valid_result
-from kinetic_operator.kueue_status import current_pods, is_suspended, queued_message
+from kinetic.wire.termination import valid_result
+from kinetic_operator.derived_status import DerivedStatus, status_of, truncate
+from kinetic_operator.kueue_status import current_pods, queued_message
 from kinetic_operator.objects import (
     Obj,
     condition,
-    container_statuses,
     container_times,
-    deciding_container,
-    describe_exit,
     disruption,
     iso,
     meta,
     phase_of,
     time_of,
-    unschedulable,
 )
+from kinetic_operator.pod_status import from_pod
 
-MESSAGE_LIMIT = 2048  # keep the CR small; scheduler messages can be long
-
-# Waiting reasons that mean "this will not start by itself": reported while pending.
-_PULL_PROBLEMS = {"ImagePullBackOff", "ErrImagePull", "ErrImageNeverPull", "InvalidImageName"}
-_START_PROBLEMS = {"CrashLoopBackOff", "RunContainerError", "PostStartHookError"}
-_CREATE_PROBLEMS = {"CreateContainerConfigError", "CreateContainerError"}
-PROBLEM_WAITING = frozenset(_PULL_PROBLEMS | _START_PROBLEMS | _CREATE_PROBLEMS)
 _TERMINAL = {s.value for s in JobStatus if s.is_terminal}
-# DerivedStatus field → camelCase key in the KineticJob's .status
-_PATCH_KEYS = {
-    **{k: k for k in ("phase", "reason", "message", "attempts", "result", "resources")},
-    **{"started": "startTime", "finished": "completionTime", "pod_name": "podName"},
-    **{"node_name": "nodeName", "exit_code": "exitCode"},
-}
-
-
-@dataclass(frozen=True)
-class DerivedStatus:
-    """What the KineticJob's `.status` should say. `phase` is a `JobStatus` value."""
-
-    phase: str
-    reason: str | None = None
-    message: str | None = None
-    started: str | None = None
-    finished: str | None = None
-    attempts: int = 0
-    pod_name: str | None = None
-    node_name: str | None = None
-    exit_code: int | None = None
-    result: dict[str, Any] | None = None
-    # What the job used, from the runner's termination message (kinetic.job.container_use).
-    resources: dict[str, Any] | None = None
-
-    @property
-    def is_terminal(self) -> bool:
-        return JobStatus(self.phase).is_terminal
-
-    def to_patch(self) -> dict[str, Any]:
-        """The camelCase `.status` body. None values are kept: in a merge patch they
-        remove stale fields (an old `Unschedulable` reason once the pod runs)."""
-        return {key: getattr(self, name) for name, key in _PATCH_KEYS.items()}
-
-    @classmethod
-    def from_status(cls, status: Obj) -> DerivedStatus:
-        """Read back a `.status` written by `to_patch` (unknown keys ignored)."""
-        values: dict[str, Any] = {name: status.get(key) for name, key in _PATCH_KEYS.items()}
-        values.update(phase=str(values["phase"] or JobStatus.PENDING.value))
-        values.update(attempts=int(values["attempts"] or 0))
-        resources = valid_resources(values["resources"])
-        return cls(**{**values, "result": valid_result(values["result"]), "resources": resources})
 
 
 def derive_status(
@@ -165,7 +116,7 @@ def derive_status(
         result = None  # a cancelled job has no result to collect
     finished = st.finished or (iso(now) if st.is_terminal else None)
     st = replace(st, started=started, finished=finished, attempts=attempts, result=result)
-    return replace(st, message=_truncate(st.message))
+    return replace(st, message=truncate(st.message))
 
 
 # --- the decision ----------------------------------------------------------------------
@@ -175,10 +126,12 @@ def _derive(job: Obj | None, pods: list[Obj], job_created: bool) -> DerivedStatu
     current = pods[-1] if pods else None
     if job is None:
         if current is not None:  # the Job is gone or not seen yet: the pod's end is the end
-            return _from_pod(current)
+            return from_pod(current)
         if job_created:
-            return _status(JobStatus.FAILED, Reason.LOST, "the Job was deleted before it finished")
-        return _status(JobStatus.PENDING, None, "waiting for the operator to create the Job")
+            return status_of(
+                JobStatus.FAILED, Reason.LOST, "the Job was deleted before it finished"
+            )
+        return status_of(JobStatus.PENDING, None, "waiting for the operator to create the Job")
     jst, spec = job.get("status") or {}, job.get("spec")
     spec = spec if isinstance(spec, Mapping) else None
     failed = condition(job, "Failed") or condition(job, "FailureTarget")
@@ -195,10 +148,10 @@ def _derive(job: Obj | None, pods: list[Obj], job_created: bool) -> DerivedStatu
     if (spec or {}).get("suspend") or condition(job, "Suspended"):
         msg = (condition(job, "Suspended") or {}).get("message") or "Job suspended"
         # In a Kueue queue: waiting for admission, or preempted (kueue_status.py).
-        return _status(JobStatus.PENDING, Reason.QUEUED if queue_of(job) else Reason.SUSPENDED,
+        return status_of(JobStatus.PENDING, Reason.QUEUED if queue_of(job) else Reason.SUSPENDED,
                        msg)  # fmt: skip
     if current is not None and phase_of(current) == "Failed":
-        outcome = _from_pod(current)
+        outcome = from_pod(current)
         n_failed = max(jst.get("failed") or 0, sum(phase_of(p) == "Failed" for p in pods))
         if n_failed > (spec or {}).get("backoffLimit", 6):
             return outcome  # the controller has not written Failed yet; nothing will retry
@@ -206,12 +159,12 @@ def _derive(job: Obj | None, pods: list[Obj], job_created: bool) -> DerivedStatu
         msg = f"attempt {n_failed} failed ({why}); retrying"
         return replace(outcome, phase=JobStatus.PENDING, reason=Reason.RETRYING, message=msg)
     if current is not None:
-        return _from_pod(current)
+        return from_pod(current)
     # No pods seen: the Job's counters. 1.20 has no `ready`, so an active pod counts as running.
     active, ready, succeeded = jst.get("active"), jst.get("ready"), jst.get("succeeded")
     if active and (ready is None or ready > 0 or (succeeded or 0) > 0):
-        return _status(JobStatus.RUNNING, None, None)
-    return _status(JobStatus.PENDING, None, "waiting for the Job controller to start a pod")
+        return status_of(JobStatus.RUNNING, None, None)
+    return status_of(JobStatus.PENDING, None, "waiting for the Job controller to start a pod")
 
 
 def _success(job: Obj, pods: list[Obj]) -> DerivedStatus:
@@ -221,10 +174,10 @@ def _success(job: Obj, pods: list[Obj]) -> DerivedStatus:
     if not done and live:
         # The Job's watch overtook its pod's: the pod's end carries the result (its
         # termination message), so wait for that event rather than finish without it.
-        return _from_pod(live[-1])
+        return from_pod(live[-1])
     if not done:
-        return _status(JobStatus.SUCCEEDED, None, None, finished=finished)
-    outcome = _from_pod(done[-1])  # may be FAILED: a disrupted "success" without a result
+        return status_of(JobStatus.SUCCEEDED, None, None, finished=finished)
+    outcome = from_pod(done[-1])  # may be FAILED: a disrupted "success" without a result
     return replace(outcome, finished=outcome.finished or finished)
 
 
@@ -244,150 +197,21 @@ def _deadline_race(cond: Obj, job: Obj, spec: Obj | None) -> Obj:
             f"specified deadline ({deadline}s)"}  # fmt: skip
 
 
-def vanished(pod: Obj, job: Obj | None, now: datetime | None = None) -> str | None:
-    """Why a pod that was just deleted counts as a lost attempt, or None when it does not.
-
-    Before 1.26 a pod deleted while it ran (its node removed and the pod garbage-collected,
-    a drain, a `kubectl delete pod`) leaves no failure behind: the Job controller quietly
-    starts another. Counting it as ``Lost`` keeps every attempt in the record and under the
-    retry budget. A pod that had finished, or that the Job controller removed itself (the
-    Job finished or its deadline passed), is not lost.
-    """
-    if phase_of(pod) in ("Succeeded", "Failed") or job is None:
-        return None
-    if queue_of(job) and (is_suspended(job) or pod not in current_pods(job, [pod])):
-        return None  # Kueue preempted the Job: its pods go, and it waits to be admitted again
-    if condition(job, "Complete") or condition(job, "Failed"):
-        return None
-    deadline = (job.get("spec") or {}).get("activeDeadlineSeconds")
-    start = time_of((job.get("status") or {}).get("startTime"))
-    if deadline and start and (now or utcnow()) >= start + timedelta(seconds=int(deadline) - 1):
-        return None  # the Job controller's own kill at the deadline
-    node = (pod.get("spec") or {}).get("nodeName")
-    where = f" on node {node}" if node else ""
-    return (
-        f"pod {meta(pod, 'name')}{where} was deleted before it finished "
-        "(its node gone or drained, or the pod removed)"
-    )
-
-
-def disrupted_end(pod: Obj, job: Obj | None) -> tuple[str, str | None] | None:
-    """(reason, message) when a pod that was just deleted had ended pushed off its node (a
-    ``DisruptionTarget``: preempted, evicted…) while its Job still ran; None otherwise.
-
-    A 1.26+ taint manager (a reclaimed spot node) or a drain marks the pod, then deletes it
-    with its grace period. A Job controller that does not count a failed pod deleted at
-    once (1.20) quietly starts another under the same attempt; the attempt ends here
-    instead, recorded with its disruption and retried under the budget."""
-    if phase_of(pod) not in ("Succeeded", "Failed") or job is None or disruption(pod) is None:
-        return None
-    if condition(job, "Complete") or condition(job, "Failed"):
-        return None  # the Job's own verdict, its pods included, says how the attempt ended
-    ended = _finished_pod(pod)
-    if ended.phase != JobStatus.FAILED.value:  # a result the runner reported stands
-        return None
-    return ended.reason or Reason.EVICTED, ended.message
-
-
 def _job_failure(cond: Obj, pods: list[Obj]) -> DerivedStatus:
     reason, finished = cond.get("reason") or "Failed", iso(cond.get("lastTransitionTime"))
-    failed = [_from_pod(p) for p in pods if phase_of(p) == "Failed"]
+    failed = [from_pod(p) for p in pods if phase_of(p) == "Failed"]
     live = [p for p in pods if phase_of(p) not in ("Succeeded", "Failed")]
     if reason == Reason.BACKOFF_LIMIT_EXCEEDED and not failed and live:
         # The Job's verdict came before its pod's end reached us (separate watches): the
         # pod says why (Evicted or the job's own error), so wait for it rather than
         # record the count as the cause. Its event follows.
-        return _from_pod(live[-1])
+        return from_pod(live[-1])
     if failed and reason != Reason.DEADLINE:  # the pod's own end says more than the count
         return replace(failed[-1], finished=failed[-1].finished or finished)
     # No pod left, or the deadline killed it: its exit is a consequence, not the cause.
     keys = ("pod_name", "node_name", "exit_code") if failed else ()
     where = {k: getattr(failed[-1], k) for k in keys}
-    return _status(JobStatus.FAILED, reason, cond.get("message"), finished=finished, **where)
-
-
-def _from_pod(pod: Obj) -> DerivedStatus:
-    st = _finished_pod(pod) if phase_of(pod) in ("Succeeded", "Failed") else _live_pod(pod)
-    return replace(
-        st, pod_name=meta(pod, "name"), node_name=(pod.get("spec") or {}).get("nodeName")
-    )
-
-
-def _finished_pod(pod: Obj) -> DerivedStatus:
-    st = pod.get("status") or {}
-    name, term = deciding_container(pod)
-    report, text = parse_termination_message(term.get("message"))
-    code, result = term.get("exitCode"), report.result if report else None
-    kw: dict[str, Any] = {
-        "exit_code": code,
-        "result": result,
-        "finished": iso(term.get("finishedAt")),
-        "resources": report.resources if report else None,
-    }
-    disrupted = disruption(pod)
-    if phase_of(pod) == "Succeeded" and (disrupted is None or result is not None):
-        return _status(JobStatus.SUCCEEDED, None, text, **kw)
-    if disrupted is not None:  # pushed off the node: that is the story, not the exit code
-        return _status(JobStatus.FAILED, *disrupted, **kw)
-    # The kernel killed the job's process over the container's memory limit: the runner
-    # only saw a SIGKILL ("Killed"), the container runtime knows it was the OOM killer.
-    runner_saw_kill = not report or report.reason in (None, Reason.KILLED)
-    oom = term.get("reason") == Reason.OOM and runner_saw_kill
-    if report and (report.reason or report.exception_type) and not oom:
-        msg = ": ".join(filter(None, [report.exception_type, report.message]))
-        return _status(JobStatus.FAILED, report.reason or Reason.USER_ERROR, msg, **kw)
-    if term.get("reason") == Reason.OOM:
-        msg = f"container {name} ran out of memory and was killed (exit code {code})"
-        return _status(JobStatus.FAILED, Reason.OOM, msg, **kw)
-    for cond in st.get("conditions") or []:
-        # e.g. Kueue's TerminationTarget: someone stopped the pod; say who, and why it waited.
-        if cond.get("type", "").endswith("Target") and cond.get("status") == "True":
-            msg = cond.get("message") or ""
-            if (never := unschedulable(pod)) is not None:
-                msg += f" (never scheduled: {never.get('message')})"
-            kw["finished"] = kw["finished"] or iso(cond.get("lastTransitionTime"))
-            return _status(JobStatus.FAILED, cond.get("reason") or cond["type"], msg, **kw)
-    if code is not None:
-        msg = f"container {name} exited with code {describe_exit(code)}"
-        return _status(JobStatus.FAILED, Reason.EXIT_CODE, f"{msg}: {text}" if text else msg, **kw)
-    msg = st.get("message") or "the pod failed without a container exit status"
-    return _status(JobStatus.FAILED, st.get("reason") or Reason.EXIT_CODE, msg)
-
-
-def _live_pod(pod: Obj) -> DerivedStatus:
-    st = pod.get("status") or {}
-    for init, cs in container_statuses(pod):
-        waiting = (cs.get("state") or {}).get("waiting") or {}
-        if waiting.get("reason") in PROBLEM_WAITING:
-            msg, last = waiting.get("message") or "", (cs.get("lastState") or {}).get("terminated")
-            if last:  # why the last run ended says more than "back-off 40s"
-                msg += f"; last exit: {last.get('reason')} (exit code "
-                msg += f"{describe_exit(last.get('exitCode'))})"
-                msg += f": {last['message'].strip()}" if last.get("message") else ""
-            msg = f"init container {cs.get('name')}: {msg}" if init else msg
-            code = (last or {}).get("exitCode")
-            return _status(JobStatus.PENDING, waiting["reason"], msg, exit_code=code)
-    if (cond := unschedulable(pod)) is not None:
-        return _status(JobStatus.PENDING, cond.get("reason"), cond.get("message"))
-    if st.get("phase") == "Unknown":  # the node stopped reporting; container states are stale
-        return _status(
-            JobStatus.RUNNING, st.get("reason") or Reason.NODE_UNREACHABLE, st.get("message")
-        )
-    if any(
-        "running" in (cs.get("state") or {}) for init, cs in container_statuses(pod) if not init
-    ):
-        if meta(pod, "deletionTimestamp"):
-            return _status(JobStatus.RUNNING, Reason.TERMINATING, "the pod is being deleted")
-        return _status(JobStatus.RUNNING, None, None)
-    for _init, cs in container_statuses(pod):  # ContainerCreating, PodInitializing…
-        if waiting := (cs.get("state") or {}).get("waiting"):
-            return _status(JobStatus.PENDING, waiting.get("reason"), waiting.get("message"))
-    if condition(pod, "PodScheduled"):
-        node = (pod.get("spec") or {}).get("nodeName")
-        return _status(
-            JobStatus.PENDING, Reason.SCHEDULED, f"scheduled to {node}" if node else None
-        )
-    return _status(JobStatus.PENDING, None, None)
+    return status_of(JobStatus.FAILED, reason, cond.get("message"), finished=finished, **where)
 
 
 def _apply_cancel(
@@ -405,7 +229,7 @@ def _apply_cancel(
             return st  # no time to compare: a success is kept
     live = [p for p in pods if phase_of(p) not in ("Succeeded", "Failed")]
     if live:
-        running = any(_from_pod(p).phase == JobStatus.RUNNING for p in live)
+        running = any(from_pod(p).phase == JobStatus.RUNNING for p in live)
         phase = JobStatus.RUNNING if running else JobStatus.PENDING
         msg = f"cancel requested; waiting for {len(live)} pod(s) to stop"
         return replace(st, phase=phase, reason=Reason.CANCELLING, message=msg, finished=None)
@@ -416,10 +240,6 @@ def _apply_cancel(
 
 
 # --- small readers ---------------------------------------------------------------------
-
-
-def _status(phase: JobStatus, reason: str | None, message: str | None, **kw: Any) -> DerivedStatus:
-    return DerivedStatus(phase=phase.value, reason=reason, message=message or None, **kw)
 
 
 def _succeeded(job: Obj, pods: list[Obj]) -> int:
@@ -442,8 +262,3 @@ def _started(st: DerivedStatus, pods: list[Obj], job: Obj | None) -> str | None:
         return None
     candidates = [(p.get("status") or {}).get("startTime") for p in [*pods, job or {}]]
     return min(filter(None, map(iso, candidates)), default=None)
-
-
-def _truncate(text: str | None) -> str | None:
-    text = (text or "").strip()
-    return text[: MESSAGE_LIMIT - 1] + "…" if len(text) > MESSAGE_LIMIT else text or None
