@@ -50,8 +50,8 @@ _LAZY = {
     "list_jobs": "kinetic.client.listing",
     "submit": "kinetic.client.submit",
     "BatchHandle": "kinetic.client.batch_handle",
-    "attach_batch": "kinetic.client.batch_handle",
-    "list_batches": "kinetic.client.batch_handle",
+    "attach_batch": "kinetic.client.batch_lookup",
+    "list_batches": "kinetic.client.batch_lookup",
     "batch_index": "kinetic.job.batch_item",
     "attempt": "kinetic.job.context",
     "cancelled": "kinetic.job.context",
@@ -64,7 +64,8 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:
-    from kinetic.client.batch_handle import BatchHandle, attach_batch, list_batches
+    from kinetic.client.batch_handle import BatchHandle
+    from kinetic.client.batch_lookup import attach_batch, list_batches
     from kinetic.client.decorator import RemoteFunction, run
     from kinetic.client.handle import JobHandle
     from kinetic.client.listing import attach, list_jobs

@@ -3,7 +3,7 @@
 Where it sits: ``submit_batch`` (kinetic.client.batch_submit) writes the items to the
 store, commits batch.json, then calls ``create_batch``; from then on the operator drives
 the batch (operator/kinetic_operator/batch_driver.py) with no process of the caller's
-alive. ``BatchHandle`` (kinetic.client.batch_handle) reads the batch's counts and stop
+alive. ``BatchHandle`` (through kinetic.client.batch_dispatch) reads the batch's counts and stop
 reason here, cancels or deletes it, and queues its failed items again
 (``requeue_failed``). Connection settings (namespace, kubeconfig, context) are an
 item's: every item's handle.json carries them.

@@ -21,7 +21,7 @@ def batches() -> None:
 
 
 def _attach(batch_id: str, store: str | None):
-    from kinetic.client.batch_handle import attach_batch
+    from kinetic.client.batch_lookup import attach_batch
 
     return attach_batch(batch_id, store)
 
@@ -43,7 +43,8 @@ def _summary(batch, counts: dict[str, int]) -> dict[str, Any]:
 @output_option
 def list_cmd(store: str | None, output: str) -> None:
     """Batches newest first, with their items' counts."""
-    from kinetic.client.batch_handle import counts_line, list_batches
+    from kinetic.client.batch_handle import counts_line
+    from kinetic.client.batch_lookup import list_batches
 
     rows = [(b, b.status_counts()) for b in list_batches(store)]
     if output == "json":

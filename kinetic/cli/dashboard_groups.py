@@ -28,7 +28,8 @@ from typing import Any
 
 from aiohttp import web
 
-from kinetic.client.batch_handle import BatchHandle, attach_batch, list_batches
+from kinetic.client.batch_handle import BatchHandle
+from kinetic.client.batch_lookup import attach_batch, list_batches
 from kinetic.client.job_index import JobView
 from kinetic.client.workflow_handle import WorkflowHandle, attach_workflow, list_workflows
 from kinetic.model.batch_record import count_statuses, item_job_id

@@ -18,7 +18,7 @@ from kinetic.cli.graph_text import render
 def tree(job_id: str, store: str | None, output: str) -> None:
     """JOB_ID's dependencies (all the way up) and dependents (all the way down). JOB_ID
     may be a batch's id; a batch is one node, with its items' counts."""
-    from kinetic.client.batch_handle import load_batch
+    from kinetic.client.batch_lookup import load_batch
     from kinetic.client.job_graph import job_graph
     from kinetic.model.errors import JobNotFoundError
 

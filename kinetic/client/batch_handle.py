@@ -3,7 +3,9 @@
 Holds only the batch's record (batch.json); everything else is read when asked: each
 item is a job (``batch.jobs[i]`` is its JobHandle), its state its backend's. Reading a
 batch also keeps it alive: a reader who finds its driver dead with work left starts the
-next one (kinetic.backends.local_batch.ensure_driver), as a reader relaunches a lost job.
+next one, as a reader relaunches a lost job. Who drives it (a local driver, or the
+operator through a KineticBatch) and the call to its driver are batch_dispatch.py's;
+finding a batch again (``attach_batch``, ``list_batches``) is batch_lookup.py's.
 """
 
 from __future__ import annotations
@@ -14,16 +16,15 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import Any, overload
 
+from kinetic.backends import get_backend
+from kinetic.client import batch_dispatch
 from kinetic.client.batch_item_states import gone as _gone
 from kinetic.client.batch_item_states import k8s_item_states
 from kinetic.client.handle import JobHandle
 from kinetic.model.batch_record import BatchRecord, ItemFailure, count_statuses, item_job_id
 from kinetic.model.errors import BatchError, JobNotFoundError
-from kinetic.model.reasons import Reason
 from kinetic.model.status import JobState, JobStatus, format_time, utcnow
 from kinetic.store import ObjectNotFound, Store, layout, open_store
-
-_MISSING = object()
 
 
 class BatchJobs(Sequence[JobHandle]):
@@ -80,50 +81,13 @@ class BatchHandle:
     def _store(self) -> Store:
         return open_store(self.record.store)
 
-    @property
-    def _on_k8s(self) -> bool:
-        """Driven by the operator (a KineticBatch: kinetic.backends.k8s_batch)."""
-        return self.record.backend == "kubernetes"
-
-    def _probe(self) -> Any:
-        """An item's record: where the batch's KineticBatch is (namespace, kubeconfig)."""
-        from kinetic.backends import get_backend
-        from kinetic.model.job_record import JobRecord
-        from kinetic.spec.job_spec import JobSpec
-
-        for index in range(len(self)):
-            try:
-                return self.jobs[index]
-            except JobNotFoundError:
-                continue
-        fields = get_backend("kubernetes").handle_fields(JobSpec())
-        return JobRecord(self.batch_id, "kubernetes", self.record.store, "", "", extra=fields)
-
-    def _finished(self) -> bool:
-        if self._on_k8s:
-            from kinetic.backends.k8s_batch import finished as batch_ended
-
-            return batch_ended(self._probe(), self.batch_id)
-        from kinetic.backends.local_batch import finished
-
-        return finished(self._store, self.batch_id)
-
-    def _keep_driving(self) -> None:
-        if self._on_k8s:  # the operator drives it
-            return
-        from kinetic.backends.local_batch import ensure_driver
-
-        ensure_driver(self._store, self.record)
-
     # -- status -----------------------------------------------------------------------------
     def states(self) -> list[JobState]:
         """Every item's state now, by index (a collected item is SUCCEEDED, CleanedUp)."""
-        from kinetic.backends import get_backend
-
-        self._keep_driving()
+        batch_dispatch.keep_driving(self)
         backend = get_backend(self.record.backend)
         collected = self._collected()
-        if self._on_k8s:
+        if batch_dispatch.on_k8s(self):
             return k8s_item_states(self, backend, collected)
         states = []
         for index in range(self.record.count):
@@ -160,8 +124,8 @@ class BatchHandle:
             while True:
                 # The driver's done.json says every item ended: one read, not one per item.
                 # Every item's state is read for the progress line only (once a second).
-                self._keep_driving()
-                if self._finished():
+                batch_dispatch.keep_driving(self)
+                if batch_dispatch.finished(self):
                     states = self.states()
                     if all(s.status.is_terminal for s in states):
                         return count_statuses(states)
@@ -269,15 +233,8 @@ class BatchHandle:
     def cancel(self, wait: bool = True, timeout: float | None = None) -> dict[str, int]:
         """Stop the batch: waiting items never start, running ones are cancelled (each
         ends CANCELLED with its logs and outputs kept). The counts, after (``wait``)."""
-        if self._on_k8s:
-            from kinetic.backends.k8s_batch import cancel_batch
-
-            cancel_batch(self._probe(), self.batch_id)
-        else:
-            from kinetic.backends.local_batch import request_cancel
-
-            request_cancel(self._store, self.batch_id)
-        self._keep_driving()
+        batch_dispatch.request_cancel(self)
+        batch_dispatch.keep_driving(self)
         if not wait:
             return self.status_counts()
         return self.wait(timeout if timeout is not None else 120.0, progress=False)
@@ -285,27 +242,10 @@ class BatchHandle:
     def retry_failed(self) -> list[int]:
         """Run the failed items again (and those fail_fast never started), in this batch:
         each gets a new attempt; earlier attempts' logs and results are kept. The indices."""
-        if self._on_k8s:  # the operator starts them again (kinetic.k8s.batch_items)
-            from kinetic.backends.k8s_batch import requeue_failed
-
-            records: dict[int, JobHandle] = {}
-            for index in range(len(self)):
-                try:
-                    records[index] = self.jobs[index]
-                except JobNotFoundError:
-                    continue
-            queued = requeue_failed(records, self.states(), self.batch_id)
-            for index in queued:
-                self._values.pop(index, None)
-            return queued
-        from kinetic.backends.local_batch import queue_again
-
-        indices = [i for i, s in enumerate(self.states())
-                   if s.status == JobStatus.FAILED or s.reason == Reason.BATCH_STOPPED]  # fmt: skip
-        queued = queue_again(self._store, self.record, indices)
+        queued = batch_dispatch.queue_failed_again(self)
         for index in queued:
             self._values.pop(index, None)
-        self._keep_driving()
+        batch_dispatch.keep_driving(self)
         return queued
 
     def cleanup(self) -> None:
@@ -313,39 +253,21 @@ class BatchHandle:
         batch's own records are deleted."""
         if not all(s.status.is_terminal for s in self.states()):
             self.cancel(wait=True)
-        if self._on_k8s:  # first: an item deleted under a live batch must not look lost
-            from kinetic.backends.k8s_batch import delete_batch
-
-            delete_batch(self._probe(), self.batch_id)
+        batch_dispatch.delete_driver(self)
         for index in range(len(self)):
             try:
                 self.jobs[index].cleanup()
             except JobNotFoundError:
                 continue
         self._store.delete_prefix(layout.batch_prefix(self.batch_id))
-        from kinetic.backends.local_batch import driver_stderr_path
-        from kinetic.system.notify_keep import forget
-
-        driver_stderr_path(self.batch_id).unlink(missing_ok=True)
-        forget(self._store.uri, self.batch_id)  # notify=: the URLs kept for its driver
+        batch_dispatch.forget_driver(self)
 
     def notifications(self) -> list[dict[str, Any]]:
         """notify=: the delivery of the batch's one summary, by host ([] before its end)."""
-        if self._on_k8s:
-            from kinetic.backends.k8s_batch import read_batch
-
-            found = read_batch(self._probe(), self.batch_id) or {}
-            return list((found.get("status") or {}).get("notifications") or [])
-        from kinetic.backends.batch_notify import read_notifications
-
-        return list(
-            (read_notifications(self._store, self.batch_id) or {}).get("notifications") or []
-        )
+        return batch_dispatch.notifications(self)
 
     def _awaited(self) -> bool:
         """Whether a job waiting for the whole batch (docs/pipelines.md) has not ended."""
-        from kinetic.backends import get_backend
-
         store = self._store
         for job_id in store.list_children(layout.batch_dependents_prefix(self.batch_id)):
             try:
@@ -404,40 +326,3 @@ def counts_line(counts: dict[str, int], total: int) -> str:
         if counts.get(status):
             parts.append(f"{counts[status]} {status.lower().replace('_', ' ')}")
     return ", ".join(parts)
-
-
-def load_batch(batch_id: str, store: str | None = None) -> BatchRecord:
-    from kinetic.spec import settings
-
-    layout.validate_batch_id(batch_id)
-    uri = settings.resolve("store", store).value
-    st = open_store(uri)
-    try:
-        return BatchRecord.from_json(st.read_bytes(layout.batch_key(batch_id)))
-    except ObjectNotFound:
-        raise JobNotFoundError(batch_id, f"{st.uri} (no such batch)") from None
-
-
-def attach_batch(batch_id: str, store: str | None = None) -> BatchHandle:
-    """A handle for an existing batch, from any process that reaches its store; a batch
-    whose driver died with work left gets a new one."""
-    handle = BatchHandle(load_batch(batch_id, store))
-    handle._keep_driving()
-    return handle
-
-
-def list_batches(store: str | None = None) -> list[BatchHandle]:
-    """Every batch recorded in the store, newest first."""
-    from kinetic.spec import settings
-
-    st = open_store(settings.resolve("store", store).value)
-    found = []
-    for batch_id in st.list_children(layout.BATCHES):
-        try:
-            found.append(
-                BatchHandle(BatchRecord.from_json(st.read_bytes(layout.batch_key(batch_id))))
-            )
-        except (ObjectNotFound, ValueError):
-            continue  # being submitted (not committed yet) or cleaned up right now
-    found.sort(key=lambda b: b.record.created, reverse=True)
-    return found
