@@ -194,7 +194,10 @@ def test_fail_fast(cancel_running, tmp_path):
     log = tmp_path / "log"
     log.mkdir()
     f = kinetic.run()(batchfns.fail_if)
-    inputs = [(0, [0], 0.0, str(log))] + [(i, [0], 6.0, str(log)) for i in range(1, 6)]
+    # Items beside the failing one must still run when its failure is seen: under load that
+    # can take many seconds, so those to be cancelled sleep far longer than that.
+    seconds = 120.0 if cancel_running else 6.0
+    inputs = [(0, [0], 0.0, str(log))] + [(i, [0], seconds, str(log)) for i in range(1, 6)]
     batch = f.run_async_map(inputs, max_concurrent=2, fail_fast=True,
                             cancel_running_on_fail=cancel_running)  # fmt: skip
     batch.wait(WAIT)
