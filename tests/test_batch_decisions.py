@@ -29,6 +29,17 @@ def test_an_item_cleaned_up_below_created_is_never_created_again():
     assert step.create == () and step.status["phase"] == "SUCCEEDED"
 
 
+def test_an_item_cancelled_before_its_turn_does_not_skip_the_items_below_it():
+    # Item 4 was made by the client, already cancelled (its handle's cancel()); 1 to 3 wait.
+    items = {0: Item("SUCCEEDED"), 4: Item("CANCELLED", cancel=True)}
+    step = decide_batch(SPEC, {"created": 1}, items)
+    assert step.create == (1, 2) and step.status["created"] == 3
+    step = decide_batch(SPEC, {"created": 4}, {**items, 1: Item("SUCCEEDED"),
+                        2: Item("SUCCEEDED"), 3: Item("SUCCEEDED")})  # fmt: skip
+    assert step.create == (4,)  # its turn: the create finds it (409), nothing runs
+    assert step.status["cancelled"] == 1
+
+
 def test_fail_fast_stops_creating_and_may_cancel_the_running():
     items = {0: Item("FAILED"), 1: Item("RUNNING")}
     step = decide_batch({**SPEC, "failFast": True}, {"created": 2}, items)

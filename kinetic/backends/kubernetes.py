@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from typing import Any
+from typing import Any, cast
 
 from kinetic.backends.backend_contract import Backend
 from kinetic.backends.k8s_client import api_client, default_namespace
 from kinetic.backends.k8s_refs import check_references, check_store_overlap
 from kinetic.k8s.batch_items import as_queued, queued_again, unborn_state
 from kinetic.k8s.job_manifest import store_is_shared
+from kinetic.k8s.kineticbatch import item_kineticjob
 from kinetic.k8s.kineticjob import (
     NOTIFY_URLS_FROM,
     build_kineticjob,
@@ -23,6 +24,7 @@ from kinetic.k8s.kineticjob import (
     notify_carried,
     secret_name,
 )
+from kinetic.k8s.kineticjob_body import KineticJobSpec
 from kinetic.k8s.names import (
     BATCH_PLURAL,
     GROUP,
@@ -278,11 +280,35 @@ class KubernetesBackend(Backend):
                 GROUP, VERSION, handle.extra["namespace"], PLURAL, handle.job_id, patch
             )
         except Exception as exc:
-            raise _api_error(exc, f"cancelling KineticJob {handle.job_id}") from None
+            if not (getattr(exc, "status", None) == 404 and handle.batch):
+                raise _api_error(exc, f"cancelling KineticJob {handle.job_id}") from None
+            self._cancel_unborn(handle, patch)
         if not wait:
             return self.state(handle)
         # Pods get the grace period plus the runner's shutdown time, then must be deleted.
         return self.wait_stopped(handle, timeout, slack=60.0, poll=0.25)
+
+    def _cancel_unborn(self, item: JobRecord, patch: dict[str, Any]) -> None:
+        """Cancel a batch's item the operator has not created yet: create it, from its
+        batch's template, already cancelled, so it ends CANCELLED without running and the
+        operator's create finds it there (a 409, which it takes as done)."""
+        batch = self._batch(item)
+        if batch is None:
+            raise JobNotFoundError(item.job_id, "its KineticBatch is gone (cleaned up?)")
+        body = item_kineticjob(batch, int((item.batch or {})["index"]))
+        body["spec"] = cast(KineticJobSpec, {**body["spec"], **patch["spec"]})
+        api = self._custom(item)
+        try:
+            api.create_namespaced_custom_object(GROUP, VERSION, item.extra["namespace"], PLURAL,
+                                                body)  # fmt: skip
+        except Exception as exc:
+            if getattr(exc, "status", None) != 409:
+                raise _api_error(exc, f"cancelling {item.job_id} (not created yet)") from None
+            try:  # the operator created it meanwhile: cancel that one
+                api.patch_namespaced_custom_object(GROUP, VERSION, item.extra["namespace"],
+                                                   PLURAL, item.job_id, patch)  # fmt: skip
+            except Exception as again:
+                raise _api_error(again, f"cancelling KineticJob {item.job_id}") from None
 
     def endpoints(self, handle: JobRecord) -> dict[str, Endpoint]:
         """The job's Service: its in-cluster DNS name, and its ClusterIP once it exists."""

@@ -49,8 +49,12 @@ def decide_batch(
     ``just_released``: queued items it started again whose new attempt the watch has not
     shown yet (unfinished too)."""
     total, limit = int(spec["total"]), max(1, int(spec.get("maxConcurrent") or 1))
+    # An item cancelled by its own handle before its turn was made by the client, out of
+    # order (kinetic.backends.kubernetes: _cancel_unborn): it does not mean the items below
+    # it were handed out. Its turn's create finds it there (a 409, taken as done).
+    handed_out = [i for i, item in items.items() if not item.cancel]
     created = max(int(status.get("created") or 0), max(just_created, default=-1) + 1,
-                  max(items, default=-1) + 1)  # fmt: skip
+                  max(handed_out, default=-1) + 1)  # fmt: skip
     queued = sorted(i for i, item in items.items() if item.queued and i not in just_released)
     phases = {i: JobStatus(item.phase) for i, item in items.items() if i not in queued}
     for index in (just_created - set(items)) | just_released:

@@ -171,6 +171,22 @@ def test_cancel_with_items_pending_and_running(kube, namespace, operator, shared
     wait_for(lambda: not items_of(kube, namespace, batch.batch_id), WAIT, 1.0, "items deleted")
 
 
+def test_cancel_an_item_not_created_yet(kube, namespace, operator, shared_root, tmp_path):
+    log = a_log(shared_root, tmp_path)
+    f = kinetic.run()(batchfns.timed)
+    batch = f.run_async_map([(i, str(log), 5.0) for i in range(4)], max_concurrent=1)
+    wait_for(lambda: batch.status_counts().get("RUNNING") == 1, WAIT, 1.0, "one item running")
+    item = batch.jobs[3]
+    assert item.state().reason == Reason.BATCH_QUEUED
+    state = item.cancel(timeout=WAIT)
+    assert state.status == JobStatus.CANCELLED, state
+    # The batch goes on with the others; the cancelled one never runs.
+    assert batch.wait(WAIT, progress=False) == {"SUCCEEDED": 3, "CANCELLED": 1}
+    assert sorted(r["index"] for r in entries(log)) == [0, 1, 2]
+    assert max_overlap(entries(log)) == 1
+    assert batch.jobs[3].state().status == JobStatus.CANCELLED
+
+
 def test_the_operator_restarted_mid_batch(kube, namespace, operator, shared_root, tmp_path):
     log = a_log(shared_root, tmp_path)
     f = kinetic.run()(batchfns.timed)
