@@ -248,6 +248,19 @@ def test_retry_failed_runs_only_the_failures_again(tmp_path):
     assert "flagged 1" in batch.jobs[1].logs(attempt=1)  # the first attempt's evidence
 
 
+def test_retry_failed_gives_an_item_its_whole_retry_budget_again():
+    f = kinetic.run(retry_backoff=0.1)(batchfns.fail_if)
+    batch = f.run_async_map([(0, []), (1, [1])], max_concurrent=2, retries=1)
+    batch.wait(WAIT)
+    assert batch.states()[1].attempts == 2  # its first attempt and its one retry
+    assert batch.retry_failed() == [1]
+    batch.wait(WAIT)
+    state = batch.states()[1]
+    # Two more, as on Kubernetes (kinetic.k8s.batch_items): retry_failed() renews the budget.
+    assert state.status == JobStatus.FAILED and state.attempts == 4, state
+    assert [r.get("requeued") for r in state.previous_attempts] == [None, True, None]
+
+
 def test_as_completed_hands_each_item_once_in_completion_order(tmp_path):
     log = tmp_path / "log"
     log.mkdir()

@@ -35,6 +35,11 @@ def test_budgets_are_counted_apart():
     assert not should_retry(RetryPolicy(retries=3), "UserError", [])  # needs retry_on_error
     assert not should_retry(RetryPolicy(retries=0, on_error=True), "Lost", [])
     assert not should_retry(policy, "DeadlineExceeded", [])
+    # A batch's retry_failed() renews the budget: attempts up to the one it queued again
+    # (marked requeued) no longer count.
+    used = [{"reason": "UserError"}, {"reason": "UserError", "requeued": True}]
+    assert should_retry(policy, "UserError", used)
+    assert not should_retry(policy, "UserError", [*used, {"reason": "UserError"}])
 
 
 def test_backoff_doubles_up_to_its_cap():

@@ -128,6 +128,7 @@ def queue_again(store: Store, record: BatchRecord, indices: list[int]) -> list[i
             started=format_time(state.started), finished=format_time(state.finished),
             node=state.node, exit_code=state.exit_code,
         )  # fmt: skip
+        earlier["requeued"] = True  # its retry budget starts afresh (retry_policy.should_retry)
         # A never-started item (fail_fast, cancel) has no attempt to remember.
         ran = state.reason not in (Reason.BATCH_STOPPED,) and state.started is not None
         waiting = JobState(

@@ -74,12 +74,15 @@ def should_retry(policy: RetryPolicy, reason: str | None, previous: list[dict[st
     """Whether an attempt that failed with ``reason`` gets another one.
 
     ``previous`` holds the records of the attempts that failed before it (each with its
-    ``reason``), so each budget counts only its own kind.
+    ``reason``), so each budget counts only its own kind. An attempt a batch's
+    ``retry_failed()`` queued again is marked ``requeued``: it and those before it do not
+    count, so the item gets its whole budget again.
     """
     kind = failure_kind(reason)
     if kind is None or policy.retries <= 0 or (kind == JOB_ERROR and not policy.on_error):
         return False
-    used = sum(failure_kind(r.get("reason")) == kind for r in previous)
+    fresh = max((i for i, r in enumerate(previous) if r.get("requeued")), default=-1) + 1
+    used = sum(failure_kind(r.get("reason")) == kind for r in previous[fresh:])
     return used < policy.retries
 
 
