@@ -280,7 +280,7 @@ def test_a_killed_driver_is_replaced_and_no_item_runs_twice(tmp_path):
     batch = f.run_async_map([(i, str(log), 1.0) for i in range(6)], max_concurrent=2)
     store = open_store(batch.record.store)
     first = layout.batch_driver_prefix(batch.batch_id, 1)
-    launch = wait_for(lambda: read_json(store, f"{first}/launch.json"), 30, what="the driver")
+    launch = wait_for(lambda: read_json(store, f"{first}/launch.json"), WAIT, what="the driver")
     wait_for(lambda: entries(log), WAIT, 0.2, "an item to finish")
     os.kill(launch["pid"], signal.SIGKILL)
     # The next reader finds it dead and starts the next generation.
