@@ -130,7 +130,9 @@ def queue_again(store: Store, record: BatchRecord, indices: list[int]) -> list[i
         )  # fmt: skip
         earlier["requeued"] = True  # its retry budget starts afresh (retry_policy.should_retry)
         # A never-started item (fail_fast, cancel) has no attempt to remember.
-        ran = state.reason not in (Reason.BATCH_STOPPED,) and state.started is not None
+        # An attempt a driver claimed counts, even if it never ran (its driver died while
+        # starting it): the next one needs a claim of its own, or it is found lost again.
+        ran = state.reason != Reason.BATCH_STOPPED and state.attempts > 0
         waiting = JobState(
             JobStatus.PENDING, reason=Reason.BATCH_QUEUED, message="queued again (retry_failed)",
             created=state.created, attempts=state.attempts if ran else 0,
