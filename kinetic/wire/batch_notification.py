@@ -24,7 +24,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from kinetic.wire.notification import FORMAT_VERSION, event_of, is_slack
+from kinetic.wire.notification import (
+    FORMAT_VERSION,
+    SLACK_EMOJI,
+    event_of,
+    is_slack,
+    mrkdwn,
+    slack_message,
+)
 
 FAILED_INDEXES = 20  # how many failed items a summary names
 
@@ -78,31 +85,22 @@ def batch_status_command(batch_id: str, store: str | None = None) -> str:
     return f"kinetic batches status {batch_id}" + (f" --store {store}" if store else "")
 
 
-_EMOJI = {"succeeded": ":white_check_mark:", "failed": ":x:", "cancelled": ":no_entry_sign:"}
-
-
 def slack_batch_body(note: Mapping[str, Any]) -> dict[str, Any]:
     """Slack's incoming-webhook format of a batch summary."""
     title = note.get("name") or note["batch_id"]
     counts = ", ".join(f"{n} {s.lower()}" for s, n in (note.get("counts") or {}).items())
     headline = f"Kinetic batch {title} {note.get('event') or note['status']}: {counts}"
     blocks: list[dict[str, Any]] = [
-        _mrkdwn(f"{_EMOJI.get(note.get('event') or '', '')} *{headline}*"),
-        _mrkdwn(f"*function* `{note['function']}`  ·  *items* {note['total']}"
+        mrkdwn(f"{SLACK_EMOJI.get(note.get('event') or '', '')} *{headline}*"),
+        mrkdwn(f"*function* `{note['function']}`  ·  *items* {note['total']}"
                 + (f"  ·  *stopped* {note['stopped']}" if note.get("stopped") else "")),
     ]  # fmt: skip
     if note.get("failed_indexes"):
         more = f" and {note['failed_more']} more" if note.get("failed_more") else ""
         shown = ", ".join(str(i) for i in note["failed_indexes"])
-        blocks.append(_mrkdwn(f"*failed items* {shown}{more}"))
-    command = {"type": "mrkdwn", "text": f"`{note['status_command']}`"}
-    blocks.append({"type": "context", "elements": [command]})
-    return {"text": headline, "blocks": blocks}
+        blocks.append(mrkdwn(f"*failed items* {shown}{more}"))
+    return slack_message(headline, blocks, note["status_command"])
 
 
 def batch_body_for(url: str, note: Mapping[str, Any]) -> dict[str, Any]:
     return slack_batch_body(note) if is_slack(url) else dict(note)
-
-
-def _mrkdwn(text: str) -> dict[str, Any]:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}

@@ -105,7 +105,7 @@ def build_notification(
     }
 
 
-_EMOJI = {"succeeded": ":white_check_mark:", "failed": ":x:", "cancelled": ":no_entry_sign:"}
+SLACK_EMOJI = {"succeeded": ":white_check_mark:", "failed": ":x:", "cancelled": ":no_entry_sign:"}
 
 
 def slack_body(note: Mapping[str, Any]) -> dict[str, Any]:
@@ -119,19 +119,17 @@ def slack_body(note: Mapping[str, Any]) -> dict[str, Any]:
         detail.append(f"*reason* {note['reason']}")
     if note.get("attempts", 0) > 1:
         detail.append(f"*attempts* {note['attempts']}")
-    emoji = _EMOJI.get(note.get("event") or "", "")
+    emoji = SLACK_EMOJI.get(note.get("event") or "", "")
     blocks: list[dict[str, Any]] = [
-        _mrkdwn(f"{emoji} *{headline}*"),
-        _mrkdwn("  ·  ".join(detail)),
+        mrkdwn(f"{emoji} *{headline}*"),
+        mrkdwn("  ·  ".join(detail)),
     ]
     if note.get("message"):
-        blocks.append(_mrkdwn(f">{str(note['message'])[:2900]}"))
+        blocks.append(mrkdwn(f">{str(note['message'])[:2900]}"))
     if note.get("log_tail"):
         tail = "\n".join(note["log_tail"])[-2800:].replace("```", "'''")
-        blocks.append(_mrkdwn(f"```{tail}```"))
-    command = {"type": "mrkdwn", "text": f"`{note['logs_command']}`"}
-    blocks.append({"type": "context", "elements": [command]})
-    return {"text": headline, "blocks": blocks}
+        blocks.append(mrkdwn(f"```{tail}```"))
+    return slack_message(headline, blocks, note["logs_command"])
 
 
 def body_for(url: str, note: Mapping[str, Any]) -> dict[str, Any]:
@@ -139,8 +137,15 @@ def body_for(url: str, note: Mapping[str, Any]) -> dict[str, Any]:
     return slack_body(note) if is_slack(url) else dict(note)
 
 
-def _mrkdwn(text: str) -> dict[str, Any]:
+def mrkdwn(text: str) -> dict[str, Any]:
+    """A Block Kit section of Slack's markdown."""
     return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+
+
+def slack_message(headline: str, blocks: list[dict[str, Any]], command: str) -> dict[str, Any]:
+    """A Slack message: its fallback text, its blocks, and the command to see more last."""
+    context = {"type": "context", "elements": [{"type": "mrkdwn", "text": f"`{command}`"}]}
+    return {"text": headline, "blocks": [*blocks, context]}
 
 
 def _seconds(value: float) -> str:
