@@ -51,6 +51,7 @@ from kinetic_operator.decisions import (
     status_patch,
     transition_event,
 )
+from kinetic_operator.deferred_calls import DeferredCall, DeferredCalls
 from kinetic_operator.dependency_gate import dependency_verdict
 from kinetic_operator.item_restart import restart_patch
 from kinetic_operator.kueue_status import is_suspended
@@ -59,6 +60,7 @@ from kinetic_operator.operator_settings import Settings
 from kinetic_operator.pod_status import disrupted_end, vanished
 from kinetic_operator.progress_server import PodRef, ProgressEndpoint, api_review
 from kinetic_operator.state import JobRegistry, JobState, Key
+from kinetic_operator.status_settle import settle_delay
 
 log = logging.getLogger("kinetic.operator")
 KUEUE_POLL = 15.0  # seconds between two reads of a queued Job's Kueue Workload
@@ -92,6 +94,7 @@ class Controller:
         self.settings, self.cluster, self.indexes = settings, cluster, indexes
         self.jobs = jobs if jobs is not None else JobRegistry()
         self.trimmer = Trimmer(settings.memory_trim_delay)
+        self.deferred = DeferredCalls()  # status writes put off while a job settles
         self.heartbeat: heartbeat.Heartbeat | None = None
         self.endpoint: ProgressEndpoint | None = None
         self._context: contextvars.Context | None = None
@@ -118,6 +121,7 @@ class Controller:
         if self.endpoint is not None:
             self.endpoint.stop()
         self.jobs.close()
+        self.deferred.stop()
         self.trimmer.stop()
 
     # -- what the watches report (handlers.py) --------------------------------------------------
@@ -265,6 +269,13 @@ class Controller:
         patch = status_patch(kj, job, pod_list, action, state.progress, kueue)
         if not patch:
             return
+        since = time.monotonic() - state.status_written_at
+        previous = kj.get("status") or {}
+        delay = settle_delay(previous, patch, since, self.settings.status_settle_interval)
+        if delay > 0:  # the job's next sync then writes this and whatever came meanwhile
+            if state.settle is None or not state.settle.pending:
+                state.settle = self._defer(delay, self.sync, *key)
+            return
         self._write_status(state, patch)
         if patch.get("previousAttempts"):
             last = patch["previousAttempts"][-1]
@@ -341,6 +352,7 @@ class Controller:
     def _write_status(self, state: JobState, patch: dict[str, Any]) -> None:
         self.cluster.patch_status(*state.key, patch)
         state.written.update(patch)
+        state.status_written_at = time.monotonic()
 
     def _kueue(self, state: JobState, job: dict | None) -> KueueView | None:
         """What Kueue says of a suspended Job in its queue: its Workload's message and its
@@ -366,6 +378,14 @@ class Controller:
             return
         delay = max(0.0, (at - utcnow()).total_seconds()) + 0.05
         state.wake = self._later(delay, self.sync, *state.key)
+
+    def _defer(self, delay: float, fn: Callable[..., None], *args: Any) -> DeferredCall:
+        """As ``_later``, on the shared deferred-call threads (a burst of jobs makes no
+        burst of threads), in the context of kopf's handlers."""
+        context = self._context
+        if context is None:
+            return self.deferred.call_later(delay, fn, *args)
+        return self.deferred.call_later(delay, lambda: context.copy().run(fn, *args))
 
     def _later(self, delay: float, fn: Callable[..., None], *args: Any) -> threading.Timer:
         """Run ``fn(*args)`` on a thread of its own after ``delay`` seconds, in the context
