@@ -17,6 +17,7 @@ import copy
 import logging
 from typing import Any, cast
 
+import urllib3
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
@@ -50,6 +51,10 @@ def connect() -> client.ApiClient:
     except config.ConfigException:
         config.load_kube_config(client_configuration=settings)
     settings.connection_pool_maxsize = CONNECTIONS
+    if not settings.verify_ssl:  # the kubeconfig says insecure-skip-tls-verify: say it once,
+        # not in a warning per request (urllib3 repeats its warning every time)
+        log.warning("the API server's certificate is not verified (insecure-skip-tls-verify)")
+        urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
     return client.ApiClient(settings)
 
 

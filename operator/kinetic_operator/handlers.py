@@ -34,6 +34,7 @@ from kinetic.k8s.names import (
     PLURAL,
     VERSION,
 )
+from kinetic_operator import kopf_tuning
 from kinetic_operator.batch_driver import BatchDriver
 from kinetic_operator.controller import Controller, Indexes
 from kinetic_operator.operator_settings import Settings
@@ -61,6 +62,7 @@ def start(
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.execution.max_workers = 20
+    kopf_tuning.tune(settings)  # no per-event deep copy for diffs nothing here reads
     config = memo.get("kinetic_settings") or Settings.from_env()
     # The indexes are live views, empty until the watches fill them; the Controller reads
     # them on every sync, including those that timers and the progress endpoint start.
