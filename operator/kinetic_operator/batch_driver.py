@@ -72,11 +72,14 @@ class BatchDriver:
         batches: Mapping[Key, Iterable[dict]],
         items: Mapping[Key, Iterable[tuple[int, str, bool, bool]]],
         requeue: Callable[[str, str], bool] | None = None,
+        created: Callable[[str, dict], None] | None = None,
     ) -> None:
         """``requeue(namespace, job id)``: start a queued-again item's next attempt
-        (Controller.requeue); True if it did."""
+        (Controller.requeue); True if it did. ``created(namespace, kineticjob)``: an item
+        just created, as the API server answered (Controller.created): its Job is made
+        at once, not a watch event later."""
         self.cluster, self.batches, self.items = cluster, batches, items
-        self.requeue = requeue
+        self.requeue, self.created = requeue, created
         self._memory: dict[Key, BatchMemory] = {}
         self._guard = threading.Lock()
 
@@ -181,7 +184,9 @@ class BatchDriver:
         handler runs)."""
 
         def one(index: int) -> None:
-            self.cluster.create_kineticjob(namespace, dict(item_kineticjob(batch, index)))
+            kj = self.cluster.create_kineticjob(namespace, dict(item_kineticjob(batch, index)))
+            if kj is not None and self.created is not None:
+                self.created(namespace, kj)  # its Job now, on this thread (never raises)
 
         with ThreadPoolExecutor(min(CREATE_THREADS, len(indexes))) as pool:
             futures = {index: pool.submit(one, index) for index in indexes}

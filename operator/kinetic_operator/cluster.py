@@ -69,7 +69,13 @@ class Cluster:
         """Create the Job: True, or False if it exists already (ours by name and owner: a
         create whose answer was lost, or made by an earlier run of the operator)."""
         try:
-            client.BatchV1Api(self.api).create_namespaced_job(namespace, body)  # type: ignore[arg-type]  # the client takes dict bodies
+            # The same POST as BatchV1Api.create_namespaced_job, through the client's generic
+            # path: the body goes as the dict it is and the answer comes back as JSON, not
+            # validated against and built into the client's V1Job models — a tenth of the
+            # operator's CPU when a batch starts hundreds of Jobs.
+            client.CustomObjectsApi(self.api).create_namespaced_custom_object(
+                "batch", "v1", namespace, "jobs", body
+            )
             return True
         except ApiException as exc:
             if exc.status == 409:
@@ -208,16 +214,17 @@ class Cluster:
         )
 
     # -- batches (batch_driver.py) ---------------------------------------------------------------
-    def create_kineticjob(self, namespace: str, body: dict[str, Any]) -> bool:
-        """A batch's item: True, or False if it exists already (a lost answer, an earlier run)."""
+    def create_kineticjob(self, namespace: str, body: dict[str, Any]) -> dict[str, Any] | None:
+        """A batch's item: the KineticJob as created, or None if it exists already (a lost
+        answer, an earlier run)."""
         try:
-            client.CustomObjectsApi(self.api).create_namespaced_custom_object(
+            created = client.CustomObjectsApi(self.api).create_namespaced_custom_object(
                 GROUP, VERSION, namespace, PLURAL, body
             )
-            return True
+            return cast(dict[str, Any], created)
         except ApiException as exc:
             if exc.status == 409:
-                return False
+                return None
             raise
 
     def cancel_kineticjob(self, namespace: str, name: str) -> None:

@@ -157,6 +157,16 @@ class Controller:
         log.info("job %s/%s: queued again by retry_failed(), started again", namespace, job_id)
         return True
 
+    def created(self, namespace: str, kj: dict) -> None:
+        """A KineticJob this process has just created (a batch's item, batch_driver.py), as
+        the API server answered: sync it now, so its Job is made without waiting for the
+        watch to show it (its watch event then finds the Job made). Never raises."""
+        name = (kj.get("metadata") or {}).get("name")
+        if self._context is None:
+            self.sync(namespace, name, fresh=kj)
+        else:  # on the batch driver's threads: in kopf's context, where Events can be posted
+            self._context.copy().run(self.sync, namespace, name, None, kj)
+
     # -- progress reports (progress_server.py) ----------------------------------------------------
     def pod_ref(self, uid: str) -> PodRef | None:
         found = list(self.indexes.pod_refs.get(uid, []))
@@ -180,15 +190,22 @@ class Controller:
         self.sync(*key)
 
     # -- the sync ---------------------------------------------------------------------------------
-    def sync(self, namespace: str, job_id: str | None, deleted_pod: dict | None = None) -> None:
+    def sync(
+        self,
+        namespace: str,
+        job_id: str | None,
+        deleted_pod: dict | None = None,
+        fresh: dict | None = None,
+    ) -> None:
         """Bring one job's objects and status in line with what exists; ``deleted_pod`` is a
-        pod of it whose deletion the watch just reported. Never raises: a failure is said in
-        the KineticJob and the sync tried again."""
+        pod of it whose deletion the watch just reported; ``fresh``, its KineticJob just
+        created, for when the index does not show it yet. Never raises: a failure is said
+        in the KineticJob and the sync tried again."""
         if not job_id:
             return
         with self.jobs.hold((namespace, job_id)) as state:
             try:
-                self._sync(state, deleted_pod)
+                self._sync(state, deleted_pod, fresh)
                 self._notify(state)
             except Exception as exc:
                 self._failed(state, exc, deleted_pod)
@@ -231,9 +248,9 @@ class Controller:
         with contextlib.suppress(Exception):  # say it where users look, if we can
             self._write_status(state, {"message": f"the operator cannot go on: {problem}"})
 
-    def _sync(self, state: JobState, deleted_pod: dict | None) -> None:
+    def _sync(self, state: JobState, deleted_pod: dict | None, fresh: dict | None = None) -> None:
         key = state.key
-        found = _one(self.indexes.kineticjobs, key)
+        found = _one(self.indexes.kineticjobs, key) or fresh
         if found is None:  # deleted: owner references take the Job and pods with it
             self.jobs.discard(state)
             return

@@ -70,7 +70,7 @@ def start(
         config, Indexes(kineticjobs, jobs, pods, pod_refs, dependents, kineticbatches)
     )
     memo.batch_driver = BatchDriver(memo.controller.cluster, kineticbatches, batch_items,
-                                    memo.controller.requeue)  # fmt: skip
+                                    memo.controller.requeue, memo.controller.created)  # fmt: skip
 
 
 @kopf.on.cleanup()
@@ -115,12 +115,17 @@ def pod_refs(uid: str, body: kopf.Body, **_: Any) -> dict:
 # -- events: every change to a job's objects re-syncs that job ----------------------------------
 @kopf.on.event(GROUP, VERSION, PLURAL)  # type: ignore[arg-type]  # kopf's protocols want every kwarg
 def kineticjob_changed(
-    event: dict, namespace: str, name: str, uid: str, memo: kopf.Memo, **_: Any
-) -> None:
+    event: dict, namespace: str, name: str, uid: str, labels: kopf.Labels, memo: kopf.Memo,
+    **_: Any,
+) -> None:  # fmt: skip
+    """One handler for every KineticJob event, a batch's items too (one call per event
+    through kopf's executor, not two)."""
     if event.get("type") == "DELETED":
         _controller(memo).job_deleted((namespace, name), uid)
     else:
         _controller(memo).sync(namespace, name)
+    if batch_id := labels.get(LABEL_BATCH):  # a batch's item: its batch's counts and slots
+        memo.batch_driver.sync(namespace, batch_id)
 
 
 @kopf.on.event("batch", "v1", "jobs", labels=MANAGED)  # type: ignore[arg-type]  # kopf's protocols want every kwarg
@@ -164,8 +169,3 @@ def kineticbatch_changed(event: dict, namespace: str, name: str, memo: kopf.Memo
     else:
         memo.batch_driver.sync(namespace, name)
         _controller(memo).batch_changed(namespace, name)  # jobs waiting for the whole batch
-
-
-@kopf.on.event(GROUP, VERSION, PLURAL, labels={LABEL_BATCH: kopf.PRESENT})  # type: ignore[arg-type]  # kopf's protocols want every kwarg
-def batch_item_changed(namespace: str, labels: kopf.Labels, memo: kopf.Memo, **_: Any) -> None:
-    memo.batch_driver.sync(namespace, labels.get(LABEL_BATCH))
