@@ -98,13 +98,20 @@ class WorkflowHandle:
             if state.status == JobStatus.SUCCEEDED
         }
 
-    def notifications(self) -> list[dict[str, Any]]:
+    def notifications(self, status: WorkflowStatus | None = None) -> list[dict[str, Any]]:
         """The delivery records of the workflow's one summary for its latest run (hosts only,
         never a URL): ``[]`` until its last job has ended (or when no summary is wanted)."""
         if not self.record.notify_hosts:
             return []
-        key = layout.workflow_summary_key(self.workflow_id, self.record.generation)
-        try:
+        generation = self.record.generation
+        if self.record.backend == "kubernetes":  # on the member that sent it (the operator)
+            for state in (status or self.status()).jobs.values():
+                summary = state.extra.get("workflow_summary") or {}
+                if summary.get("generation") == generation:
+                    return list(summary.get("notifications") or [])
+            return []
+        key = layout.workflow_summary_key(self.workflow_id, generation)
+        try:  # the runner of the member that sent it recorded it in the store
             found = json.loads(open_store(self.record.store).read_bytes(key))
         except (ObjectNotFound, ValueError):
             return []
@@ -122,7 +129,7 @@ class WorkflowHandle:
         return {
             "workflow_id": self.workflow_id, "name": self.name, "phase": status.phase.value,
             "nodes": nodes, "edges": [list(e) for e in self.record.edges()],
-            "notify_hosts": list(self.record.notify_hosts), "notifications": self.notifications(),
+            "notify_hosts": list(self.record.notify_hosts), "notifications": self.notifications(status),
         }  # fmt: skip
 
     # -- control --------------------------------------------------------------------------------
