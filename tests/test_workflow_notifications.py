@@ -217,3 +217,47 @@ def test_the_config_default_and_notify_on(monkeypatch, tmp_path):
             assert "notifications" not in job.state().extra
     finally:
         receiver.close()
+
+
+# -- the operator's claim (pure parts; the cluster itself: tests/k8s) ------------------------
+def _member(job_id: str, phase: str | None, members: dict[str, str], **status) -> dict:
+    return {
+        "metadata": {"name": job_id, "namespace": "ns"},
+        "spec": {"store": "file:///s", "notify": {"hosts": ["example.com"]},
+                 "workflow": {"id": "wf-w-1", "name": "w", "generation": 1, "members": members,
+                              "started": "2026-12-01T10:00:00Z", "summary": True}},
+        "status": {**({"phase": phase} if phase else {}), **status},
+    }  # fmt: skip
+
+
+def test_the_operator_claims_once_only_when_every_member_has_ended():
+    from kinetic_operator.notifier import notify_due
+    from kinetic_operator.workflow_notifier import WorkflowSummaries
+
+    members = {"a": "a-1", "b": "b-1"}
+    a = _member("a-1", "SUCCEEDED", members)
+    b_running = _member("b-1", "RUNNING", members)
+    b = _member("b-1", "FAILED", members, reason="UserError")
+    assert not notify_due(b)  # a member never sends its own
+    summaries = WorkflowSummaries()
+    assert summaries.claim(a, {"b-1": b_running}.get) is None  # b has not ended
+    assert summaries.claim(a, {}.get) is None  # b has no KineticJob (yet)
+    claim = summaries.claim(b, {"a-1": a}.get)
+    assert claim is not None
+    note, records = claim
+    assert note["status"] == "FAILED" and note["generation"] == 1
+    assert note["counts"] == {"SUCCEEDED": 1, "FAILED": 1} and records[0]["outcome"] == "sending"
+    assert summaries.claim(a, {"b-1": b}.get) is None  # the same process: claimed already
+    # A restarted operator: the claim is in b's status. A finds it and leaves it; b, whose
+    # records are all "sending" (the delivery was cut short), sends again (at least once).
+    claimed = _member("b-1", "FAILED", members, workflowSummary={
+        "generation": 1, "notifications": records})  # fmt: skip
+    restarted = WorkflowSummaries()
+    assert restarted.claim(a, {"b-1": claimed}.get) is None
+    assert restarted.claim(claimed, {"a-1": a}.get) is not None
+    delivered = [{"host": "example.com", "outcome": "delivered"}]
+    done = _member("b-1", "FAILED", members,
+                   workflowSummary={"generation": 1, "notifications": delivered})  # fmt: skip
+    assert WorkflowSummaries().claim(done, {"a-1": a}.get) is None
+    old = _member("b-1", "FAILED", members, workflowSummary={"generation": 0})  # an earlier run's
+    assert WorkflowSummaries().claim(old, {"a-1": a}.get) is not None
