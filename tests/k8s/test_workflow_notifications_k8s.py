@@ -26,13 +26,13 @@ pytestmark = pytest.mark.k8s
 TOKEN = "T0KEN-secret-part"  # in the receiver URL's path (notify_receiver.Receiver.url)
 WAIT = 240
 
-# a → b, a → c; b fails.
+# a → b, a → c; b fails while the flag file exists.
 TRIANGLE = """
 name: tri
 notify: [{url!r}]
 jobs:
   - {{name: a, command: {py!r}, args: ["-c", "import time; time.sleep(2); print('a')"]}}
-  - {{name: b, command: {py!r}, args: ["-c", "raise SystemExit(3)"], depends_on: [a]}}
+  - {{name: b, command: {py!r}, args: ["-c", {fail!r}], depends_on: [a]}}
   - {{name: c, command: {py!r}, args: ["-c", "print('c')"], depends_on: [a]}}
 """
 CALLER = """
@@ -44,11 +44,16 @@ os.kill(os.getpid(), signal.SIGKILL)
 """
 
 
-def test_the_operator_sends_one_summary_with_the_caller_gone(kube, namespace, tmp_path):
+def test_the_operator_sends_one_summary_with_the_caller_gone_and_one_per_retry(
+    kube, namespace, tmp_path
+):
     receiver = Receiver(fail_first=1)
     try:
         path, script = tmp_path / "wf.yaml", tmp_path / "caller.py"
-        path.write_text(TRIANGLE.format(url=receiver.url(), py=sys.executable))
+        flag = tmp_path / "broken"  # the simulated node's pods run on this machine
+        flag.write_text("x")
+        fail = f"import os; raise SystemExit(3 if os.path.exists({str(flag)!r}) else 0)"
+        path.write_text(TRIANGLE.format(url=receiver.url(), py=sys.executable, fail=fail))
         script.write_text(textwrap.dedent(CALLER))
         out = subprocess.run([sys.executable, str(script), str(path)], capture_output=True,
                              text=True, timeout=WAIT)  # fmt: skip
@@ -82,5 +87,18 @@ def test_the_operator_sends_one_summary_with_the_caller_gone(kube, namespace, tm
         shown = subprocess.run([sys.executable, "-m", "kinetic.cli", "workflow", "status",
                                 workflow_id], capture_output=True, text=True)  # fmt: skip
         assert "notifications: 127.0.0.1" in shown.stdout and "delivered (2 tries)" in shown.stdout
+        # A retry's end sends a new summary (generation 1), claimed on one of its new jobs.
+        flag.unlink()
+        handle.retry()
+        assert handle.wait(WAIT).phase == JobStatus.SUCCEEDED
+        wait_for(lambda: len(receiver.posts) >= 2, WAIT, 0.5, "the retry's summary")
+        again = receiver.posts[1][2]
+        assert again["generation"] == 1 and again["status"] == "SUCCEEDED"
+        assert again["counts"] == {"SUCCEEDED": 3}
+        assert {j["name"]: j["job_id"] for j in again["jobs"]} == handle.record.jobs
+        wait_for(lambda: [r for r in handle.notifications() if r["outcome"] == "delivered"], 60,
+                 what="the retry summary's record")  # fmt: skip
+        time.sleep(5)
+        assert len(receiver.posts) == 2
     finally:
         receiver.close()
