@@ -100,10 +100,13 @@ def measure_workflow(runs: int, tmp: Path, label: str, **options) -> dict:
             ended = max(float(p.read_text()) for p in stamps.values())
             delays.append(receiver.arrivals[i] - ended)
             waits.append(seen - ended)
+        time.sleep(2)  # a second message for any of them would arrive meanwhile
+        received = len(receiver.posts)
     finally:
         receiver.close()
     return {
         "runs": runs,
+        "summaries_received": received,  # one per workflow
         "summary_delay_p50_s": round(statistics.median(delays), 3),
         "summary_delay_max_s": round(max(delays), 3),
         "baseline_workflow_wait_sees_end_p50_s": round(statistics.median(waits), 3),
