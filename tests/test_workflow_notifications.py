@@ -213,6 +213,9 @@ def test_the_config_default_and_notify_on(monkeypatch, tmp_path):
         time.sleep(3)
         assert [p[2].get("workflow_id") for p in receiver.posts] == [loud.workflow_id]
         assert quiet.notifications() == [] and quiet.record.notify_hosts
+        shown = subprocess.run([sys.executable, "-m", "kinetic.cli", "workflow", "status",
+                                quiet.workflow_id], capture_output=True, text=True)  # fmt: skip
+        assert "notifications: none for this end (notify_on: failed)" in shown.stdout
         for job in loud.jobs().values():  # the default went to the workflow, not its jobs
             assert "notifications" not in job.state().extra
     finally:

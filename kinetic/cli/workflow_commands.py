@@ -73,12 +73,19 @@ def _print_graph(graph: dict) -> None:
     click.echo(f"workflow {graph['workflow_id']} ({graph['name']}): {graph['phase']}")
     for line in render(graph["nodes"], [tuple(e) for e in graph["edges"]]):
         click.echo(line)
-    if graph.get("notify_hosts"):  # the summary's delivery (hosts only), once it is sent
-        from kinetic.wire.notification import describe_deliveries
+    if hosts := ", ".join(graph.get("notify_hosts") or ()):  # the summary (hosts only)
+        from kinetic.model.status import JobStatus
+        from kinetic.wire.notification import describe_deliveries, wanted
 
-        sent = graph.get("notifications")
-        click.echo("notifications: " + (describe_deliveries(sent) if sent else
-                   f"when it ends, to {', '.join(graph['notify_hosts'])}"))  # fmt: skip
+        if sent := graph.get("notifications"):
+            shown = describe_deliveries(sent)
+        elif not JobStatus(graph["phase"]).is_terminal:
+            shown = f"when it ends, to {hosts}"
+        elif wanted(graph.get("notify_on"), graph["phase"]):
+            shown = f"{hosts}: sending"  # its last job's end is being posted
+        else:
+            shown = f"none for this end (notify_on: {', '.join(graph['notify_on'])})"
+        click.echo(f"notifications: {shown}")
 
 
 @workflow.command("list")

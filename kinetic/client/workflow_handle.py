@@ -129,7 +129,7 @@ class WorkflowHandle:
         return {
             "workflow_id": self.workflow_id, "name": self.name, "phase": status.phase.value,
             "nodes": nodes, "edges": [list(e) for e in self.record.edges()],
-            "notify_hosts": list(self.record.notify_hosts),
+            "notify_hosts": list(self.record.notify_hosts), "notify_on": self.record.notify_on,
             "notifications": self.notifications(status),
         }  # fmt: skip
 
