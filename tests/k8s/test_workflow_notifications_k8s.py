@@ -12,11 +12,13 @@ import sys
 import textwrap
 import time
 
+import jobfns
 import pytest
 from helpers import wait_for
 from kubernetes import client
 from notify_receiver import Receiver
 
+import kinetic
 import kinetic.workflow
 from kinetic import JobStatus
 from kinetic.k8s.names import GROUP, LABEL_WORKFLOW, PLURAL, VERSION
@@ -100,5 +102,28 @@ def test_the_operator_sends_one_summary_with_the_caller_gone_and_one_per_retry(
                  what="the retry summary's record")  # fmt: skip
         time.sleep(5)
         assert len(receiver.posts) == 2
+    finally:
+        receiver.close()
+
+
+def test_a_restarted_operator_does_not_send_it_again(kube, namespace, operator, tmp_path):
+    receiver = Receiver()
+    try:
+        text = TRIANGLE.format(url=receiver.url(), py=sys.executable, fail="print('b')")
+        handle = kinetic.workflow.run(text)
+        assert handle.wait(WAIT).phase == JobStatus.SUCCEEDED
+        wait_for(lambda: [r for r in handle.notifications() if r["outcome"] == "delivered"], 90,
+                 what="the summary's delivery record")  # fmt: skip
+        assert [p[2].get("workflow_id") for p in receiver.posts] == [handle.workflow_id]
+        operator.kill()  # restarted: it syncs every KineticJob again, the members' too
+        operator.log.close()
+        operator.start()
+        # A job's own notification after the restart: the new operator has synced by then.
+        job = kinetic.run(notify=[receiver.url()])(jobfns.add).run_async(1, 2)
+        assert job.result(timeout=120, cleanup=False) == 3
+        wait_for(lambda: len(receiver.posts) >= 2, 90, what="the job's own notification")
+        time.sleep(5)
+        kinds = [p[2].get("kind", "job") for p in receiver.posts]
+        assert kinds == ["workflow", "job"], kinds  # the summary was not sent again
     finally:
         receiver.close()
