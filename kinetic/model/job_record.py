@@ -17,6 +17,14 @@ from typing import TYPE_CHECKING, Any, Self
 from kinetic.model.spec_record import SpecRecord
 
 
+def function_name(function: str) -> str:
+    """The short name a listing shows for a record's ``function``: "train" for
+    "pkg.module.train", and "command:NAME" for kinetic.submit() jobs as it is."""
+    if function.startswith("command:"):
+        return function
+    return function.rpartition(".")[2]
+
+
 @dataclass
 class JobRecord:
     job_id: str
