@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -41,6 +42,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("kinetic.operator")
 Lookup = Callable[[str], Mapping[str, Any] | None]  # a job id → its KineticJob (the index)
+# How long this process remembers a claim of its own: long past the index showing it in
+# the claimer's status (which is then what every check finds), so memory stays bounded.
+CLAIM_MEMORY = 600.0
 
 
 def _phase(kj: Mapping[str, Any] | None) -> JobStatus | None:
@@ -100,11 +104,12 @@ def summary_of(kj: Mapping[str, Any], fellows: Mapping[str, Mapping[str, Any]]) 
 
 class WorkflowSummaries:
     """The operator's claims: one lock, and the (namespace, workflow, generation) this
-    process has claimed (its deliveries; a restarted one relies on the statuses)."""
+    process has claimed lately, with when (the index may not show a claim just written;
+    a restarted operator relies on the statuses)."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.mine: set[tuple[str, str, int]] = set()
+        self.mine: dict[tuple[str, str, int], float] = {}
 
     def claim(
         self, kj: Mapping[str, Any], lookup: Lookup
@@ -119,6 +124,9 @@ class WorkflowSummaries:
         generation = int(workflow.get("generation") or 0)
         key = (namespace, str(workflow["id"]), generation)
         with self.lock:
+            now = time.monotonic()
+            for old in [k for k, at in self.mine.items() if now - at > CLAIM_MEMORY]:
+                del self.mine[old]
             if key in self.mine:
                 return None
             claimer = claimed_by(fellows, generation)
@@ -130,7 +138,7 @@ class WorkflowSummaries:
             note = summary_of(kj, fellows)
             if not wanted((kj["spec"].get("notify") or {}).get("on"), note["status"]):
                 return None
-            self.mine.add(key)
+            self.mine[key] = now
         hosts = list((kj["spec"].get("notify") or {}).get("hosts") or [])
         return note, [Delivery(h, "sending").to_dict() for h in hosts]
 
