@@ -60,7 +60,8 @@ def fellows_if_ended(kj: Mapping[str, Any], lookup: Lookup) -> dict[str, Mapping
     workflow with a summary (pure); None otherwise. ``kj`` stands for itself (its status
     as last written, fresher than the index's)."""
     workflow = (kj.get("spec") or {}).get("workflow") or {}
-    if not workflow.get("summary") or not _phase(kj) or not _phase(kj).is_terminal:  # type: ignore[union-attr]
+    phase = _phase(kj)
+    if not workflow.get("summary") or phase is None or not phase.is_terminal:
         return None
     me = kj["metadata"]["name"]
     found: dict[str, Mapping[str, Any]] = {}
