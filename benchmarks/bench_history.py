@@ -12,7 +12,8 @@ Kinetic's format), then, with a fresh Kinetic home:
 * the first ``list_jobs()``, which builds this machine's index from the store;
 * ``list_jobs()``, ``list_jobs(limit=20)`` and ``history()`` with the index in place
   (each call still lists the store and re-reads any job not yet ended);
-* ``kinetic jobs history`` and ``kinetic jobs list --limit 20`` as processes (their
+* ``kinetic jobs history``, ``kinetic jobs list --limit 20`` and ``kinetic jobs list``
+  (every job, printed to a pipe) as processes (their
   interpreter start included), next to a bare ``python -c "import kinetic"``.
 
 Nothing of the user's is touched. Target: ≤ 1 s at 100,000 jobs.
@@ -95,6 +96,7 @@ def bench_size(tmp: Path, count: int, samples: int) -> dict:
     result["cli_jobs_history"] = timed(lambda: process([*cli, "history"]), samples)
     result["cli_jobs_list_limit_20"] = timed(lambda: process([*cli, "list", "--limit", "20"]),
                                              samples)  # fmt: skip
+    result["cli_jobs_list_all"] = timed(lambda: process([*cli, "list"]), samples)
     result["cli_bare_import_kinetic"] = timed(lambda: process(["-c", "import kinetic"]), samples)
     base = result["baseline_json_load_every_record"]["p50_ms"]
     for key in ("list_jobs", "history_api"):

@@ -346,6 +346,12 @@ def test_the_batches_commands(tmp_path):
     assert items[0] == {"index": 0, "value": 0} and "flagged 1" in items[1]["error"]
     jobs = json.loads(cli("jobs", "list", "--batch", batch.batch_id, "-o", "json").stdout)
     assert [j["job_id"] for j in jobs] == [f"{batch.batch_id}-{i}" for i in range(4)]
+    table = cli("jobs", "list", "--batch", batch.batch_id, "--limit", "3").stdout.splitlines()
+    assert [row.split("\t")[:3] for row in table[1:]] == [
+        [f"{batch.batch_id}-0", "fail_while_flag", "SUCCEEDED"],
+        [f"{batch.batch_id}-1", "fail_while_flag", "FAILED"],
+        [f"{batch.batch_id}-2", "fail_while_flag", "SUCCEEDED"],
+    ]
     flag.unlink()
     retried = json.loads(cli("batches", "retry", batch.batch_id, "-o", "json").stdout)
     assert retried["queued"] == [1, 3]

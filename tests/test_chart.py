@@ -523,6 +523,7 @@ SPEC_FIELDS = {
     "queue": "string",  # Kueue
     "priorityClass": "string",
     "notify": "object",  # hosts only: the URLs are in the job's Secret
+    "workflow": "object",  # a workflow's member: the last to end sends its summary
 }
 STATUS_FIELDS = {
     "phase": "string",
@@ -539,6 +540,7 @@ STATUS_FIELDS = {
     "progress": "object",
     "progressText": "string",
     "notifications": "array",
+    "workflowSummary": "object",  # on the member that sent its workflow's summary
     "result": "object",
     "resources": "object",
     "observedGeneration": "integer",

@@ -23,6 +23,7 @@ from kinetic.k8s.kineticjob import (
     build_secret,
     notify_carried,
     secret_name,
+    with_workflow,
 )
 from kinetic.k8s.kineticjob_body import KineticJobSpec
 from kinetic.k8s.names import (
@@ -129,6 +130,8 @@ class KubernetesBackend(Backend):
         )
         if urls_from := handle.extra.get(NOTIFY_URLS_FROM):  # a retry: the operator copies them
             body["spec"]["notify"] = notify_carried(handle.spec, urls_from)
+        if handle.workflow:  # a workflow's member: the last to end sends its summary
+            with_workflow(body, handle.workflow)
         namespace = handle.extra["namespace"]
         if secrets := spec.runner_secrets():  # secret_env, and the notify URLs
             # First, so the pod never waits for it; the operator makes the KineticJob own it.
@@ -373,6 +376,8 @@ def state_from_cr(kj: dict) -> JobState:
         extra["pod"] = status["podName"]
     if status.get("notifications"):
         extra["notifications"] = status["notifications"]
+    if status.get("workflowSummary"):  # this member sent its workflow's summary
+        extra["workflow_summary"] = status["workflowSummary"]
     if status.get("resources"):  # the runner's record of what the job used
         extra["resources"] = status["resources"]
     state = JobState(

@@ -25,8 +25,8 @@ from typing import Any, TypeVar
 from kinetic.model.job_record import JobRecord
 from kinetic.model.status import JobState, JobStatus
 from kinetic.store import ObjectNotFound, Store, layout, open_store
-from kinetic.store.index_queries import EVERY, kept
-from kinetic.store.listing_index import DEFERRED, JobIndex
+from kinetic.store.index_queries import BATCH_ORDER, EVERY, NEWEST, kept
+from kinetic.store.listing_index import DEFERRED, JobIndex, Listed
 
 R = TypeVar("R", bound=JobRecord)
 _READERS = 16  # parallel reads of new records from a bucket (a directory is read in turn)
@@ -57,6 +57,17 @@ def store_records(
     """``store_rows``'s records alone, each holding its state as ``state_attribute`` (a
     field of ``record_type``: the handle's ``listed_state``), set as it is built."""
     return _listed(uri, status, limit, record_type, state_attribute)[0]
+
+
+def store_table(
+    uri: str, *, status: JobStatus | None = None, limit: int | None = None, batch: str = ""
+) -> list[Listed]:
+    """``store_rows``'s jobs as a table's rows, from the index's columns alone (nothing
+    decoded: `kinetic jobs list` over 100,000 jobs); ``batch``: that batch's items only,
+    in their index order."""
+    where = kept(status.value if status else None, batch=batch)
+    with store_index(uri) as index:
+        return index.listed(where, BATCH_ORDER if batch else NEWEST, limit)
 
 
 def _listed(

@@ -3,22 +3,25 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import click
 
 from kinetic.cli.app import (
     attach_job,
-    format_age,
+    format_fraction,
     format_progress,
     format_seconds,
     jobs,
     output_option,
+    print_json_list,
     print_table,
     state_json,
     store_option,
 )
 from kinetic.client.resource_use import resource_use, usage_text
+from kinetic.model.job_record import function_name
 from kinetic.model.status import JobStatus
 
 
@@ -33,35 +36,37 @@ from kinetic.model.status import JobStatus
 @output_option
 def list_cmd(status, limit, namespace, all_namespaces, batch_id, store, output) -> None:
     """Jobs newest first: the store's, or the cluster's KineticJobs (kubernetes backend)."""
-    from kinetic.client.listing import list_jobs
+    from kinetic.client.listing import list_jobs, list_table
 
-    handles = list_jobs(
-        store=store, status=status, limit=None if batch_id else limit, namespace=namespace,
-        all_namespaces=all_namespaces,
-    )  # fmt: skip
-    if batch_id:  # its items, in index order
-        handles = [h for h in handles if (h.batch or {}).get("id") == batch_id]
-        handles.sort(key=lambda h: (h.batch or {}).get("index", 0))
-        handles = handles[:limit] if limit else handles
-    rows = [(h, h.listed_state) for h in handles if h.listed_state is not None]
-    if output == "json":
-        click.echo(json.dumps([state_json(h, s) for h, s in rows], indent=2))
+    if output == "json":  # every job's whole state: the handles
+        handles = list_jobs(
+            store=store, status=status, limit=None if batch_id else limit, namespace=namespace,
+            all_namespaces=all_namespaces,
+        )  # fmt: skip
+        if batch_id:  # its items, in index order
+            handles = [h for h in handles if (h.batch or {}).get("id") == batch_id]
+            handles.sort(key=lambda h: (h.batch or {}).get("index", 0))
+            handles = handles[:limit] if limit else handles
+        print_json_list(state_json(h, h.listed_state) for h in handles if h.listed_state)
         return
+    table = list_table(store=store, status=status, limit=limit, batch=batch_id or "",
+                       namespace=namespace, all_namespaces=all_namespaces)  # fmt: skip
+    now = time.time()
     print_table(
         ["id", "function", "status", "reason", "progress", "age", "duration", "backend"],
-        [
+        (
             [
-                h.job_id,
-                h.func_name,
-                s.status.value,
-                s.reason or "-",
-                format_progress(s),
-                format_age(s.created),
-                format_seconds(s.duration),
-                h.backend,
+                row.job_id,
+                function_name(row.function),
+                row.status,
+                row.reason or "-",
+                format_fraction(row.progress),
+                "-" if row.created is None else format_seconds(now - row.created),
+                format_seconds(row.duration),
+                row.backend,
             ]
-            for h, s in rows
-        ],
+            for row in table
+        ),
     )
 
 

@@ -25,14 +25,29 @@ def _attach(workflow_id: str, store: str | None):
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
 @click.option("--backend", default=None, help="local, kubernetes or slurm (default: configured).")
 @click.option("--wait", "wait_", is_flag=True, help="Wait for the end; exit 1 unless it succeeded.")
+@click.option("--notify", "notify", multiple=True, metavar="URL",
+              help="POST one summary here when the workflow ends (repeat; over the file's "
+                   "notify:).")  # fmt: skip
+@click.option("--notify-on", "notify_on", multiple=True,
+              type=click.Choice(["failed", "succeeded", "cancelled"]),
+              help="Only these ends send the summary (repeat; default all).")  # fmt: skip
 @store_option
-def run_cmd(path: str, backend: str | None, wait_: bool, store: str | None) -> None:
+def run_cmd(
+    path: str,
+    backend: str | None,
+    wait_: bool,
+    notify: tuple[str, ...],
+    notify_on: tuple[str, ...],
+    store: str | None,
+) -> None:
     """Validate PATH whole, submit its jobs and print the workflow id."""
     from pathlib import Path
 
     import kinetic.workflow
 
-    handle = kinetic.workflow.run(Path(path), store=store, backend=backend)
+    handle = kinetic.workflow.run(Path(path), store=store, backend=backend,
+                                  notify=list(notify) or None,
+                                  notify_on=list(notify_on) or None)  # fmt: skip
     click.echo(handle.workflow_id)
     if wait_:
         status = handle.wait()
@@ -58,6 +73,19 @@ def _print_graph(graph: dict) -> None:
     click.echo(f"workflow {graph['workflow_id']} ({graph['name']}): {graph['phase']}")
     for line in render(graph["nodes"], [tuple(e) for e in graph["edges"]]):
         click.echo(line)
+    if hosts := ", ".join(graph.get("notify_hosts") or ()):  # the summary (hosts only)
+        from kinetic.model.status import JobStatus
+        from kinetic.wire.notification import describe_deliveries, wanted
+
+        if sent := graph.get("notifications"):
+            shown = describe_deliveries(sent)
+        elif not JobStatus(graph["phase"]).is_terminal:
+            shown = f"when it ends, to {hosts}"
+        elif wanted(graph.get("notify_on"), graph["phase"]):
+            shown = f"{hosts}: sending"  # its last job's end is being posted
+        else:
+            shown = f"none for this end (notify_on: {', '.join(graph['notify_on'])})"
+        click.echo(f"notifications: {shown}")
 
 
 @workflow.command("list")

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from kinetic.model.errors import JobNotFoundError, SpecError
-from kinetic.model.job_record import JobRecord
+from kinetic.model.job_record import JobRecord, function_name
 from kinetic.model.status import JobState, JobStatus
 
 if TYPE_CHECKING:
@@ -36,9 +36,7 @@ class JobHandle(JobRecord):
     @property
     def func_name(self) -> str:
         """The function's name ("train"), or "command:NAME" for kinetic.submit() jobs."""
-        if self.function.startswith("command:"):
-            return self.function
-        return self.function.rpartition(".")[2]
+        return function_name(self.function)
 
     # -- plumbing -------------------------------------------------------------------------
     @property

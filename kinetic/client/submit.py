@@ -33,8 +33,14 @@ def submit(
     kwargs: dict,
     spec: JobSpec,
     command: list[str] | None = None,
+    *,
+    job_id: str | None = None,
+    workflow: dict[str, Any] | None = None,
 ) -> JobHandle:
-    """Serialize, record and start a job; nothing is created if any step before start fails."""
+    """Serialize, record and start a job; nothing is created if any step before start fails.
+
+    ``job_id``: an id chosen beforehand (a workflow records its members' ids before it
+    submits them); ``workflow``: the job's membership of one (JobRecord.workflow)."""
     spec = spec.resolved()
     backend = get_backend(spec.backend)
     backend.check(spec)
@@ -52,7 +58,7 @@ def submit(
     framed = frame_payload(payload, store)
     name = spec.name or (os.path.basename(command[0]) if command else getattr(fn, "__name__", ""))
     handle = JobHandle(
-        job_id=new_job_id(name or "job"),
+        job_id=job_id or new_job_id(name or "job"),
         backend=backend.name,
         store=store.uri,
         function=f"command:{os.path.basename(command[0])}" if command else function_name(fn),
@@ -64,6 +70,7 @@ def submit(
         extra=extra,
         # What was shipped (working_dir=) is evidence too: its hash, and if it was uploaded.
         client={**versions, **({"project": client["project"]} if spec.working_dir else {})},
+        workflow=workflow,
     )
     try:
         record_dependents(store, handle.job_id, spec.depends_on)

@@ -8,6 +8,7 @@ from the jobs' own states: the workflow has no process of its own.
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -97,6 +98,25 @@ class WorkflowHandle:
             if state.status == JobStatus.SUCCEEDED
         }
 
+    def notifications(self, status: WorkflowStatus | None = None) -> list[dict[str, Any]]:
+        """The delivery records of the workflow's one summary for its latest run (hosts only,
+        never a URL): ``[]`` until its last job has ended (or when no summary is wanted)."""
+        if not self.record.notify_hosts:
+            return []
+        generation = self.record.generation
+        if self.record.backend == "kubernetes":  # on the member that sent it (the operator)
+            for state in (status or self.status()).jobs.values():
+                summary = state.extra.get("workflow_summary") or {}
+                if summary.get("generation") == generation:
+                    return list(summary.get("notifications") or [])
+            return []
+        key = layout.workflow_summary_key(self.workflow_id, generation)
+        try:  # the runner of the member that sent it recorded it in the store
+            found = json.loads(open_store(self.record.store).read_bytes(key))
+        except (ObjectNotFound, ValueError):
+            return []
+        return list(found.get("notifications") or [])
+
     def graph(self) -> dict[str, Any]:
         """Nodes (each job's name, id and state) and edges (dependency → dependent)."""
         status = self.status()
@@ -109,6 +129,8 @@ class WorkflowHandle:
         return {
             "workflow_id": self.workflow_id, "name": self.name, "phase": status.phase.value,
             "nodes": nodes, "edges": [list(e) for e in self.record.edges()],
+            "notify_hosts": list(self.record.notify_hosts), "notify_on": self.record.notify_on,
+            "notifications": self.notifications(status),
         }  # fmt: skip
 
     # -- control --------------------------------------------------------------------------------
@@ -146,6 +168,9 @@ class WorkflowHandle:
         open_store(self.record.store).delete_prefix(
             layout.workflow_key(self.workflow_id).rpartition("/")[0]
         )
+        from kinetic.system import notify_keep
+
+        notify_keep.forget(self.record.store, self.workflow_id)
 
 
 def attach_workflow(workflow_id: str, store: str | None = None) -> WorkflowHandle:

@@ -5,8 +5,10 @@ file is validated whole (kinetic.spec.workflow_yaml), every function imported an
 job's spec resolved before the first job is submitted; then the jobs go in dependency
 order, each with ``depends_on`` the ids of the jobs it waits for, so the waiting is the
 jobs' own (the runner's or the operator's) and nothing of the caller needs to stay. The
-record (kinetic.model.workflow_record) is written once every job is. If a submission fails
-part-way, the jobs already submitted are cancelled and removed.
+record (kinetic.model.workflow_record), with every job's id chosen beforehand, is written
+before the first job is submitted (the last member to end sends the workflow's summary
+from it: kinetic.client.workflow_notify). If a submission fails part-way, the jobs already
+submitted are cancelled and removed, and the record removed (or, on retry, restored).
 """
 
 from __future__ import annotations
@@ -20,21 +22,37 @@ from typing import Any
 from kinetic.client.handle import JobHandle, load_handle
 from kinetic.client.job_start import new_job_id
 from kinetic.client.submit import submit
+from kinetic.client.workflow_notify import (
+    SummaryNotify,
+    masked_source,
+    member_options,
+    membership,
+    retry_notify,
+    summary_notify,
+)
 from kinetic.model.errors import KineticError, SpecError
 from kinetic.model.status import JobStatus, format_time, utcnow
 from kinetic.model.workflow_record import WorkflowRecord
 from kinetic.spec.job_spec import JobSpec
 from kinetic.spec.workflow_yaml import ResultOf, WorkflowJob, WorkflowPlan, parse_workflow
 from kinetic.store import Store, layout, open_store
+from kinetic.system import notify_keep
 from kinetic.wire.dependency_ref import replace_nested
 
 
 def run_workflow(
-    path_or_text: str | os.PathLike, *, store: str | None = None, backend: str | None = None
+    path_or_text: str | os.PathLike,
+    *,
+    store: str | None = None,
+    backend: str | None = None,
+    notify: Any = None,
+    notify_on: Any = None,
 ) -> WorkflowRecord:
-    """Validate, submit every job, record the workflow; its record."""
+    """Validate, record the workflow, submit every job; its record. ``notify`` /
+    ``notify_on``: where its one summary goes (over the file's ``notify:``)."""
     plan = parse_workflow(path_or_text)
-    specs, functions = _prepare(plan, store, backend)
+    summary = summary_notify(plan, notify, notify_on)
+    specs, functions = _prepare(plan, store, backend, summary)
     first = next(iter(specs.values()))
     assert first.store is not None and first.backend is not None
     record = WorkflowRecord(
@@ -43,13 +61,25 @@ def run_workflow(
         store=first.store,
         backend=first.backend,
         created=format_time(utcnow()),
-        source=plan.source,
+        source=masked_source(plan.source, plan.notify),
         depends_on={j.name: list(j.depends_on) for j in plan.jobs},
         order=[j.name for j in plan.jobs],
+        notify_hosts=summary.hosts,
+        notify_on=list(summary.notify_on) if summary.notify_on is not None else None,
     )
-    handles = _submit_jobs(plan, specs, functions, [j.name for j in plan.jobs], {}, record)
-    record.jobs = {name: h.job_id for name, h in handles.items()}
-    _write(open_store(record.store), record)
+    # Every member's id is chosen and recorded before the first is submitted, so a member
+    # that ends early (the last one sends the summary) never sees an out-of-date set.
+    record.jobs = {j.name: new_job_id(j.name) for j in plan.jobs}
+    st = open_store(record.store)
+    _write(st, record)
+    if summary.urls:
+        notify_keep.keep(record.store, record.workflow_id, summary.urls)
+    try:
+        _submit_jobs(plan, specs, functions, record.order, {}, record, summary)
+    except BaseException:  # all or nothing: its jobs went (_submit_jobs), its record goes
+        st.delete_prefix(_prefix(record.workflow_id))
+        notify_keep.forget(record.store, record.workflow_id)
+        raise
     return record
 
 
@@ -71,18 +101,32 @@ def retry_workflow(record: WorkflowRecord) -> WorkflowRecord:
     again = [j.name for j in plan.jobs if j.name in plan.downstream(failed)]
     if not again:
         return record
-    specs, functions = _prepare(plan, record.store, record.backend, only=set(again))
+    summary = retry_notify(record)
+    specs, functions = _prepare(plan, record.store, record.backend, summary, only=set(again))
     kept = {n: h for n, h in existing.items() if n not in again}
-    handles = _submit_jobs(plan, specs, functions, again, kept, record)
+    before = record.to_json()
     replaced = {name: record.jobs[name] for name in again if name in record.jobs}
-    record.jobs = {**record.jobs, **{name: handles[name].job_id for name in again}}
+    record.jobs = {**record.jobs, **{name: new_job_id(name) for name in again}}
     record.history.append({"at": format_time(utcnow()), "replaced": replaced})
-    _write(store, record)
+    record.notify_hosts = summary.hosts
+    _write(store, record)  # the new generation's members, before any of them is submitted
+    try:
+        _submit_jobs(plan, specs, functions, again, kept, record, summary)
+    except BaseException:  # the record as it was: the new jobs went (_submit_jobs)
+        store.write_bytes(layout.workflow_key(record.workflow_id), before.encode())
+        restored = WorkflowRecord.from_json(before)
+        record.jobs, record.history = restored.jobs, restored.history
+        record.notify_hosts = restored.notify_hosts
+        raise
     return record
 
 
 def _prepare(
-    plan: WorkflowPlan, store: str | None, backend: str | None, only: set[str] | None = None
+    plan: WorkflowPlan,
+    store: str | None,
+    backend: str | None,
+    summary: SummaryNotify,
+    only: set[str] | None = None,
 ) -> tuple[dict[str, JobSpec], dict[str, Callable[..., Any]]]:
     """Every job's resolved spec and function, checked before anything is submitted: one
     store, one backend (and namespace) for all, as dependencies require."""
@@ -96,6 +140,7 @@ def _prepare(
         options = {**job.options, "name": job.name}
         options["store"] = store or plan.store
         options["backend"] = backend or plan.backend
+        options.update(member_options(summary))  # the workflow's URLs: no job's own message
         try:
             spec = JobSpec.from_options(**options).resolved()
             get_backend(str(spec.backend)).check_options(spec)
@@ -133,9 +178,12 @@ def _submit_jobs(
     names: list[str],
     kept: dict[str, JobHandle],
     record: WorkflowRecord,
+    summary: SummaryNotify,
 ) -> dict[str, JobHandle]:
-    """Submit ``names`` (in plan order); ``kept``: jobs already there that they may wait for."""
+    """Submit ``names`` (in plan order), each with the id the record has for it and its
+    membership; ``kept``: jobs already there that they may wait for."""
     submitted: dict[str, JobHandle] = {}
+    member = membership(record, summary)
     try:
         for name in names:
             job, spec = plan.job(name), specs[name]
@@ -143,7 +191,8 @@ def _submit_jobs(
             deps = tuple(known[d].job_id for d in job.depends_on)
             spec = dataclasses.replace(spec, depends_on=deps)
             if job.command is not None:
-                handle = submit(None, (), {}, spec, command=list(job.command))
+                handle = submit(None, (), {}, spec, command=list(job.command),
+                                job_id=record.jobs[name], workflow=member)  # fmt: skip
             else:
 
                 def swap(item: Any, known: dict[str, JobHandle] = known) -> JobHandle | None:
@@ -151,7 +200,8 @@ def _submit_jobs(
 
                 args = tuple(replace_nested(list(job.args), swap))
                 kwargs = replace_nested(dict(job.kwargs), swap)
-                handle = submit(functions[name], args, kwargs, spec)
+                handle = submit(functions[name], args, kwargs, spec,
+                                job_id=record.jobs[name], workflow=member)  # fmt: skip
             submitted[name] = handle
     except BaseException:
         for handle in submitted.values():  # all or nothing: what was submitted goes
@@ -174,3 +224,7 @@ def load_job(record: WorkflowRecord, job_id: str) -> JobHandle:
 
 def _write(store: Store, record: WorkflowRecord) -> None:
     store.write_bytes(layout.workflow_key(record.workflow_id), record.to_json().encode())
+
+
+def _prefix(workflow_id: str) -> str:
+    return layout.workflow_key(workflow_id).rpartition("/")[0]

@@ -34,6 +34,7 @@ from kinetic.job.notify_delivery import JobNotifier, take_urls
 from kinetic.job.records import record_end, say, write_state
 from kinetic.job.restore import resume_into
 from kinetic.job.worker_run import run_worker
+from kinetic.job.workflow_summary import WorkflowSummary, summary_member
 from kinetic.model.outcome import Outcome
 from kinetic.model.reasons import Reason
 from kinetic.model.retry_policy import RetryPolicy, attempt_record, retry_at, should_retry
@@ -56,6 +57,7 @@ class Supervisor:
         self.log_failed = False
         self.launch_claimed = False
         self.notifier: JobNotifier | None = None
+        self.summary: WorkflowSummary | None = None  # a workflow's member: its one summary
 
     def _claim_launch(self) -> None:
         """Locally, record this runner's launch if its client died before doing so."""
@@ -95,7 +97,11 @@ class Supervisor:
         if self.backend == "local" and not submission_complete(names, self.secrets):
             return 0
         urls = take_urls(self.secrets)
-        if spec.get("notify_hosts") and self.backend != "kubernetes":
+        member = summary_member(handle)
+        if member is not None and self.backend != "kubernetes":  # the workflow's URLs
+            hosts = list(spec.get("notify_hosts") or [])
+            self.summary = WorkflowSummary(self.store, self.job_id, member, hosts, urls)
+        elif spec.get("notify_hosts") and self.backend != "kubernetes":
             self.notifier = JobNotifier(self.store, self.job_id, handle, urls)
         self.masker = Masker([*self.secrets.values(), *urls])  # a URL the job prints too
         # Set by the operator (each attempt is its own Job there) or by a client relaunching
@@ -319,6 +325,8 @@ class Supervisor:
                            local=self.backend != "kubernetes")  # fmt: skip
         if notify:  # after the record: a slow URL never delays the job's end
             self.notifier.deliver_and_record(final)  # type: ignore[union-attr]
+        if self.summary is not None:  # after the record: the last member sees every end
+            self.summary.after_end()
         if final.status == JobStatus.SUCCEEDED:
             return 0
         # The job's own code where it has one, so a pod's exit code says what the job's did.

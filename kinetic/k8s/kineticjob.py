@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from kinetic.k8s.kineticjob_body import KineticJob, KineticJobSpec, NotifySpec
-from kinetic.k8s.names import API_VERSION, KIND, LABEL_JOB_ID, SELECTOR
+from kinetic.k8s.kineticjob_body import KineticJob, KineticJobSpec, NotifySpec, WorkflowSpec
+from kinetic.k8s.names import API_VERSION, KIND, LABEL_JOB_ID, LABEL_WORKFLOW, SELECTOR
 from kinetic.k8s.pod_resources import k8s_resources
 from kinetic.k8s.pod_volumes import cr_volumes
 from kinetic.model.retry_policy import DEFAULT_BACKOFF
@@ -73,6 +73,22 @@ def build_kineticjob(
         "metadata": {"name": job_id, "labels": {**SELECTOR, LABEL_JOB_ID: job_id}},
         "spec": body,
     }
+
+
+def with_workflow(body: KineticJob, membership: dict[str, Any]) -> None:
+    """A workflow's member (``JobRecord.workflow``): its membership in ``spec.workflow``
+    and the label ``kinetic.dev/workflow=ID`` (its fellows found by one selector)."""
+    workflow: WorkflowSpec = {
+        "id": str(membership["id"]),
+        "name": str(membership.get("name") or membership["id"]),
+        "generation": int(membership.get("generation") or 0),
+        "members": {str(k): str(v) for k, v in (membership.get("members") or {}).items()},
+        "summary": bool(membership.get("summary")),
+    }
+    if membership.get("started"):
+        workflow["started"] = str(membership["started"])
+    body["spec"]["workflow"] = workflow
+    body["metadata"].setdefault("labels", {})[LABEL_WORKFLOW] = workflow["id"]
 
 
 # A retry's handle.json ``extra`` key naming the job whose Secret holds its notify URLs

@@ -33,6 +33,26 @@ class NotifySpec(TypedDict, total=False):
     urlsFrom: str  # a retry: the job whose Secret holds the URLs (the operator copies them)
 
 
+class WorkflowSpec(TypedDict, total=False):
+    """A workflow's member (kinetic.client.workflow_run): the last to end sends the
+    workflow's one summary (the operator's workflow_notifier), none of its own."""
+
+    id: str
+    name: str
+    generation: int
+    members: dict[str, str]  # job name -> job id, every member of this generation
+    started: str
+    summary: bool
+
+
+class WorkflowSummaryStatus(TypedDict, total=False):
+    """The workflow's summary, on the member whose end sent it: claimed, then delivered."""
+
+    generation: int
+    status: str
+    notifications: list[dict[str, Any]]  # kinetic.wire.notification.Delivery
+
+
 class KineticJobSpec(TypedDict, total=False):
     """``spec``: what the caller asked for (immutable after creation, but ``cancel``)."""
 
@@ -63,6 +83,7 @@ class KineticJobSpec(TypedDict, total=False):
     queue: str  # Kueue's LocalQueue: the Job is created suspended (kinetic.k8s.kueue)
     priorityClass: str
     notify: NotifySpec  # hosts only: the URLs are in the job's Secret
+    workflow: WorkflowSpec  # a workflow's member (its notify is the workflow's summary's)
 
 
 class KineticJobStatus(TypedDict, total=False):
@@ -86,6 +107,7 @@ class KineticJobStatus(TypedDict, total=False):
     observedGeneration: int
     jobName: str
     notifications: list[dict[str, Any]]  # notify=: kinetic.wire.notification.Delivery
+    workflowSummary: WorkflowSummaryStatus  # the member that sent its workflow's summary
 
 
 class KineticJob(TypedDict, total=False):

@@ -31,6 +31,7 @@ ANNOTATION_SERVED_NAMESPACES = "kinetic.dev/namespaces"
 BATCH_KIND = "KineticBatch"
 BATCH_PLURAL = "kineticbatches"
 LABEL_BATCH = "kinetic.dev/batch"
+LABEL_WORKFLOW = "kinetic.dev/workflow"  # on a workflow's KineticJobs: the workflow's id
 LABEL_BATCH_INDEX = "kinetic.dev/batch-index"
 # On a failed item requeued by retry_failed(): the attempt that failed ("3"); the operator
 # runs the next one when a slot frees, with a fresh retry budget (kinetic.k8s.batch_items).

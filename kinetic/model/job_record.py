@@ -17,6 +17,14 @@ from typing import TYPE_CHECKING, Any, Self
 from kinetic.model.spec_record import SpecRecord
 
 
+def function_name(function: str) -> str:
+    """The short name a listing shows for a record's ``function``: "train" for
+    "pkg.module.train", and "command:NAME" for kinetic.submit() jobs as it is."""
+    if function.startswith("command:"):
+        return function
+    return function.rpartition(".")[2]
+
+
 @dataclass
 class JobRecord:
     job_id: str
@@ -39,6 +47,10 @@ class JobRecord:
     # The job this one retries (kinetic.client.job_retry); the link the other way is the
     # original's ``retried_as/`` markers (handle.json is written once, so never updated).
     retry_of: str | None = None
+    # A workflow's job (kinetic.client.workflow_run): {"id", "name", "generation",
+    # "members": {name: job id}, "started", "notify_on", "summary"}; with "summary" the job
+    # sends no notification of its own: the last member to end sends the workflow's one.
+    workflow: dict[str, Any] | None = None
 
     if not TYPE_CHECKING:  # hidden from type checkers: they would accept any attribute
 

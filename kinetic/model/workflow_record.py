@@ -26,6 +26,14 @@ class WorkflowRecord(JsonRecord):
     order: list[str] = field(default_factory=list)  # names, each after its dependencies
     # Each retry: {"at": time, "replaced": {name: the job id it replaced}}.
     history: list[dict[str, Any]] = field(default_factory=list)
+    # notify: the hosts of the URLs its one summary goes to (never a URL), and its events.
+    notify_hosts: list[str] = field(default_factory=list)
+    notify_on: list[str] | None = None
+
+    @property
+    def generation(self) -> int:
+        """0 for the first run, then one more per retry: each sends its own summary."""
+        return len(self.history)
 
     def edges(self) -> list[tuple[str, str]]:
         """(dependency, dependent) pairs, by name."""

@@ -23,7 +23,9 @@ jobs:
 ```
 ``jobs`` may also be a mapping of name → job. Each job takes every option of
 ``kinetic.run`` except ``backend``, ``store``, ``name`` and ``depends_on`` (the workflow's
-own), which ``defaults`` may not set per job either.
+own), which ``defaults`` may not set per job either; nor ``notify``/``notify_on``: a
+workflow sends ONE summary when it ends (top-level ``notify: [url, …]`` and ``notify_on``,
+default the config file's ``notify``), and its jobs none of their own.
 """
 
 from __future__ import annotations
@@ -36,11 +38,18 @@ from typing import Any
 
 from kinetic.model.errors import SpecError
 from kinetic.spec.job_spec import JobSpec
+from kinetic.spec.notify_options import check_notify, check_notify_on
 
-TOP_KEYS = ("version", "name", "description", "defaults", "backend", "store", "jobs")
+TOP_KEYS = ("version", "name", "description", "defaults", "backend", "store", "notify",
+            "notify_on", "jobs")  # fmt: skip
 OWN_KEYS = ("name", "command", "args", "function", "kwargs", "depends_on")
 NOT_PER_JOB = ("backend", "store", "name", "depends_on")
-_OPTIONS = tuple(f.name for f in dataclasses.fields(JobSpec) if f.name not in NOT_PER_JOB)
+# The workflow's own (one summary for all its jobs): refused per job, saying where they go.
+WORKFLOW_ONLY = ("notify", "notify_on")
+_AT_TOP = "nothing per job: set it at the workflow's top level (one summary for the workflow)"
+_OPTIONS = tuple(
+    f.name for f in dataclasses.fields(JobSpec) if f.name not in (*NOT_PER_JOB, *WORKFLOW_ONLY)
+)
 _NAME_OK = "a name of letters, digits, '-' and '_' (at most 40)"
 
 
@@ -69,6 +78,8 @@ class WorkflowPlan:
     source: str  # the file's text, kept in the workflow's record (retry reads it again)
     backend: str | None = None
     store: str | None = None
+    notify: tuple[str, ...] | None = field(default=None, repr=False)  # None: the default
+    notify_on: tuple[str, ...] | None = None  # None: every end
 
     def job(self, name: str) -> WorkflowJob:
         return next(j for j in self.jobs if j.name == name)
@@ -123,8 +134,11 @@ def parse_workflow(path_or_text: str | os.PathLike[str]) -> WorkflowPlan:
         errors.append(SpecError("defaults", defaults, "a mapping of job options"))
         defaults = {}
     for key in defaults:
-        if key not in _OPTIONS:
+        if key in WORKFLOW_ONLY:
+            errors.append(SpecError(f"defaults.{key}", _shown(key, defaults[key]), _AT_TOP))
+        elif key not in _OPTIONS:
             errors.append(SpecError(f"defaults.{key}", defaults[key], _options_text()))
+    notify, notify_on = _workflow_notify(doc, errors)
     jobs = _job_entries(doc.get("jobs"), errors)
     seen: set[str] = set()
     parsed: list[WorkflowJob] = []
@@ -146,7 +160,33 @@ def parse_workflow(path_or_text: str | os.PathLike[str]) -> WorkflowPlan:
     if errors:
         raise errors[0] if len(errors) == 1 else _together(errors)
     backend, store = doc.get("backend"), doc.get("store")
-    return WorkflowPlan(str(name), tuple(ordered), source, backend, store)
+    return WorkflowPlan(str(name), tuple(ordered), source, backend, store, notify, notify_on)
+
+
+def _workflow_notify(
+    doc: dict[str, Any], errors: list[SpecError]
+) -> tuple[tuple[str, ...] | None, tuple[str, ...] | None]:
+    """The top-level ``notify`` (None when absent: the config file's default applies) and
+    ``notify_on``, checked as a job's are."""
+    notify = notify_on = None
+    try:
+        if doc.get("notify") is not None:
+            notify = check_notify(doc["notify"])
+        notify_on = check_notify_on(doc.get("notify_on"))
+    except SpecError as exc:
+        errors.append(exc)
+    return notify, notify_on
+
+
+def _shown(key: str, value: Any) -> Any:
+    """What an error may show of a notify value: its hosts (a URL is a secret)."""
+    if key != "notify":
+        return value
+    from kinetic.wire.notification import url_host
+
+    items = [value] if isinstance(value, str) else value
+    return [url_host(v) if isinstance(v, str) else v for v in items] if isinstance(
+        items, list) else type(value).__name__  # fmt: skip
 
 
 def _job_entries(value: Any, errors: list[SpecError]) -> list[tuple[str, dict[str, Any]]]:
@@ -179,7 +219,9 @@ def _parse_job(
 ) -> WorkflowJob | None:
     before = len(errors)
     for key in entry:
-        if key not in OWN_KEYS and key not in _OPTIONS:
+        if key in WORKFLOW_ONLY:
+            errors.append(SpecError(f"{where}.{key}", _shown(key, entry[key]), _AT_TOP))
+        elif key not in OWN_KEYS and key not in _OPTIONS:
             accepted = f"one of {', '.join(OWN_KEYS)} or a job option ({_options_text()})"
             errors.append(SpecError(f"{where}.{key}", entry[key], accepted))
     name = entry.get("name")

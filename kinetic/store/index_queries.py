@@ -27,6 +27,7 @@ class Where:
 
 EVERY = Where("1", ())
 NEWEST = "created DESC, job_id DESC"
+BATCH_ORDER = "batch_index, job_id"  # a batch's items, by their index in its inputs
 # Seconds since the epoch now, in SQLite's oldest spelling (unixepoch() is 3.38+).
 _NOW = "((julianday('now') - 2440587.5) * 86400.0)"
 # A job's duration as JobState.duration gives it (so far, while it runs); 0 before it starts.

@@ -130,6 +130,12 @@ def workflow_key(workflow_id: str) -> str:
     return f"{WORKFLOWS}/{validate_job_id(workflow_id)}/workflow.json"
 
 
+def workflow_summary_key(workflow_id: str, generation: int) -> str:
+    """notify=: a workflow generation's one summary, claimed by the member that sends it
+    (written if absent), then its delivery records (hosts only, never a URL)."""
+    return f"{WORKFLOWS}/{validate_job_id(workflow_id)}/summary-{int(generation)}.json"
+
+
 # -- environments (requirements=) and projects (working_dir=), shared by every job -----------
 ENVS = "envs"
 

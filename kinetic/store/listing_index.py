@@ -36,11 +36,12 @@ from kinetic.model.kinetic_home import kinetic_home
 from kinetic.model.status import JobState, parse_time
 from kinetic.store.index_queries import EVERY, NEWEST, Where
 
-SCHEMA = 5
+SCHEMA = 6
 _COLUMNS = (
     "job_id TEXT PRIMARY KEY, created REAL, backend TEXT, function TEXT, name TEXT, "
     "status TEXT, reason TEXT, started REAL, finished REAL, attempts INTEGER, "
-    "terminal INTEGER, retry_of TEXT, head BLOB, body BLOB, batch_id TEXT"
+    "terminal INTEGER, retry_of TEXT, head BLOB, body BLOB, batch_id TEXT, "
+    "batch_index INTEGER, progress REAL"
 )
 # A record's dict fields, decoded only when a caller reads them (JobRecord.__getattr__):
 # a listing needs the id, function and times of every job, the spec of a few.
@@ -73,9 +74,32 @@ class Finished(NamedTuple):
 
     @property
     def duration(self) -> float | None:
-        if self.started is None or self.finished is None:
-            return None
-        return max(0.0, self.finished - self.started)
+        return _span(self.started, self.finished)
+
+
+class Listed(NamedTuple):
+    """One job as a table of jobs shows it (`kinetic jobs list`): columns only, no record
+    decoded, so 100,000 of them cost a SELECT and a tuple each."""
+
+    job_id: str
+    function: str
+    status: str
+    reason: str | None
+    progress: float | None  # the fraction done the job last reported, if it did
+    created: float | None  # seconds since the epoch, as every time here
+    started: float | None
+    finished: float | None
+    backend: str
+
+    @property
+    def duration(self) -> float | None:
+        return _span(self.started, self.finished)
+
+
+def _span(started: float | None, finished: float | None) -> float | None:
+    if started is None or finished is None:
+        return None
+    return max(0.0, finished - started)
 
 
 class JobIndex:
@@ -185,7 +209,7 @@ class JobIndex:
         )
         with self._transaction():
             self.conn.executemany(
-                "INSERT OR REPLACE INTO jobs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", values
+                "INSERT OR REPLACE INTO jobs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", values
             )
 
     def forget(self, job_ids: Iterable[str]) -> None:
@@ -259,6 +283,20 @@ class JobIndex:
         """Status -> how many jobs have it."""
         return dict(self.conn.execute("SELECT status, COUNT(*) FROM jobs GROUP BY status"))
 
+    def listed(
+        self, where: Where = EVERY, order: str = NEWEST, limit: int | None = None
+    ) -> list[Listed]:
+        """The jobs ``where`` keeps, in ``order``, as a table's rows (the first ``limit``)."""
+        sql = (
+            "SELECT job_id, function, status, reason, progress, created, started, finished, "
+            f"backend FROM jobs WHERE {where.sql} ORDER BY {order}"
+        )
+        args = list(where.args)
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(limit)
+        return list(map(Listed._make, self.conn.execute(sql, args)))
+
     def finished(self, where: Where, limit: int | None = None) -> list[Finished]:
         """Ended jobs matching ``where``, latest end first (the first ``limit``)."""
         sql = (
@@ -319,7 +357,14 @@ def _row(record: JobRecord, state: JobState) -> tuple[Any, ...]:
         _dumps((_set(data, DEFERRED), _set(state.to_dict(), ()))),
         _dumps({k: data[k] for k in DEFERRED}),
         None if not record.batch else str(record.batch.get("id")),
+        None if not record.batch else _number(record.batch.get("index")),
+        _number((state.progress or {}).get("fraction")),
     )
+
+
+def _number(value: Any) -> float | None:
+    """A JSON number as stored (None for anything else: bool is not one)."""
+    return value if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def _set(data: dict[str, Any], leave: tuple[str, ...]) -> dict[str, Any]:

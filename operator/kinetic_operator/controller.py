@@ -61,6 +61,7 @@ from kinetic_operator.pod_status import disrupted_end, vanished
 from kinetic_operator.progress_server import PodRef, ProgressEndpoint, api_review
 from kinetic_operator.state import JobRegistry, JobState, Key
 from kinetic_operator.status_settle import settle_delay
+from kinetic_operator.workflow_notifier import WorkflowSummaries, deliver_summary
 
 log = logging.getLogger("kinetic.operator")
 KUEUE_POLL = 15.0  # seconds between two reads of a queued Job's Kueue Workload
@@ -98,6 +99,7 @@ class Controller:
         self.heartbeat: heartbeat.Heartbeat | None = None
         self.endpoint: ProgressEndpoint | None = None
         self._context: contextvars.Context | None = None
+        self.summaries = WorkflowSummaries()  # a workflow's one summary (its last member's)
 
     @classmethod
     def start(cls, settings: Settings, indexes: Indexes) -> Controller:
@@ -207,6 +209,7 @@ class Controller:
             try:
                 self._sync(state, deleted_pod, fresh)
                 self._notify(state)
+                self._workflow_summary(state)
             except Exception as exc:
                 self._failed(state, exc, deleted_pod)
             else:
@@ -327,6 +330,35 @@ class Controller:
                 log.warning("job %s/%s: cannot record the notifications: %s",
                             *key, _describe(exc))  # fmt: skip
             state.notifying = False
+
+    def _workflow_summary(self, state: JobState) -> None:
+        """A workflow's member that ended last: send the workflow's one summary (claimed
+        in its status first), on a thread of its own."""
+        found = _one(self.indexes.kineticjobs, state.key)
+        if found is None or state.closed:
+            return
+        kj = {**found, "status": {**(found.get("status") or {}), **state.written}}
+        lookup = lambda name: _one(self.indexes.kineticjobs, (state.key[0], name))  # noqa: E731
+        claim = self.summaries.claim(kj, lookup)
+        if claim is None:
+            return
+        note, records = claim
+        generation = note["generation"]
+        self._write_status(state, {"workflowSummary": {"generation": generation,
+                                                        "notifications": records}})  # fmt: skip
+        threading.Thread(target=self._deliver_summary, args=(state.key, kj, note),
+                         daemon=True).start()  # fmt: skip
+
+    def _deliver_summary(self, key: Key, kj: dict, note: dict) -> None:
+        records = deliver_summary(self.cluster, kj, note)
+        summary = {"generation": note["generation"], "status": note["status"],
+                   "notifications": records}  # fmt: skip
+        with self.jobs.hold(key) as state:
+            try:
+                self._write_status(state, {"workflowSummary": summary})
+            except Exception as exc:  # deleted meanwhile, or the API server refused
+                log.warning("job %s/%s: cannot record the workflow summary: %s",
+                            *key, _describe(exc))  # fmt: skip
 
     def _act(
         self,

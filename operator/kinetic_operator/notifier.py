@@ -48,6 +48,8 @@ def notify_due(kj: dict[str, Any]) -> bool:
     phase = status.get("phase") or ""
     if not notify.get("hosts") or phase not in _ENDS:
         return False
+    if ((kj.get("spec") or {}).get("workflow") or {}).get("summary"):
+        return False  # a workflow's member: its workflow sends one summary (workflow_notifier)
     if not wanted(notify.get("on"), phase):
         return False
     records = status.get("notifications") or []

@@ -140,6 +140,9 @@ def test_cli_against_cluster(kube, namespace):
     assert [(r["job_id"], r["status"], r["backend"]) for r in rows] == [
         (job.job_id, "SUCCEEDED", "kubernetes")
     ]
+    table = cli("jobs", "list").stdout.splitlines()
+    assert table[0].split("\t")[:3] == ["ID", "FUNCTION", "STATUS"]
+    assert [row.split("\t")[:3] for row in table[1:]] == [[job.job_id, "train", "SUCCEEDED"]]
     assert cli("jobs", "logs", job.job_id).stdout == "epoch 0\nepoch 1\n"
     out = cli("jobs", "result", job.job_id, "-o", "json")
     assert json.loads(out.stdout)["value"] == {"final_loss": 0.123}
