@@ -38,6 +38,10 @@ RETRY_DELAY = 2.0
 # batch of N items costs far fewer than N status writes per item state change.
 STATUS_INTERVAL = 1.0
 CREATE_THREADS = 8  # items' KineticJobs created at once, when many slots are free
+# A sync reads every item of the batch (O(items)) and every item's event asks for one:
+# at most one sync in this many seconds per batch, the events meanwhile folded into it.
+# (Unthrottled, a 1,000-item batch starting spent a sixth of the operator's CPU here.)
+SYNC_INTERVAL = 0.2
 
 
 @dataclass(eq=False)
@@ -54,6 +58,9 @@ class BatchMemory:
     # Counts are written at most every STATUS_INTERVAL (a phase change at once).
     written_at: float = float("-inf")  # time.monotonic()
     flush: threading.Timer | None = None
+    # When the last sync began, and the timer that runs the next one (SYNC_INTERVAL).
+    synced_at: float = float("-inf")  # time.monotonic()
+    soon: threading.Timer | None = None
 
 
 class BatchDriver:
@@ -65,11 +72,14 @@ class BatchDriver:
         batches: Mapping[Key, Iterable[dict]],
         items: Mapping[Key, Iterable[tuple[int, str, bool, bool]]],
         requeue: Callable[[str, str], bool] | None = None,
+        created: Callable[[str, dict], None] | None = None,
     ) -> None:
         """``requeue(namespace, job id)``: start a queued-again item's next attempt
-        (Controller.requeue); True if it did."""
+        (Controller.requeue); True if it did. ``created(namespace, kineticjob)``: an item
+        just created, as the API server answered (Controller.created): its Job is made
+        at once, not a watch event later."""
         self.cluster, self.batches, self.items = cluster, batches, items
-        self.requeue = requeue
+        self.requeue, self.created = requeue, created
         self._memory: dict[Key, BatchMemory] = {}
         self._guard = threading.Lock()
 
@@ -77,7 +87,7 @@ class BatchDriver:
         """The KineticBatch is deleted (its items go with it: owner references)."""
         with self._guard:
             memory = self._memory.pop(key, None)
-        for timer in (memory.retry, memory.flush) if memory is not None else ():
+        for timer in (memory.retry, memory.flush, memory.soon) if memory is not None else ():
             if timer is not None:
                 timer.cancel()
 
@@ -97,7 +107,13 @@ class BatchDriver:
                 return  # the running sync will see dirty
             try:
                 while memory.dirty:
+                    wait = memory.synced_at + SYNC_INTERVAL - time.monotonic()
+                    if wait > 0:  # dirty stays set: the timer's sync does it
+                        if not _pending(memory.soon):
+                            memory.soon = _timer(wait, self.sync, key)
+                        return
                     memory.dirty = False
+                    memory.synced_at = time.monotonic()
                     self._sync_once(key, memory)
             finally:
                 memory.lock.release()
@@ -168,7 +184,9 @@ class BatchDriver:
         handler runs)."""
 
         def one(index: int) -> None:
-            self.cluster.create_kineticjob(namespace, dict(item_kineticjob(batch, index)))
+            kj = self.cluster.create_kineticjob(namespace, dict(item_kineticjob(batch, index)))
+            if kj is not None and self.created is not None:
+                self.created(namespace, kj)  # its Job now, on this thread (never raises)
 
         with ThreadPoolExecutor(min(CREATE_THREADS, len(indexes))) as pool:
             futures = {index: pool.submit(one, index) for index in indexes}

@@ -51,6 +51,7 @@ from kinetic_operator.decisions import (
     status_patch,
     transition_event,
 )
+from kinetic_operator.deferred_calls import DeferredCall, DeferredCalls
 from kinetic_operator.dependency_gate import dependency_verdict
 from kinetic_operator.item_restart import restart_patch
 from kinetic_operator.kueue_status import is_suspended
@@ -59,6 +60,7 @@ from kinetic_operator.operator_settings import Settings
 from kinetic_operator.pod_status import disrupted_end, vanished
 from kinetic_operator.progress_server import PodRef, ProgressEndpoint, api_review
 from kinetic_operator.state import JobRegistry, JobState, Key
+from kinetic_operator.status_settle import settle_delay
 from kinetic_operator.workflow_notifier import WorkflowSummaries, deliver_summary
 
 log = logging.getLogger("kinetic.operator")
@@ -93,6 +95,7 @@ class Controller:
         self.settings, self.cluster, self.indexes = settings, cluster, indexes
         self.jobs = jobs if jobs is not None else JobRegistry()
         self.trimmer = Trimmer(settings.memory_trim_delay)
+        self.deferred = DeferredCalls()  # status writes put off while a job settles
         self.heartbeat: heartbeat.Heartbeat | None = None
         self.endpoint: ProgressEndpoint | None = None
         self._context: contextvars.Context | None = None
@@ -120,6 +123,7 @@ class Controller:
         if self.endpoint is not None:
             self.endpoint.stop()
         self.jobs.close()
+        self.deferred.stop()
         self.trimmer.stop()
 
     # -- what the watches report (handlers.py) --------------------------------------------------
@@ -155,6 +159,16 @@ class Controller:
         log.info("job %s/%s: queued again by retry_failed(), started again", namespace, job_id)
         return True
 
+    def created(self, namespace: str, kj: dict) -> None:
+        """A KineticJob this process has just created (a batch's item, batch_driver.py), as
+        the API server answered: sync it now, so its Job is made without waiting for the
+        watch to show it (its watch event then finds the Job made). Never raises."""
+        name = (kj.get("metadata") or {}).get("name")
+        if self._context is None:
+            self.sync(namespace, name, fresh=kj)
+        else:  # on the batch driver's threads: in kopf's context, where Events can be posted
+            self._context.copy().run(self.sync, namespace, name, None, kj)
+
     # -- progress reports (progress_server.py) ----------------------------------------------------
     def pod_ref(self, uid: str) -> PodRef | None:
         found = list(self.indexes.pod_refs.get(uid, []))
@@ -178,15 +192,22 @@ class Controller:
         self.sync(*key)
 
     # -- the sync ---------------------------------------------------------------------------------
-    def sync(self, namespace: str, job_id: str | None, deleted_pod: dict | None = None) -> None:
+    def sync(
+        self,
+        namespace: str,
+        job_id: str | None,
+        deleted_pod: dict | None = None,
+        fresh: dict | None = None,
+    ) -> None:
         """Bring one job's objects and status in line with what exists; ``deleted_pod`` is a
-        pod of it whose deletion the watch just reported. Never raises: a failure is said in
-        the KineticJob and the sync tried again."""
+        pod of it whose deletion the watch just reported; ``fresh``, its KineticJob just
+        created, for when the index does not show it yet. Never raises: a failure is said
+        in the KineticJob and the sync tried again."""
         if not job_id:
             return
         with self.jobs.hold((namespace, job_id)) as state:
             try:
-                self._sync(state, deleted_pod)
+                self._sync(state, deleted_pod, fresh)
                 self._notify(state)
                 self._workflow_summary(state)
             except Exception as exc:
@@ -230,9 +251,9 @@ class Controller:
         with contextlib.suppress(Exception):  # say it where users look, if we can
             self._write_status(state, {"message": f"the operator cannot go on: {problem}"})
 
-    def _sync(self, state: JobState, deleted_pod: dict | None) -> None:
+    def _sync(self, state: JobState, deleted_pod: dict | None, fresh: dict | None = None) -> None:
         key = state.key
-        found = _one(self.indexes.kineticjobs, key)
+        found = _one(self.indexes.kineticjobs, key) or fresh
         if found is None:  # deleted: owner references take the Job and pods with it
             self.jobs.discard(state)
             return
@@ -267,6 +288,13 @@ class Controller:
         kueue = self._kueue(state, job)  # a Job waiting in a Kueue queue: Kueue's word
         patch = status_patch(kj, job, pod_list, action, state.progress, kueue)
         if not patch:
+            return
+        since = time.monotonic() - state.status_written_at
+        previous = kj.get("status") or {}
+        delay = settle_delay(previous, patch, since, self.settings.status_settle_interval)
+        if delay > 0:  # the job's next sync then writes this and whatever came meanwhile
+            if state.settle is None or not state.settle.pending:
+                state.settle = self._defer(delay, self.sync, *key)
             return
         self._write_status(state, patch)
         if patch.get("previousAttempts"):
@@ -373,6 +401,7 @@ class Controller:
     def _write_status(self, state: JobState, patch: dict[str, Any]) -> None:
         self.cluster.patch_status(*state.key, patch)
         state.written.update(patch)
+        state.status_written_at = time.monotonic()
 
     def _kueue(self, state: JobState, job: dict | None) -> KueueView | None:
         """What Kueue says of a suspended Job in its queue: its Workload's message and its
@@ -398,6 +427,14 @@ class Controller:
             return
         delay = max(0.0, (at - utcnow()).total_seconds()) + 0.05
         state.wake = self._later(delay, self.sync, *state.key)
+
+    def _defer(self, delay: float, fn: Callable[..., None], *args: Any) -> DeferredCall:
+        """As ``_later``, on the shared deferred-call threads (a burst of jobs makes no
+        burst of threads), in the context of kopf's handlers."""
+        context = self._context
+        if context is None:
+            return self.deferred.call_later(delay, fn, *args)
+        return self.deferred.call_later(delay, lambda: context.copy().run(fn, *args))
 
     def _later(self, delay: float, fn: Callable[..., None], *args: Any) -> threading.Timer:
         """Run ``fn(*args)`` on a thread of its own after ``delay`` seconds, in the context

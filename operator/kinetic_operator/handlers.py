@@ -34,6 +34,7 @@ from kinetic.k8s.names import (
     PLURAL,
     VERSION,
 )
+from kinetic_operator import kopf_tuning
 from kinetic_operator.batch_driver import BatchDriver
 from kinetic_operator.controller import Controller, Indexes
 from kinetic_operator.operator_settings import Settings
@@ -61,6 +62,7 @@ def start(
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.execution.max_workers = 20
+    kopf_tuning.tune(settings)  # no per-event deep copy for diffs nothing here reads
     config = memo.get("kinetic_settings") or Settings.from_env()
     # The indexes are live views, empty until the watches fill them; the Controller reads
     # them on every sync, including those that timers and the progress endpoint start.
@@ -68,7 +70,7 @@ def start(
         config, Indexes(kineticjobs, jobs, pods, pod_refs, dependents, kineticbatches)
     )
     memo.batch_driver = BatchDriver(memo.controller.cluster, kineticbatches, batch_items,
-                                    memo.controller.requeue)  # fmt: skip
+                                    memo.controller.requeue, memo.controller.created)  # fmt: skip
 
 
 @kopf.on.cleanup()
@@ -113,12 +115,17 @@ def pod_refs(uid: str, body: kopf.Body, **_: Any) -> dict:
 # -- events: every change to a job's objects re-syncs that job ----------------------------------
 @kopf.on.event(GROUP, VERSION, PLURAL)  # type: ignore[arg-type]  # kopf's protocols want every kwarg
 def kineticjob_changed(
-    event: dict, namespace: str, name: str, uid: str, memo: kopf.Memo, **_: Any
-) -> None:
+    event: dict, namespace: str, name: str, uid: str, labels: kopf.Labels, memo: kopf.Memo,
+    **_: Any,
+) -> None:  # fmt: skip
+    """One handler for every KineticJob event, a batch's items too (one call per event
+    through kopf's executor, not two)."""
     if event.get("type") == "DELETED":
         _controller(memo).job_deleted((namespace, name), uid)
     else:
         _controller(memo).sync(namespace, name)
+    if batch_id := labels.get(LABEL_BATCH):  # a batch's item: its batch's counts and slots
+        memo.batch_driver.sync(namespace, batch_id)
 
 
 @kopf.on.event("batch", "v1", "jobs", labels=MANAGED)  # type: ignore[arg-type]  # kopf's protocols want every kwarg
@@ -162,8 +169,3 @@ def kineticbatch_changed(event: dict, namespace: str, name: str, memo: kopf.Memo
     else:
         memo.batch_driver.sync(namespace, name)
         _controller(memo).batch_changed(namespace, name)  # jobs waiting for the whole batch
-
-
-@kopf.on.event(GROUP, VERSION, PLURAL, labels={LABEL_BATCH: kopf.PRESENT})  # type: ignore[arg-type]  # kopf's protocols want every kwarg
-def batch_item_changed(namespace: str, labels: kopf.Labels, memo: kopf.Memo, **_: Any) -> None:
-    memo.batch_driver.sync(namespace, labels.get(LABEL_BATCH))

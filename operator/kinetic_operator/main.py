@@ -28,6 +28,8 @@ def run(
 
     kopf.configure(verbose=verbose, log_format=kopf.LogFormat.PLAIN)
     logging.getLogger("kinetic.operator").setLevel(logging.DEBUG if verbose else logging.INFO)
+    # --verbose logs decisions, not one line per HTTP request (thousands a second in a burst).
+    logging.getLogger("urllib3").setLevel(logging.INFO)
     asyncio.run(
         kopf.operator(
             standalone=True,  # one replica; no peering objects to create or watch

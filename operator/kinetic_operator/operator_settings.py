@@ -38,6 +38,9 @@ class Settings:
     max_retry_delay: float = 60.0
     # At most one status write per job for progress reports in this many seconds.
     progress_write_interval: float = 2.0
+    # A PENDING job's changes that keep it PENDING: written at most once in this many
+    # seconds (status_settle.py), so a new job's burst of events costs one write, not three.
+    status_settle_interval: float = 1.0
     # Memory freed by deleted jobs goes back to the system this long after (memory.py).
     memory_trim_delay: float = 30.0
 

@@ -30,6 +30,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from kinetic_operator.deferred_calls import DeferredCall
+
 Key = tuple[str, str]  # (namespace, job id = the KineticJob's name)
 
 
@@ -53,6 +55,10 @@ class JobState:
     progress: dict[str, Any] | None = None
     progress_write: threading.Timer | None = None
     progress_written_at: float = float("-inf")  # time.monotonic()
+    # A PENDING job's status write put off while it settles (status_settle.py), and when
+    # this process last wrote the job's status.
+    settle: DeferredCall | None = None
+    status_written_at: float = float("-inf")  # time.monotonic()
     # notify=: a delivery of the job's end is running on a thread (notifier.py).
     notifying: bool = False
     closed: bool = False
@@ -75,7 +81,10 @@ class JobState:
     def _clear(self) -> None:
         for timer in self.timers():
             timer.cancel()
-        self.retry = self.wake = self.progress_write = None
+        if self.settle is not None:
+            self.settle.cancel()
+        self.retry = self.wake = self.progress_write = self.settle = None
+        self.status_written_at = float("-inf")
         self.written, self.created, self.failure_delay = {}, set(), None
         self.progress, self.progress_written_at = None, float("-inf")
         self.notifying = False
