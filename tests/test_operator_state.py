@@ -17,7 +17,8 @@ from chart_support import kineticjob
 from helpers import wait_for
 from kinetic_operator import progress_server as ps
 from kinetic_operator.cluster import Cluster
-from kinetic_operator.controller import Controller, Indexes
+from kinetic_operator.controller import Controller
+from kinetic_operator.indexes import Indexes
 from kinetic_operator.memory import Trimmer, glibc_malloc_trim
 from kinetic_operator.operator_settings import Settings
 from kinetic_operator.state import JobRegistry

@@ -14,6 +14,7 @@ Errors propagate unchanged, except the answers that mean "already so" (409 on a 
 from __future__ import annotations
 
 import copy
+import json
 import logging
 from typing import Any, cast
 
@@ -251,3 +252,11 @@ class Cluster:
         client.CustomObjectsApi(self.api).patch_namespaced_custom_object_status(
             GROUP, VERSION, namespace, BATCH_PLURAL, name, {"status": patch}
         )
+
+
+def api_error_text(exc: Exception) -> str:
+    """One line: the API server's own message for its errors, else the exception."""
+    try:
+        return f"{exc.status}: {json.loads(exc.body)['message']}"  # type: ignore[attr-defined]
+    except (AttributeError, TypeError, ValueError, KeyError):
+        return f"{type(exc).__name__}: {exc}"

@@ -18,12 +18,10 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, cast
 
@@ -41,7 +39,7 @@ from kinetic.k8s.service_manifest import build_service
 from kinetic.model.reasons import Reason
 from kinetic.model.status import format_time, parse_time, utcnow
 from kinetic_operator import heartbeat, notifier
-from kinetic_operator.cluster import Cluster, connect
+from kinetic_operator.cluster import Cluster, api_error_text, connect
 from kinetic_operator.decisions import (
     TERMINAL,
     Action,
@@ -53,6 +51,8 @@ from kinetic_operator.decisions import (
 )
 from kinetic_operator.deferred_calls import DeferredCall, DeferredCalls
 from kinetic_operator.dependency_gate import dependency_verdict
+from kinetic_operator.end_messages import EndMessages
+from kinetic_operator.indexes import Indexes, latest, of_attempt
 from kinetic_operator.item_restart import restart_patch
 from kinetic_operator.kueue_status import is_suspended
 from kinetic_operator.memory import Trimmer
@@ -61,25 +61,9 @@ from kinetic_operator.pod_status import disrupted_end, vanished
 from kinetic_operator.progress_server import PodRef, ProgressEndpoint, api_review
 from kinetic_operator.state import JobRegistry, JobState, Key
 from kinetic_operator.status_settle import settle_delay
-from kinetic_operator.workflow_notifier import WorkflowSummaries, deliver_summary
 
 log = logging.getLogger("kinetic.operator")
 KUEUE_POLL = 15.0  # seconds between two reads of a queued Job's Kueue Workload
-
-
-@dataclass(frozen=True)
-class Indexes:
-    """kopf's indexes (handlers.py): live views of what the watches show, by job. Each
-    value holds the matching objects (several: every attempt has its own Job and pods)."""
-
-    kineticjobs: Mapping[Key, Iterable[dict]]
-    jobs: Mapping[Key, Iterable[dict]]
-    pods: Mapping[Key, Iterable[dict]]
-    pod_refs: Mapping[str, Iterable[PodRef]] = field(default_factory=dict)  # by pod uid
-    # (namespace, job id) -> the names of the KineticJobs that depend on it (dependsOn).
-    dependents: Mapping[Key, Iterable[str]] = field(default_factory=dict)
-    # (namespace, batch id) -> its KineticBatch: a job may depend on a whole batch.
-    batches: Mapping[Key, Iterable[dict]] = field(default_factory=dict)
 
 
 class Controller:
@@ -99,7 +83,7 @@ class Controller:
         self.heartbeat: heartbeat.Heartbeat | None = None
         self.endpoint: ProgressEndpoint | None = None
         self._context: contextvars.Context | None = None
-        self.summaries = WorkflowSummaries()  # a workflow's one summary (its last member's)
+        self.end_messages = EndMessages(cluster, self.jobs, indexes.kineticjobs, self._write_status)
 
     @classmethod
     def start(cls, settings: Settings, indexes: Indexes) -> Controller:
@@ -148,7 +132,7 @@ class Controller:
         """A batch's item queued again by retry_failed(): start its next attempt (the
         batch driver calls this when a slot frees). False if it is not queued (any more)."""
         with self.jobs.hold((namespace, job_id)) as state:
-            found = _one(self.indexes.kineticjobs, state.key)
+            found = latest(self.indexes.kineticjobs, state.key)
             if found is None:
                 return False
             kj = cast(KineticJob, {**found, "status": {**(found.get("status") or {}),
@@ -208,8 +192,7 @@ class Controller:
         with self.jobs.hold((namespace, job_id)) as state:
             try:
                 self._sync(state, deleted_pod, fresh)
-                self._notify(state)
-                self._workflow_summary(state)
+                self.end_messages.after_sync(state)
             except Exception as exc:
                 self._failed(state, exc, deleted_pod)
             else:
@@ -219,7 +202,7 @@ class Controller:
     def _wake_dependents(self, namespace: str, job_id: str) -> None:
         """A job that has ended may let its dependents start (or end them): sync them. Its
         KineticJob as the index shows it, which is what their syncs will read."""
-        kj = _one(self.indexes.kineticjobs, (namespace, job_id))
+        kj = latest(self.indexes.kineticjobs, (namespace, job_id))
         if kj is None or (kj.get("status") or {}).get("phase") not in TERMINAL:
             return
         self._sync_held(namespace, job_id)
@@ -227,14 +210,14 @@ class Controller:
     def batch_changed(self, namespace: str, batch_id: str) -> None:
         """A KineticBatch changed (handlers.py): once it has ended, the jobs that wait for
         the whole batch may start (or end)."""
-        batch = _one(self.indexes.batches, (namespace, batch_id))
+        batch = latest(self.indexes.batches, (namespace, batch_id))
         if batch is not None and (batch.get("status") or {}).get("phase") in TERMINAL:
             self._sync_held(namespace, batch_id)
 
     def _sync_held(self, namespace: str, job_id: str) -> None:
         """Sync the dependents of ``job_id`` (a job or a batch) still held for it."""
         for dependent in sorted(set(self.indexes.dependents.get((namespace, job_id), []))):
-            status = (_one(self.indexes.kineticjobs, (namespace, dependent)) or {}).get("status")
+            status = (latest(self.indexes.kineticjobs, (namespace, dependent)) or {}).get("status")
             if not (status or {}).get("jobName") and (status or {}).get("phase") not in TERMINAL:
                 self._later(0.0, self.sync, namespace, dependent)  # still held: decide now
 
@@ -246,14 +229,14 @@ class Controller:
         state.failure_delay = delay
         if not _pending(state.retry):  # one retry waiting per job
             state.retry = self._later(delay, self.sync, *state.key, deleted_pod)
-        problem = f"{_describe(exc)}; trying again within {delay:.0f} s"
+        problem = f"{api_error_text(exc)}; trying again within {delay:.0f} s"
         log.warning("job %s/%s: %s", *state.key, problem)
         with contextlib.suppress(Exception):  # say it where users look, if we can
             self._write_status(state, {"message": f"the operator cannot go on: {problem}"})
 
     def _sync(self, state: JobState, deleted_pod: dict | None, fresh: dict | None = None) -> None:
         key = state.key
-        found = _one(self.indexes.kineticjobs, key) or fresh
+        found = latest(self.indexes.kineticjobs, key) or fresh
         if found is None:  # deleted: owner references take the Job and pods with it
             self.jobs.discard(state)
             return
@@ -261,8 +244,8 @@ class Controller:
         # The index may lag our own writes; the status we last wrote is the freshest truth.
         kj = cast(KineticJob, {**found, "status": {**(found.get("status") or {}), **state.written}})
         attempt = attempt_number(kj)
-        job = next(iter(_of_attempt(self.indexes.jobs, key, attempt)[-1:]), None)
-        pod_list = _of_attempt(self.indexes.pods, key, attempt)
+        job = next(iter(of_attempt(self.indexes.jobs, key, attempt)[-1:]), None)
+        pod_list = of_attempt(self.indexes.pods, key, attempt)
         shared = store_is_shared(kj["spec"]["store"], self.settings.jobs.file_store_host_path)
         runtimes = self.cluster.read_runtimes() if needs_runtime_table(kj, job) else None
         lost, lost_reason = None, str(Reason.LOST)
@@ -273,8 +256,8 @@ class Controller:
         verdict = None
         if job is None and not (kj.get("status") or {}).get("jobName"):
             verdict = dependency_verdict(
-                kj, lambda name: _one(self.indexes.kineticjobs, (key[0], name)),
-                lookup_batch=lambda name: _one(self.indexes.batches, (key[0], name)),
+                kj, lambda name: latest(self.indexes.kineticjobs, (key[0], name)),
+                lookup_batch=lambda name: latest(self.indexes.batches, (key[0], name)),
             )  # fmt: skip
         action = decide(kj, job, pod_list, store_shared=shared, runtimes=runtimes, lost=lost,
                         lost_reason=lost_reason, dependencies=verdict)  # fmt: skip
@@ -306,59 +289,6 @@ class Controller:
         event = transition_event(kj.get("status") or {}, patch)
         if event:
             kopf.event(found, type=event[0], reason=event[1], message=event[2])
-
-    def _notify(self, state: JobState) -> None:
-        """notify=: post the job's end once it has one, on a thread of its own."""
-        kj = _one(self.indexes.kineticjobs, state.key)
-        if kj is None or state.notifying or state.closed:
-            return
-        kj = {**kj, "status": {**(kj.get("status") or {}), **state.written}}
-        if not notifier.notify_due(kj):
-            return
-        self._write_status(state, {"notifications": notifier.sending(kj)})
-        state.notifying = True
-        threading.Thread(target=self._deliver, args=(state.key, kj), daemon=True).start()
-
-    def _deliver(self, key: Key, kj: dict) -> None:
-        records = notifier.deliver_all(self.cluster, kj)
-        with self.jobs.hold(key) as state:
-            if state.uid not in (None, kj["metadata"].get("uid")):
-                return  # another KineticJob of the same name: not this delivery's
-            try:
-                self._write_status(state, {"notifications": records})
-            except Exception as exc:  # deleted meanwhile, or the API server refused
-                log.warning("job %s/%s: cannot record the notifications: %s",
-                            *key, _describe(exc))  # fmt: skip
-            state.notifying = False
-
-    def _workflow_summary(self, state: JobState) -> None:
-        """A workflow's member that ended last: send the workflow's one summary (claimed
-        in its status first), on a thread of its own."""
-        found = _one(self.indexes.kineticjobs, state.key)
-        if found is None or state.closed:
-            return
-        kj = {**found, "status": {**(found.get("status") or {}), **state.written}}
-        lookup = lambda name: _one(self.indexes.kineticjobs, (state.key[0], name))  # noqa: E731
-        claim = self.summaries.claim(kj, lookup)
-        if claim is None:
-            return
-        note, records = claim
-        generation = note["generation"]
-        self._write_status(state, {"workflowSummary": {"generation": generation,
-                                                        "notifications": records}})  # fmt: skip
-        threading.Thread(target=self._deliver_summary, args=(state.key, kj, note),
-                         daemon=True).start()  # fmt: skip
-
-    def _deliver_summary(self, key: Key, kj: dict, note: dict) -> None:
-        records = deliver_summary(self.cluster, kj, note)
-        summary = {"generation": note["generation"], "status": note["status"],
-                   "notifications": records}  # fmt: skip
-        with self.jobs.hold(key) as state:
-            try:
-                self._write_status(state, {"workflowSummary": summary})
-            except Exception as exc:  # deleted meanwhile, or the API server refused
-                log.warning("job %s/%s: cannot record the workflow summary: %s",
-                            *key, _describe(exc))  # fmt: skip
 
     def _act(
         self,
@@ -456,21 +386,3 @@ class Controller:
 def _pending(timer: threading.Timer | None) -> bool:
     """Whether ``timer`` is still to fire (the timer now running this code has fired)."""
     return timer is not None and timer.is_alive() and timer is not threading.current_thread()
-
-
-def _one(index: Mapping[Key, Iterable[dict]], key: Key) -> dict | None:
-    found = list(index.get(key, []))
-    return found[-1] if found else None
-
-
-def _of_attempt(index: Mapping[Key, Iterable[dict]], key: Key, attempt: int) -> list[dict]:
-    """A job's Jobs or pods of one attempt (each retry has its own Job, kept as evidence)."""
-    return [obj for obj in index.get(key, []) if attempt_of(obj) == attempt]
-
-
-def _describe(exc: Exception) -> str:
-    """One line: the API server's own message for its errors, else the exception."""
-    try:
-        return f"{exc.status}: {json.loads(exc.body)['message']}"  # type: ignore[attr-defined]
-    except (AttributeError, TypeError, ValueError, KeyError):
-        return f"{type(exc).__name__}: {exc}"

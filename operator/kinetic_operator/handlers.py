@@ -36,7 +36,8 @@ from kinetic.k8s.names import (
 )
 from kinetic_operator import kopf_tuning
 from kinetic_operator.batch_driver import BatchDriver
-from kinetic_operator.controller import Controller, Indexes
+from kinetic_operator.controller import Controller
+from kinetic_operator.indexes import Indexes
 from kinetic_operator.operator_settings import Settings
 from kinetic_operator.progress_server import pod_ref
 
