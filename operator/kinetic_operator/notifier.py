@@ -16,7 +16,7 @@ delivery of its own running, and delivers again.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from kinetic.k8s.kineticjob import secret_name
@@ -92,24 +92,35 @@ def deliver_all(
 ) -> list[dict[str, Any]]:
     """Read the URLs and the log tail, post to every URL at once; the outcome records."""
     namespace, job_id = kj["metadata"]["namespace"], kj["metadata"]["name"]
-    hosts = list(kj["spec"]["notify"]["hosts"])
-    try:
-        text = cluster.read_secret_value(namespace, secret_name(job_id), NOTIFY_SECRET_KEY)
-        urls = [u for u in (text or "").splitlines() if u.strip()]
-    except Exception as exc:  # gone, or not readable: say so in each host's record
-        why = f"cannot read the Secret {secret_name(job_id)}: {getattr(exc, 'status', exc)}"
-        return [Delivery(h, "failed", 0, None, why).to_dict() for h in hosts]
+    urls, undelivered = read_urls(cluster, kj)
     if not urls:
-        why = f"no notify URLs in the Secret {secret_name(job_id)}"
-        if source := kj["spec"]["notify"].get("urlsFrom"):
-            why = f"the notify URLs of {source} were gone when this retry of it started"
-        return [Delivery(h, "failed", 0, None, why).to_dict() for h in hosts]
+        return undelivered
     note = message_of(kj, _log_tail(cluster, namespace, (kj.get("status") or {}).get("podName")))
     results = post_to_all(urls, lambda url: body_for(url, note), post)
     for result in results:
         log.info("job %s/%s: notification to %s: %s%s", namespace, job_id, result.host,
                  result.outcome, f" ({result.error})" if result.error else "")  # fmt: skip
     return [r.to_dict() for r in results]
+
+
+def read_urls(cluster: Cluster, kj: Mapping[str, Any]) -> tuple[list[str], list[dict[str, Any]]]:
+    """The notify URLs in the job's Secret (they travel there, as its secret env does);
+    when there are none, each host's failed record saying why, to be written instead."""
+    namespace, job_id = kj["metadata"]["namespace"], kj["metadata"]["name"]
+    notify = kj["spec"].get("notify") or {}
+    hosts = list(notify.get("hosts") or [])
+    try:
+        text = cluster.read_secret_value(namespace, secret_name(job_id), NOTIFY_SECRET_KEY)
+        urls = [u for u in (text or "").splitlines() if u.strip()]
+    except Exception as exc:  # gone, or not readable: say so in each host's record
+        why = f"cannot read the Secret {secret_name(job_id)}: {getattr(exc, 'status', exc)}"
+        return [], [Delivery(h, "failed", 0, None, why).to_dict() for h in hosts]
+    if urls:
+        return urls, []
+    why = f"no notify URLs in the Secret {secret_name(job_id)}"
+    if source := notify.get("urlsFrom"):
+        why = f"the notify URLs of {source} were gone when this retry of it started"
+    return [], [Delivery(h, "failed", 0, None, why).to_dict() for h in hosts]
 
 
 def carry_urls(cluster: Cluster, kj: dict[str, Any]) -> bool:

@@ -25,9 +25,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from kinetic.k8s.kineticjob import secret_name
 from kinetic.model.status import JobStatus, format_time, parse_time, utcnow
-from kinetic.spec.notify_options import NOTIFY_SECRET_KEY
 from kinetic.wire.notification import Delivery, wanted
 from kinetic.wire.webhook import deliver, post_to_all
 from kinetic.wire.workflow_notification import (
@@ -36,6 +34,7 @@ from kinetic.wire.workflow_notification import (
     workflow_body_for,
     workflow_status_command,
 )
+from kinetic_operator.notifier import read_urls
 
 if TYPE_CHECKING:
     from kinetic_operator.cluster import Cluster
@@ -152,16 +151,9 @@ def deliver_summary(
 ) -> list[dict[str, Any]]:
     """Read the URLs from the claimer's Secret and post the summary to each at once."""
     namespace, job_id = kj["metadata"]["namespace"], kj["metadata"]["name"]
-    hosts = list((kj["spec"].get("notify") or {}).get("hosts") or [])
-    try:
-        text = cluster.read_secret_value(namespace, secret_name(job_id), NOTIFY_SECRET_KEY)
-        urls = [u for u in (text or "").splitlines() if u.strip()]
-    except Exception as exc:  # gone, or not readable: say so in each host's record
-        why = f"cannot read the Secret {secret_name(job_id)}: {getattr(exc, 'status', exc)}"
-        return [Delivery(h, "failed", 0, None, why).to_dict() for h in hosts]
+    urls, undelivered = read_urls(cluster, kj)
     if not urls:
-        why = f"no notify URLs in the Secret {secret_name(job_id)}"
-        return [Delivery(h, "failed", 0, None, why).to_dict() for h in hosts]
+        return undelivered
     results = post_to_all(urls, lambda url: workflow_body_for(url, note), post)
     for result in results:
         log.info("workflow %s/%s: summary (from %s) to %s: %s%s", namespace,
