@@ -109,6 +109,13 @@ def test_decisions_create_once_cancel_and_refuse():
     job = {"metadata": {"name": "train-abc12345"}, "status": {"active": 1}}
     cancelled = {**seen, "spec": {**kj["spec"], "cancel": True}}
     assert decide(cancelled, job, [], store_shared=True) == Action(delete_job=True)
+    # Cancelled right after its Job was created, before the watch showed it: the Job is
+    # deleted all the same (once CANCELLED, nothing would look at it again).
+    fresh = {**kj, "spec": {**kj["spec"], "cancel": True}}
+    assert decide(fresh, None, [], store_shared=True) == Action()
+    assert decide(fresh, None, [], store_shared=True, created_unseen=True) == Action(
+        delete_job=True
+    )
     done = {**cancelled, "status": {"phase": "SUCCEEDED"}}
     assert decide(done, job, [], store_shared=True) == Action()
 

@@ -28,7 +28,7 @@ from typing import Any, cast
 import kopf
 
 from kinetic.k8s.batch_items import queued_again
-from kinetic.k8s.job_manifest import attempt_of, build_job, store_is_shared
+from kinetic.k8s.job_manifest import attempt_of, build_job, job_name, store_is_shared
 from kinetic.k8s.kineticjob import secret_name
 from kinetic.k8s.kineticjob_body import KineticJob
 from kinetic.k8s.kueue import queue_of
@@ -259,8 +259,10 @@ class Controller:
                 kj, lambda name: latest(self.indexes.kineticjobs, (key[0], name)),
                 lookup_batch=lambda name: latest(self.indexes.batches, (key[0], name)),
             )  # fmt: skip
+        unseen = job is None and job_name(key[1], attempt) in state.created
         action = decide(kj, job, pod_list, store_shared=shared, runtimes=runtimes, lost=lost,
-                        lost_reason=lost_reason, dependencies=verdict)  # fmt: skip
+                        lost_reason=lost_reason, dependencies=verdict,
+                        created_unseen=unseen)  # fmt: skip
         self._act(state, kj, job, action, attempt, runtimes)
         if action.wait_until:
             self._wake_at(state, action.wait_until)
@@ -321,8 +323,9 @@ class Controller:
                 state.created.add(name)
                 verb = "created" if created else "adopted"
                 log.info("job %s/%s: %s the Job of attempt %d", namespace, job_id, verb, attempt)
-        if action.delete_job and job is not None:
-            self.cluster.delete_job(namespace, job["metadata"]["name"])
+        if action.delete_job:  # the Job seen, or one created here the index lags behind
+            name = job["metadata"]["name"] if job is not None else job_name(job_id, attempt)
+            self.cluster.delete_job(namespace, name)
             why = action.lost or "cancel requested"
             log.info(
                 "job %s/%s: %s; deleted the Job of attempt %d", namespace, job_id, why, attempt

@@ -52,16 +52,20 @@ def decide(
     lost: str | None = None,
     lost_reason: str = Reason.LOST,
     dependencies: Verdict | None = None,
+    created_unseen: bool = False,
 ) -> Action:
     """``lost``: why the attempt's pod just vanished (see pod_status.vanished), if it did,
     recorded with ``lost_reason``; ``dependencies``: the verdict on its dependencies
-    (dependency_gate), if it has any."""
+    (dependency_gate), if it has any; ``created_unseen``: this attempt's Job was created
+    by this operator and the watch has not shown it yet (``job`` is None)."""
     status, spec = kj.get("status") or {}, kj["spec"]
     if status.get("phase") in TERMINAL:
         return Action()
     if spec.get("cancel"):
         # Deleting the Job ends its pods with their grace period; nothing is recreated.
-        return Action(delete_job=job is not None and not _job_finished(job))
+        # A Job just created is deleted too: once the job is CANCELLED nothing looks at
+        # its Jobs again, so one the index shows only later would run on.
+        return Action(delete_job=created_unseen or (job is not None and not _job_finished(job)))
     if lost and job is not None and not _job_finished(job):
         # The attempt is over: stop the Job from quietly replacing the pod, and record it
         # (a retry, if the budget allows, gets a Job of its own).
