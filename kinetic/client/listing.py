@@ -7,17 +7,15 @@ states; each becomes a JobHandle carrying the state read then (``listed_state``)
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from kinetic.backends import get_backend
 from kinetic.backends.backend_contract import Backend
 from kinetic.backends.store_listing import store_records, store_table
 from kinetic.client.handle import JobHandle, load_handle
 from kinetic.model.errors import SpecError
-from kinetic.model.status import JobState, JobStatus
+from kinetic.model.status import JobStatus
 from kinetic.spec import settings
 from kinetic.store import layout
-from kinetic.store.listing_index import Listed
+from kinetic.store.listing_index import Listed, listed_of
 
 
 def attach(job_id: str, store: str | None = None) -> JobHandle:
@@ -96,23 +94,4 @@ def list_table(
         handles = [h for h in handles if (h.batch or {}).get("id") == batch]
         handles.sort(key=lambda h: (h.batch or {}).get("index", 0))
         handles = handles[:limit] if limit else handles
-    return [_as_listed(h, h.listed_state) for h in handles if h.listed_state is not None]
-
-
-def _as_listed(handle: JobHandle, state: JobState) -> Listed:
-    fraction = (state.progress or {}).get("fraction")
-    return Listed(
-        job_id=handle.job_id,
-        function=handle.function,
-        status=state.status.value,
-        reason=None if state.reason is None else str(state.reason),
-        progress=fraction if isinstance(fraction, int | float) else None,
-        created=_epoch(state.created),
-        started=_epoch(state.started),
-        finished=_epoch(state.finished),
-        backend=handle.backend,
-    )
-
-
-def _epoch(when: datetime | None) -> float | None:
-    return None if when is None else when.timestamp()
+    return [listed_of(h, h.listed_state) for h in handles if h.listed_state is not None]

@@ -339,18 +339,34 @@ def _epoch(value: Any) -> float | None:
         return None
 
 
+def listed_of(record: JobRecord, state: JobState) -> Listed:
+    """A job's table row from its record and state: what the index's columns hold, so a
+    cluster's listing (not indexed) shows its jobs as a store's would."""
+    return Listed(
+        job_id=record.job_id,
+        function=record.function,
+        status=state.status.value,
+        reason=None if state.reason is None else str(state.reason),
+        progress=_number((state.progress or {}).get("fraction")),
+        created=_epoch(record.created) or _epoch(state.created),
+        started=_epoch(state.started),
+        finished=_epoch(state.finished),
+        backend=record.backend,
+    )
+
+
 def _row(record: JobRecord, state: JobState) -> tuple[Any, ...]:
-    data = record.to_dict()
+    data, row = record.to_dict(), listed_of(record, state)
     return (
-        record.job_id,
-        _epoch(record.created) or _epoch(state.created),
-        record.backend,
-        record.function,
+        row.job_id,
+        row.created,
+        row.backend,
+        row.function,
         record.name,
-        state.status.value,
-        None if state.reason is None else str(state.reason),
-        _epoch(state.started),
-        _epoch(state.finished),
+        row.status,
+        row.reason,
+        row.started,
+        row.finished,
         state.attempts,
         int(state.status.is_terminal),
         record.retry_of,
@@ -358,7 +374,7 @@ def _row(record: JobRecord, state: JobState) -> tuple[Any, ...]:
         _dumps({k: data[k] for k in DEFERRED}),
         None if not record.batch else str(record.batch.get("id")),
         None if not record.batch else _number(record.batch.get("index")),
-        _number((state.progress or {}).get("fraction")),
+        row.progress,
     )
 
 
