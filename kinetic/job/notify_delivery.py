@@ -57,6 +57,26 @@ def take_urls(secrets: dict[str, str]) -> tuple[str, ...]:
     return tuple(line for line in text.splitlines() if line.strip())
 
 
+def post_and_say(
+    urls: tuple[str, ...],
+    hosts: list[str],
+    body: Callable[[str], dict],
+    post: Callable[..., Delivery],
+    what: str,
+) -> list[Delivery]:
+    """Post ``body(url)`` to every URL at once, and say each outcome in the job's log
+    (``what`` to HOST: outcome); without URLs, each host's failed record saying why."""
+    if not urls:  # a relaunched runner: the URLs went to the lost one's stdin
+        why = "the notify URLs did not reach this runner (relaunched after a loss)"
+        results = [Delivery(h, "failed", 0, None, why) for h in hosts]
+    else:
+        results = post_to_all(urls, body, post)
+    for result in results:
+        say(f"{what} to {result.host}: {result.outcome}"
+            + (f" ({result.error})" if result.error else ""))  # fmt: skip
+    return results
+
+
 @dataclasses.dataclass
 class JobNotifier:
     store: Store
@@ -95,14 +115,8 @@ class JobNotifier:
             log_lines=self.tail.lines(),
             logs_cmd=logs_command(self.job_id, self.store.uri),
         )
-        if not self.urls:  # a relaunched runner: the URLs went to the lost one's stdin
-            why = "the notify URLs did not reach this runner (relaunched after a loss)"
-            results = [Delivery(h, "failed", 0, None, why) for h in self.hosts]
-        else:
-            results = post_to_all(self.urls, lambda url: body_for(url, note), self.post)
-        for result in results:
-            say(f"notification to {result.host}: {result.outcome}"
-                + (f" ({result.error})" if result.error else ""))  # fmt: skip
+        results = post_and_say(self.urls, self.hosts, lambda url: body_for(url, note),
+                               self.post, "notification")  # fmt: skip
         recorded = dataclasses.replace(
             final, extra={**final.extra, "notifications": [r.to_dict() for r in results]}
         )

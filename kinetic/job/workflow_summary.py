@@ -20,12 +20,13 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from kinetic.job.notify_delivery import post_and_say
 from kinetic.job.records import say
 from kinetic.model.errors import JobExistsError
 from kinetic.model.status import JobState, JobStatus, format_time, parse_time, utcnow
 from kinetic.store import ObjectNotFound, Store, layout
 from kinetic.wire.notification import Delivery, wanted
-from kinetic.wire.webhook import deliver, post_to_all
+from kinetic.wire.webhook import deliver
 from kinetic.wire.workflow_notification import (
     all_ended,
     build_workflow_notification,
@@ -96,14 +97,8 @@ class WorkflowSummary:
             self.store.write_bytes(key, self._body(generation, sending), if_absent=True)
         except JobExistsError:
             return None
-        if not self.urls:  # a relaunched runner: the URLs went to the lost one's stdin
-            why = "the notify URLs did not reach this runner (relaunched after a loss)"
-            results = [Delivery(h, "failed", 0, None, why) for h in self.hosts]
-        else:
-            results = post_to_all(self.urls, lambda url: workflow_body_for(url, note), self.post)
-        for result in results:
-            say(f"workflow {workflow_id} summary to {result.host}: {result.outcome}"
-                + (f" ({result.error})" if result.error else ""))  # fmt: skip
+        results = post_and_say(self.urls, self.hosts, lambda url: workflow_body_for(url, note),
+                               self.post, f"workflow {workflow_id} summary")  # fmt: skip
         records = [r.to_dict() for r in results]
         with contextlib.suppress(Exception):  # cleaned up meanwhile: nothing to record in
             if self.store.exists(layout.workflow_key(workflow_id)):
