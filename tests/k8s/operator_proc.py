@@ -51,7 +51,9 @@ def apply_manifests(api: client.ApiClient, docs: list[dict]) -> None:
 
 class OperatorProcess:
     """`python -m kinetic.cli operator run`, with its log kept for failure messages.
-    ``wrapper``: a script that runs the module for Python (e.g. transport_faults.py)."""
+    ``wrapper``: a script that runs the module for Python (e.g. transport_faults.py);
+    ``verbose``: ``--verbose``, which tests want in the log they print on a failure
+    (benchmarks run the operator as the chart does by default, without it)."""
 
     def __init__(
         self,
@@ -59,15 +61,17 @@ class OperatorProcess:
         log_path: Path,
         env: dict[str, str] | None = None,
         wrapper: Sequence[str] = (),
+        verbose: bool = True,
     ):
-        self.kubeconfig, self.log_path = kubeconfig, log_path
+        self.kubeconfig, self.log_path, self.verbose = kubeconfig, log_path, verbose
         self.env = {**os.environ, "KUBECONFIG": str(kubeconfig), **(env or {})}
         self.wrapper = list(wrapper)
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> OperatorProcess:
         self.log = self.log_path.open("ab")
-        argv = ["-m", "kinetic.cli", "operator", "run", "--all-namespaces", "-v"]
+        argv = ["-m", "kinetic.cli", "operator", "run", "--all-namespaces"]
+        argv += ["--verbose"] if self.verbose else []
         self.proc = subprocess.Popen(
             [sys.executable, *self.wrapper, *argv],
             env=self.env,
