@@ -450,6 +450,10 @@ def test_lifecycle_120() -> None:
     assert derive_status(None, [], now=NOW).phase == "PENDING"
     st = derive_status(job120(active=1), [], now=NOW)
     assert st.phase == "RUNNING"  # 1.20: no `ready`, the active pod is taken as running
+    # ... but not by the operator, which watches the pods: the Job's count came before its
+    # new pod's event (a new job read RUNNING for a moment, then PENDING again).
+    st = derive_status(job120(active=1), [], now=NOW, pods_watched=True)
+    assert (st.phase, st.started) == ("PENDING", None)
     creating = pod120(phase="Pending", state={"waiting": {"reason": "ContainerCreating"}})
     st = derive_status(job120(active=1), [creating])
     assert (st.phase, st.reason, st.started) == ("PENDING", "ContainerCreating", None)

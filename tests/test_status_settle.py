@@ -14,14 +14,26 @@ from kinetic_operator.status_settle import settle_delay
 PENDING = {"phase": "PENDING", "jobName": "j", "attempts": 1}
 
 
-def test_the_first_write_and_every_change_of_phase_go_at_once():
-    assert settle_delay({}, {"phase": "PENDING", "jobName": "j"}, 0.0, 1.0) == 0
+def test_every_change_of_phase_and_a_retrys_new_attempt_go_at_once():
     assert settle_delay(PENDING, {"phase": "RUNNING"}, 0.0, 1.0) == 0
     assert settle_delay(PENDING, {"phase": "FAILED", "reason": "Lost"}, 0.0, 1.0) == 0
     running = {**PENDING, "phase": "RUNNING"}
     assert settle_delay(running, {"progressText": "50%"}, 0.0, 1.0) == 0  # not PENDING
+    # Preempted by Kueue: back to PENDING is a change of phase too.
+    assert settle_delay(running, {"phase": "PENDING", "reason": "Queued"}, 0.0, 1.0) == 0
     # A retry's next attempt (its Job, its count) is recorded at once.
     assert settle_delay(PENDING, {"jobName": "j-2", "attempts": 2}, 0.0, 1.0) == 0
+    retry = {"phase": "PENDING", "previousAttempts": [{"attempt": 1}], "retryAt": "…"}
+    assert settle_delay(PENDING, retry, 0.0, 1.0) == 0
+
+
+def test_the_first_write_settles_after_the_jobs_create_and_not_otherwise():
+    first = {"phase": "PENDING", "jobName": "j", "attempts": 1, "message": "waiting"}
+    # Its Job created 0.25 s ago by this process: the pod's first events are coming.
+    assert settle_delay({}, first, 0.25, 1.0) == 0.75
+    # No Job created here (held for a dependency, a scheduled start, an adopted Job): at once.
+    assert settle_delay({}, {"phase": "PENDING", "reason": "Scheduled"}, float("inf"), 1.0) == 0
+    assert settle_delay({}, first, float("inf"), 1.0) == 0
 
 
 def test_a_pending_job_that_stays_pending_waits_for_the_interval():

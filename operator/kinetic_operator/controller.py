@@ -274,7 +274,7 @@ class Controller:
         patch = status_patch(kj, job, pod_list, action, state.progress, kueue)
         if not patch:
             return
-        since = time.monotonic() - state.status_written_at
+        since = time.monotonic() - max(state.status_written_at, state.job_created_at)
         previous = kj.get("status") or {}
         delay = settle_delay(previous, patch, since, self.settings.status_settle_interval)
         if delay > 0:  # the job's next sync then writes this and whatever came meanwhile
@@ -321,6 +321,7 @@ class Controller:
                 # kind (a connection reset before or after the request reached it) the
                 # retry creates the Job, or finds it (409).
                 state.created.add(name)
+                state.job_created_at = time.monotonic()  # its first status write settles
                 verb = "created" if created else "adopted"
                 log.info("job %s/%s: %s the Job of attempt %d", namespace, job_id, verb, attempt)
         if action.delete_job:  # the Job seen, or one created here the index lags behind

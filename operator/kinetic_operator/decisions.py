@@ -144,7 +144,7 @@ def status_patch(
         # watch yet, and its absence then must not read as a lost Job.
         derived = derive_status(
             job, pods, previous=previous, cancel_requested=cancel,
-            job_created=bool(previous.get("jobName")), kueue=kueue,
+            job_created=bool(previous.get("jobName")), kueue=kueue, pods_watched=True,
         )  # fmt: skip
         if action.lost:
             derived = replace(derived, phase=JobStatus.FAILED.value, reason=action.lost_reason,

@@ -89,20 +89,22 @@ def derive_status(
     job_created: bool = False,
     now: datetime | None = None,
     kueue: KueueView | None = None,
+    pods_watched: bool = False,
 ) -> DerivedStatus:
     """Derive the KineticJob status from its Job (None if absent) and the Job's pods.
 
     `previous` is the CR's current `.status`; `cancel_requested` is False, True, or the
     time of the request; `job_created` says the operator already created the Job, so its
     absence now means it was deleted (FAILED, `Lost`) rather than not created yet; `now`
-    stamps ends the objects do not date (a cancel, a lost Job).
+    stamps ends the objects do not date (a cancel, a lost Job); `pods_watched` says `pods`
+    is every pod the caller's watch has shown, so a pod the Job counts is one still to come.
     """
     now = now or utcnow()
     if previous and previous.get("phase") in _TERMINAL:
         return DerivedStatus.from_status(previous)  # a finished job stays as it finished
     pods = sorted(pods, key=lambda p: iso(meta(p, "creationTimestamp")) or "")  # oldest first
     pods = current_pods(job, pods)  # Kueue: an earlier admission's pods are not this run's
-    st = _derive(job, pods, job_created)
+    st = _derive(job, pods, job_created, pods_watched)
     if job is not None and st.reason == Reason.QUEUED:
         st = replace(st, message=queued_message(job, previous, kueue))  # kueue: Kueue's word
     if cancel_requested:
@@ -122,7 +124,9 @@ def derive_status(
 # --- the decision ----------------------------------------------------------------------
 
 
-def _derive(job: Obj | None, pods: list[Obj], job_created: bool) -> DerivedStatus:
+def _derive(
+    job: Obj | None, pods: list[Obj], job_created: bool, pods_watched: bool
+) -> DerivedStatus:
     current = pods[-1] if pods else None
     if job is None:
         if current is not None:  # the Job is gone or not seen yet: the pod's end is the end
@@ -160,9 +164,13 @@ def _derive(job: Obj | None, pods: list[Obj], job_created: bool) -> DerivedStatu
         return replace(outcome, phase=JobStatus.PENDING, reason=Reason.RETRYING, message=msg)
     if current is not None:
         return from_pod(current)
-    # No pods seen: the Job's counters. 1.20 has no `ready`, so an active pod counts as running.
+    # No pods seen: the Job's counters. 1.20 has no `ready`, so an active pod counts as
+    # running, unless the caller watches the pods (the operator): then the Job's count has
+    # overtaken its new pod's own watch event, which will say whether it runs (taking it as
+    # running made a new job flap PENDING → RUNNING → PENDING).
     active, ready, succeeded = jst.get("active"), jst.get("ready"), jst.get("succeeded")
-    if active and (ready is None or ready > 0 or (succeeded or 0) > 0):
+    unknown = ready is None and not pods_watched
+    if active and (unknown or (ready or 0) > 0 or (succeeded or 0) > 0):
         return status_of(JobStatus.RUNNING, None, None)
     return status_of(JobStatus.PENDING, None, "waiting for the Job controller to start a pod")
 

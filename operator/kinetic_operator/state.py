@@ -56,9 +56,10 @@ class JobState:
     progress_write: threading.Timer | None = None
     progress_written_at: float = float("-inf")  # time.monotonic()
     # A PENDING job's status write put off while it settles (status_settle.py), and when
-    # this process last wrote the job's status.
+    # this process last wrote the job's status or created its Job.
     settle: DeferredCall | None = None
     status_written_at: float = float("-inf")  # time.monotonic()
+    job_created_at: float = float("-inf")  # time.monotonic()
     # notify=: a delivery of the job's end is running on a thread (notifier.py).
     notifying: bool = False
     closed: bool = False
@@ -84,7 +85,7 @@ class JobState:
         if self.settle is not None:
             self.settle.cancel()
         self.retry = self.wake = self.progress_write = self.settle = None
-        self.status_written_at = float("-inf")
+        self.status_written_at = self.job_created_at = float("-inf")
         self.written, self.created, self.failure_delay = {}, set(), None
         self.progress, self.progress_written_at = None, float("-inf")
         self.notifying = False

@@ -60,7 +60,9 @@ def test_kubectl_tells_the_same_story(kube, namespace, control_plane):
     )
     # Times have one-second precision; the resource version orders writes exactly.
     history = [e.reason for e in sorted(events, key=lambda e: int(e.metadata.resource_version))]
-    assert history[0] == "Pending" and history[-1] == "Succeeded", history
+    # A job whose pod runs within a second of its Job's create is never written PENDING
+    # (status_settle.py): its history may start at Running.
+    assert history[0] in ("Pending", "Running") and history[-1] == "Succeeded", history
     assert "Running" in history
     pod = job.state().extra["pod"]
     text = client.CoreV1Api(kube).read_namespaced_pod_log(pod, namespace)

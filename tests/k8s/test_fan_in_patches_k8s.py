@@ -62,7 +62,9 @@ def test_a_fan_in_is_patched_once_per_upstream_end(kube, namespace):
     assert len(set(messages)) == len(messages)  # no write repeats the one before
     assert messages[-1] == f"waiting for {ups[-1].job_id}"
     upstream_events = sum(1 for e in events if e["metadata"]["name"] in ended)
-    assert upstream_events > 3 * UPSTREAMS  # each upstream's sync did come, many times
+    # Each upstream's syncs did come, several times: created, running, ended at least (a
+    # new job's first status write settles, status_settle.py: no separate PENDING write).
+    assert upstream_events >= 3 * UPSTREAMS
     assert fan_in.state().status == JobStatus.SUCCEEDED
     print(f"fan-in of {UPSTREAMS}: {len(held)} status writes while held, "
           f"{upstream_events} events of its upstreams")  # fmt: skip
