@@ -76,6 +76,8 @@ def start(
 
 @kopf.on.cleanup()
 def stop(memo: kopf.Memo, **_: Any) -> None:
+    if (driver := memo.get("batch_driver")) is not None:
+        driver.stop()
     if (controller := memo.get("controller")) is not None:
         controller.stop()
 
@@ -86,29 +88,31 @@ def _controller(memo: kopf.Memo) -> Controller:
 
 
 # -- indexes: the operator's picture of the cluster, kept current by the watches ---------------
+# Coroutines, though they never wait: kopf calls a plain function through its thread pool
+# (a hand-off and a future per call, three calls per event), a coroutine on its loop.
 @kopf.index(GROUP, VERSION, PLURAL)  # type: ignore[arg-type]  # kopf's protocols want every kwarg
-def kineticjobs(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict:
+async def kineticjobs(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict:
     return {(namespace, name): dict(body)}
 
 
 @kopf.index(GROUP, VERSION, PLURAL)  # type: ignore[arg-type]  # kopf's protocols want every kwarg
-def dependents(namespace: str, name: str, spec: kopf.Spec, **_: Any) -> dict:
+async def dependents(namespace: str, name: str, spec: kopf.Spec, **_: Any) -> dict:
     """(namespace, dependency) → the KineticJobs waiting for it (spec.dependsOn)."""
     return {(namespace, dep): name for dep in spec.get("dependsOn") or []}
 
 
 @kopf.index("batch", "v1", "jobs", labels=MANAGED)  # type: ignore[arg-type]  # kopf's protocols want every kwarg
-def jobs(namespace: str, labels: kopf.Labels, body: kopf.Body, **_: Any) -> dict:
+async def jobs(namespace: str, labels: kopf.Labels, body: kopf.Body, **_: Any) -> dict:
     return {(namespace, labels.get(LABEL_JOB_ID)): dict(body)}
 
 
 @kopf.index("", "v1", "pods", labels=MANAGED)  # type: ignore[arg-type]  # kopf's protocols want every kwarg
-def pods(namespace: str, labels: kopf.Labels, body: kopf.Body, **_: Any) -> dict:
+async def pods(namespace: str, labels: kopf.Labels, body: kopf.Body, **_: Any) -> dict:
     return {(namespace, labels.get(LABEL_JOB_ID)): dict(body)}
 
 
 @kopf.index("", "v1", "pods", labels=MANAGED)
-def pod_refs(uid: str, body: kopf.Body, **_: Any) -> dict:
+async def pod_refs(uid: str, body: kopf.Body, **_: Any) -> dict:
     """Pod uid → (namespace, job id, attempt): whom a progress report's token speaks for."""
     return {uid: ref} if (ref := pod_ref(body)) else {}
 
@@ -147,12 +151,12 @@ def pod_changed(
 
 # -- batches (f.run_async_map): the KineticBatch and its items drive batch_driver.py -----------
 @kopf.index(GROUP, VERSION, BATCH_PLURAL)  # type: ignore[arg-type]  # kopf's protocols want every kwarg
-def kineticbatches(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict:
+async def kineticbatches(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict:
     return {(namespace, name): dict(body)}
 
 
 @kopf.index(GROUP, VERSION, PLURAL, labels={LABEL_BATCH: kopf.PRESENT})  # type: ignore[arg-type]  # kopf's protocols want every kwarg
-def batch_items(
+async def batch_items(
     namespace: str, labels: kopf.Labels, spec: kopf.Spec, status: kopf.Status, body: kopf.Body,
     **_: Any,
 ) -> dict:  # fmt: skip
