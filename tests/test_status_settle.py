@@ -25,6 +25,9 @@ def test_every_change_of_phase_and_a_retrys_new_attempt_go_at_once():
     assert settle_delay(PENDING, {"jobName": "j-2", "attempts": 2}, 0.0, 1.0) == 0
     retry = {"phase": "PENDING", "previousAttempts": [{"attempt": 1}], "retryAt": "…"}
     assert settle_delay(PENDING, retry, 0.0, 1.0) == 0
+    # ... even when the first attempt failed before its first write (a pod that ran and
+    # failed within the settle time): the record of the failure is not put off.
+    assert settle_delay({}, {**retry, "attempts": 1, "jobName": "j"}, 0.25, 1.0) == 0
 
 
 def test_the_first_write_settles_after_the_jobs_create_and_not_otherwise():

@@ -34,6 +34,6 @@ def settle_delay(
         return 0.0  # a change of phase: at once
     if (phase or before) != PENDING:
         return 0.0  # running (its progress), ended: not a start's burst
-    if previous.get("phase") and ("jobName" in patch or "previousAttempts" in patch):
-        return 0.0  # a retry's new attempt: the record restarts and recovery read these
+    if "previousAttempts" in patch or (before and "jobName" in patch):
+        return 0.0  # an attempt failed, or a retry's Job came: recovery reads these
     return max(0.0, interval - since_write)
