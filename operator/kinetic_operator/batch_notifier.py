@@ -13,25 +13,22 @@ outcomes (hosts only) are written back by the driver. The items never post on th
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from kinetic.k8s.kineticjob import secret_name
 from kinetic.model.status import format_time, parse_time, utcnow
-from kinetic.spec.notify_options import NOTIFY_SECRET_KEY
 from kinetic.wire.batch_notification import (
     batch_body_for,
     batch_status_command,
     build_batch_notification,
 )
 from kinetic.wire.notification import Delivery, wanted
-from kinetic.wire.webhook import deliver, post_to_all
+from kinetic.wire.webhook import deliver
+from kinetic_operator.notifier import post_and_log, read_urls
 
 if TYPE_CHECKING:
     from kinetic_operator.cluster import Cluster
 
-log = logging.getLogger("kinetic.operator")
 
 _ENDS = ("SUCCEEDED", "FAILED", "CANCELLED")
 
@@ -80,18 +77,8 @@ def deliver_summary(
     post: Callable[..., Delivery] = deliver,
 ) -> list[dict[str, Any]]:
     """Read the URLs from the batch's Secret, post to each at once; the outcome records."""
-    hosts, name = list(spec["notify"]["hosts"]), secret_name(spec["batchId"])
-    try:
-        text = cluster.read_secret_value(namespace, name, NOTIFY_SECRET_KEY)
-        urls = [u for u in (text or "").splitlines() if u.strip()]
-    except Exception as exc:  # gone, or not readable: say so in each host's record
-        why = f"cannot read the Secret {name}: {getattr(exc, 'status', exc)}"
-        return [Delivery(h, "failed", 0, None, why).to_dict() for h in hosts]
+    urls, undelivered = read_urls(cluster, namespace, spec["batchId"], spec["notify"])
     if not urls:
-        return [Delivery(h, "failed", 0, None, f"no notify URLs in the Secret {name}").to_dict()
-                for h in hosts]  # fmt: skip
-    results = post_to_all(urls, lambda url: batch_body_for(url, note), post)
-    for result in results:
-        log.info("batch %s/%s: summary to %s: %s%s", namespace, spec["batchId"], result.host,
-                 result.outcome, f" ({result.error})" if result.error else "")  # fmt: skip
-    return [r.to_dict() for r in results]
+        return undelivered
+    return post_and_log(urls, lambda url: batch_body_for(url, note), post,
+                        f"batch {namespace}/{spec['batchId']}: summary")  # fmt: skip

@@ -92,35 +92,45 @@ def deliver_all(
 ) -> list[dict[str, Any]]:
     """Read the URLs and the log tail, post to every URL at once; the outcome records."""
     namespace, job_id = kj["metadata"]["namespace"], kj["metadata"]["name"]
-    urls, undelivered = read_urls(cluster, kj)
+    urls, undelivered = read_urls(cluster, namespace, job_id, kj["spec"].get("notify") or {})
     if not urls:
         return undelivered
     note = message_of(kj, _log_tail(cluster, namespace, (kj.get("status") or {}).get("podName")))
-    results = post_to_all(urls, lambda url: body_for(url, note), post)
-    for result in results:
-        log.info("job %s/%s: notification to %s: %s%s", namespace, job_id, result.host,
-                 result.outcome, f" ({result.error})" if result.error else "")  # fmt: skip
-    return [r.to_dict() for r in results]
+    return post_and_log(urls, lambda url: body_for(url, note), post,
+                        f"job {namespace}/{job_id}: notification")  # fmt: skip
 
 
-def read_urls(cluster: Cluster, kj: Mapping[str, Any]) -> tuple[list[str], list[dict[str, Any]]]:
-    """The notify URLs in the job's Secret (they travel there, as its secret env does);
-    when there are none, each host's failed record saying why, to be written instead."""
-    namespace, job_id = kj["metadata"]["namespace"], kj["metadata"]["name"]
-    notify = kj["spec"].get("notify") or {}
-    hosts = list(notify.get("hosts") or [])
+def read_urls(
+    cluster: Cluster, namespace: str, owner: str, notify: Mapping[str, Any]
+) -> tuple[list[str], list[dict[str, Any]]]:
+    """The notify URLs in the Secret of ``owner`` (a job or a batch; they travel there, as
+    a job's secret env does); when there are none, each of ``notify``'s hosts' failed
+    record saying why, to be written instead."""
+    hosts, name = list(notify.get("hosts") or []), secret_name(owner)
     try:
-        text = cluster.read_secret_value(namespace, secret_name(job_id), NOTIFY_SECRET_KEY)
+        text = cluster.read_secret_value(namespace, name, NOTIFY_SECRET_KEY)
         urls = [u for u in (text or "").splitlines() if u.strip()]
     except Exception as exc:  # gone, or not readable: say so in each host's record
-        why = f"cannot read the Secret {secret_name(job_id)}: {getattr(exc, 'status', exc)}"
+        why = f"cannot read the Secret {name}: {getattr(exc, 'status', exc)}"
         return [], [Delivery(h, "failed", 0, None, why).to_dict() for h in hosts]
     if urls:
         return urls, []
-    why = f"no notify URLs in the Secret {secret_name(job_id)}"
+    why = f"no notify URLs in the Secret {name}"
     if source := notify.get("urlsFrom"):
         why = f"the notify URLs of {source} were gone when this retry of it started"
     return [], [Delivery(h, "failed", 0, None, why).to_dict() for h in hosts]
+
+
+def post_and_log(
+    urls: list[str], body: Callable[[str], dict], post: Callable[..., Delivery], what: str
+) -> list[dict[str, Any]]:
+    """Post ``body(url)`` to every URL at once and log each outcome (``what`` to HOST:
+    outcome); the outcome records."""
+    results = post_to_all(urls, body, post)
+    for result in results:
+        log.info("%s to %s: %s%s", what, result.host, result.outcome,
+                 f" ({result.error})" if result.error else "")  # fmt: skip
+    return [r.to_dict() for r in results]
 
 
 def carry_urls(cluster: Cluster, kj: dict[str, Any]) -> bool:

@@ -19,7 +19,6 @@ the claimer's records all ``sending`` and nothing of its own delivering, and sen
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -27,19 +26,18 @@ from typing import TYPE_CHECKING, Any
 
 from kinetic.model.status import JobStatus, format_time, parse_time, utcnow
 from kinetic.wire.notification import Delivery, wanted
-from kinetic.wire.webhook import deliver, post_to_all
+from kinetic.wire.webhook import deliver
 from kinetic.wire.workflow_notification import (
     all_ended,
     build_workflow_notification,
     workflow_body_for,
     workflow_status_command,
 )
-from kinetic_operator.notifier import read_urls
+from kinetic_operator.notifier import post_and_log, read_urls
 
 if TYPE_CHECKING:
     from kinetic_operator.cluster import Cluster
 
-log = logging.getLogger("kinetic.operator")
 Lookup = Callable[[str], Mapping[str, Any] | None]  # a job id → its KineticJob (the index)
 # How long this process remembers a claim of its own: long past the index showing it in
 # the claimer's status (which is then what every check finds), so memory stays bounded.
@@ -151,12 +149,8 @@ def deliver_summary(
 ) -> list[dict[str, Any]]:
     """Read the URLs from the claimer's Secret and post the summary to each at once."""
     namespace, job_id = kj["metadata"]["namespace"], kj["metadata"]["name"]
-    urls, undelivered = read_urls(cluster, kj)
+    urls, undelivered = read_urls(cluster, namespace, job_id, kj["spec"].get("notify") or {})
     if not urls:
         return undelivered
-    results = post_to_all(urls, lambda url: workflow_body_for(url, note), post)
-    for result in results:
-        log.info("workflow %s/%s: summary (from %s) to %s: %s%s", namespace,
-                 note["workflow_id"], job_id, result.host, result.outcome,
-                 f" ({result.error})" if result.error else "")  # fmt: skip
-    return [r.to_dict() for r in results]
+    what = f"workflow {namespace}/{note['workflow_id']}: summary (from {job_id})"
+    return post_and_log(urls, lambda url: workflow_body_for(url, note), post, what)
